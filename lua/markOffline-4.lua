@@ -1,0 +1,31 @@
+--[[
+  markOffline: a node's connection closed; mark it offline, but only for the connection
+  epoch that closed (a node that already reconnected, to any replica, stays online).
+
+  KEYS[1] node hash      {p:sK}:node:<id>
+  KEYS[2] liveness zset  {p:sK}:live
+  KEYS[3] offline zset   {p:sK}:offline
+  KEYS[4] dirty set      {p:sK}:dirty
+
+  ARGV[1] node id
+  ARGV[2] connection epoch that closed ('' = any epoch: the reaper's verdict)
+  ARGV[3] server time, ms
+
+  Returns { code, dirty_was_empty (1|0) }
+    code  1 marked offline   0 not current epoch, or already offline   -1 not registered
+]]
+local rcall = redis.call
+local nodeKey, liveKey, offlineKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local nodeId, epoch, now = ARGV[1], ARGV[2], ARGV[3]
+
+local s = rcall('HMGET', nodeKey, 'status', 'epoch')
+if not s[1] then return { -1, 0 } end
+if s[1] == 'offline' or (epoch ~= '' and s[2] ~= epoch) then return { 0, 0 } end
+
+rcall('HSET', nodeKey, 'status', 'offline', 'offline_at', now, 'unhealthy', 0)
+rcall('ZREM', liveKey, nodeId)
+rcall('ZADD', offlineKey, now, nodeId)
+
+local dirtyWasEmpty = 0
+if rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end
+return { 1, dirtyWasEmpty }

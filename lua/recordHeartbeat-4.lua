@@ -1,0 +1,93 @@
+--[[
+  recordHeartbeat: the whole heartbeat hot path, O(1).
+    1. unknown node -> -1; heartbeat older than the stored one -> 0 (ignored, nothing written)
+    2. load, running jobs, node and server timestamps, liveness score
+    3. status machine (PROTOCOL.md "Node status")
+    4. capability parts: a part whose digest differs from the stored one is stored
+    5. significance filter against the PUBLISHED values (pub_* fields, written by the
+       snapshot flush): the node is added to the dirty set only when the snapshot would
+       change meaningfully; reports whether the dirty set was empty before.
+
+  KEYS[1] node hash      {p:sK}:node:<id>
+  KEYS[2] liveness zset  {p:sK}:live
+  KEYS[3] offline zset   {p:sK}:offline
+  KEYS[4] dirty set      {p:sK}:dirty
+
+  ARGV[1]  node id
+  ARGV[2]  node timestamp, ms (ordering only)
+  ARGV[3]  server time, ms
+  ARGV[4]  cpu_percent   ARGV[5] gpu_percent ('' = not reported)
+  ARGV[6]  gpu_mem_percent ('' = not reported)   ARGV[7] mem_percent
+  ARGV[8]  running_jobs
+  ARGV[9]  some service type ready (1|0)
+  ARGV[10] GPU required for health (1|0)
+  ARGV[11] svc digest     ARGV[12] svc blob
+  ARGV[13] lang digest ('' = not sent: unchanged)    ARGV[14] lang blob
+  ARGV[15] models digest ('' = not sent: unchanged)  ARGV[16] models blob
+  ARGV[17] load change threshold, percentage points
+  ARGV[18] max age of a published entry, ms
+  ARGV[19] consecutive unhealthy heartbeats before ready -> degraded
+
+  Returns { code, status, capability_changed (1|0), dirty_was_empty (1|0) }
+    code  1 applied   0 stale (older than stored; ignored)   -1 not registered
+]]
+local rcall = redis.call
+local nodeKey, liveKey, offlineKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local nodeId, ts, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+
+local s = rcall('HMGET', nodeKey, 'status', 'hb_ts', 'gpu', 'unhealthy', 'dg_svc', 'dg_lang', 'dg_models',
+  'pub_status', 'pub_running', 'pub_cpu', 'pub_gpu', 'pub_mem', 'pub_at')
+local status = s[1]
+if not status then return { -1, '', 0, 0 } end
+if ts < (tonumber(s[2]) or 0) then return { 0, status, 0, 0 } end
+
+-- 3. status machine
+local healthy = ARGV[9] == '1' and (s[3] == '1' or ARGV[10] == '0')
+local unhealthy = tonumber(s[4]) or 0
+local next = status
+if healthy then
+  next, unhealthy = 'ready', 0
+else
+  unhealthy = unhealthy + 1
+  if status == 'ready' and unhealthy >= tonumber(ARGV[19]) then
+    next = 'degraded'
+  elseif status == 'offline' then
+    next = 'degraded'
+  end
+end
+
+-- 4. capability parts: store only what really changed
+local capChanged = 0
+if s[5] ~= ARGV[11] then
+  rcall('HSET', nodeKey, 'dg_svc', ARGV[11], 'cap_svc', ARGV[12])
+  capChanged = 1
+end
+if ARGV[13] ~= '' and s[6] ~= ARGV[13] then
+  rcall('HSET', nodeKey, 'dg_lang', ARGV[13], 'cap_lang', ARGV[14])
+  capChanged = 1
+end
+if ARGV[15] ~= '' and s[7] ~= ARGV[15] then
+  rcall('HSET', nodeKey, 'dg_models', ARGV[15], 'cap_models', ARGV[16])
+end
+
+-- 2. load, timestamps, liveness
+rcall('HSET', nodeKey, 'status', next, 'unhealthy', unhealthy, 'hb_ts', ARGV[2], 'hb_at', ARGV[3],
+  'cpu', ARGV[4], 'gpu_pct', ARGV[5], 'gpu_mem', ARGV[6], 'mem', ARGV[7], 'running', ARGV[8])
+rcall('ZADD', liveKey, now, nodeId)
+if status == 'offline' then rcall('ZREM', offlineKey, nodeId) end
+
+-- 5. significance filter against the published entry
+local threshold = tonumber(ARGV[17])
+local function moved(value, published)
+  if value == '' and (published == nil or published == '') then return false end
+  local a, b = tonumber(value), tonumber(published)
+  return a == nil or b == nil or math.abs(a - b) > threshold
+end
+local dirty = capChanged == 1 or s[8] ~= next or s[9] ~= ARGV[8]
+  or s[13] == false or now - tonumber(s[13]) >= tonumber(ARGV[18])
+  or moved(ARGV[4], s[10]) or moved(ARGV[5], s[11]) or moved(ARGV[7], s[12])
+
+local dirtyWasEmpty = 0
+if dirty and rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end
+
+return { 1, next, capChanged, dirtyWasEmpty }

@@ -1,0 +1,65 @@
+--[[
+  registerNode: registers (or re-registers) a node and opens a new connection epoch.
+
+  KEYS[1] node hash        {p:sK}:node:<id>
+  KEYS[2] shard node set   {p:sK}:nodes
+  KEYS[3] liveness zset    {p:sK}:live     (member id, score = server ms of last contact)
+  KEYS[4] offline zset     {p:sK}:offline  (member id, score = server ms it went offline)
+  KEYS[5] dirty set        {p:sK}:dirty
+
+  ARGV[1]  node id
+  ARGV[2]  server time, ms
+  ARGV[3]  has GPU (1|0)
+  ARGV[4]  max_concurrent_jobs
+  ARGV[5]  accept_public_jobs (1|0)
+  ARGV[6]  agent version            ARGV[7]  platform
+  ARGV[8]  static digest            ARGV[9]  static blob (canonical JSON)
+  ARGV[10] svc digest               ARGV[11] svc blob
+  ARGV[12] lang digest              ARGV[13] lang blob
+  ARGV[14] models digest            ARGV[15] models blob
+  ARGV[16] '1' when the gateway generated the id: an existing node with it is a collision
+
+  Status becomes `registering` (a healthy heartbeat makes it ready). reserved/running/draining
+  survive a re-registration; the stored heartbeat timestamp is reset so the new session's
+  heartbeats apply whatever the node's clock did.
+
+  Returns { epoch, capability_changed (1|0), dirty_was_empty (1|0), is_new (1|0) }
+       or { -1, 0, 0, 0 } when a generated id collides (nothing written; generate another)
+]]
+local rcall = redis.call
+local nodeKey, nodesKey, liveKey, offlineKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local nodeId, now = ARGV[1], ARGV[2]
+
+local isNew = rcall('EXISTS', nodeKey) == 0
+if ARGV[16] == '1' and not isNew then return { -1, 0, 0, 0 } end
+local stored = rcall('HMGET', nodeKey, 'dg_static', 'dg_svc', 'dg_lang', 'dg_models')
+
+local capChanged = 0
+local parts = { 'static', 'svc', 'lang', 'models' }
+for i = 1, 4 do
+  local digest = ARGV[6 + 2 * i]
+  if stored[i] ~= digest then
+    rcall('HSET', nodeKey, 'dg_' .. parts[i], digest, 'cap_' .. parts[i], ARGV[7 + 2 * i])
+    -- models are informational: they never change what the node can serve
+    if i < 4 then capChanged = 1 end
+  end
+end
+
+rcall('HSET', nodeKey,
+  'id', nodeId, 'status', 'registering', 'registered_at', now, 'hb_at', now, 'hb_ts', 0,
+  'unhealthy', 0, 'gpu', ARGV[3], 'max_jobs', ARGV[4], 'accept_public', ARGV[5],
+  'agent_version', ARGV[6], 'platform', ARGV[7])
+rcall('HSETNX', nodeKey, 'first_registered_at', now)
+rcall('HSETNX', nodeKey, 'reserved', 0)
+rcall('HSETNX', nodeKey, 'running', 0)
+rcall('HSETNX', nodeKey, 'draining', 0)
+local epoch = rcall('HINCRBY', nodeKey, 'epoch', 1)
+
+rcall('SADD', nodesKey, nodeId)
+rcall('ZADD', liveKey, now, nodeId)
+rcall('ZREM', offlineKey, nodeId)
+
+local dirtyWasEmpty = 0
+if rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end
+
+return { epoch, capChanged, dirtyWasEmpty, isNew and 1 or 0 }

@@ -1,0 +1,37 @@
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../../shared/metrics.ts';
+
+export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
+
+export function createGatewayMetrics(registry: Registry) {
+  return {
+    heartbeats: new Counter({
+      name: 'sb_heartbeats_total',
+      help: 'Heartbeats handled, by outcome (applied, stale, error code)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    heartbeatSeconds: new Histogram({
+      name: 'sb_heartbeat_duration_seconds',
+      help: 'Server-side heartbeat handling time: frame or request received to Redis write done',
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    registrations: new Counter({
+      name: 'sb_registrations_total',
+      help: 'node_register handled, by outcome',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    wsConnections: new Gauge({
+      name: 'sb_ws_connections',
+      help: 'Open node WebSocket connections',
+      registers: [registry],
+    }),
+    rejected: new Counter({
+      name: 'sb_rejected_total',
+      help: 'Messages shed or refused before any work, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+  };
+}

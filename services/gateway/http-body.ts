@@ -1,0 +1,54 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SwitchboardError, httpErrorBody } from '../../shared/errors.ts';
+
+/** Reads and parses a JSON body of at most `limit` bytes (413 beyond, 400 when not JSON). */
+export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      req.resume();
+      reject(tooLarge(declared, limit));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(tooLarge(size, limit));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size > limit) return;
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks, size).toString('utf8')));
+      } catch {
+        reject(new SwitchboardError('INVALID_MESSAGE', 'body is not valid JSON'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+function tooLarge(size: number, limit: number): SwitchboardError {
+  return new SwitchboardError(
+    'INVALID_MESSAGE',
+    `body of ${size} bytes exceeds the limit of ${limit} (SB_MAX_MESSAGE_BYTES)`,
+    { status: 413 },
+  );
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, error: SwitchboardError): void {
+  if (error.retryAfterS !== undefined) res.setHeader('retry-after', String(error.retryAfterS));
+  sendJson(res, error.status, httpErrorBody(error));
+}

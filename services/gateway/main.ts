@@ -1,0 +1,95 @@
+import { ConfigError, loadConfig } from '../../shared/config.ts';
+import { KeyBuilder } from '../../shared/keys.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { createMetricsRegistry } from '../../shared/metrics.ts';
+import { DerivedWorkQueues } from '../../shared/queues.ts';
+import { createRedisClient, waitUntilReady } from '../../shared/redis-client.ts';
+import { ShutdownManager } from '../../shared/shutdown.ts';
+import { createGatewayMetrics } from './gateway-metrics.ts';
+import { GatewayServer } from './gateway-server.ts';
+import { NodeAuthenticator } from './node-auth.ts';
+import { NodeRegistry } from './node-registry.ts';
+import { NodeService } from './node-service.ts';
+
+/** Composition root of the gateway: config → clients → components → server → shutdown. */
+async function main(): Promise<void> {
+  const log = createLogger('gateway');
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      log.fatal({ problems: err.problems }, err.message);
+      process.exit(78);
+    }
+    throw err;
+  }
+  const env = config.env;
+  log.level = env.LOG_LEVEL;
+  if (!config.auth.enabled) log.warn('SB_AUTH=off: any client may register nodes. Use only for local development.');
+
+  const shutdown = new ShutdownManager(log, env.SB_SHUTDOWN_TIMEOUT_MS);
+  shutdown.listen();
+
+  const keys = new KeyBuilder(config.prefix, config.shards);
+  const redis = createRedisClient(config, log, { name: 'gateway', mode: 'fail-fast' });
+  const queueRedis = createRedisClient(config, log, { name: 'gateway-queues', mode: 'fail-fast' });
+  await Promise.all([waitUntilReady(redis), waitUntilReady(queueRedis)]);
+
+  const queues = new DerivedWorkQueues(queueRedis, keys, env.SB_FLUSH_DELAY_MS);
+  const registry = new NodeRegistry(
+    redis,
+    keys,
+    queues,
+    {
+      requireGpu: env.SB_REQUIRE_GPU,
+      loadChangeThreshold: env.SB_LOAD_CHANGE_THRESHOLD,
+      snapshotMaxAgeMs: env.SB_SNAPSHOT_MAX_AGE_MS,
+      unhealthyHeartbeats: env.SB_UNHEALTHY_HEARTBEATS,
+    },
+    log,
+  );
+  const service = new NodeService(registry, {
+    requireGpu: env.SB_REQUIRE_GPU,
+    defaultMaxJobs: 4,
+    heartbeatIntervalMs: env.SB_HEARTBEAT_INTERVAL_MS,
+    nodeTtlMs: env.SB_NODE_TTL_MS,
+    nodeTokenSecret: config.auth.enabled ? config.auth.nodeTokenSecret : '',
+  });
+  const metricsRegistry = createMetricsRegistry('gateway');
+  const server = new GatewayServer({
+    service,
+    auth: new NodeAuthenticator(config.auth),
+    metrics: createGatewayMetrics(metricsRegistry),
+    registry: metricsRegistry,
+    limits: {
+      maxMessageBytes: env.SB_MAX_MESSAGE_BYTES,
+      rate: env.SB_WS_RATE_LIMIT,
+      maxQueued: env.SB_WS_MAX_QUEUED,
+      maxInflight: env.SB_MAX_INFLIGHT,
+    },
+    isReady: async () => {
+      try {
+        return (await redis.ping()) === 'PONG';
+      } catch {
+        return false;
+      }
+    },
+    log: log.child({ component: 'gateway-server' }),
+  });
+
+  shutdown
+    .add('http+ws', () => server.close())
+    .add('queues', () => queues.close())
+    .add('redis', async () => {
+      await Promise.allSettled([redis.quit(), queueRedis.quit()]);
+    });
+
+  const port = await server.listen(env.PORT ?? 8080, env.HOST);
+  log.info({ port, shards: config.shards, prefix: config.prefix, auth: config.auth.enabled }, 'listening');
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,161 @@
+import type { KeyBuilder } from '../../shared/keys.ts';
+import type { DerivedWorkQueues } from '../../shared/queues.ts';
+import type { RedisClient } from '../../shared/redis-client.ts';
+import type { Logger } from '../../shared/logger.ts';
+
+/** Arguments of one registration, already validated and canonicalised. */
+export interface RegistrationWrite {
+  nodeId: string;
+  hasGpu: boolean;
+  maxJobs: number;
+  acceptPublic: boolean;
+  agentVersion: string;
+  platform: string;
+  parts: { static: Part; svc: Part; lang: Part; models: Part };
+}
+
+export interface HeartbeatWrite {
+  nodeId: string;
+  timestamp: number;
+  cpu: number;
+  gpu: number | null;
+  gpuMem: number | null;
+  mem: number;
+  running: number;
+  anyReady: boolean;
+  svc: Part;
+  lang: Part | null;
+  models: Part | null;
+}
+
+interface Part {
+  digest: string;
+  blob: string;
+}
+
+export interface HeartbeatPolicy {
+  requireGpu: boolean;
+  loadChangeThreshold: number;
+  snapshotMaxAgeMs: number;
+  unhealthyHeartbeats: number;
+}
+
+export type HeartbeatOutcome =
+  | { kind: 'applied'; status: string; capabilityChanged: boolean }
+  | { kind: 'stale'; status: string }
+  | { kind: 'not_registered' };
+
+/**
+ * The gateway's only door to Redis: each operation is ONE script on the node's shard, then
+ * the derived work the script asked for (pool-index on a real capability change, a flush when
+ * the shard's dirty set became non-empty).
+ */
+export class NodeRegistry {
+  private readonly log: Logger;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: KeyBuilder,
+    private readonly queues: DerivedWorkQueues,
+    private readonly policy: HeartbeatPolicy,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'node-registry' });
+  }
+
+  /** Returns null when `generatedId` is set and the id already exists (nothing written). */
+  async register(w: RegistrationWrite, generatedId = false): Promise<{ epoch: number; isNew: boolean } | null> {
+    const k = this.keys.forNode(w.nodeId);
+    const p = w.parts;
+    const [epoch, capChanged, dirtyWasEmpty, isNew] = await this.redis.registerNode(
+      k.node(w.nodeId),
+      k.nodes,
+      k.live,
+      k.offline,
+      k.dirty,
+      w.nodeId,
+      Date.now(),
+      w.hasGpu ? 1 : 0,
+      w.maxJobs,
+      w.acceptPublic ? 1 : 0,
+      w.agentVersion,
+      w.platform,
+      p.static.digest,
+      p.static.blob,
+      p.svc.digest,
+      p.svc.blob,
+      p.lang.digest,
+      p.lang.blob,
+      p.models.digest,
+      p.models.blob,
+      generatedId ? 1 : 0,
+    );
+    if (epoch === -1) return null;
+    await this.followUp(w.nodeId, k.shard, capChanged === 1, dirtyWasEmpty === 1);
+    return { epoch, isNew: isNew === 1 };
+  }
+
+  async heartbeat(w: HeartbeatWrite): Promise<HeartbeatOutcome> {
+    const k = this.keys.forNode(w.nodeId);
+    const policy = this.policy;
+    const [code, status, capChanged, dirtyWasEmpty] = await this.redis.recordHeartbeat(
+      k.node(w.nodeId),
+      k.live,
+      k.offline,
+      k.dirty,
+      w.nodeId,
+      w.timestamp,
+      Date.now(),
+      w.cpu,
+      w.gpu ?? '',
+      w.gpuMem ?? '',
+      w.mem,
+      w.running,
+      w.anyReady ? 1 : 0,
+      policy.requireGpu ? 1 : 0,
+      w.svc.digest,
+      w.svc.blob,
+      w.lang?.digest ?? '',
+      w.lang?.blob ?? '',
+      w.models?.digest ?? '',
+      w.models?.blob ?? '',
+      policy.loadChangeThreshold,
+      policy.snapshotMaxAgeMs,
+      policy.unhealthyHeartbeats,
+    );
+    if (code === -1) return { kind: 'not_registered' };
+    if (code === 0) return { kind: 'stale', status };
+    await this.followUp(w.nodeId, k.shard, capChanged === 1, dirtyWasEmpty === 1);
+    return { kind: 'applied', status, capabilityChanged: capChanged === 1 };
+  }
+
+  /** Marks the node offline if `epoch` is still its current connection. */
+  async connectionClosed(nodeId: string, epoch: number): Promise<boolean> {
+    const k = this.keys.forNode(nodeId);
+    const [code, dirtyWasEmpty] = await this.redis.markOffline(
+      k.node(nodeId),
+      k.live,
+      k.offline,
+      k.dirty,
+      nodeId,
+      epoch,
+      Date.now(),
+    );
+    await this.followUp(nodeId, k.shard, false, dirtyWasEmpty === 1);
+    return code === 1;
+  }
+
+  async recordError(nodeId: string, error: { code: string; message: string; details?: unknown }): Promise<boolean> {
+    const k = this.keys.forNode(nodeId);
+    return (await this.redis.recordNodeError(k.node(nodeId), JSON.stringify(error), Date.now())) === 1;
+  }
+
+  private async followUp(nodeId: string, shard: number, capabilityChanged: boolean, dirtyWasEmpty: boolean) {
+    const work: Promise<void>[] = [];
+    if (capabilityChanged) work.push(this.queues.requestPoolIndex(nodeId, shard));
+    if (dirtyWasEmpty) work.push(this.queues.requestFlush(shard));
+    if (work.length === 0) return;
+    this.log.debug({ nodeId, shard, capabilityChanged, dirtyWasEmpty }, 'enqueue derived work');
+    await Promise.all(work);
+  }
+}

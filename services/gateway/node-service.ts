@@ -1,0 +1,158 @@
+import { randomBytes } from 'node:crypto';
+import { anyServiceReady, capabilityPart, servicesPart, staticPart } from '../../shared/capability-digest.ts';
+import { SwitchboardError } from '../../shared/errors.ts';
+import { issueNodeToken } from '../../shared/node-token.ts';
+import {
+  jobProgressSchema,
+  jobResultSchema,
+  nodeErrorSchema,
+  nodeHeartbeatSchema,
+  nodeRegisterSchema,
+} from '../../shared/protocol/node-messages.ts';
+import { parseOrThrow } from '../../shared/protocol/validation.ts';
+import { NodeAuthenticator, type Principal } from './node-auth.ts';
+import type { HeartbeatOutcome, NodeRegistry } from './node-registry.ts';
+
+export const CAPABILITY_SCHEMA_VERSION = '2.0';
+const GENERATED_ID_ATTEMPTS = 5;
+
+export interface NodeServiceOptions {
+  requireGpu: boolean;
+  defaultMaxJobs: number;
+  heartbeatIntervalMs: number;
+  nodeTtlMs: number;
+  /** Empty when auth is off: then no node token is issued. */
+  nodeTokenSecret: string;
+}
+
+export interface RegisterAck {
+  type: 'node_register_ack';
+  node_id: string;
+  message: 'registered';
+  status: string;
+  node_token?: string;
+  heartbeat_interval_ms: number;
+  node_ttl_ms: number;
+}
+
+/**
+ * The node protocol's operations, transport-agnostic: validate, authorise, canonicalise,
+ * then one registry write. WebSocket and HTTP both call this.
+ */
+export class NodeService {
+  constructor(
+    private readonly registry: NodeRegistry,
+    private readonly options: NodeServiceOptions,
+  ) {}
+
+  async register(body: unknown, principal: Principal): Promise<{ ack: RegisterAck; epoch: number }> {
+    const reg = parseOrThrow(nodeRegisterSchema, body);
+    if (reg.capability_schema_version != null && reg.capability_schema_version !== CAPABILITY_SCHEMA_VERSION) {
+      throw new SwitchboardError(
+        'INVALID_CAPABILITY_SCHEMA',
+        `capability_schema_version: expected "${CAPABILITY_SCHEMA_VERSION}", got ${JSON.stringify(reg.capability_schema_version)}`,
+      );
+    }
+    const hasGpu = (reg.hardware.gpus ?? []).length > 0;
+    if (this.options.requireGpu && !hasGpu) {
+      throw new SwitchboardError('NO_GPU_AVAILABLE', 'hardware.gpus: this scheduler requires at least one GPU');
+    }
+    const write = {
+      hasGpu,
+      maxJobs: reg.max_concurrent_jobs ?? this.options.defaultMaxJobs,
+      acceptPublic: reg.accept_public_jobs,
+      agentVersion: reg.version,
+      platform: reg.platform,
+      parts: {
+        static: staticPart(reg, this.options.defaultMaxJobs),
+        svc: servicesPart(reg.installed_services, reg.capability_by_type),
+        lang: capabilityPart(reg.language_capabilities ?? {}),
+        models: capabilityPart(reg.installed_models),
+      },
+    };
+
+    const requested = reg.node_id ?? (principal.kind === 'node' ? principal.nodeId : null);
+    let nodeId = requested ?? '';
+    let result: { epoch: number } | null = null;
+    if (requested !== null) {
+      NodeAuthenticator.assertMayActFor(principal, requested);
+      result = await this.registry.register({ ...write, nodeId });
+    } else {
+      for (let i = 0; i < GENERATED_ID_ATTEMPTS && result === null; i++) {
+        nodeId = `node-${randomBytes(4).toString('hex')}`;
+        result = await this.registry.register({ ...write, nodeId }, true);
+      }
+      if (result === null) throw new SwitchboardError('INTERNAL', 'could not generate a free node_id');
+    }
+
+    const ack: RegisterAck = {
+      type: 'node_register_ack',
+      node_id: nodeId,
+      message: 'registered',
+      status: 'registering',
+      heartbeat_interval_ms: this.options.heartbeatIntervalMs,
+      node_ttl_ms: this.options.nodeTtlMs,
+    };
+    if (this.options.nodeTokenSecret) ack.node_token = issueNodeToken(this.options.nodeTokenSecret, nodeId);
+    return { ack, epoch: result!.epoch };
+  }
+
+  /**
+   * Records a heartbeat. `boundNodeId` is the node the WebSocket registered (heartbeats for
+   * another id are NODE_ID_MISMATCH); over HTTP it is the id in the URL.
+   */
+  async heartbeat(body: unknown, principal: Principal, boundNodeId: string): Promise<HeartbeatOutcome> {
+    const hb = parseOrThrow(nodeHeartbeatSchema, body);
+    if (hb.node_id !== boundNodeId) {
+      throw new SwitchboardError('NODE_ID_MISMATCH', `node_id: expected ${boundNodeId}, got ${hb.node_id}`);
+    }
+    NodeAuthenticator.assertMayActFor(principal, hb.node_id);
+    const usage = hb.resource_usage;
+    const outcome = await this.registry.heartbeat({
+      nodeId: hb.node_id,
+      timestamp: hb.timestamp,
+      cpu: usage.cpu_percent,
+      gpu: usage.gpu_percent ?? null,
+      gpuMem: usage.gpu_mem_percent ?? null,
+      mem: usage.mem_percent,
+      running: usage.running_jobs,
+      anyReady: anyServiceReady(hb.capability_by_type),
+      svc: servicesPart(hb.installed_services, hb.capability_by_type),
+      lang: hb.language_capabilities == null ? null : capabilityPart(hb.language_capabilities),
+      models: hb.installed_models == null ? null : capabilityPart(hb.installed_models),
+    });
+    if (outcome.kind === 'not_registered') {
+      throw new SwitchboardError('NOT_REGISTERED', `node ${hb.node_id} is not registered; send node_register`);
+    }
+    return outcome;
+  }
+
+  async connectionClosed(nodeId: string, epoch: number): Promise<boolean> {
+    return this.registry.connectionClosed(nodeId, epoch);
+  }
+
+  async nodeError(body: unknown, principal: Principal, boundNodeId: string): Promise<void> {
+    const err = parseOrThrow(nodeErrorSchema, body);
+    if (err.node_id !== boundNodeId) {
+      throw new SwitchboardError('NODE_ID_MISMATCH', `node_id: expected ${boundNodeId}, got ${err.node_id}`);
+    }
+    NodeAuthenticator.assertMayActFor(principal, err.node_id);
+    const recorded = await this.registry.recordError(err.node_id, {
+      code: err.code,
+      message: err.message,
+      details: err.details,
+    });
+    if (!recorded) throw new SwitchboardError('NOT_REGISTERED', `node ${err.node_id} is not registered`);
+  }
+
+  /**
+   * job_ack / job_started / job_result: validated here; the job lifecycle that consumes them
+   * (attempt checks, reservation commit/release) arrives with the job lifecycle issue.
+   */
+  validateJobFrame(type: 'job_ack' | 'job_started' | 'job_result', body: unknown, boundNodeId: string): void {
+    const frame = parseOrThrow(type === 'job_result' ? jobResultSchema : jobProgressSchema, body);
+    if (frame.node_id !== boundNodeId) {
+      throw new SwitchboardError('NODE_ID_MISMATCH', `node_id: expected ${boundNodeId}, got ${frame.node_id}`);
+    }
+  }
+}

@@ -1,0 +1,215 @@
+import type { RawData, WebSocket } from 'ws';
+import { SwitchboardError, toSwitchboardError, wsErrorFrame } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { NODE_FRAME_TYPES, type NodeFrameType } from '../../shared/protocol/node-messages.ts';
+import type { GatewayMetrics } from './gateway-metrics.ts';
+import { InflightLimiter, TokenBucket } from './load-shedding.ts';
+import type { Principal } from './node-auth.ts';
+import type { NodeService } from './node-service.ts';
+
+export interface SocketLimits {
+  maxMessageBytes: number;
+  /** Sustained frames/s; bursts up to 4x. */
+  rate: number;
+  /** Frames accepted but not yet handled, per socket. */
+  maxQueued: number;
+}
+
+export const CLOSE_TOO_BIG = 1009;
+export const CLOSE_FLOODING = 4429;
+export const CLOSE_GOING_AWAY = 1001;
+
+const FRAME_TYPES = new Set<string>(NODE_FRAME_TYPES);
+
+/**
+ * One node's WebSocket: frames handled strictly in order, one at a time; shed (RATE_LIMITED)
+ * beyond the token bucket or the queue bound; closed with 4429 when flooding persists.
+ * Remembers the node and connection epoch of its last successful registration.
+ */
+export class NodeSocket {
+  private nodeId: string | null = null;
+  private epoch = 0;
+  private readonly queue: { data: RawData; at: number }[] = [];
+  private busy = false;
+  private readonly bucket: TokenBucket;
+  /** Leaky count of shed frames: past `4 x rate` the peer is flooding. */
+  private flood = 0;
+  private floodAt = performance.now();
+  /** Set when this replica closes the socket while shutting down: the node is not offline, it moves. */
+  private handover = false;
+  /** Resolves once the close has been handled (the offline mark written or skipped). */
+  readonly closed: Promise<void>;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly principal: Principal,
+    private readonly service: NodeService,
+    private readonly inflight: InflightLimiter,
+    private readonly limits: SocketLimits,
+    private readonly metrics: GatewayMetrics,
+    private readonly log: Logger,
+  ) {
+    this.bucket = new TokenBucket(limits.rate, limits.rate * 4);
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    this.closed = new Promise((resolve) => ws.on('close', () => void this.onClose().finally(resolve)));
+    ws.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+  }
+
+  get registeredNodeId(): string | null {
+    return this.nodeId;
+  }
+
+  /**
+   * Closes with 1001 for a gateway shutdown. The node is NOT marked offline: it reconnects
+   * to another replica (a new epoch); if it never does, the reaper marks it offline after
+   * SB_NODE_TTL_MS.
+   */
+  closeForShutdown(): void {
+    this.handover = true;
+    this.ws.close(CLOSE_GOING_AWAY, 'gateway shutting down');
+    setTimeout(() => this.ws.terminate(), 2000).unref();
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    const at = performance.now();
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+    if (size > this.limits.maxMessageBytes) {
+      this.metrics.rejected.inc({ reason: 'too_large' });
+      this.sendError(
+        new SwitchboardError(
+          'INVALID_MESSAGE',
+          `frame of ${size} bytes exceeds the limit of ${this.limits.maxMessageBytes} (SB_MAX_MESSAGE_BYTES)`,
+        ),
+      );
+      this.ws.close(CLOSE_TOO_BIG, 'message too big');
+      return;
+    }
+    if (isBinary) {
+      this.sendError(new SwitchboardError('INVALID_MESSAGE', 'expected a JSON text frame, got a binary frame'));
+      return;
+    }
+    if (!this.bucket.take(at)) return this.shed('rate', at);
+    if (this.queue.length >= this.limits.maxQueued) return this.shed('queue_full', at);
+    this.queue.push({ data, at });
+    if (!this.busy) void this.drain();
+  }
+
+  private shed(reason: string, now: number): void {
+    this.metrics.rejected.inc({ reason });
+    this.flood = Math.max(0, this.flood - ((now - this.floodAt) * this.limits.rate) / 1000) + 1;
+    this.floodAt = now;
+    if (this.flood > this.limits.rate * 4) {
+      this.log.warn({ nodeId: this.nodeId }, 'persistent flooding: closing socket');
+      this.ws.close(CLOSE_FLOODING, 'rate limit exceeded');
+      return;
+    }
+    this.sendError(new SwitchboardError('RATE_LIMITED', `more than ${this.limits.rate} frames/s; slow down`));
+  }
+
+  private async drain(): Promise<void> {
+    this.busy = true;
+    for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+      await this.handle(next.data, next.at);
+    }
+    this.busy = false;
+  }
+
+  private async handle(data: RawData, receivedAt: number): Promise<void> {
+    let type: NodeFrameType | undefined;
+    try {
+      const frame = parseFrame(data);
+      type = frame.type;
+      if (!this.inflight.tryAcquire()) {
+        this.metrics.rejected.inc({ reason: 'inflight' });
+        throw new SwitchboardError('RATE_LIMITED', 'gateway at capacity; retry shortly');
+      }
+      try {
+        await this.dispatch(frame.type, frame.body);
+      } finally {
+        this.inflight.release();
+      }
+      if (type === 'node_heartbeat') this.observeHeartbeat(receivedAt, 'applied');
+    } catch (err) {
+      const error = toSwitchboardError(err);
+      if (error.code === 'INTERNAL') this.log.error({ err, type }, 'frame failed');
+      if (type === 'node_heartbeat') this.observeHeartbeat(receivedAt, error.code);
+      this.sendError(error);
+    }
+  }
+
+  private async dispatch(type: NodeFrameType, body: Record<string, unknown>): Promise<void> {
+    if (type === 'node_register') {
+      try {
+        const { ack, epoch } = await this.service.register(body, this.principal);
+        this.nodeId = ack.node_id;
+        this.epoch = epoch;
+        this.metrics.registrations.inc({ outcome: 'ok' });
+        this.send(JSON.stringify(ack));
+      } catch (err) {
+        this.metrics.registrations.inc({ outcome: toSwitchboardError(err).code });
+        throw err;
+      }
+      return;
+    }
+    const nodeId = this.nodeId;
+    if (nodeId === null) throw new SwitchboardError('NOT_REGISTERED', `${type} before node_register on this connection`);
+    switch (type) {
+      case 'node_heartbeat':
+        await this.service.heartbeat(body, this.principal, nodeId);
+        return;
+      case 'node_error':
+        await this.service.nodeError(body, this.principal, nodeId);
+        return;
+      case 'job_ack':
+      case 'job_started':
+      case 'job_result':
+        this.service.validateJobFrame(type, body, nodeId);
+        return;
+    }
+  }
+
+  private observeHeartbeat(receivedAt: number, outcome: string): void {
+    this.metrics.heartbeats.inc({ outcome });
+    this.metrics.heartbeatSeconds.observe((performance.now() - receivedAt) / 1000);
+  }
+
+  private async onClose(): Promise<void> {
+    this.queue.length = 0;
+    const nodeId = this.nodeId;
+    if (nodeId === null || this.handover) return;
+    try {
+      await this.service.connectionClosed(nodeId, this.epoch);
+    } catch (err) {
+      // The reaper marks the node offline after SB_NODE_TTL_MS anyway.
+      this.log.warn({ nodeId, err: (err as Error).message }, 'could not mark node offline on close');
+    }
+  }
+
+  private sendError(error: SwitchboardError): void {
+    this.send(wsErrorFrame(error));
+  }
+
+  private send(text: string): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
+  }
+}
+
+function parseFrame(data: RawData): { type: NodeFrameType; body: Record<string, unknown> } {
+  let value: unknown;
+  try {
+    value = JSON.parse(data.toString());
+  } catch {
+    throw new SwitchboardError('INVALID_MESSAGE', 'frame is not valid JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SwitchboardError('INVALID_MESSAGE', 'frame must be a JSON object');
+  }
+  const type = (value as { type?: unknown }).type;
+  if (typeof type !== 'string' || !FRAME_TYPES.has(type)) {
+    throw new SwitchboardError(
+      'INVALID_MESSAGE',
+      `type: expected one of ${NODE_FRAME_TYPES.join(', ')}, got ${JSON.stringify(type ?? null)}`,
+    );
+  }
+  return { type: type as NodeFrameType, body: value as Record<string, unknown> };
+}

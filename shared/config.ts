@@ -1,0 +1,111 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable Switchboard reads, with its default. Parsed once at boot by
+ * `loadConfig`; a bad environment fails with every bad variable listed at once.
+ * The README configuration table mirrors this schema (a test checks that).
+ */
+
+const bool = z.enum(['true', 'false', '1', '0', 'on', 'off', 'yes', 'no']).transform((v) => ['true', '1', 'on', 'yes'].includes(v));
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+export const envSchema = z.object({
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .regex(/^[^,\s]+:\d+(,[^,\s]+:\d+)*$/, 'expected comma-separated host:port list')
+    .optional(),
+  SB_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'expected 1-32 of [A-Za-z0-9_.-]').default('sb'),
+  SB_SHARDS: int(1, 4096).default(16),
+  PORT: int(0, 65535).optional(),
+  HOST: z.string().default('0.0.0.0'),
+  SB_AUTH: z.enum(['on', 'off']).default('on'),
+  SB_JOIN_TOKEN: z.string().min(8).optional(),
+  SB_NODE_TOKEN_SECRET: z.string().min(16).optional(),
+  SB_API_KEY: z.string().min(8).optional(),
+  SB_HEARTBEAT_INTERVAL_MS: int(100).default(15000),
+  SB_NODE_TTL_MS: int(100).default(45000),
+  SB_ACK_TIMEOUT_MS: int(100).default(10000),
+  SB_JOB_TIMEOUT_MS: int(100).default(30000),
+  SB_MAX_ATTEMPTS: int(1, 100).default(3),
+  SB_REQUIRE_GPU: bool.default(true),
+  SB_RESOURCE_THRESHOLD: int(1, 100).default(85),
+  SB_SELECT_STRATEGY: z.enum(['p2c', 'least_loaded', 'random']).default('p2c'),
+  SB_WS_RATE_LIMIT: int(1).default(50),
+  SB_MAX_MESSAGE_BYTES: int(1024, 64 * 1024 * 1024).default(262144),
+  SB_LOAD_CHANGE_THRESHOLD: int(0, 100).default(5),
+  SB_SNAPSHOT_MAX_AGE_MS: int(100).default(30000),
+  SB_FLUSH_DELAY_MS: int(0, 10000).default(25),
+  SB_UNHEALTHY_HEARTBEATS: int(1, 1000).default(3),
+  SB_MAX_INFLIGHT: int(1).default(4096),
+  SB_WS_MAX_QUEUED: int(1).default(64),
+  SB_SHUTDOWN_TIMEOUT_MS: int(100).default(10000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface AuthConfig {
+  enabled: boolean;
+  joinToken: string;
+  nodeTokenSecret: string;
+  apiKey: string;
+}
+
+export interface Config {
+  env: Env;
+  redis: { url: string; clusterNodes: { host: string; port: number }[] | null };
+  prefix: string;
+  shards: number;
+  auth: AuthConfig;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+/** Parses and validates the environment; throws ConfigError listing every bad variable. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const relevant: Record<string, string> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const value = source[key];
+    if (value !== undefined && value !== '') relevant[key] = value;
+  }
+  const parsed = envSchema.safeParse(relevant);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      problems.push(`${issue.path.join('.')}: ${issue.message} (got ${JSON.stringify(relevant[String(issue.path[0])])})`);
+    }
+    throw new ConfigError(problems);
+  }
+  const env = parsed.data;
+  const auth = env.SB_AUTH === 'on';
+  if (auth) {
+    for (const name of ['SB_JOIN_TOKEN', 'SB_NODE_TOKEN_SECRET', 'SB_API_KEY'] as const) {
+      if (!env[name]) problems.push(`${name}: required when SB_AUTH=on (set SB_AUTH=off only for local development)`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const clusterNodes = env.REDIS_CLUSTER_NODES
+    ? env.REDIS_CLUSTER_NODES.split(',').map((seed) => {
+        const at = seed.lastIndexOf(':');
+        return { host: seed.slice(0, at), port: Number(seed.slice(at + 1)) };
+      })
+    : null;
+  return {
+    env,
+    redis: { url: env.REDIS_URL, clusterNodes },
+    prefix: env.SB_PREFIX,
+    shards: env.SB_SHARDS,
+    auth: {
+      enabled: auth,
+      joinToken: env.SB_JOIN_TOKEN ?? '',
+      nodeTokenSecret: env.SB_NODE_TOKEN_SECRET ?? '',
+      apiKey: env.SB_API_KEY ?? '',
+    },
+  };
+}

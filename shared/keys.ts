@@ -1,0 +1,91 @@
+import { crc32 } from 'node:zlib';
+
+/**
+ * The ONE place where Redis key names are built.
+ *
+ * Every per-shard key carries the hash tag `{<prefix>:s<k>}` so that all keys one script
+ * touches live in one Cluster slot and the shards spread over the masters. Scripts receive
+ * every key in KEYS; no script derives a key name from ARGV.
+ *
+ * Per shard k (tag = `{sb:s<k>}`):
+ *   <tag>:node:<id>   hash   the node record (fields: see NodeField)
+ *   <tag>:nodes       set    ids of every node registered in the shard
+ *   <tag>:live        zset   online node id → server time (ms) of its last heartbeat
+ *   <tag>:offline     zset   offline node id → server time (ms) it went offline
+ *   <tag>:dirty       set    nodes whose snapshot entry must be republished
+ *   <tag>:dirty:taken set    the dirty set a running flush took (crash-safe hand-over)
+ *   <tag>:ckpt        hash   node id → published snapshot entry (JSON)
+ *   <tag>:ver         string shard snapshot version
+ *   <tag>:deltas      stream one entry per version, ID `<version>-0`
+ *   <tag>:inbox:<id>  stream assignments waiting for the node
+ */
+
+export const NODE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Shard of a node: crc32(nodeId) mod shards. Fixed per deployment. */
+export function shardOf(nodeId: string, shards: number): number {
+  return crc32(nodeId) % shards;
+}
+
+export interface ShardKeys {
+  readonly shard: number;
+  readonly tag: string;
+  readonly nodes: string;
+  readonly live: string;
+  readonly offline: string;
+  readonly dirty: string;
+  readonly dirtyTaken: string;
+  readonly checkpoint: string;
+  readonly version: string;
+  readonly deltas: string;
+  node(nodeId: string): string;
+  inbox(nodeId: string): string;
+}
+
+export class KeyBuilder {
+  private readonly shardKeys: ShardKeys[];
+
+  constructor(
+    readonly prefix: string,
+    readonly shards: number,
+  ) {
+    this.shardKeys = Array.from({ length: shards }, (_, shard) => buildShardKeys(prefix, shard));
+  }
+
+  /** BullMQ prefix: hash-tagged, so each queue's keys stay in one slot on Cluster. */
+  get queuePrefix(): string {
+    return `{${this.prefix}q}`;
+  }
+
+  shardOf(nodeId: string): number {
+    return shardOf(nodeId, this.shards);
+  }
+
+  shard(shard: number): ShardKeys {
+    const keys = this.shardKeys[shard];
+    if (!keys) throw new RangeError(`shard ${shard} out of range 0..${this.shards - 1}`);
+    return keys;
+  }
+
+  forNode(nodeId: string): ShardKeys {
+    return this.shard(this.shardOf(nodeId));
+  }
+}
+
+function buildShardKeys(prefix: string, shard: number): ShardKeys {
+  const tag = `{${prefix}:s${shard}}`;
+  return {
+    shard,
+    tag,
+    nodes: `${tag}:nodes`,
+    live: `${tag}:live`,
+    offline: `${tag}:offline`,
+    dirty: `${tag}:dirty`,
+    dirtyTaken: `${tag}:dirty:taken`,
+    checkpoint: `${tag}:ckpt`,
+    version: `${tag}:ver`,
+    deltas: `${tag}:deltas`,
+    node: (nodeId) => `${tag}:node:${nodeId}`,
+    inbox: (nodeId) => `${tag}:inbox:${nodeId}`,
+  };
+}

@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import { NODE_ID_PATTERN } from '../keys.ts';
+
+/**
+ * Schemas of the node wire protocol (PROTOCOL.md "Node WebSocket"). Unknown extra fields are
+ * accepted and dropped; optional fields may be null.
+ */
+
+const id = z.string().min(1).max(256);
+const text = z.string().max(4096);
+const lang = z.string().min(1).max(35);
+const percent = z.number().min(0).max(100);
+const list = <T extends z.ZodType>(item: T, max = 1024) => z.array(item).max(max);
+
+export const nodeIdSchema = z.string().regex(NODE_ID_PATTERN, 'expected 1-128 characters of [A-Za-z0-9._:-]');
+
+export const SERVICE_TYPES = ['asr', 'nmt', 'tts', 'tone', 'semantic'] as const;
+export const serviceTypeSchema = z.enum(SERVICE_TYPES);
+export type ServiceType = z.infer<typeof serviceTypeSchema>;
+
+export const FEATURE_FLAGS = [
+  'emotion_detection',
+  'voice_style_detection',
+  'speech_rate_detection',
+  'speech_rate_control',
+  'speaker_identification',
+  'persona_adaptation',
+] as const;
+
+const langPair = z.object({ src: lang, tgt: lang });
+
+export const hardwareSchema = z.object({
+  cpu_cores: z.number().int().min(0).max(100000),
+  memory_gb: z.number().min(0).max(1e6),
+  gpus: list(z.object({ name: text, memory_gb: z.number().min(0).max(1e6) }), 256).nullish(),
+});
+
+export const installedModelSchema = z.object({
+  model_id: id,
+  kind: z.enum(['asr', 'nmt', 'tts', 'emotion', 'other']),
+  src_lang: lang.nullish(),
+  tgt_lang: lang.nullish(),
+  dialect: text.nullish(),
+  version: text,
+  enabled: z.boolean().nullish(),
+});
+
+export const installedServiceSchema = z.object({
+  service_id: id,
+  type: serviceTypeSchema,
+  device: z.enum(['gpu', 'cpu']),
+  status: z.enum(['running', 'stopped', 'error']),
+  version: text.nullish(),
+  model_id: id.nullish(),
+  engine: text.nullish(),
+  mem_mb: z.number().min(0).nullish(),
+  warmup_ms: z.number().min(0).nullish(),
+  last_error: text.nullish(),
+});
+
+export const capabilityByTypeSchema = z.object({
+  type: serviceTypeSchema,
+  ready: z.boolean(),
+  reason: text.nullish(),
+  ready_impl_ids: list(id).nullish(),
+});
+
+export const nmtCapabilitySchema = z.object({
+  model_id: id,
+  languages: list(lang),
+  rule: z.enum(['any_to_any', 'any_to_en', 'en_to_any', 'specific_pairs']),
+  blocked_pairs: list(langPair, 10000).nullish(),
+  supported_pairs: list(langPair, 10000).nullish(),
+});
+
+export const languageCapabilitiesSchema = z.object({
+  asr_languages: list(lang).nullish(),
+  tts_languages: list(lang).nullish(),
+  semantic_languages: list(lang).nullish(),
+  nmt_capabilities: list(nmtCapabilitySchema, 256).nullish(),
+  supported_language_pairs: list(langPair, 10000).nullish(),
+});
+
+export const featuresSchema = z.object(
+  Object.fromEntries(FEATURE_FLAGS.map((f) => [f, z.boolean().nullish()])) as Record<
+    (typeof FEATURE_FLAGS)[number],
+    z.ZodOptional<z.ZodNullable<z.ZodBoolean>>
+  >,
+);
+
+export const nodeRegisterSchema = z.object({
+  node_id: nodeIdSchema.nullish(),
+  version: text,
+  capability_schema_version: z.string().max(16).nullish(),
+  platform: z.enum(['windows', 'linux', 'macos']),
+  hardware: hardwareSchema,
+  installed_models: list(installedModelSchema),
+  installed_services: list(installedServiceSchema).nullish(),
+  capability_by_type: list(capabilityByTypeSchema, 64),
+  features_supported: featuresSchema,
+  accept_public_jobs: z.boolean(),
+  language_capabilities: languageCapabilitiesSchema.nullish(),
+  max_concurrent_jobs: z.number().int().min(1).max(10000).nullish(),
+});
+export type NodeRegister = z.infer<typeof nodeRegisterSchema>;
+
+export const resourceUsageSchema = z.object({
+  cpu_percent: percent,
+  gpu_percent: percent.nullish(),
+  gpu_mem_percent: percent.nullish(),
+  mem_percent: percent,
+  running_jobs: z.number().int().min(0).max(100000),
+});
+
+export const nodeHeartbeatSchema = z.object({
+  node_id: nodeIdSchema,
+  timestamp: z.number().int().min(0),
+  resource_usage: resourceUsageSchema,
+  installed_services: list(installedServiceSchema),
+  capability_by_type: list(capabilityByTypeSchema, 64),
+  installed_models: list(installedModelSchema).nullish(),
+  language_capabilities: languageCapabilitiesSchema.nullish(),
+  processing_metrics: z.record(z.string(), z.unknown()).nullish(),
+  rerun_metrics: z.unknown().optional(),
+  asr_metrics: z.unknown().optional(),
+});
+export type NodeHeartbeat = z.infer<typeof nodeHeartbeatSchema>;
+
+export const jobProgressSchema = z.object({
+  job_id: id,
+  attempt_id: z.number().int().min(1),
+  node_id: nodeIdSchema,
+  session_id: text.nullish(),
+  trace_id: text.nullish(),
+});
+
+export const jobResultSchema = jobProgressSchema
+  .extend({
+    success: z.boolean(),
+    error: z.object({ code: text, message: text, details: z.unknown().optional() }).nullish(),
+  })
+  .loose();
+
+export const nodeErrorSchema = z.object({
+  node_id: nodeIdSchema,
+  code: z.string().min(1).max(128),
+  message: text,
+  details: z.unknown().optional(),
+});
+
+/** WebSocket frames the gateway accepts, by `type`. */
+export const NODE_FRAME_TYPES = ['node_register', 'node_heartbeat', 'job_ack', 'job_started', 'job_result', 'node_error'] as const;
+export type NodeFrameType = (typeof NODE_FRAME_TYPES)[number];

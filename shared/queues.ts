@@ -1,0 +1,78 @@
+import { Queue, type ConnectionOptions } from 'bullmq';
+import type { KeyBuilder } from './keys.ts';
+
+/**
+ * The derived-work queues: the contract between the gateway (producer) and the worker
+ * (consumer). BullMQ prefix is `KeyBuilder.queuePrefix` (`{sbq}` by default: hash-tagged, so
+ * each queue lives in one Cluster slot and BullMQ's multi-key scripts never hit CROSSSLOT).
+ *
+ * `pool-index` — job name `pool-index`, data PoolIndexJob. Added when a node registers with, or
+ *   heartbeats, a real capability change (static/svc/lang digest differs). Deduplicated per
+ *   node with `keepLastIfActive`: at most one waiting job per node behind an active one, so a
+ *   change that lands during a rebuild is never stranded. The consumer reads the node's
+ *   CURRENT capabilities from its hash (the job carries no capability data).
+ *
+ * `snapshot-flush` — job name `snapshot-flush`, data SnapshotFlushJob. Added when a script
+ *   reports that the shard's dirty set went from empty to non-empty; delayed by
+ *   SB_FLUSH_DELAY_MS to batch; deduplicated per shard with `keepLastIfActive`. The consumer
+ *   takes the whole dirty set, so one job covers every node dirtied before it runs. A dirty set
+ *   left non-empty without a job (the producer crashed between script and enqueue) is swept by
+ *   the worker's periodic tick.
+ */
+
+export const QUEUE_POOL_INDEX = 'pool-index';
+export const QUEUE_SNAPSHOT_FLUSH = 'snapshot-flush';
+
+export interface PoolIndexJob {
+  nodeId: string;
+  shard: number;
+  /** Server time (ms) the change was seen; for staleness metrics. */
+  seenAt: number;
+}
+
+export interface SnapshotFlushJob {
+  shard: number;
+  /** Server time (ms) the dirty set became non-empty; for staleness metrics. */
+  seenAt: number;
+}
+
+const RETENTION = { removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } } as const;
+
+export class DerivedWorkQueues {
+  readonly poolIndex: Queue<PoolIndexJob>;
+  readonly snapshotFlush: Queue<SnapshotFlushJob>;
+
+  constructor(
+    connection: ConnectionOptions,
+    keys: KeyBuilder,
+    private readonly flushDelayMs: number,
+  ) {
+    const opts = { connection, prefix: keys.queuePrefix };
+    this.poolIndex = new Queue<PoolIndexJob>(QUEUE_POOL_INDEX, opts);
+    this.snapshotFlush = new Queue<SnapshotFlushJob>(QUEUE_SNAPSHOT_FLUSH, opts);
+  }
+
+  async requestPoolIndex(nodeId: string, shard: number): Promise<void> {
+    await this.poolIndex.add(
+      QUEUE_POOL_INDEX,
+      { nodeId, shard, seenAt: Date.now() },
+      { ...RETENTION, deduplication: { id: `node:${nodeId}`, keepLastIfActive: true } },
+    );
+  }
+
+  async requestFlush(shard: number): Promise<void> {
+    await this.snapshotFlush.add(
+      QUEUE_SNAPSHOT_FLUSH,
+      { shard, seenAt: Date.now() },
+      {
+        ...RETENTION,
+        delay: this.flushDelayMs,
+        deduplication: { id: `shard:${shard}`, keepLastIfActive: true },
+      },
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.poolIndex.close(), this.snapshotFlush.close()]);
+  }
+}
