@@ -15,7 +15,7 @@ export const envSchema = z.object({
     .string()
     .regex(/^[^,\s]+:\d+(,[^,\s]+:\d+)*$/, 'expected comma-separated host:port list')
     .optional(),
-  SB_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'expected 1-32 of [A-Za-z0-9_.-]').default('sb'),
+  SB_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 of [A-Za-z0-9_.-]').default('sb'),
   SB_SHARDS: int(1, 4096).default(16),
   PORT: int(0, 65535).optional(),
   HOST: z.string().default('0.0.0.0'),
@@ -28,6 +28,7 @@ export const envSchema = z.object({
   SB_ACK_TIMEOUT_MS: int(100).default(10000),
   SB_JOB_TIMEOUT_MS: int(100).default(30000),
   SB_MAX_ATTEMPTS: int(1, 100).default(3),
+  SB_DEFAULT_MAX_JOBS: int(1, 10000).default(4),
   SB_REQUIRE_GPU: bool.default(true),
   SB_RESOURCE_THRESHOLD: int(1, 100).default(85),
   SB_SELECT_STRATEGY: z.enum(['p2c', 'least_loaded', 'random']).default('p2c'),

@@ -1,6 +1,7 @@
-import { ConfigError, loadConfig } from '../../shared/config.ts';
+import { pathToFileURL } from 'node:url';
+import { ConfigError, loadConfig, type Config } from '../../shared/config.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
-import { createLogger } from '../../shared/logger.ts';
+import { createLogger, type Logger } from '../../shared/logger.ts';
 import { createMetricsRegistry } from '../../shared/metrics.ts';
 import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitUntilReady } from '../../shared/redis-client.ts';
@@ -11,26 +12,15 @@ import { NodeAuthenticator } from './node-auth.ts';
 import { NodeRegistry } from './node-registry.ts';
 import { NodeService } from './node-service.ts';
 
-/** Composition root of the gateway: config → clients → components → server → shutdown. */
-async function main(): Promise<void> {
-  const log = createLogger('gateway');
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      log.fatal({ problems: err.problems }, err.message);
-      process.exit(78);
-    }
-    throw err;
-  }
+export interface Gateway {
+  port: number;
+  /** Graceful stop: stop accepting, close sockets with 1001, close queues, quit Redis. */
+  close(): Promise<void>;
+}
+
+/** Composition root of the gateway: config → clients → components → server. */
+export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
   const env = config.env;
-  log.level = env.LOG_LEVEL;
-  if (!config.auth.enabled) log.warn('SB_AUTH=off: any client may register nodes. Use only for local development.');
-
-  const shutdown = new ShutdownManager(log, env.SB_SHUTDOWN_TIMEOUT_MS);
-  shutdown.listen();
-
   const keys = new KeyBuilder(config.prefix, config.shards);
   const redis = createRedisClient(config, log, { name: 'gateway', mode: 'fail-fast' });
   const queueRedis = createRedisClient(config, log, { name: 'gateway-queues', mode: 'fail-fast' });
@@ -51,7 +41,7 @@ async function main(): Promise<void> {
   );
   const service = new NodeService(registry, {
     requireGpu: env.SB_REQUIRE_GPU,
-    defaultMaxJobs: 4,
+    defaultMaxJobs: env.SB_DEFAULT_MAX_JOBS,
     heartbeatIntervalMs: env.SB_HEARTBEAT_INTERVAL_MS,
     nodeTtlMs: env.SB_NODE_TTL_MS,
     nodeTokenSecret: config.auth.enabled ? config.auth.nodeTokenSecret : '',
@@ -78,18 +68,40 @@ async function main(): Promise<void> {
     log: log.child({ component: 'gateway-server' }),
   });
 
-  shutdown
-    .add('http+ws', () => server.close())
-    .add('queues', () => queues.close())
-    .add('redis', async () => {
-      await Promise.allSettled([redis.quit(), queueRedis.quit()]);
-    });
-
   const port = await server.listen(env.PORT ?? 8080, env.HOST);
-  log.info({ port, shards: config.shards, prefix: config.prefix, auth: config.auth.enabled }, 'listening');
+  return {
+    port,
+    close: async () => {
+      await server.close();
+      await queues.close();
+      await Promise.allSettled([redis.quit(), queueRedis.quit()]);
+    },
+  };
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+async function main(): Promise<void> {
+  const log = createLogger('gateway');
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    log.fatal({ problems: err.problems }, err.message);
+    process.exit(78);
+  }
+  log.level = config.env.LOG_LEVEL;
+  if (!config.auth.enabled) log.warn('SB_AUTH=off: any client may register nodes. Use only for local development.');
+
+  const shutdown = new ShutdownManager(log, config.env.SB_SHUTDOWN_TIMEOUT_MS);
+  shutdown.listen();
+  const gateway = await startGateway(config, log);
+  shutdown.add('gateway', () => gateway.close());
+  log.info({ port: gateway.port, shards: config.shards, prefix: config.prefix, auth: config.auth.enabled }, 'listening');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,260 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { capabilityPart } from '../../shared/capability-digest.ts';
+import { KeyBuilder } from '../../shared/keys.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { createRedisClient, waitUntilReady, type RedisClient } from '../../shared/redis-client.ts';
+import { testConfig, type RedisTarget } from '../support/gateway-harness.ts';
+import { uniquePrefix } from '../support/redis.ts';
+
+const part = (value: unknown) => capabilityPart(value);
+
+/**
+ * Every return path of every gateway Lua script, against a real Redis (standalone or Cluster).
+ */
+export function describeGatewayScripts(label: string, target: () => RedisTarget): void {
+  describe(`gateway Lua scripts (${label})`, () => {
+    let redis: RedisClient;
+    let keys: KeyBuilder;
+    let n = 0;
+    let nodeId: string;
+
+    beforeAll(async () => {
+      const config = testConfig(uniquePrefix(), target());
+      keys = new KeyBuilder(config.prefix, config.shards);
+      redis = createRedisClient(config, createLogger('test', 'silent'), { name: 'test', mode: 'fail-fast' });
+      await waitUntilReady(redis);
+    });
+    afterAll(async () => {
+      await redis.quit();
+    });
+    beforeEach(() => {
+      nodeId = `node-${++n}`;
+    });
+
+    const k = () => keys.forNode(nodeId);
+    const node = () => k().node(nodeId);
+    const field = async (name: string) => redis.hget(node(), name);
+
+    function register(opts: { gpu?: number; lang?: unknown; models?: unknown; generated?: boolean; id?: string } = {}) {
+      const id = opts.id ?? nodeId;
+      const s = keys.forNode(id);
+      const st = part({ hardware: 'x' });
+      const svc = part({ capability_by_type: [{ type: 'asr', ready: true }] });
+      const lang = part(opts.lang ?? { asr_languages: ['en'] });
+      const models = part(opts.models ?? []);
+      return redis.registerNode(
+        s.node(id), s.nodes, s.live, s.offline, s.dirty,
+        id, Date.now(), opts.gpu ?? 1, 4, 1, '1.0', 'linux',
+        st.digest, st.blob, svc.digest, svc.blob, lang.digest, lang.blob, models.digest, models.blob,
+        opts.generated ? 1 : 0,
+      );
+    }
+
+    interface Hb {
+      ts?: number;
+      now?: number;
+      cpu?: number;
+      gpu?: number | '';
+      mem?: number;
+      running?: number;
+      ready?: 0 | 1;
+      requireGpu?: 0 | 1;
+      svc?: unknown;
+      lang?: unknown | null;
+      models?: unknown | null;
+      threshold?: number;
+      maxAgeMs?: number;
+    }
+    function heartbeat(h: Hb = {}) {
+      const svc = part(h.svc ?? { capability_by_type: [{ type: 'asr', ready: true }] });
+      const lang = h.lang == null ? null : part(h.lang);
+      const models = h.models == null ? null : part(h.models);
+      return redis.recordHeartbeat(
+        node(), k().live, k().offline, k().dirty,
+        nodeId, h.ts ?? Date.now(), h.now ?? Date.now(), h.cpu ?? 10, h.gpu ?? 20, '', h.mem ?? 30, h.running ?? 0,
+        h.ready ?? 1, h.requireGpu ?? 1, svc.digest, svc.blob, lang?.digest ?? '', lang?.blob ?? '',
+        models?.digest ?? '', models?.blob ?? '', h.threshold ?? 5, h.maxAgeMs ?? 30000, 3,
+      );
+    }
+    const markOffline = (epoch: number | '') =>
+      redis.markOffline(node(), k().live, k().offline, k().dirty, nodeId, epoch, Date.now());
+    /** Pretends a flush published the node's current values. */
+    async function publishCurrent(at = Date.now()) {
+      const [status, running, cpu, gpu, mem] = await redis.hmget(node(), 'status', 'running', 'cpu', 'gpu_pct', 'mem');
+      await redis.hset(node(), { pub_status: status, pub_running: running, pub_cpu: cpu, pub_gpu: gpu, pub_mem: mem, pub_at: at });
+      await redis.del(k().dirty);
+    }
+
+    describe('registerNode', () => {
+      it('registers a new node: epoch 1, capability changed, dirty set was empty, new', async () => {
+        expect(await register()).toEqual([1, 1, 1, 1]);
+        expect(await redis.hgetall(node())).toMatchObject({ status: 'registering', epoch: '1', reserved: '0', running: '0', draining: '0', gpu: '1' });
+        expect(await redis.sismember(k().nodes, nodeId)).toBe(1);
+        expect(await redis.zscore(k().live, nodeId)).not.toBeNull();
+        expect(await redis.sismember(k().dirty, nodeId)).toBe(1);
+      });
+
+      it('re-registers with the same capabilities: new epoch, no change, keeps reserved and draining', async () => {
+        await register();
+        await redis.hset(node(), { reserved: 2, draining: 1 });
+        expect(await register()).toEqual([2, 0, 0, 0]);
+        expect(await redis.hmget(node(), 'reserved', 'draining', 'status')).toEqual(['2', '1', 'registering']);
+      });
+
+      it('reports a capability change only for capability parts, not informational models', async () => {
+        await register();
+        expect((await register({ models: [{ model_id: 'm' }] }))[1]).toBe(0);
+        expect(await field('cap_models')).toBe('[{"model_id":"m"}]');
+        expect((await register({ lang: { asr_languages: ['en', 'zh'] } }))[1]).toBe(1);
+      });
+
+      it('refuses a generated id that already exists, writing nothing', async () => {
+        await register();
+        expect(await register({ generated: true })).toEqual([-1, 0, 0, 0]);
+        expect(await field('epoch')).toBe('1');
+      });
+
+      it('brings an offline node back out of the offline set', async () => {
+        await register();
+        await markOffline(1);
+        await register();
+        expect(await redis.zscore(k().offline, nodeId)).toBeNull();
+        expect(await redis.zscore(k().live, nodeId)).not.toBeNull();
+      });
+    });
+
+    describe('recordHeartbeat', () => {
+      it('returns -1 for an unknown node and writes nothing', async () => {
+        expect(await heartbeat()).toEqual([-1, '', 0, 0]);
+        expect(await redis.exists(node())).toBe(0);
+        expect(await redis.zscore(k().live, nodeId)).toBeNull();
+      });
+
+      it('ignores an older heartbeat (0) and applies an equal one', async () => {
+        await register();
+        expect((await heartbeat({ ts: 1000, cpu: 11 }))[0]).toBe(1);
+        expect(await heartbeat({ ts: 999, cpu: 99 })).toEqual([0, 'ready', 0, 0]);
+        expect(await field('cpu')).toBe('11');
+        expect((await heartbeat({ ts: 1000, cpu: 12 }))[0]).toBe(1);
+        expect(await field('cpu')).toBe('12');
+      });
+
+      it('writes load, server time and liveness', async () => {
+        await register();
+        await heartbeat({ ts: 5, now: 1234567, cpu: 42, gpu: '', mem: 61, running: 2 });
+        expect(await redis.hmget(node(), 'cpu', 'gpu_pct', 'mem', 'running', 'hb_ts', 'hb_at')).toEqual(['42', '', '61', '2', '5', '1234567']);
+        expect(await redis.zscore(k().live, nodeId)).toBe('1234567');
+      });
+
+      it('status: registering -> ready on a healthy heartbeat, stays registering on an unhealthy one', async () => {
+        await register();
+        expect((await heartbeat({ ready: 0 }))[1]).toBe('registering');
+        expect((await heartbeat({ ready: 1 }))[1]).toBe('ready');
+      });
+
+      it('status: ready -> degraded after 3 unhealthy heartbeats, degraded -> ready on a healthy one', async () => {
+        await register();
+        await heartbeat();
+        expect((await heartbeat({ ready: 0 }))[1]).toBe('ready');
+        expect((await heartbeat({ ready: 0 }))[1]).toBe('ready');
+        expect((await heartbeat({ ready: 0 }))[1]).toBe('degraded');
+        expect((await heartbeat({ ready: 1 }))[1]).toBe('ready');
+        expect((await heartbeat({ ready: 0 }))[1]).toBe('ready');
+      });
+
+      it('status: without a GPU a heartbeat is healthy only when GPUs are not required', async () => {
+        await register({ gpu: 0 });
+        expect((await heartbeat({ requireGpu: 1 }))[1]).toBe('registering');
+        expect((await heartbeat({ requireGpu: 0 }))[1]).toBe('ready');
+      });
+
+      it('status: offline -> ready when healthy, -> degraded when not; leaves the offline set', async () => {
+        await register();
+        await markOffline(1);
+        expect((await heartbeat({ ready: 0 }))[1]).toBe('degraded');
+        expect(await redis.zscore(k().offline, nodeId)).toBeNull();
+        await markOffline(1);
+        expect((await heartbeat())[1]).toBe('ready');
+      });
+
+      it('stores a capability part only when its digest changes; lang and models may be omitted', async () => {
+        await register();
+        expect((await heartbeat())[2]).toBe(0);
+        const svc = { capability_by_type: [{ type: 'asr', ready: true }, { type: 'tts', ready: true }] };
+        expect((await heartbeat({ svc }))[2]).toBe(1);
+        expect(await field('cap_svc')).toBe(part(svc).blob);
+        expect((await heartbeat({ svc }))[2]).toBe(0);
+        expect((await heartbeat({ svc, lang: null }))[2]).toBe(0);
+        expect((await heartbeat({ svc, lang: { asr_languages: ['fr'] } }))[2]).toBe(1);
+        expect((await heartbeat({ svc, models: [{ model_id: 'x' }] }))[2]).toBe(0);
+        expect(await field('cap_models')).toBe('[{"model_id":"x"}]');
+      });
+
+      it('marks dirty only on a significant change against the published entry', async () => {
+        await register();
+        await heartbeat({ cpu: 10, gpu: 20, mem: 30 });
+        await publishCurrent();
+        const dirty = async () => (await redis.sismember(k().dirty, nodeId)) === 1;
+
+        expect((await heartbeat({ cpu: 14, gpu: 24, mem: 34 }))[3]).toBe(0);
+        expect(await dirty()).toBe(false);
+
+        expect((await heartbeat({ cpu: 16 }))[3]).toBe(1); // moved > 5 points; set was empty
+        expect(await dirty()).toBe(true);
+        expect((await heartbeat({ cpu: 30 }))[3]).toBe(0); // already dirty: nothing to report
+
+        for (const change of [{ running: 1 }, { ready: 0 as const, requireGpu: 1 as const, times: 3 }, { gpu: 40 }]) {
+          await heartbeat({ cpu: 10, gpu: 20, mem: 30 });
+          await publishCurrent();
+          for (let i = 0; i < ('times' in change ? change.times : 1); i++) await heartbeat({ cpu: 10, gpu: 20, mem: 30, ...change });
+          expect(await dirty(), JSON.stringify(change)).toBe(true);
+        }
+      });
+
+      it('marks dirty when the published entry is older than the max age', async () => {
+        await register();
+        await heartbeat();
+        await publishCurrent(Date.now() - 60_000);
+        expect((await heartbeat({ maxAgeMs: 30_000 }))[3]).toBe(1);
+      });
+    });
+
+    describe('markOffline', () => {
+      it('returns -1 for an unknown node', async () => {
+        expect(await markOffline(1)).toEqual([-1, 0]);
+      });
+
+      it('ignores a close of an older epoch (the node reconnected)', async () => {
+        await register();
+        await register();
+        expect(await markOffline(1)).toEqual([0, 0]);
+        expect(await field('status')).toBe('registering');
+      });
+
+      it('marks the current epoch offline once, moving it from live to offline', async () => {
+        await register();
+        await redis.del(k().dirty);
+        expect(await markOffline(1)).toEqual([1, 1]);
+        expect(await field('status')).toBe('offline');
+        expect(await redis.zscore(k().live, nodeId)).toBeNull();
+        expect(await redis.zscore(k().offline, nodeId)).not.toBeNull();
+        expect(await markOffline(1)).toEqual([0, 0]);
+      });
+
+      it("with no epoch ('' = the reaper) marks any epoch offline", async () => {
+        await register();
+        await register();
+        expect((await markOffline(''))[0]).toBe(1);
+      });
+    });
+
+    describe('recordNodeError', () => {
+      it('returns -1 for an unknown node, 1 and stores the error for a known one', async () => {
+        expect(await redis.recordNodeError(node(), '{}', Date.now())).toBe(-1);
+        await register();
+        expect(await redis.recordNodeError(node(), '{"code":"E"}', 77)).toBe(1);
+        expect(await redis.hmget(node(), 'last_error', 'last_error_at', 'errors')).toEqual(['{"code":"E"}', '77', '1']);
+      });
+    });
+  });
+}

@@ -1,0 +1,58 @@
+import { Cluster, Redis } from 'ioredis';
+import { loadConfig, type Config } from '../../shared/config.ts';
+import { KeyBuilder } from '../../shared/keys.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { startGateway, type Gateway } from '../../services/gateway/main.ts';
+
+export const JOIN_TOKEN = 'join-token-for-tests';
+export const NODE_TOKEN_SECRET = 'node-token-secret-for-tests';
+export const API_KEY = 'api-key-for-tests';
+
+export interface RedisTarget {
+  redisUrl?: string;
+  clusterNodes?: string;
+}
+
+export function testConfig(prefix: string, target: RedisTarget, env: Record<string, string> = {}): Config {
+  return loadConfig({
+    ...(target.clusterNodes ? { REDIS_CLUSTER_NODES: target.clusterNodes } : { REDIS_URL: target.redisUrl }),
+    SB_PREFIX: prefix,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    SB_JOIN_TOKEN: JOIN_TOKEN,
+    SB_NODE_TOKEN_SECRET: NODE_TOKEN_SECRET,
+    SB_API_KEY: API_KEY,
+    SB_FLUSH_DELAY_MS: '0',
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+}
+
+/** A plain client on the same Redis as a config, for inspecting what the services wrote. */
+export function inspectClient(config: Config): Redis | Cluster {
+  return config.redis.clusterNodes ? new Cluster(config.redis.clusterNodes) : new Redis(config.redis.url);
+}
+
+export interface TestGateway extends Gateway {
+  config: Config;
+  keys: KeyBuilder;
+  http: string;
+  ws: string;
+}
+
+/** A real gateway (the same composition as `npm run start:gateway`) on a free port. */
+export async function startTestGateway(
+  prefix: string,
+  target: RedisTarget,
+  env: Record<string, string> = {},
+): Promise<TestGateway> {
+  const config = testConfig(prefix, target, env);
+  const gateway = await startGateway(config, createLogger('gateway-test', 'silent'));
+  return {
+    ...gateway,
+    config,
+    keys: new KeyBuilder(config.prefix, config.shards),
+    http: `http://127.0.0.1:${gateway.port}`,
+    ws: `ws://127.0.0.1:${gateway.port}/ws/node`,
+  };
+}

@@ -1,0 +1,50 @@
+/** Valid node protocol messages (PROTOCOL.md) to start tests from. */
+
+export function registerBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    node_id: 'node-test-1',
+    version: '2.3.1',
+    capability_schema_version: '2.0',
+    platform: 'linux',
+    hardware: { cpu_cores: 16, memory_gb: 64, gpus: [{ name: 'RTX 4090', memory_gb: 24 }] },
+    installed_models: [{ model_id: 'whisper-large', kind: 'asr', version: '3' }],
+    installed_services: [
+      { service_id: 'asr-1', type: 'asr', device: 'gpu', status: 'running', mem_mb: 2100 },
+      { service_id: 'nmt-1', type: 'nmt', device: 'gpu', status: 'running' },
+      { service_id: 'tts-1', type: 'tts', device: 'gpu', status: 'running' },
+    ],
+    capability_by_type: [
+      { type: 'asr', ready: true },
+      { type: 'nmt', ready: true },
+      { type: 'tts', ready: true },
+    ],
+    features_supported: { emotion_detection: true },
+    accept_public_jobs: true,
+    language_capabilities: {
+      asr_languages: ['zh', 'en', 'ja'],
+      tts_languages: ['zh', 'en'],
+      nmt_capabilities: [{ model_id: 'm2m', languages: ['zh', 'en', 'ja'], rule: 'any_to_any' }],
+    },
+    max_concurrent_jobs: 3,
+    ...overrides,
+  };
+}
+
+export function heartbeatBody(
+  nodeId: string,
+  overrides: Record<string, unknown> = {},
+  usage: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const reg = registerBody();
+  return {
+    node_id: nodeId,
+    timestamp: Date.now(),
+    resource_usage: { cpu_percent: 20, gpu_percent: 30, gpu_mem_percent: 40, mem_percent: 50, running_jobs: 0, ...usage },
+    installed_services: reg['installed_services'],
+    capability_by_type: reg['capability_by_type'],
+    language_capabilities: reg['language_capabilities'],
+    ...overrides,
+  };
+}
+
+export const frame = (type: string, body: Record<string, unknown>): string => JSON.stringify({ type, ...body });

@@ -1,0 +1,26 @@
+import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
+
+/**
+ * Settings every project repeats. Inline projects do NOT inherit the root `test` options unless
+ * they use `extends: true` — and they deliberately don't: an inheriting project would also inherit
+ * `globalSetup` and run it once per project (one set of Redis servers each). The root globalSetup
+ * runs once, and its `provide`d values reach every project through `inject()`.
+ */
+const shared = {
+  testTimeout: 30_000,
+  hookTimeout: 60_000,
+  pool: 'forks',
+} as const;
+
+function project(name: string): TestProjectInlineConfiguration {
+  return { test: { ...shared, name, include: [`test/${name}/**/*.test.ts`] } };
+}
+
+export default defineConfig({
+  test: {
+    ...shared,
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/setup/global-setup.ts'],
+    projects: [project('unit'), project('integration'), project('e2e'), project('cluster')],
+  },
+});
