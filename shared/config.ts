@@ -6,7 +6,9 @@ import { z } from 'zod';
  * The README configuration table mirrors this schema (a test checks that).
  */
 
-const bool = z.enum(['true', 'false', '1', '0', 'on', 'off', 'yes', 'no']).transform((v) => ['true', '1', 'on', 'yes'].includes(v));
+const bool = z
+  .enum(['true', 'false', '1', '0', 'on', 'off', 'yes', 'no'])
+  .transform((v) => ['true', '1', 'on', 'yes'].includes(v));
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 
 export const envSchema = z.object({
@@ -15,7 +17,10 @@ export const envSchema = z.object({
     .string()
     .regex(/^[^,\s]+:\d+(,[^,\s]+:\d+)*$/, 'expected comma-separated host:port list')
     .optional(),
-  SB_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 of [A-Za-z0-9_.-]').default('sb'),
+  SB_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 of [A-Za-z0-9_.-]')
+    .default('sb'),
   SB_SHARDS: int(1, 4096).default(16),
   PORT: int(0, 65535).optional(),
   HOST: z.string().default('0.0.0.0'),
@@ -79,7 +84,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      problems.push(`${issue.path.join('.')}: ${issue.message} (got ${JSON.stringify(relevant[String(issue.path[0])])})`);
+      problems.push(
+        `${issue.path.join('.')}: ${issue.message} (got ${JSON.stringify(relevant[String(issue.path[0])])})`,
+      );
     }
     throw new ConfigError(problems);
   }
@@ -87,7 +94,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const auth = env.SB_AUTH === 'on';
   if (auth) {
     for (const name of ['SB_JOIN_TOKEN', 'SB_NODE_TOKEN_SECRET', 'SB_API_KEY'] as const) {
-      if (!env[name]) problems.push(`${name}: required when SB_AUTH=on (set SB_AUTH=off only for local development)`);
+      if (!env[name])
+        problems.push(`${name}: required when SB_AUTH=on (set SB_AUTH=off only for local development)`);
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);

@@ -8,6 +8,9 @@ export function createLogger(service: string, level: string = process.env['LOG_L
     level,
     base: { service, pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: ['token', 'node_token', '*.token', '*.node_token', 'authorization', '*.authorization'], remove: true },
+    redact: {
+      paths: ['token', 'node_token', '*.token', '*.node_token', 'authorization', '*.authorization'],
+      remove: true,
+    },
   });
 }

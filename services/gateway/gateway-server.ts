@@ -59,7 +59,15 @@ export class GatewayServer {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const node = new NodeSocket(ws, principal, this.deps.service, inflight, this.deps.limits, this.deps.metrics, this.deps.log);
+      const node = new NodeSocket(
+        ws,
+        principal,
+        this.deps.service,
+        inflight,
+        this.deps.limits,
+        this.deps.metrics,
+        this.deps.log,
+      );
       this.sockets.add(node);
       this.deps.metrics.wsConnections.inc();
       void node.closed.then(() => {
@@ -96,7 +104,8 @@ export class GatewayServer {
 
 function refuseUpgrade(socket: Duplex, error: SwitchboardError): void {
   const body = JSON.stringify(httpErrorBody(error));
-  const reason = error.status === 401 ? 'Unauthorized' : error.status === 404 ? 'Not Found' : 'Service Unavailable';
+  const reason =
+    error.status === 401 ? 'Unauthorized' : error.status === 404 ? 'Not Found' : 'Service Unavailable';
   socket.end(
     `HTTP/1.1 ${error.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );

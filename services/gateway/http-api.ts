@@ -43,7 +43,8 @@ async function handleHeartbeat(deps: HttpApiDeps, nodeId: string, req: IncomingM
     if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
     const principal = deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
     const body = await readJsonBody(req, deps.maxMessageBytes);
-    if (typeof body === 'object' && body !== null && !('node_id' in body)) (body as { node_id: string }).node_id = nodeId;
+    if (typeof body === 'object' && body !== null && !('node_id' in body))
+      (body as { node_id: string }).node_id = nodeId;
     if (!deps.inflight.tryAcquire()) {
       deps.metrics.rejected.inc({ reason: 'inflight' });
       throw new SwitchboardError('RATE_LIMITED', 'gateway at capacity; retry shortly');
@@ -85,7 +86,8 @@ function createExpressApp(deps: HttpApiDeps): express.Express {
     if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
     const principal = deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
     const body = await readJsonBody(req, deps.maxMessageBytes);
-    if (!deps.inflight.tryAcquire()) throw new SwitchboardError('RATE_LIMITED', 'gateway at capacity; retry shortly');
+    if (!deps.inflight.tryAcquire())
+      throw new SwitchboardError('RATE_LIMITED', 'gateway at capacity; retry shortly');
     try {
       const { ack } = await deps.service.register(body, principal);
       const { type: _type, ...httpAck } = ack;

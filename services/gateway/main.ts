@@ -90,13 +90,17 @@ async function main(): Promise<void> {
     process.exit(78);
   }
   log.level = config.env.LOG_LEVEL;
-  if (!config.auth.enabled) log.warn('SB_AUTH=off: any client may register nodes. Use only for local development.');
+  if (!config.auth.enabled)
+    log.warn('SB_AUTH=off: any client may register nodes. Use only for local development.');
 
   const shutdown = new ShutdownManager(log, config.env.SB_SHUTDOWN_TIMEOUT_MS);
   shutdown.listen();
   const gateway = await startGateway(config, log);
   shutdown.add('gateway', () => gateway.close());
-  log.info({ port: gateway.port, shards: config.shards, prefix: config.prefix, auth: config.auth.enabled }, 'listening');
+  log.info(
+    { port: gateway.port, shards: config.shards, prefix: config.prefix, auth: config.auth.enabled },
+    'listening',
+  );
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

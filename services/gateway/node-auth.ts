@@ -14,7 +14,11 @@ export class NodeAuthenticator {
   /** Authenticates a bearer token; throws UNAUTHORIZED (401) when missing or invalid. */
   authenticate(token: string | undefined): Principal {
     if (!this.auth.enabled) return { kind: 'open' };
-    if (!token) throw new SwitchboardError('UNAUTHORIZED', 'missing token: send Authorization: Bearer <token> or ?token=');
+    if (!token)
+      throw new SwitchboardError(
+        'UNAUTHORIZED',
+        'missing token: send Authorization: Bearer <token> or ?token=',
+      );
     if (safeEqual(token, this.auth.joinToken)) return { kind: 'join' };
     const nodeId = verifyNodeToken(this.auth.nodeTokenSecret, token);
     if (nodeId !== null) return { kind: 'node', nodeId };

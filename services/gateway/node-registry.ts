@@ -64,7 +64,10 @@ export class NodeRegistry {
   }
 
   /** Returns null when `generatedId` is set and the id already exists (nothing written). */
-  async register(w: RegistrationWrite, generatedId = false): Promise<{ epoch: number; isNew: boolean } | null> {
+  async register(
+    w: RegistrationWrite,
+    generatedId = false,
+  ): Promise<{ epoch: number; isNew: boolean } | null> {
     const k = this.keys.forNode(w.nodeId);
     const p = w.parts;
     const [epoch, capChanged, dirtyWasEmpty, isNew] = await this.redis.registerNode(
@@ -145,7 +148,10 @@ export class NodeRegistry {
     return code === 1;
   }
 
-  async recordError(nodeId: string, error: { code: string; message: string; details?: unknown }): Promise<boolean> {
+  async recordError(
+    nodeId: string,
+    error: { code: string; message: string; details?: unknown },
+  ): Promise<boolean> {
     const k = this.keys.forNode(nodeId);
     return (await this.redis.recordNodeError(k.node(nodeId), JSON.stringify(error), Date.now())) === 1;
   }

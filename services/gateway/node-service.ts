@@ -47,7 +47,10 @@ export class NodeService {
 
   async register(body: unknown, principal: Principal): Promise<{ ack: RegisterAck; epoch: number }> {
     const reg = parseOrThrow(nodeRegisterSchema, body);
-    if (reg.capability_schema_version != null && reg.capability_schema_version !== CAPABILITY_SCHEMA_VERSION) {
+    if (
+      reg.capability_schema_version != null &&
+      reg.capability_schema_version !== CAPABILITY_SCHEMA_VERSION
+    ) {
       throw new SwitchboardError(
         'INVALID_CAPABILITY_SCHEMA',
         `capability_schema_version: expected "${CAPABILITY_SCHEMA_VERSION}", got ${JSON.stringify(reg.capability_schema_version)}`,
@@ -55,7 +58,10 @@ export class NodeService {
     }
     const hasGpu = (reg.hardware.gpus ?? []).length > 0;
     if (this.options.requireGpu && !hasGpu) {
-      throw new SwitchboardError('NO_GPU_AVAILABLE', 'hardware.gpus: this scheduler requires at least one GPU');
+      throw new SwitchboardError(
+        'NO_GPU_AVAILABLE',
+        'hardware.gpus: this scheduler requires at least one GPU',
+      );
     }
     const write = {
       hasGpu,
@@ -122,7 +128,10 @@ export class NodeService {
       models: hb.installed_models == null ? null : capabilityPart(hb.installed_models),
     });
     if (outcome.kind === 'not_registered') {
-      throw new SwitchboardError('NOT_REGISTERED', `node ${hb.node_id} is not registered; send node_register`);
+      throw new SwitchboardError(
+        'NOT_REGISTERED',
+        `node ${hb.node_id} is not registered; send node_register`,
+      );
     }
     return outcome;
   }
@@ -152,7 +161,10 @@ export class NodeService {
   validateJobFrame(type: 'job_ack' | 'job_started' | 'job_result', body: unknown, boundNodeId: string): void {
     const frame = parseOrThrow(type === 'job_result' ? jobResultSchema : jobProgressSchema, body);
     if (frame.node_id !== boundNodeId) {
-      throw new SwitchboardError('NODE_ID_MISMATCH', `node_id: expected ${boundNodeId}, got ${frame.node_id}`);
+      throw new SwitchboardError(
+        'NODE_ID_MISMATCH',
+        `node_id: expected ${boundNodeId}, got ${frame.node_id}`,
+      );
     }
   }
 }

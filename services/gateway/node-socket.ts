@@ -3,7 +3,7 @@ import { SwitchboardError, toSwitchboardError, wsErrorFrame } from '../../shared
 import type { Logger } from '../../shared/logger.ts';
 import { NODE_FRAME_TYPES, type NodeFrameType } from '../../shared/protocol/node-messages.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
-import { InflightLimiter, TokenBucket } from './load-shedding.ts';
+import { TokenBucket, type InflightLimiter } from './load-shedding.ts';
 import type { Principal } from './node-auth.ts';
 import type { NodeService } from './node-service.ts';
 
@@ -85,7 +85,9 @@ export class NodeSocket {
       return;
     }
     if (isBinary) {
-      this.sendError(new SwitchboardError('INVALID_MESSAGE', 'expected a JSON text frame, got a binary frame'));
+      this.sendError(
+        new SwitchboardError('INVALID_MESSAGE', 'expected a JSON text frame, got a binary frame'),
+      );
       return;
     }
     if (!this.bucket.take(at)) return this.shed('rate', at);
@@ -152,7 +154,8 @@ export class NodeSocket {
       return;
     }
     const nodeId = this.nodeId;
-    if (nodeId === null) throw new SwitchboardError('NOT_REGISTERED', `${type} before node_register on this connection`);
+    if (nodeId === null)
+      throw new SwitchboardError('NOT_REGISTERED', `${type} before node_register on this connection`);
     switch (type) {
       case 'node_heartbeat':
         await this.service.heartbeat(body, this.principal, nodeId);
@@ -197,7 +200,7 @@ export class NodeSocket {
 function parseFrame(data: RawData): { type: NodeFrameType; body: Record<string, unknown> } {
   let value: unknown;
   try {
-    value = JSON.parse(data.toString());
+    value = JSON.parse((data as Buffer).toString('utf8'));
   } catch {
     throw new SwitchboardError('INVALID_MESSAGE', 'frame is not valid JSON');
   }

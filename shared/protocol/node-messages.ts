@@ -149,5 +149,12 @@ export const nodeErrorSchema = z.object({
 });
 
 /** WebSocket frames the gateway accepts, by `type`. */
-export const NODE_FRAME_TYPES = ['node_register', 'node_heartbeat', 'job_ack', 'job_started', 'job_result', 'node_error'] as const;
+export const NODE_FRAME_TYPES = [
+  'node_register',
+  'node_heartbeat',
+  'job_ack',
+  'job_started',
+  'job_result',
+  'node_error',
+] as const;
 export type NodeFrameType = (typeof NODE_FRAME_TYPES)[number];

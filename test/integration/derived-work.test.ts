@@ -7,7 +7,11 @@ import { JOIN_TOKEN, startTestGateway, type TestGateway } from '../support/gatew
 import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
 import { TestSocket } from '../support/ws-client.ts';
 
-const bullConnection = () => ({ host: '127.0.0.1', port: Number(new URL(redisUrl()).port), maxRetriesPerRequest: null });
+const bullConnection = () => ({
+  host: '127.0.0.1',
+  port: Number(new URL(redisUrl()).port),
+  maxRetriesPerRequest: null,
+});
 
 /** Counts `added` events in a BullMQ queue's event stream: every real add, deduplicated or not. */
 async function addedEvents(redis: Redis, prefix: string, queue: string): Promise<number> {
@@ -22,12 +26,17 @@ describe('derived work enqueued by the gateway (real BullMQ worker consuming)', 
   const processed: string[] = [];
 
   beforeAll(async () => {
-    gw = await startTestGateway(uniquePrefix(), { redisUrl: redisUrl() }, { SB_WS_RATE_LIMIT: '100000', SB_WS_MAX_QUEUED: '2000' });
+    gw = await startTestGateway(
+      uniquePrefix(),
+      { redisUrl: redisUrl() },
+      { SB_WS_RATE_LIMIT: '100000', SB_WS_MAX_QUEUED: '2000' },
+    );
     redis = new Redis(redisUrl());
     worker = new Worker<PoolIndexJob>(
       QUEUE_POOL_INDEX,
-      async (job) => {
+      (job) => {
         processed.push(job.data.nodeId);
+        return Promise.resolve();
       },
       { connection: bullConnection(), prefix: gw.keys.queuePrefix },
     );
@@ -51,10 +60,17 @@ describe('derived work enqueued by the gateway (real BullMQ worker consuming)', 
 
     const start = Date.now();
     for (let i = 1; i <= 1000; i++) {
-      socket.send(frame('node_heartbeat', heartbeatBody(id, { timestamp: start + i }, { cpu_percent: i % 100, running_jobs: i % 3 })));
+      socket.send(
+        frame(
+          'node_heartbeat',
+          heartbeatBody(id, { timestamp: start + i }, { cpu_percent: i % 100, running_jobs: i % 3 }),
+        ),
+      );
     }
     const node = gw.keys.forNode(id).node(id);
-    await waitFor(async () => (await redis.hget(node, 'hb_ts')) === String(start + 1000), { timeoutMs: 15000 });
+    await waitFor(async () => (await redis.hget(node, 'hb_ts')) === String(start + 1000), {
+      timeoutMs: 15000,
+    });
     expect(await poolIndexAdds()).toBe(0 + 1);
 
     // The same capabilities with every list reversed and every object's keys reordered.
@@ -73,7 +89,13 @@ describe('derived work enqueued by the gateway (real BullMQ worker consuming)', 
 
     // One real change: a new ASR language.
     socket.send(
-      frame('node_heartbeat', heartbeatBody(id, { timestamp: start + 3000, language_capabilities: { ...lang, asr_languages: ['zh', 'en', 'ja', 'ko'] } })),
+      frame(
+        'node_heartbeat',
+        heartbeatBody(id, {
+          timestamp: start + 3000,
+          language_capabilities: { ...lang, asr_languages: ['zh', 'en', 'ja', 'ko'] },
+        }),
+      ),
     );
     await waitFor(() => processed.length === 2);
     expect(await poolIndexAdds()).toBe(2);
@@ -90,8 +112,22 @@ describe('derived work enqueued by the gateway (real BullMQ worker consuming)', 
       QUEUE_SNAPSHOT_FLUSH,
       async () => {
         for (const member of await redis.smembers(shard.dirty)) {
-          const [status, running, cpu, gpu, mem] = await redis.hmget(shard.node(member), 'status', 'running', 'cpu', 'gpu_pct', 'mem');
-          await redis.hset(shard.node(member), { pub_status: status, pub_running: running, pub_cpu: cpu, pub_gpu: gpu, pub_mem: mem, pub_at: Date.now() });
+          const [status, running, cpu, gpu, mem] = await redis.hmget(
+            shard.node(member),
+            'status',
+            'running',
+            'cpu',
+            'gpu_pct',
+            'mem',
+          );
+          await redis.hset(shard.node(member), {
+            pub_status: status,
+            pub_running: running,
+            pub_cpu: cpu,
+            pub_gpu: gpu,
+            pub_mem: mem,
+            pub_at: Date.now(),
+          });
           await redis.srem(shard.dirty, member);
         }
       },

@@ -2,7 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster, Redis } from 'ioredis';
 import { issueNodeToken } from '../../shared/node-token.ts';
 import { heartbeatBody, registerBody } from '../support/node-fixtures.ts';
-import { inspectClient, JOIN_TOKEN, NODE_TOKEN_SECRET, startTestGateway, type TestGateway } from '../support/gateway-harness.ts';
+import {
+  inspectClient,
+  JOIN_TOKEN,
+  NODE_TOKEN_SECRET,
+  startTestGateway,
+  type TestGateway,
+} from '../support/gateway-harness.ts';
 import { redisUrl, uniquePrefix } from '../support/redis.ts';
 
 describe('gateway over HTTP', () => {
@@ -29,7 +35,8 @@ describe('gateway over HTTP', () => {
     });
     return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
   }
-  const register = (id: string, token?: string | null) => post('/v1/nodes/register', registerBody({ node_id: id }), token);
+  const register = (id: string, token?: string | null) =>
+    post('/v1/nodes/register', registerBody({ node_id: id }), token);
   const heartbeat = (id: string, body: unknown = heartbeatBody(id), token?: string | null) =>
     post(`/v1/nodes/${id}/heartbeat`, body, token);
 
@@ -56,7 +63,9 @@ describe('gateway over HTTP', () => {
     await register(a);
     await register(b);
     expect((await register(nextId(), null)).status).toBe(401);
-    expect((await heartbeat(a, heartbeatBody(a), 'nope-nope')).body).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    expect((await heartbeat(a, heartbeatBody(a), 'nope-nope')).body).toMatchObject({
+      error: { code: 'UNAUTHORIZED' },
+    });
     const tokenA = issueNodeToken(NODE_TOKEN_SECRET, a);
     const asB = await register(b, tokenA);
     expect(asB.status).toBe(403);
@@ -74,7 +83,10 @@ describe('gateway over HTTP', () => {
     expect(bad.body).toMatchObject({ error: { code: 'INVALID_MESSAGE' } });
     expect((bad.body['error'] as { message: string }).message).toMatch(/resource_usage\.mem_percent/);
     const notJson = await heartbeat(id, '{"node_id":');
-    expect(notJson).toMatchObject({ status: 400, body: { error: { code: 'INVALID_MESSAGE', message: 'body is not valid JSON' } } });
+    expect(notJson).toMatchObject({
+      status: 400,
+      body: { error: { code: 'INVALID_MESSAGE', message: 'body is not valid JSON' } },
+    });
     const badReg = await post('/v1/nodes/register', registerBody({ accept_public_jobs: 'yes' }));
     expect(badReg.status).toBe(400);
     expect((badReg.body['error'] as { message: string }).message).toMatch(/^accept_public_jobs: /);

@@ -2,7 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster, Redis } from 'ioredis';
 import { issueNodeToken } from '../../shared/node-token.ts';
 import { frame, heartbeatBody, registerBody } from '../support/node-fixtures.ts';
-import { inspectClient, JOIN_TOKEN, NODE_TOKEN_SECRET, startTestGateway, type TestGateway } from '../support/gateway-harness.ts';
+import {
+  inspectClient,
+  JOIN_TOKEN,
+  NODE_TOKEN_SECRET,
+  startTestGateway,
+  type TestGateway,
+} from '../support/gateway-harness.ts';
 import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
 import { TestSocket } from '../support/ws-client.ts';
 
@@ -14,7 +20,11 @@ describe('gateway over WebSocket', () => {
   const nodeHash = (id: string) => gw.keys.forNode(id).node(id);
 
   beforeAll(async () => {
-    gw = await startTestGateway(uniquePrefix(), { redisUrl: redisUrl() }, { SB_WS_RATE_LIMIT: '20', SB_MAX_MESSAGE_BYTES: '4096' });
+    gw = await startTestGateway(
+      uniquePrefix(),
+      { redisUrl: redisUrl() },
+      { SB_WS_RATE_LIMIT: '20', SB_MAX_MESSAGE_BYTES: '4096' },
+    );
     redis = inspectClient(gw.config);
   });
   afterAll(async () => {
@@ -34,13 +44,24 @@ describe('gateway over WebSocket', () => {
     const socket = await TestSocket.open(gw.ws, JOIN_TOKEN);
     socket.send(frame('node_register', registerBody({ node_id: id })));
     const ack = await socket.nextOfType('node_register_ack');
-    expect(ack).toMatchObject({ node_id: id, message: 'registered', status: 'registering', heartbeat_interval_ms: 15000, node_ttl_ms: 45000 });
+    expect(ack).toMatchObject({
+      node_id: id,
+      message: 'registered',
+      status: 'registering',
+      heartbeat_interval_ms: 15000,
+      node_ttl_ms: 45000,
+    });
     expect(ack['node_token']).toBe(issueNodeToken(NODE_TOKEN_SECRET, id));
     expect(await redis.hget(nodeHash(id), 'status')).toBe('registering');
 
     socket.send(frame('node_heartbeat', heartbeatBody(id)));
     await waitFor(async () => (await redis.hget(nodeHash(id), 'status')) === 'ready');
-    expect(await redis.hmget(nodeHash(id), 'cpu', 'gpu_pct', 'mem', 'running')).toEqual(['20', '30', '50', '0']);
+    expect(await redis.hmget(nodeHash(id), 'cpu', 'gpu_pct', 'mem', 'running')).toEqual([
+      '20',
+      '30',
+      '50',
+      '0',
+    ]);
     await socket.close();
   });
 
@@ -119,10 +140,16 @@ describe('gateway over WebSocket', () => {
       [JSON.stringify({ node_id: id }), /^type: /],
       [frame('node_heartbeat', heartbeatBody(id, {}, { cpu_percent: 101 })), /resource_usage\.cpu_percent/],
       [frame('node_heartbeat', heartbeatBody(id, { timestamp: 'soon' })), /^timestamp: /],
-      [frame('node_heartbeat', heartbeatBody(id, { capability_by_type: [{ type: 'gpu', ready: true }] })), /capability_by_type\.0\.type/],
+      [
+        frame('node_heartbeat', heartbeatBody(id, { capability_by_type: [{ type: 'gpu', ready: true }] })),
+        /capability_by_type\.0\.type/,
+      ],
       [frame('node_register', registerBody({ node_id: id, platform: 'beos' })), /^platform: /],
       [frame('node_register', registerBody({ node_id: 'bad id!' })), /^node_id: /],
-      [frame('node_register', registerBody({ node_id: id, hardware: { cpu_cores: 1 } })), /hardware\.memory_gb/],
+      [
+        frame('node_register', registerBody({ node_id: id, hardware: { cpu_cores: 1 } })),
+        /hardware\.memory_gb/,
+      ],
     ];
     for (const [text, message] of cases) {
       socket.send(text);
@@ -141,7 +168,12 @@ describe('gateway over WebSocket', () => {
     const id = nextId();
     socket.send(frame('node_register', registerBody({ node_id: id, capability_schema_version: '1.0' })));
     expect(await socket.nextOfType('error')).toMatchObject({ code: 'INVALID_CAPABILITY_SCHEMA' });
-    socket.send(frame('node_register', registerBody({ node_id: id, hardware: { cpu_cores: 4, memory_gb: 8, gpus: [] } })));
+    socket.send(
+      frame(
+        'node_register',
+        registerBody({ node_id: id, hardware: { cpu_cores: 4, memory_gb: 8, gpus: [] } }),
+      ),
+    );
     expect(await socket.nextOfType('error')).toMatchObject({ code: 'NO_GPU_AVAILABLE' });
     expect(await redis.exists(nodeHash(id))).toBe(0);
     await socket.close();
@@ -150,9 +182,24 @@ describe('gateway over WebSocket', () => {
   it('accepts unknown extra fields and null optional fields', async () => {
     const id = nextId();
     const socket = await TestSocket.open(gw.ws, JOIN_TOKEN);
-    socket.send(frame('node_register', registerBody({ node_id: id, future_field: { x: 1 }, language_capabilities: null, installed_services: null })));
+    socket.send(
+      frame(
+        'node_register',
+        registerBody({
+          node_id: id,
+          future_field: { x: 1 },
+          language_capabilities: null,
+          installed_services: null,
+        }),
+      ),
+    );
     await socket.nextOfType('node_register_ack');
-    socket.send(frame('node_heartbeat', heartbeatBody(id, { something_new: true, installed_models: null }, { gpu_percent: null })));
+    socket.send(
+      frame(
+        'node_heartbeat',
+        heartbeatBody(id, { something_new: true, installed_models: null }, { gpu_percent: null }),
+      ),
+    );
     await waitFor(async () => (await redis.hget(nodeHash(id), 'status')) === 'ready');
     expect(await redis.hget(nodeHash(id), 'gpu_pct')).toBe('');
     await socket.close();
@@ -178,7 +225,8 @@ describe('gateway over WebSocket', () => {
   it('handles frames on one socket in order', async () => {
     const id = nextId();
     const socket = await registered(id);
-    for (let i = 1; i <= 20; i++) socket.send(frame('node_heartbeat', heartbeatBody(id, { timestamp: 1000 + i }, { cpu_percent: i })));
+    for (let i = 1; i <= 20; i++)
+      socket.send(frame('node_heartbeat', heartbeatBody(id, { timestamp: 1000 + i }, { cpu_percent: i })));
     await waitFor(async () => (await redis.hget(nodeHash(id), 'hb_ts')) === '1020');
     expect(await redis.hget(nodeHash(id), 'cpu')).toBe('20');
     await socket.close();
@@ -208,7 +256,9 @@ describe('gateway over WebSocket', () => {
 
       await old.close(); // the late close of the first connection
       // the gateway drops the socket from its gauge only after handling the close
-      await waitFor(async () => /^sb_ws_connections\{[^}]*\} 0$/m.test(await (await fetch(`${gw.http}/metrics`)).text()));
+      await waitFor(async () =>
+        /^sb_ws_connections\{[^}]*\} 0$/m.test(await (await fetch(`${gw.http}/metrics`)).text()),
+      );
       expect(await redis.hget(nodeHash(id), 'status')).toBe('ready');
 
       await fresh.close(); // the current connection closing does count

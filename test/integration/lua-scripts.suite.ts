@@ -35,7 +35,9 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
     const node = () => k().node(nodeId);
     const field = async (name: string) => redis.hget(node(), name);
 
-    function register(opts: { gpu?: number; lang?: unknown; models?: unknown; generated?: boolean; id?: string } = {}) {
+    function register(
+      opts: { gpu?: number; lang?: unknown; models?: unknown; generated?: boolean; id?: string } = {},
+    ) {
       const id = opts.id ?? nodeId;
       const s = keys.forNode(id);
       const st = part({ hardware: 'x' });
@@ -43,9 +45,26 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
       const lang = part(opts.lang ?? { asr_languages: ['en'] });
       const models = part(opts.models ?? []);
       return redis.registerNode(
-        s.node(id), s.nodes, s.live, s.offline, s.dirty,
-        id, Date.now(), opts.gpu ?? 1, 4, 1, '1.0', 'linux',
-        st.digest, st.blob, svc.digest, svc.blob, lang.digest, lang.blob, models.digest, models.blob,
+        s.node(id),
+        s.nodes,
+        s.live,
+        s.offline,
+        s.dirty,
+        id,
+        Date.now(),
+        opts.gpu ?? 1,
+        4,
+        1,
+        '1.0',
+        'linux',
+        st.digest,
+        st.blob,
+        svc.digest,
+        svc.blob,
+        lang.digest,
+        lang.blob,
+        models.digest,
+        models.blob,
         opts.generated ? 1 : 0,
       );
     }
@@ -60,8 +79,8 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
       ready?: 0 | 1;
       requireGpu?: 0 | 1;
       svc?: unknown;
-      lang?: unknown | null;
-      models?: unknown | null;
+      lang?: unknown;
+      models?: unknown;
       threshold?: number;
       maxAgeMs?: number;
     }
@@ -70,25 +89,65 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
       const lang = h.lang == null ? null : part(h.lang);
       const models = h.models == null ? null : part(h.models);
       return redis.recordHeartbeat(
-        node(), k().live, k().offline, k().dirty,
-        nodeId, h.ts ?? Date.now(), h.now ?? Date.now(), h.cpu ?? 10, h.gpu ?? 20, '', h.mem ?? 30, h.running ?? 0,
-        h.ready ?? 1, h.requireGpu ?? 1, svc.digest, svc.blob, lang?.digest ?? '', lang?.blob ?? '',
-        models?.digest ?? '', models?.blob ?? '', h.threshold ?? 5, h.maxAgeMs ?? 30000, 3,
+        node(),
+        k().live,
+        k().offline,
+        k().dirty,
+        nodeId,
+        h.ts ?? Date.now(),
+        h.now ?? Date.now(),
+        h.cpu ?? 10,
+        h.gpu ?? 20,
+        '',
+        h.mem ?? 30,
+        h.running ?? 0,
+        h.ready ?? 1,
+        h.requireGpu ?? 1,
+        svc.digest,
+        svc.blob,
+        lang?.digest ?? '',
+        lang?.blob ?? '',
+        models?.digest ?? '',
+        models?.blob ?? '',
+        h.threshold ?? 5,
+        h.maxAgeMs ?? 30000,
+        3,
       );
     }
     const markOffline = (epoch: number | '') =>
       redis.markOffline(node(), k().live, k().offline, k().dirty, nodeId, epoch, Date.now());
     /** Pretends a flush published the node's current values. */
     async function publishCurrent(at = Date.now()) {
-      const [status, running, cpu, gpu, mem] = await redis.hmget(node(), 'status', 'running', 'cpu', 'gpu_pct', 'mem');
-      await redis.hset(node(), { pub_status: status, pub_running: running, pub_cpu: cpu, pub_gpu: gpu, pub_mem: mem, pub_at: at });
+      const [status, running, cpu, gpu, mem] = await redis.hmget(
+        node(),
+        'status',
+        'running',
+        'cpu',
+        'gpu_pct',
+        'mem',
+      );
+      await redis.hset(node(), {
+        pub_status: status,
+        pub_running: running,
+        pub_cpu: cpu,
+        pub_gpu: gpu,
+        pub_mem: mem,
+        pub_at: at,
+      });
       await redis.del(k().dirty);
     }
 
     describe('registerNode', () => {
       it('registers a new node: epoch 1, capability changed, dirty set was empty, new', async () => {
         expect(await register()).toEqual([1, 1, 1, 1]);
-        expect(await redis.hgetall(node())).toMatchObject({ status: 'registering', epoch: '1', reserved: '0', running: '0', draining: '0', gpu: '1' });
+        expect(await redis.hgetall(node())).toMatchObject({
+          status: 'registering',
+          epoch: '1',
+          reserved: '0',
+          running: '0',
+          draining: '0',
+          gpu: '1',
+        });
         expect(await redis.sismember(k().nodes, nodeId)).toBe(1);
         expect(await redis.zscore(k().live, nodeId)).not.toBeNull();
         expect(await redis.sismember(k().dirty, nodeId)).toBe(1);
@@ -98,7 +157,11 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         await register();
         await redis.hset(node(), { reserved: 2, draining: 1 });
         expect(await register()).toEqual([2, 0, 0, 0]);
-        expect(await redis.hmget(node(), 'reserved', 'draining', 'status')).toEqual(['2', '1', 'registering']);
+        expect(await redis.hmget(node(), 'reserved', 'draining', 'status')).toEqual([
+          '2',
+          '1',
+          'registering',
+        ]);
       });
 
       it('reports a capability change only for capability parts, not informational models', async () => {
@@ -142,7 +205,14 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
       it('writes load, server time and liveness', async () => {
         await register();
         await heartbeat({ ts: 5, now: 1234567, cpu: 42, gpu: '', mem: 61, running: 2 });
-        expect(await redis.hmget(node(), 'cpu', 'gpu_pct', 'mem', 'running', 'hb_ts', 'hb_at')).toEqual(['42', '', '61', '2', '5', '1234567']);
+        expect(await redis.hmget(node(), 'cpu', 'gpu_pct', 'mem', 'running', 'hb_ts', 'hb_at')).toEqual([
+          '42',
+          '',
+          '61',
+          '2',
+          '5',
+          '1234567',
+        ]);
         expect(await redis.zscore(k().live, nodeId)).toBe('1234567');
       });
 
@@ -180,7 +250,12 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
       it('stores a capability part only when its digest changes; lang and models may be omitted', async () => {
         await register();
         expect((await heartbeat())[2]).toBe(0);
-        const svc = { capability_by_type: [{ type: 'asr', ready: true }, { type: 'tts', ready: true }] };
+        const svc = {
+          capability_by_type: [
+            { type: 'asr', ready: true },
+            { type: 'tts', ready: true },
+          ],
+        };
         expect((await heartbeat({ svc }))[2]).toBe(1);
         expect(await field('cap_svc')).toBe(part(svc).blob);
         expect((await heartbeat({ svc }))[2]).toBe(0);
@@ -203,10 +278,15 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         expect(await dirty()).toBe(true);
         expect((await heartbeat({ cpu: 30 }))[3]).toBe(0); // already dirty: nothing to report
 
-        for (const change of [{ running: 1 }, { ready: 0 as const, requireGpu: 1 as const, times: 3 }, { gpu: 40 }]) {
+        const changes: [Hb, number][] = [
+          [{ running: 1 }, 1],
+          [{ ready: 0 }, 3], // ready -> degraded takes 3 unhealthy heartbeats
+          [{ gpu: 40 }, 1],
+        ];
+        for (const [change, times] of changes) {
           await heartbeat({ cpu: 10, gpu: 20, mem: 30 });
           await publishCurrent();
-          for (let i = 0; i < ('times' in change ? change.times : 1); i++) await heartbeat({ cpu: 10, gpu: 20, mem: 30, ...change });
+          for (let i = 0; i < times; i++) await heartbeat({ cpu: 10, gpu: 20, mem: 30, ...change });
           expect(await dirty(), JSON.stringify(change)).toBe(true);
         }
       });
@@ -253,7 +333,11 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         expect(await redis.recordNodeError(node(), '{}', Date.now())).toBe(-1);
         await register();
         expect(await redis.recordNodeError(node(), '{"code":"E"}', 77)).toBe(1);
-        expect(await redis.hmget(node(), 'last_error', 'last_error_at', 'errors')).toEqual(['{"code":"E"}', '77', '1']);
+        expect(await redis.hmget(node(), 'last_error', 'last_error_at', 'errors')).toEqual([
+          '{"code":"E"}',
+          '77',
+          '1',
+        ]);
       });
     });
   });

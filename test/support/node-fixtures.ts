@@ -39,7 +39,14 @@ export function heartbeatBody(
   return {
     node_id: nodeId,
     timestamp: Date.now(),
-    resource_usage: { cpu_percent: 20, gpu_percent: 30, gpu_mem_percent: 40, mem_percent: 50, running_jobs: 0, ...usage },
+    resource_usage: {
+      cpu_percent: 20,
+      gpu_percent: 30,
+      gpu_mem_percent: 40,
+      mem_percent: 50,
+      running_jobs: 0,
+      ...usage,
+    },
     installed_services: reg['installed_services'],
     capability_by_type: reg['capability_by_type'],
     language_capabilities: reg['language_capabilities'],
@@ -47,4 +54,5 @@ export function heartbeatBody(
   };
 }
 
-export const frame = (type: string, body: Record<string, unknown>): string => JSON.stringify({ type, ...body });
+export const frame = (type: string, body: Record<string, unknown>): string =>
+  JSON.stringify({ type, ...body });

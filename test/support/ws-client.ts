@@ -13,14 +13,16 @@ export class TestSocket {
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
-      const f = JSON.parse(data.toString()) as Frame;
+      const f = JSON.parse((data as Buffer).toString('utf8')) as Frame;
       this.frames.push(f);
       for (const w of this.waiters.filter((x) => x.match(f))) {
         this.waiters.splice(this.waiters.indexOf(w), 1);
         w.resolve(f);
       }
     });
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
   }
 
   static async open(url: string, token?: string): Promise<TestSocket> {
@@ -60,7 +62,8 @@ export class TestSocket {
     }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames)}`)),
+        () =>
+          reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames)}`)),
         timeoutMs,
       );
       this.waiters.push({

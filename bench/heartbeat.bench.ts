@@ -1,0 +1,210 @@
+/**
+ * Heartbeat scenario: how many node heartbeats/s ONE gateway sustains over WebSocket, at what
+ * server-side latency, and what share of the raw Redis path (EVALSHA of the same script) that is.
+ *
+ * Processes and cores (2-core machine; `taskset`, when present):
+ *   core 0: redis-server, the load generator (N `ws` clients), this orchestrator (mostly idle)
+ *   core 1: the gateway; later, with the gateway idle, the raw EVALSHA baseline
+ * The load generator is a separate process so that its CPU is accounted for and never taken
+ * from the gateway's core; it shares core 0 with Redis, which is far from saturated at the
+ * rates one gateway reaches (see the redis/lg CPU columns).
+ *
+ * Phases: register N nodes → main phase (offered rate, warm-up + measured window) → raw
+ * EVALSHA baseline → max-throughput search (stepped open-loop rates) → cleanup. Pool-index jobs
+ * enqueued during the heartbeat phases are counted from the BullMQ events stream (expected 0:
+ * capabilities never change). No worker runs, so the snapshot dirty sets never drain.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { startRedisServer } from '../scripts/lib/redis-server-process.ts';
+import { KeyBuilder } from '../shared/keys.ts';
+import { QUEUE_POOL_INDEX, QUEUE_SNAPSHOT_FLUSH } from '../shared/queues.ts';
+import { markQueue, queueActivitySince } from './heartbeat/queue-events.ts';
+import {
+  runBaseline,
+  startGateway,
+  startLoadGenerator,
+  summarizeGatewayProfile,
+} from './heartbeat/services.ts';
+import { measureStep, rampSearch, type StepContext } from './heartbeat/step.ts';
+import { evaluateGoals, GOALS, printHeartbeatSummary, type HeartbeatResult } from './heartbeat/summary.ts';
+import { CpuMeter } from './lib/cpu.ts';
+import { describeEnvironment } from './lib/environment.ts';
+import { pinProcess, tasksetAvailable, watchForExit } from './lib/processes.ts';
+import { scrape, sumOf } from './lib/prometheus.ts';
+import { fmt, progress, RESULTS_DIR, takeWarnings, warn, writeResult } from './lib/report.ts';
+import type { ScenarioContext, ScenarioOutcome } from './lib/scenario.ts';
+
+const SHARDS = 16;
+const REGISTER_CONCURRENCY = 64;
+const CORE = { redis: 0, loadgen: 0, orchestrator: 0, gateway: 1, baseline: 1 } as const;
+
+interface Registration {
+  registered: number;
+  failed: number;
+  failures: string[];
+  ms: number;
+}
+
+export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
+  const o = ctx.options;
+  const sup = ctx.supervisor;
+  const startedAt = new Date();
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+  const environment = describeEnvironment();
+  if ((environment.loadavg[0] ?? 0) > environment.cpus) {
+    warn(
+      `load average ${environment.loadavg[0]} on ${environment.cpus} cores before the start: the machine is busy`,
+    );
+  }
+  const pinned = tasksetAvailable() && environment.cpus >= 2;
+  if (tasksetAvailable() && !pinned) warn('fewer than 2 cores: nothing is pinned');
+  const core = (c: number): number | null => (pinned ? c : null);
+  if (pinned) pinProcess(process.pid, CORE.orchestrator, 'orchestrator');
+
+  // --- setup: Redis, gateway, load generator ---------------------------------------------
+  progress('starting redis-server');
+  const redisServer = await startRedisServer();
+  sup.onCleanup('redis-server', () => redisServer.destroy());
+  if (pinned) pinProcess(redisServer.pid, CORE.redis, 'redis-server');
+  const inspect = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
+  sup.onCleanup('inspection client', () => inspect.quit());
+  const redisVersion = /redis_version:(\S+)/.exec(await inspect.info('server'))?.[1] ?? 'unknown';
+
+  const prefix = `bench${randomBytes(4).toString('hex')}`;
+  const keys = new KeyBuilder(prefix, SHARDS);
+  const profileDir = o.profile ? join(RESULTS_DIR, 'profiles', `heartbeat-${stamp}`) : null;
+  progress(`starting the gateway${pinned ? ` on core ${CORE.gateway}` : ''}`);
+  const gateway = await startGateway(sup, {
+    redisUrl: redisServer.url,
+    prefix,
+    shards: SHARDS,
+    // Per-socket limit well above the per-node rate of the highest step the ramp may offer.
+    wsRateLimit: Math.max(50, Math.ceil((2 * Math.max(o.maxRate, o.rate)) / o.nodes)),
+    cpu: core(CORE.gateway),
+    profileDir,
+  });
+  const metricsUrl = `http://127.0.0.1:${gateway.port}/metrics`;
+  const loadgen = startLoadGenerator(sup, core(CORE.loadgen));
+  const guard = watchForExit([gateway.proc, loadgen.proc]);
+  const cpu = new CpuMeter();
+  cpu.track('gateway', gateway.proc.pid);
+  cpu.track('redis', redisServer.pid);
+  cpu.track('loadgen', loadgen.proc.pid);
+  const stepCtx: StepContext = { loadgen: loadgen.ipc, metricsUrl, cpu };
+
+  const phases = async () => {
+    // --- registration ---------------------------------------------------------------------
+    progress(`registering ${o.nodes} nodes over WebSocket`);
+    const reg = await loadgen.ipc.request<Registration>(
+      'register',
+      {
+        url: `ws://127.0.0.1:${gateway.port}/ws/node`,
+        token: gateway.joinToken,
+        count: o.nodes,
+        concurrency: REGISTER_CONCURRENCY,
+      },
+      600_000,
+    );
+    if (reg.failed > 0) {
+      throw new Error(`${reg.failed} of ${o.nodes} registrations failed, e.g.: ${reg.failures.join(' | ')}`);
+    }
+    const registration = {
+      nodes: reg.registered,
+      seconds: reg.ms / 1000,
+      perSec: reg.registered / (reg.ms / 1000),
+    };
+    progress(`registered ${reg.registered} nodes in ${registration.seconds.toFixed(1)} s`);
+    const marks = await Promise.all(
+      [QUEUE_POOL_INDEX, QUEUE_SNAPSHOT_FLUSH].map((q) => markQueue(inspect, keys, q)),
+    );
+
+    // --- main phase -----------------------------------------------------------------------
+    progress(
+      `main phase: ${fmt.int(o.rate)} heartbeats/s, ${o.warmupS} s warm-up + ${o.durationS} s measured`,
+    );
+    const main = await measureStep(stepCtx, o.rate, o.warmupS, o.durationS);
+    const verdict = main.pass ? '' : ` — did not keep up: ${main.notes.join('; ')}`;
+    progress(
+      `main phase: applied ${fmt.int(main.appliedRate)}/s, p99 ${fmt.ms(main.latencyMs.p99)}, ` +
+        `gateway CPU ${fmt.pct(main.cpu.processes['gateway'])}${verdict}`,
+    );
+    if ((main.cpu.unaccountedPct ?? 0) > 15) {
+      warn(
+        `main phase: ${main.cpu.unaccountedPct}% of a core busy outside the benchmark (other tenants, interrupts)`,
+      );
+    }
+    const poolIndexDuringMain = await queueActivitySince(inspect, keys, marks[0]!);
+
+    // --- raw EVALSHA baseline (the gateway idles meanwhile) -------------------------------
+    progress(`raw EVALSHA baseline: ${o.baselineWindow} in flight, 1 s warm-up + ${o.baselineS} s measured`);
+    const baseline = await runBaseline(sup, cpu, core(CORE.baseline), {
+      redisUrl: redisServer.url,
+      prefix,
+      count: reg.registered,
+      window: o.baselineWindow,
+      durationS: o.baselineS,
+    });
+    progress(
+      `raw EVALSHA baseline: ${fmt.int(baseline.callsPerSec)} calls/s, Redis CPU ${fmt.pct(baseline.cpu.processes['redis'])}`,
+    );
+
+    // --- gateway max sustained rate -------------------------------------------------------
+    const ramp = o.ramp
+      ? await rampSearch(stepCtx, {
+          start: main,
+          maxRate: o.maxRate,
+          settleS: o.rampSettleS,
+          measureS: o.rampStepS,
+          p99GoalMs: GOALS.p99Ms,
+          onStep: (rate) => progress(`max-throughput search: offering ${fmt.int(rate)}/s`),
+        })
+      : null;
+    const queues = await Promise.all(marks.map((m) => queueActivitySince(inspect, keys, m)));
+    const rssBytes = sumOf(await scrape(metricsUrl), 'process_resident_memory_bytes') || null;
+    return { registration, main, poolIndexDuringMain, baseline, ramp, queues, rssBytes };
+  };
+  const measured = await Promise.race([phases(), guard.failed]);
+
+  progress('stopping');
+  guard.disarm();
+  await loadgen.close();
+  const gatewayExit = await gateway.stop();
+  const profile = profileDir ? summarizeGatewayProfile(profileDir) : null;
+
+  const result: HeartbeatResult = {
+    scenario: 'heartbeat',
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    options: o,
+    environment: {
+      ...environment,
+      loadavgEnd: describeEnvironment().loadavg,
+      redis: redisVersion,
+      taskset: tasksetAvailable(),
+      pinning: pinned ? CORE : null,
+    },
+    warnings: takeWarnings(),
+    setup: {
+      nodes: o.nodes,
+      shards: SHARDS,
+      gatewayEnv: gateway.env,
+      registerConcurrency: REGISTER_CONCURRENCY,
+    },
+    registration: measured.registration,
+    main: measured.main,
+    poolIndexDuringMain: measured.poolIndexDuringMain,
+    baseline: measured.baseline,
+    ramp: measured.ramp,
+    queues: { poolIndex: measured.queues[0]!, snapshotFlush: measured.queues[1]! },
+    gateway: { rssBytes: measured.rssBytes, exit: gatewayExit },
+    profile,
+    goals: [],
+  };
+  result.goals = evaluateGoals(result);
+  printHeartbeatSummary(result);
+  const resultFile = writeResult('heartbeat', result);
+  console.log(`\nfull results: ${resultFile}`);
+  return { resultFile, goals: result.goals };
+}

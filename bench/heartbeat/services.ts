@@ -1,0 +1,159 @@
+/**
+ * The processes of the heartbeat scenario: the gateway under test (a real `services/gateway`
+ * process, configured only through its environment), the load generator, and the EVALSHA
+ * baseline. Each is registered with the supervisor so that it is stopped on every exit path.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CpuMeter, type CpuUsage } from '../lib/cpu.ts';
+import { summarizeCpuProfile, type ProfileSummary } from '../lib/cpu-profile.ts';
+import { IpcClient } from '../lib/ipc.ts';
+import type { ChildSpec, ManagedProcess, Supervisor } from '../lib/processes.ts';
+import { REPO_ROOT, warn } from '../lib/report.ts';
+import type { BaselineResult } from './evalsha-baseline.child.ts';
+
+/** The parent's environment without anything that would reconfigure a Switchboard service. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) {
+    if (/^(SB_|REDIS_|PORT$|HOST$|LOG_LEVEL$|NODE_OPTIONS$)/.test(key)) delete env[key];
+  }
+  return env;
+}
+
+function nodeChild(label: string, script: string, cpu: number | null): ChildSpec {
+  const args = ['--import', 'tsx', script];
+  return { label, command: process.execPath, args, cpu, cwd: REPO_ROOT, env: cleanEnv(), ipc: true };
+}
+
+/** The port in the gateway's `"msg":"listening"` log line (PROTOCOL.md "Running the services"). */
+function listeningPort(line: string): number | undefined {
+  try {
+    const entry = JSON.parse(line) as { msg?: unknown; port?: unknown };
+    return entry.msg === 'listening' && typeof entry.port === 'number' ? entry.port : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface GatewayProcess {
+  proc: ManagedProcess;
+  port: number;
+  joinToken: string;
+  /** The environment it was given, secrets left out (for the result file). */
+  env: Record<string, string>;
+  /** SIGTERM (graceful: writes the CPU profile), SIGKILL after 15 s; resolves with the exit. */
+  stop: () => Promise<{ code: number | null; signal: string | null }>;
+}
+
+export async function startGateway(
+  sup: Supervisor,
+  opts: {
+    redisUrl: string;
+    prefix: string;
+    shards: number;
+    wsRateLimit: number;
+    cpu: number | null;
+    profileDir: string | null;
+  },
+): Promise<GatewayProcess> {
+  const env = {
+    REDIS_URL: opts.redisUrl,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    SB_PREFIX: opts.prefix,
+    SB_SHARDS: String(opts.shards),
+    SB_AUTH: 'on',
+    LOG_LEVEL: 'info',
+    SB_WS_RATE_LIMIT: String(opts.wsRateLimit),
+  };
+  const joinToken = randomBytes(16).toString('hex');
+  const profile = opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : [];
+  const proc = sup.spawn({
+    label: 'gateway',
+    command: process.execPath,
+    args: [...profile, '--import', 'tsx', 'services/gateway/main.ts'],
+    cpu: opts.cpu,
+    cwd: REPO_ROOT,
+    env: {
+      ...cleanEnv(),
+      ...env,
+      SB_JOIN_TOKEN: joinToken,
+      SB_NODE_TOKEN_SECRET: randomBytes(24).toString('hex'),
+      SB_API_KEY: randomBytes(16).toString('hex'),
+    },
+  });
+  let exit: Promise<{ code: number | null; signal: string | null }> | null = null;
+  const stop = () => (exit ??= proc.stop('SIGTERM', 15_000));
+  sup.onCleanup('gateway', stop);
+  const port = await proc.waitForLine(listeningPort, 30_000);
+  return { proc, port, joinToken, env, stop };
+}
+
+export interface LoadGenerator {
+  proc: ManagedProcess;
+  ipc: IpcClient;
+  /** Closes every node socket (1000), then ends the process. */
+  close: () => Promise<void>;
+}
+
+export function startLoadGenerator(sup: Supervisor, cpu: number | null): LoadGenerator {
+  const proc = sup.spawn(nodeChild('load generator', 'bench/heartbeat/ws-load.child.ts', cpu));
+  const ipc = new IpcClient(proc.child, 'load generator');
+  let closed: Promise<void> | null = null;
+  const close = () =>
+    (closed ??= (async () => {
+      if (proc.running) await ipc.request('close', {}, 15_000).catch(() => undefined);
+      await proc.stop('SIGTERM', 3000);
+    })());
+  sup.onCleanup('load generator', close);
+  return { proc, ipc, close };
+}
+
+export interface BaselineArgs {
+  redisUrl: string;
+  prefix: string;
+  count: number;
+  window: number;
+  durationS: number;
+}
+
+/** Runs the raw EVALSHA baseline in its own process; CPU is sampled over its measured window. */
+export async function runBaseline(
+  sup: Supervisor,
+  cpuMeter: CpuMeter,
+  cpu: number | null,
+  args: BaselineArgs,
+): Promise<BaselineResult & { cpu: CpuUsage }> {
+  const proc = sup.spawn(nodeChild('baseline', 'bench/heartbeat/evalsha-baseline.child.ts', cpu));
+  const stop = sup.onCleanup('baseline', () => proc.stop('SIGTERM', 3000));
+  try {
+    const ipc = new IpcClient(proc.child, 'baseline');
+    cpuMeter.track('baseline', proc.pid);
+    const windowStart = ipc.once('window-start', 60_000);
+    const windowEnd = ipc.once('window-end', (args.durationS + 60) * 1000);
+    const done = ipc.request<BaselineResult>('run', { ...args, warmupS: 1 }, (args.durationS + 90) * 1000);
+    // If the child dies, all three reject at once: only the first awaited one is handled.
+    for (const p of [windowStart, windowEnd, done]) p.catch(() => undefined);
+    await Promise.race([windowStart, done]);
+    const a = cpuMeter.snapshot();
+    await Promise.race([windowEnd, done]);
+    const b = cpuMeter.snapshot();
+    const result = await done;
+    if (result.failures > 0)
+      warn(`baseline: ${result.failures} EVALSHA calls failed, first: ${result.firstFailure}`);
+    return { ...result, cpu: CpuMeter.usage(a, b) };
+  } finally {
+    cpuMeter.untrack('baseline');
+    await stop();
+  }
+}
+
+/** The gateway's main thread: the busiest of its profiles (the tsx loader thread writes one too). */
+export function summarizeGatewayProfile(dir: string): ProfileSummary | null {
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
+  const busiest = files.map((f) => summarizeCpuProfile(join(dir, f))).sort((a, b) => b.busyMs - a.busyMs)[0];
+  if (!busiest) warn(`no .cpuprofile in ${dir}: the gateway did not exit cleanly`);
+  return busiest ?? null;
+}

@@ -1,0 +1,198 @@
+/** The heartbeat scenario's result record, its goals, and the compact table it prints. */
+import type { CpuUsage } from '../lib/cpu.ts';
+import type { ProfileSummary } from '../lib/cpu-profile.ts';
+import type { Environment } from '../lib/environment.ts';
+import type { BenchOptions } from '../lib/options.ts';
+import { fmt, printTable, type Cell } from '../lib/report.ts';
+import type { Goal } from '../lib/scenario.ts';
+import type { BaselineResult } from './evalsha-baseline.child.ts';
+import type { QueueActivity } from './queue-events.ts';
+import type { RampResult, StepResult } from './step.ts';
+
+export const GOALS = { sustainedPerSec: 10_000, p99Ms: 5, ratio: 0.5 } as const;
+
+export interface HeartbeatResult {
+  scenario: 'heartbeat';
+  startedAt: string;
+  finishedAt: string;
+  options: BenchOptions;
+  environment: Environment & {
+    loadavgEnd: number[];
+    redis: string;
+    taskset: boolean;
+    pinning: Record<string, number> | null;
+  };
+  warnings: string[];
+  setup: { nodes: number; shards: number; gatewayEnv: Record<string, string>; registerConcurrency: number };
+  registration: { nodes: number; seconds: number; perSec: number };
+  main: StepResult;
+  poolIndexDuringMain: QueueActivity;
+  baseline: BaselineResult & { cpu: CpuUsage };
+  ramp: RampResult | null;
+  queues: { poolIndex: QueueActivity; snapshotFlush: QueueActivity };
+  gateway: { rssBytes: number | null; exit: { code: number | null; signal: string | null } | null };
+  profile: ProfileSummary | null;
+  goals: Goal[];
+}
+
+/** Gateway max sustained heartbeats/s: from the ramp, or the main phase alone when it kept up. */
+export function gatewayMax(r: HeartbeatResult): number | null {
+  if (r.ramp) return r.ramp.maxSustained;
+  return r.main.pass ? r.main.appliedRate : null;
+}
+
+export function ratioOf(r: HeartbeatResult): number | null {
+  const max = gatewayMax(r);
+  return max === null || r.baseline.callsPerSec <= 0 ? null : max / r.baseline.callsPerSec;
+}
+
+export function evaluateGoals(r: HeartbeatResult): Goal[] {
+  const max = gatewayMax(r);
+  const ratio = ratioOf(r);
+  const p99 = r.main.latencyMs.p99;
+  const lowerBound = r.ramp?.lowerBound ? '≥ ' : '';
+  return [
+    {
+      name: 'sustained heartbeats/s (one gateway)',
+      target: `≥ ${fmt.int(GOALS.sustainedPerSec)}`,
+      value: max === null ? 'none kept up' : `${lowerBound}${fmt.int(max)}`,
+      pass: max === null ? false : max >= GOALS.sustainedPerSec,
+    },
+    {
+      name: `p99 server latency at ${fmt.int(r.main.offeredRate)}/s`,
+      target: `≤ ${GOALS.p99Ms} ms`,
+      value: p99 === null ? '–' : `${r.main.latencyMs.overflow ? '> ' : ''}${fmt.ms(p99)}`,
+      pass: p99 === null ? null : !r.main.latencyMs.overflow && p99 <= GOALS.p99Ms && r.main.pass,
+    },
+    {
+      name: 'ratio gateway max ÷ raw EVALSHA',
+      target: `≥ ${GOALS.ratio}`,
+      value: ratio === null ? '–' : `${lowerBound}${fmt.ratio(ratio)}`,
+      pass: ratio === null ? null : ratio >= GOALS.ratio,
+    },
+  ];
+}
+
+/** Highest steal % of any core (a shared VM's hypervisor taking time). */
+function maxSteal(cpu: CpuUsage): number | null {
+  const steal = Object.values(cpu.cores).map((c) => c.stealPct);
+  return steal.length ? Math.max(...steal) : null;
+}
+
+function stepRow(label: string, s: StepResult): Cell[] {
+  const errors = Object.values(s.errorFrames).reduce((a, b) => a + b, 0);
+  return [
+    label,
+    fmt.int(s.offeredRate),
+    fmt.int(s.sentRate),
+    fmt.int(s.appliedRate),
+    fmt.ms(s.latencyMs.p50),
+    `${s.latencyMs.overflow ? '>' : ''}${fmt.ms(s.latencyMs.p99)}`,
+    errors,
+    fmt.pct(s.cpu.processes['gateway']),
+    fmt.pct(s.cpu.processes['redis']),
+    fmt.pct(s.cpu.processes['loadgen']),
+    fmt.pct(s.cpu.unaccountedPct),
+    fmt.pct(maxSteal(s.cpu)),
+    fmt.int(Object.values(s.gc).reduce((sum, g) => sum + g.ms, 0)),
+    s.pass ? 'ok' : `FAIL (${s.limitedBy})`,
+  ];
+}
+
+export function printHeartbeatSummary(r: HeartbeatResult): void {
+  const o = r.options;
+  console.log(
+    `\nheartbeat — ${fmt.int(o.nodes)} nodes, ${r.environment.cpus} cores (${r.environment.pinning ? 'pinned' : 'NOT pinned'}), ` +
+      `redis ${r.environment.redis}, node ${r.environment.node}, load avg ${r.environment.loadavg[0]} → ${r.environment.loadavgEnd[0]}`,
+  );
+  console.log(
+    `registration: ${fmt.int(r.registration.nodes)} nodes in ${r.registration.seconds.toFixed(1)} s\n`,
+  );
+  const rows: Cell[][] = [stepRow(`main (${o.durationS} s)`, r.main)];
+  for (const s of r.ramp?.steps.slice(1) ?? []) rows.push(stepRow('  ramp step', s));
+  const b = r.baseline;
+  rows.push([
+    'raw EVALSHA',
+    '–',
+    '–',
+    fmt.int(b.callsPerSec),
+    fmt.ms(b.latencyMs.p50),
+    fmt.ms(b.latencyMs.p99),
+    b.failures,
+    `${fmt.pct(b.cpu.processes['baseline'])}*`,
+    fmt.pct(b.cpu.processes['redis']),
+    '–',
+    fmt.pct(b.cpu.unaccountedPct),
+    fmt.pct(maxSteal(b.cpu)),
+    '–',
+    `window ${o.baselineWindow}`,
+  ]);
+  printTable(
+    [
+      'phase',
+      'offered/s',
+      'sent/s',
+      'applied/s',
+      'p50',
+      'p99',
+      'err frames',
+      'gw CPU',
+      'redis CPU',
+      'lg CPU',
+      'other',
+      'steal',
+      'GC ms',
+      '',
+    ],
+    rows,
+  );
+  console.log(
+    '  CPU in % of one core. other: busy time outside these processes (other tenants, softirq). ' +
+      'GC ms: gateway GC in the window.\n  * raw EVALSHA: CPU of the baseline client process in the gw column; latencies client-side.',
+  );
+
+  const pool = r.queues.poolIndex;
+  const max = gatewayMax(r);
+  console.log('');
+  console.log(
+    `gateway max sustained: ${max === null ? 'none kept up' : `${r.ramp?.lowerBound ? '≥ ' : ''}${fmt.int(max)}/s`}` +
+      (r.ramp
+        ? ` (offered ${fmt.int(r.ramp.maxSustainedOffered)}/s; peak applied ${fmt.int(r.ramp.peakApplied)}/s; ${r.ramp.stoppedBecause})`
+        : ''),
+  );
+  if (r.ramp) {
+    console.log(`max with p99 ≤ ${GOALS.p99Ms} ms:   ${fmt.int(r.ramp.maxWithinLatencyGoal)}/s`);
+  }
+  console.log(
+    `raw EVALSHA:           ${fmt.int(b.callsPerSec)} calls/s (client CPU ${fmt.pct(b.cpu.processes['baseline'])}, ` +
+      `Redis CPU ${fmt.pct(b.cpu.processes['redis'])})   ratio ${fmt.ratio(ratioOf(r))}`,
+  );
+  console.log(
+    `pool-index jobs during heartbeat phases: ${pool.added} added, ${pool.addCalls} add calls` +
+      ` (snapshot-flush: ${r.queues.snapshotFlush.addCalls} add calls)`,
+  );
+  if (r.main.errorFrames && Object.keys(r.main.errorFrames).length > 0) {
+    console.log(`error frames in the main phase: ${JSON.stringify(r.main.errorFrames)}`);
+  }
+  if (r.profile) {
+    console.log(
+      `\ngateway CPU profile (${r.profile.busyMs} ms busy, ${r.profile.idleMs} ms idle): ${r.profile.file}`,
+    );
+    console.log(
+      '  by area:  ' +
+        r.profile.byArea
+          .slice(0, 8)
+          .map((e) => `${e.name} ${e.pct}%`)
+          .join(', '),
+    );
+    console.log('  top self:');
+    for (const e of r.profile.topSelf.slice(0, 10))
+      console.log(`    ${String(e.pct).padStart(5)}%  ${e.name}`);
+  }
+  console.log('\ngoals:');
+  printTable(
+    ['goal', 'target', 'measured', ''],
+    r.goals.map((g) => [g.name, g.target, g.value, g.pass === null ? 'n/a' : g.pass ? 'PASS' : 'FAIL']),
+  );
+  for (const w of r.warnings) console.log(`warning: ${w}`);
+}

@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import {
+  findFreePort,
+  redisServerBinary,
+  startRedisServer,
+  type RedisServerHandle,
+} from './lib/redis-server-process.ts';
+import { launchService, stopService, type LaunchedService } from './lib/service-launcher.ts';
+
+/**
+ * `npm start`: a working local Switchboard. Redis from PATH on a free port (unless REDIS_URL
+ * or REDIS_CLUSTER_NODES is set) and a gateway. Prints where to look; Ctrl-C stops all.
+ * Set VERBOSE=1 to see every service log line.
+ */
+
+const verbose = process.env['VERBOSE'] === '1';
+const echo = verbose ? (line: string) => console.log(line) : undefined;
+
+async function main(): Promise<void> {
+  let redis: RedisServerHandle | null = null;
+  const services: LaunchedService[] = [];
+  let stopping = false;
+  const stopAll = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.log('\nstopping…');
+    for (const s of [...services].reverse()) await stopService(s);
+    await redis?.destroy();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  try {
+    let redisUrl = process.env['REDIS_URL'];
+    if (!redisUrl && !process.env['REDIS_CLUSTER_NODES']) {
+      try {
+        redisServerBinary();
+      } catch (err) {
+        console.error(`\n${(err as Error).message}\n`);
+        process.exit(1);
+      }
+      redis = await startRedisServer();
+      redisUrl = redis.url;
+    }
+
+    const tokens = {
+      SB_AUTH: process.env['SB_AUTH'] ?? 'on',
+      SB_JOIN_TOKEN: process.env['SB_JOIN_TOKEN'] ?? `join-${randomBytes(9).toString('base64url')}`,
+      SB_NODE_TOKEN_SECRET: process.env['SB_NODE_TOKEN_SECRET'] ?? randomBytes(24).toString('base64url'),
+      SB_API_KEY: process.env['SB_API_KEY'] ?? `key-${randomBytes(9).toString('base64url')}`,
+    };
+    const common = { ...(redisUrl ? { REDIS_URL: redisUrl } : {}), ...tokens };
+    const gatewayPort = process.env['PORT'] ?? String(await preferredPort(8080));
+    services.push(
+      await launchService('gateway', 'services/gateway/main.ts', { ...common, PORT: gatewayPort }, { echo }),
+    );
+
+    const gw = services[0]!;
+    console.log(`
+Switchboard is running (Ctrl-C stops everything).
+
+  Redis            ${redisUrl ?? process.env['REDIS_CLUSTER_NODES']}${redis ? '  (started by npm start, data discarded on exit)' : ''}
+  Gateway          http://127.0.0.1:${gw.port}
+    node socket    ws://127.0.0.1:${gw.port}/ws/node   (Authorization: Bearer <join token>)
+    node HTTP      POST http://127.0.0.1:${gw.port}/v1/nodes/register
+    metrics        http://127.0.0.1:${gw.port}/metrics
+    readiness      http://127.0.0.1:${gw.port}/readyz
+  Join token       ${tokens.SB_JOIN_TOKEN}
+  API key          ${tokens.SB_API_KEY}
+
+Service logs: VERBOSE=1 npm start
+`);
+    const code = await Promise.race(services.map((s) => s.exited.then((c) => ({ s, c }))));
+    if (!stopping) {
+      console.error(`${code.s.name} exited unexpectedly with code ${code.c}; stopping the rest`);
+      await stopAll(1);
+    }
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : err);
+    await stopAll(1);
+  }
+}
+
+/** `port` when free, else any free port. */
+async function preferredPort(port: number): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => void findFreePort().then(resolve));
+    server.listen(port, '0.0.0.0', () => server.close(() => resolve(port)));
+  });
+}
+
+void main();

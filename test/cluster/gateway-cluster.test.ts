@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue } from 'bullmq';
+import { Cluster } from 'ioredis';
+import { QUEUE_POOL_INDEX, QUEUE_SNAPSHOT_FLUSH } from '../../shared/queues.ts';
+import { frame, heartbeatBody, registerBody } from '../support/node-fixtures.ts';
+import { JOIN_TOKEN, startTestGateway, type TestGateway } from '../support/gateway-harness.ts';
+import { clusterNodes, clusterSeedNodes, uniquePrefix, waitFor } from '../support/redis.ts';
+import { TestSocket } from '../support/ws-client.ts';
+
+describe('gateway on a 3-master Redis Cluster', () => {
+  let gw: TestGateway;
+  let redis: Cluster;
+
+  beforeAll(async () => {
+    gw = await startTestGateway(uniquePrefix(), { clusterNodes: clusterNodes() });
+    redis = new Cluster(clusterSeedNodes());
+  });
+  afterAll(async () => {
+    await gw.close();
+    await redis.quit();
+  });
+
+  it('registers and heartbeats nodes on every shard and enqueues hash-tagged BullMQ jobs without CROSSSLOT', async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => `cluster-node-${i}`);
+    const shards = new Set(ids.map((id) => gw.keys.shardOf(id)));
+    expect(shards.size).toBeGreaterThan(8); // spread over the masters
+
+    const sockets = await Promise.all(ids.map(() => TestSocket.open(gw.ws, JOIN_TOKEN)));
+    await Promise.all(
+      sockets.map(async (socket, i) => {
+        socket.send(frame('node_register', registerBody({ node_id: ids[i] })));
+        await socket.nextOfType('node_register_ack');
+        socket.send(frame('node_heartbeat', heartbeatBody(ids[i]!)));
+      }),
+    );
+    await waitFor(async () => {
+      const statuses = await Promise.all(ids.map((id) => redis.hget(gw.keys.forNode(id).node(id), 'status')));
+      return statuses.every((s) => s === 'ready');
+    });
+    for (const socket of sockets) expect(socket.frames.filter((f) => f.type === 'error')).toEqual([]);
+
+    const poolIndex = new Queue(QUEUE_POOL_INDEX, { connection: redis, prefix: gw.keys.queuePrefix });
+    const flush = new Queue(QUEUE_SNAPSHOT_FLUSH, { connection: redis, prefix: gw.keys.queuePrefix });
+    try {
+      const counts = await poolIndex.getJobCounts('waiting');
+      expect(counts['waiting']).toBe(ids.length);
+      const flushes = await flush.getJobCounts('delayed', 'waiting');
+      expect((flushes['delayed'] ?? 0) + (flushes['waiting'] ?? 0)).toBe(shards.size);
+    } finally {
+      await poolIndex.close();
+      await flush.close();
+    }
+
+    await Promise.all(sockets.map((s) => s.close()));
+    await waitFor(async () => {
+      const statuses = await Promise.all(ids.map((id) => redis.hget(gw.keys.forNode(id).node(id), 'status')));
+      return statuses.every((s) => s === 'offline');
+    });
+  });
+});

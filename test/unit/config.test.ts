@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, envSchema, loadConfig } from '../../shared/config.ts';
+
+const auth = {
+  SB_JOIN_TOKEN: 'join-token-x',
+  SB_NODE_TOKEN_SECRET: 'secret-secret-secret',
+  SB_API_KEY: 'api-key-x',
+};
+
+describe('config', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig(auth);
+    expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', clusterNodes: null });
+    expect(c.prefix).toBe('sb');
+    expect(c.shards).toBe(16);
+    expect(c.env).toMatchObject({
+      SB_HEARTBEAT_INTERVAL_MS: 15000,
+      SB_NODE_TTL_MS: 45000,
+      SB_REQUIRE_GPU: true,
+      SB_WS_RATE_LIMIT: 50,
+      SB_MAX_MESSAGE_BYTES: 262144,
+      SB_SELECT_STRATEGY: 'p2c',
+    });
+  });
+
+  it('lists every bad variable at once', () => {
+    let error: unknown;
+    try {
+      loadConfig({ SB_SHARDS: '0', SB_AUTH: 'maybe', SB_WS_RATE_LIMIT: 'fast', REDIS_CLUSTER_NODES: 'nope' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    for (const name of ['SB_SHARDS', 'SB_AUTH', 'SB_WS_RATE_LIMIT', 'REDIS_CLUSTER_NODES'])
+      expect(problems).toContain(name);
+  });
+
+  it('requires the secrets when auth is on, and not when off', () => {
+    expect(() => loadConfig({})).toThrow(/SB_JOIN_TOKEN[\s\S]*SB_NODE_TOKEN_SECRET[\s\S]*SB_API_KEY/);
+    expect(loadConfig({ SB_AUTH: 'off' }).auth.enabled).toBe(false);
+  });
+
+  it('parses cluster seeds; Cluster mode wins over REDIS_URL', () => {
+    const c = loadConfig({ ...auth, REDIS_URL: 'redis://x:1', REDIS_CLUSTER_NODES: '10.0.0.1:7000,h:7001' });
+    expect(c.redis.clusterNodes).toEqual([
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'h', port: 7001 },
+    ]);
+  });
+
+  it('every variable of the schema is in the README configuration table, and vice versa', () => {
+    const text = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const start = text.indexOf('## Configuration');
+    const readme = text.slice(start, text.indexOf('\n## ', start + 1));
+    const documented = new Set([...readme.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]));
+    expect([...documented].sort()).toEqual(Object.keys(envSchema.shape).sort());
+  });
+});
