@@ -11,6 +11,7 @@ import {
 } from '../../shared/protocol/node-messages.ts';
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import { NodeAuthenticator, type Principal } from './node-auth.ts';
+import { CapabilityDigestCache } from './digest-cache.ts';
 import type { HeartbeatOutcome, NodeRegistry } from './node-registry.ts';
 
 export const CAPABILITY_SCHEMA_VERSION = '2.0';
@@ -40,6 +41,8 @@ export interface RegisterAck {
  * then one registry write. WebSocket and HTTP both call this.
  */
 export class NodeService {
+  private readonly digests = new CapabilityDigestCache();
+
   constructor(
     private readonly registry: NodeRegistry,
     private readonly options: NodeServiceOptions,
@@ -114,6 +117,11 @@ export class NodeService {
     }
     NodeAuthenticator.assertMayActFor(principal, hb.node_id);
     const usage = hb.resource_usage;
+    const id = hb.node_id;
+    const cache = this.digests;
+    const svcRaw = [hb.installed_services, hb.capability_by_type];
+    const lang = hb.language_capabilities;
+    const models = hb.installed_models;
     const outcome = await this.registry.heartbeat({
       nodeId: hb.node_id,
       timestamp: hb.timestamp,
@@ -123,9 +131,9 @@ export class NodeService {
       mem: usage.mem_percent,
       running: usage.running_jobs,
       anyReady: anyServiceReady(hb.capability_by_type),
-      svc: servicesPart(hb.installed_services, hb.capability_by_type),
-      lang: hb.language_capabilities == null ? null : capabilityPart(hb.language_capabilities),
-      models: hb.installed_models == null ? null : capabilityPart(hb.installed_models),
+      svc: cache.part(id, 'svc', svcRaw, () => servicesPart(hb.installed_services, hb.capability_by_type)),
+      lang: lang == null ? null : cache.part(id, 'lang', lang, () => capabilityPart(lang)),
+      models: models == null ? null : cache.part(id, 'models', models, () => capabilityPart(models)),
     });
     if (outcome.kind === 'not_registered') {
       throw new SwitchboardError(
