@@ -27,9 +27,10 @@ import {
   startLoadGenerator,
   summarizeGatewayProfile,
 } from './heartbeat/services.ts';
-import { measureStep, rampSearch, type StepContext } from './heartbeat/step.ts';
+import { rampSearch } from './heartbeat/ramp.ts';
+import { measureStep, type StepContext } from './heartbeat/step.ts';
 import { evaluateGoals, GOALS, printHeartbeatSummary, type HeartbeatResult } from './heartbeat/summary.ts';
-import { CpuMeter } from './lib/cpu.ts';
+import { CpuMeter, type CpuUsage } from './lib/cpu.ts';
 import { describeEnvironment } from './lib/environment.ts';
 import { pinProcess, tasksetAvailable, watchForExit } from './lib/processes.ts';
 import { scrape, sumOf } from './lib/prometheus.ts';
@@ -39,6 +40,18 @@ import type { ScenarioContext, ScenarioOutcome } from './lib/scenario.ts';
 const SHARDS = 16;
 const REGISTER_CONCURRENCY = 64;
 const CORE = { redis: 0, loadgen: 0, orchestrator: 0, gateway: 1, baseline: 1 } as const;
+
+/** Busy CPU outside the benchmark's processes above which a phase's figures are suspect. */
+const DISTURBED_PCT = 15;
+
+function warnIfDisturbed(phases: (readonly [string, CpuUsage])[]): void {
+  const disturbed = phases.filter(([, c]) => (c.unaccountedPct ?? 0) > DISTURBED_PCT);
+  if (disturbed.length === 0) return;
+  const list = disturbed.map(([name, c]) => `${name} ${c.unaccountedPct}%`).join(', ');
+  warn(
+    `other load on the machine (% of a core outside the benchmark's processes): ${list} — figures disturbed`,
+  );
+}
 
 interface Registration {
   registered: number;
@@ -84,6 +97,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
     wsRateLimit: Math.max(50, Math.ceil((2 * Math.max(o.maxRate, o.rate)) / o.nodes)),
     cpu: core(CORE.gateway),
     profileDir,
+    nodeArgs: o.gatewayNodeArgs.split(/\s+/).filter(Boolean),
   });
   const metricsUrl = `http://127.0.0.1:${gateway.port}/metrics`;
   const loadgen = startLoadGenerator(sup, core(CORE.loadgen));
@@ -130,11 +144,6 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
       `main phase: applied ${fmt.int(main.appliedRate)}/s, p99 ${fmt.ms(main.latencyMs.p99)}, ` +
         `gateway CPU ${fmt.pct(main.cpu.processes['gateway'])}${verdict}`,
     );
-    if ((main.cpu.unaccountedPct ?? 0) > 15) {
-      warn(
-        `main phase: ${main.cpu.unaccountedPct}% of a core busy outside the benchmark (other tenants, interrupts)`,
-      );
-    }
     const poolIndexDuringMain = await queueActivitySince(inspect, keys, marks[0]!);
 
     // --- raw EVALSHA baseline (the gateway idles meanwhile) -------------------------------
@@ -161,6 +170,11 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
           onStep: (rate) => progress(`max-throughput search: offering ${fmt.int(rate)}/s`),
         })
       : null;
+    warnIfDisturbed([
+      ['main', main.cpu],
+      ['baseline', baseline.cpu],
+      ...(ramp?.steps.slice(1) ?? []).map((st) => [`ramp ${st.offeredRate}/s`, st.cpu] as const),
+    ]);
     const queues = await Promise.all(marks.map((m) => queueActivitySince(inspect, keys, m)));
     const rssBytes = sumOf(await scrape(metricsUrl), 'process_resident_memory_bytes') || null;
     return { registration, main, poolIndexDuringMain, baseline, ramp, queues, rssBytes };

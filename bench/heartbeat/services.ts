@@ -56,6 +56,7 @@ export async function startGateway(
     wsRateLimit: number;
     cpu: number | null;
     profileDir: string | null;
+    nodeArgs: string[];
   },
 ): Promise<GatewayProcess> {
   const env = {
@@ -73,7 +74,7 @@ export async function startGateway(
   const proc = sup.spawn({
     label: 'gateway',
     command: process.execPath,
-    args: [...profile, '--import', 'tsx', 'services/gateway/main.ts'],
+    args: [...opts.nodeArgs, ...profile, '--import', 'tsx', 'services/gateway/main.ts'],
     cpu: opts.cpu,
     cwd: REPO_ROOT,
     env: {

@@ -7,7 +7,8 @@ import { fmt, printTable, type Cell } from '../lib/report.ts';
 import type { Goal } from '../lib/scenario.ts';
 import type { BaselineResult } from './evalsha-baseline.child.ts';
 import type { QueueActivity } from './queue-events.ts';
-import type { RampResult, StepResult } from './step.ts';
+import type { RampResult } from './ramp.ts';
+import type { StepResult } from './step.ts';
 
 export const GOALS = { sustainedPerSec: 10_000, p99Ms: 5, ratio: 0.5 } as const;
 
@@ -148,7 +149,7 @@ export function printHeartbeatSummary(r: HeartbeatResult): void {
   );
   console.log(
     '  CPU in % of one core. other: busy time outside these processes (other tenants, softirq). ' +
-      'GC ms: gateway GC in the window.\n  * raw EVALSHA: CPU of the baseline client process in the gw column; latencies client-side.',
+      'GC ms: gateway GC pauses in the window (prom-client; under-reported once the gateway is saturated).\n  * raw EVALSHA: CPU of the baseline client process in the gw column; latencies client-side.',
   );
 
   const pool = r.queues.poolIndex;

@@ -30,15 +30,17 @@ export interface BenchOptions {
   maxRate: number;
   /** Start the gateway with `--cpu-prof` and summarise the profile. */
   profile: boolean;
+  /** Extra `node` arguments for the gateway process (space-separated), e.g. GC tuning. */
+  gatewayNodeArgs: string;
 }
 
 interface Spec {
   key: keyof BenchOptions;
   flag: string;
   env: string;
-  kind: 'int' | 'num' | 'bool';
-  def: number | boolean;
-  quick?: number | boolean;
+  kind: 'int' | 'num' | 'bool' | 'str';
+  def: number | boolean | string;
+  quick?: number | boolean | string;
   help: string;
 }
 
@@ -138,6 +140,14 @@ const SPECS: Spec[] = [
     def: false,
     help: 'run the gateway with --cpu-prof and summarise it',
   },
+  {
+    key: 'gatewayNodeArgs',
+    flag: 'gateway-node-args',
+    env: 'BENCH_GATEWAY_NODE_ARGS',
+    kind: 'str',
+    def: '',
+    help: 'extra node arguments for the gateway (e.g. "--max-semi-space-size=32")',
+  },
 ];
 
 export class OptionsError extends Error {
@@ -150,8 +160,9 @@ function parseBool(raw: string, source: string): boolean {
   throw new OptionsError(`${source}: expected a boolean, got ${JSON.stringify(raw)}`);
 }
 
-function parseValue(spec: Spec, raw: string, source: string): number | boolean {
+function parseValue(spec: Spec, raw: string, source: string): number | boolean | string {
   if (spec.kind === 'bool') return parseBool(raw, source);
+  if (spec.kind === 'str') return raw;
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0 || (spec.kind === 'int' && !Number.isInteger(value))) {
     throw new OptionsError(
@@ -163,7 +174,7 @@ function parseValue(spec: Spec, raw: string, source: string): number | boolean {
 
 /** Parses `argv` (after the script name) and `env`. Throws OptionsError listing what is wrong. */
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
-  const fromFlags = new Map<Spec, number | boolean>();
+  const fromFlags = new Map<Spec, number | boolean | string>();
   const scenarios: string[] = [];
   let quick = env['BENCH_QUICK'] ? parseBool(env['BENCH_QUICK'], 'BENCH_QUICK') : false;
   let help = false;
