@@ -24,12 +24,15 @@
   ARGV[11] svc digest     ARGV[12] svc blob
   ARGV[13] lang digest ('' = not sent: unchanged)    ARGV[14] lang blob
   ARGV[15] models digest ('' = not sent: unchanged)  ARGV[16] models blob
+           A blob may be '' when the gateway believes Redis holds that digest already; if the
+           stored digest differs, nothing is written and the script answers 2 (send blobs).
   ARGV[17] load change threshold, percentage points
   ARGV[18] max age of a published entry, ms
   ARGV[19] consecutive unhealthy heartbeats before ready -> degraded
 
   Returns { code, status, capability_changed (1|0), dirty_was_empty (1|0) }
     code  1 applied   0 stale (older than stored; ignored)   -1 not registered
+          2 a changed part came without its blob: nothing written, call again with blobs
 ]]
 local rcall = redis.call
 local nodeKey, liveKey, offlineKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -40,6 +43,12 @@ local s = rcall('HMGET', nodeKey, 'status', 'hb_ts', 'gpu', 'unhealthy', 'dg_svc
 local status = s[1]
 if not status then return { -1, '', 0, 0 } end
 if ts < (tonumber(s[2]) or 0) then return { 0, status, 0, 0 } end
+local svcChanged = s[5] ~= ARGV[11]
+local langChanged = ARGV[13] ~= '' and s[6] ~= ARGV[13]
+local modelsChanged = ARGV[15] ~= '' and s[7] ~= ARGV[15]
+if (svcChanged and ARGV[12] == '') or (langChanged and ARGV[14] == '') or (modelsChanged and ARGV[16] == '') then
+  return { 2, status, 0, 0 }
+end
 
 -- 3. status machine
 local healthy = ARGV[9] == '1' and (s[3] == '1' or ARGV[10] == '0')
@@ -58,15 +67,15 @@ end
 
 -- 4. capability parts: store only what really changed
 local capChanged = 0
-if s[5] ~= ARGV[11] then
+if svcChanged then
   rcall('HSET', nodeKey, 'dg_svc', ARGV[11], 'cap_svc', ARGV[12])
   capChanged = 1
 end
-if ARGV[13] ~= '' and s[6] ~= ARGV[13] then
+if langChanged then
   rcall('HSET', nodeKey, 'dg_lang', ARGV[13], 'cap_lang', ARGV[14])
   capChanged = 1
 end
-if ARGV[15] ~= '' and s[7] ~= ARGV[15] then
+if modelsChanged then
   rcall('HSET', nodeKey, 'dg_models', ARGV[15], 'cap_models', ARGV[16])
 end
 

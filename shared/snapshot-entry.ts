@@ -76,7 +76,11 @@ function json<T>(text: string | null, fallback: T): T {
  * Builds the entry from the HMGET of ENTRY_FIELDS; null when the node record is gone (or
  * removed), which the flush publishes as a removal.
  */
-export function buildSnapshotEntry(id: string, values: (string | null)[], publishedAt: number): SnapshotEntry | null {
+export function buildSnapshotEntry(
+  id: string,
+  values: (string | null)[],
+  publishedAt: number,
+): SnapshotEntry | null {
   const f = Object.fromEntries(ENTRY_FIELDS.map((name, i) => [name, values[i] ?? null])) as Record<
     (typeof ENTRY_FIELDS)[number],
     string | null

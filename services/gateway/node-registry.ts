@@ -1,4 +1,6 @@
+import type { HeartbeatReply } from '../../shared/lua-scripts.ts';
 import type { KeyBuilder } from '../../shared/keys.ts';
+import { PipelineBatcher } from '../../shared/pipeline-batcher.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -26,6 +28,8 @@ export interface HeartbeatWrite {
   svc: Part;
   lang: Part | null;
   models: Part | null;
+  /** The parts are what this gateway last sent for the node: try without the blobs first. */
+  cached: boolean;
 }
 
 interface Part {
@@ -52,6 +56,7 @@ export type HeartbeatOutcome =
  */
 export class NodeRegistry {
   private readonly log: Logger;
+  private readonly batcher: PipelineBatcher;
 
   constructor(
     private readonly redis: RedisClient,
@@ -61,6 +66,7 @@ export class NodeRegistry {
     logger: Logger,
   ) {
     this.log = logger.child({ component: 'node-registry' });
+    this.batcher = new PipelineBatcher(redis);
   }
 
   /** Returns null when `generatedId` is set and the id already exists (nothing written). */
@@ -100,36 +106,63 @@ export class NodeRegistry {
 
   async heartbeat(w: HeartbeatWrite): Promise<HeartbeatOutcome> {
     const k = this.keys.forNode(w.nodeId);
-    const policy = this.policy;
-    const [code, status, capChanged, dirtyWasEmpty] = await this.redis.recordHeartbeat(
+    let reply = await this.recordHeartbeat(
+      k.shard,
       k.node(w.nodeId),
       k.live,
       k.offline,
       k.dirty,
-      w.nodeId,
-      w.timestamp,
-      Date.now(),
-      w.cpu,
-      w.gpu ?? '',
-      w.gpuMem ?? '',
-      w.mem,
-      w.running,
-      w.anyReady ? 1 : 0,
-      policy.requireGpu ? 1 : 0,
-      w.svc.digest,
-      w.svc.blob,
-      w.lang?.digest ?? '',
-      w.lang?.blob ?? '',
-      w.models?.digest ?? '',
-      w.models?.blob ?? '',
-      policy.loadChangeThreshold,
-      policy.snapshotMaxAgeMs,
-      policy.unhealthyHeartbeats,
+      w,
+      !w.cached,
     );
+    // 2: Redis holds other digests than this gateway last sent (another replica wrote since)
+    if (reply[0] === 2)
+      reply = await this.recordHeartbeat(k.shard, k.node(w.nodeId), k.live, k.offline, k.dirty, w, true);
+    const [code, status, capChanged, dirtyWasEmpty] = reply;
     if (code === -1) return { kind: 'not_registered' };
     if (code === 0) return { kind: 'stale', status };
     await this.followUp(w.nodeId, k.shard, capChanged === 1, dirtyWasEmpty === 1);
     return { kind: 'applied', status, capabilityChanged: capChanged === 1 };
+  }
+
+  private recordHeartbeat(
+    shard: number,
+    node: string,
+    live: string,
+    offline: string,
+    dirty: string,
+    w: HeartbeatWrite,
+    withBlobs: boolean,
+  ): Promise<HeartbeatReply> {
+    const p = this.policy;
+    const blob = (part: Part | null) => (part && withBlobs ? part.blob : '');
+    return this.batcher.run<HeartbeatReply>(shard, (pipeline) =>
+      pipeline.recordHeartbeat(
+        node,
+        live,
+        offline,
+        dirty,
+        w.nodeId,
+        w.timestamp,
+        Date.now(),
+        w.cpu,
+        w.gpu ?? '',
+        w.gpuMem ?? '',
+        w.mem,
+        w.running,
+        w.anyReady ? 1 : 0,
+        p.requireGpu ? 1 : 0,
+        w.svc.digest,
+        blob(w.svc),
+        w.lang?.digest ?? '',
+        blob(w.lang),
+        w.models?.digest ?? '',
+        blob(w.models),
+        p.loadChangeThreshold,
+        p.snapshotMaxAgeMs,
+        p.unhealthyHeartbeats,
+      ),
+    );
   }
 
   /** Marks the node offline if `epoch` is still its current connection. */

@@ -1,17 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { anyServiceReady, capabilityPart, servicesPart, staticPart } from '../../shared/capability-digest.ts';
+import { capabilityPart, servicesPart, staticPart } from '../../shared/capability-digest.ts';
 import { SwitchboardError } from '../../shared/errors.ts';
 import { issueNodeToken } from '../../shared/node-token.ts';
 import {
   jobProgressSchema,
   jobResultSchema,
   nodeErrorSchema,
+  nodeHeartbeatCoreSchema,
   nodeHeartbeatSchema,
   nodeRegisterSchema,
 } from '../../shared/protocol/node-messages.ts';
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import { NodeAuthenticator, type Principal } from './node-auth.ts';
-import { CapabilityDigestCache } from './digest-cache.ts';
+import { CapabilityCache, type HeartbeatCapabilities } from './capability-cache.ts';
 import type { HeartbeatOutcome, NodeRegistry } from './node-registry.ts';
 
 export const CAPABILITY_SCHEMA_VERSION = '2.0';
@@ -41,7 +42,7 @@ export interface RegisterAck {
  * then one registry write. WebSocket and HTTP both call this.
  */
 export class NodeService {
-  private readonly digests = new CapabilityDigestCache();
+  private readonly capabilities = new CapabilityCache();
 
   constructor(
     private readonly registry: NodeRegistry,
@@ -111,34 +112,44 @@ export class NodeService {
    * another id are NODE_ID_MISMATCH); over HTTP it is the id in the URL.
    */
   async heartbeat(body: unknown, principal: Principal, boundNodeId: string): Promise<HeartbeatOutcome> {
-    const hb = parseOrThrow(nodeHeartbeatSchema, body);
-    if (hb.node_id !== boundNodeId) {
-      throw new SwitchboardError('NODE_ID_MISMATCH', `node_id: expected ${boundNodeId}, got ${hb.node_id}`);
+    NodeAuthenticator.assertMayActFor(principal, boundNodeId);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new SwitchboardError('INVALID_MESSAGE', '(root): expected a JSON object');
     }
-    NodeAuthenticator.assertMayActFor(principal, hb.node_id);
-    const usage = hb.resource_usage;
-    const id = hb.node_id;
-    const cache = this.digests;
-    const svcRaw = [hb.installed_services, hb.capability_by_type];
-    const lang = hb.language_capabilities;
-    const models = hb.installed_models;
+    const raw = CapabilityCache.raw(body as Record<string, unknown>);
+    const hit =
+      (body as { node_id?: unknown }).node_id === boundNodeId
+        ? this.capabilities.hit(boundNodeId, raw)
+        : null;
+    let core;
+    let caps: HeartbeatCapabilities;
+    if (hit) {
+      // byte-identical capabilities were validated with this node's previous heartbeat
+      core = parseOrThrow(nodeHeartbeatCoreSchema, body);
+      caps = hit;
+    } else {
+      const hb = parseOrThrow(nodeHeartbeatSchema, body);
+      if (hb.node_id !== boundNodeId) {
+        throw new SwitchboardError('NODE_ID_MISMATCH', `node_id: expected ${boundNodeId}, got ${hb.node_id}`);
+      }
+      core = hb;
+      caps = this.capabilities.resolve(boundNodeId, raw, hb);
+    }
+    const usage = core.resource_usage;
     const outcome = await this.registry.heartbeat({
-      nodeId: hb.node_id,
-      timestamp: hb.timestamp,
+      nodeId: boundNodeId,
+      timestamp: core.timestamp,
       cpu: usage.cpu_percent,
       gpu: usage.gpu_percent ?? null,
       gpuMem: usage.gpu_mem_percent ?? null,
       mem: usage.mem_percent,
       running: usage.running_jobs,
-      anyReady: anyServiceReady(hb.capability_by_type),
-      svc: cache.part(id, 'svc', svcRaw, () => servicesPart(hb.installed_services, hb.capability_by_type)),
-      lang: lang == null ? null : cache.part(id, 'lang', lang, () => capabilityPart(lang)),
-      models: models == null ? null : cache.part(id, 'models', models, () => capabilityPart(models)),
+      ...caps,
     });
     if (outcome.kind === 'not_registered') {
       throw new SwitchboardError(
         'NOT_REGISTERED',
-        `node ${hb.node_id} is not registered; send node_register`,
+        `node ${boundNodeId} is not registered; send node_register`,
       );
     }
     return outcome;

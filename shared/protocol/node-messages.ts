@@ -126,6 +126,17 @@ export const nodeHeartbeatSchema = z.object({
 });
 export type NodeHeartbeat = z.infer<typeof nodeHeartbeatSchema>;
 
+/** A heartbeat without its capability parts: enough when those are byte-identical to the last ones. */
+export const nodeHeartbeatCoreSchema = nodeHeartbeatSchema.pick({
+  node_id: true,
+  timestamp: true,
+  resource_usage: true,
+  processing_metrics: true,
+  rerun_metrics: true,
+  asr_metrics: true,
+});
+export type NodeHeartbeatCore = z.infer<typeof nodeHeartbeatCoreSchema>;
+
 export const jobProgressSchema = z.object({
   job_id: id,
   attempt_id: z.number().int().min(1),

@@ -268,6 +268,35 @@ describe('gateway over WebSocket', () => {
     }
   });
 
+  it('resends capability blobs when another replica changed them since (digests-only heartbeat refused)', async () => {
+    const id = nextId();
+    const a = await registered(id);
+    const lang = (regLangs: string[]) => ({ asr_languages: regLangs, tts_languages: ['en'] });
+    a.send(frame('node_heartbeat', heartbeatBody(id, { timestamp: 1, language_capabilities: lang(['en']) })));
+    await waitFor(async () => (await redis.hget(nodeHash(id), 'hb_ts')) === '1');
+
+    const other = await startTestGateway(gw.config.prefix, { redisUrl: redisUrl() });
+    try {
+      const b = await TestSocket.open(other.ws, JOIN_TOKEN);
+      b.send(frame('node_register', registerBody({ node_id: id })));
+      await b.nextOfType('node_register_ack');
+      b.send(
+        frame('node_heartbeat', heartbeatBody(id, { timestamp: 2, language_capabilities: lang(['de']) })),
+      );
+      await waitFor(async () => (await redis.hget(nodeHash(id), 'hb_ts')) === '2');
+      expect(await redis.hget(nodeHash(id), 'cap_lang')).toContain('"de"');
+      await b.close();
+    } finally {
+      await other.close();
+    }
+    // replica A has ['en'] cached and first sends digests only; Redis holds ['de']
+    a.send(frame('node_heartbeat', heartbeatBody(id, { timestamp: 3, language_capabilities: lang(['en']) })));
+    await waitFor(async () => (await redis.hget(nodeHash(id), 'hb_ts')) === '3');
+    expect(await redis.hget(nodeHash(id), 'cap_lang')).toContain('"en"');
+    expect(a.frames.filter((f) => f.type === 'error')).toEqual([]);
+    await a.close();
+  });
+
   it('records node_error on the node', async () => {
     const id = nextId();
     const socket = await registered(id);

@@ -83,6 +83,8 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
       models?: unknown;
       threshold?: number;
       maxAgeMs?: number;
+      /** Send digests only, as a gateway does when it believes Redis holds them. */
+      noBlobs?: boolean;
     }
     function heartbeat(h: Hb = {}) {
       const svc = part(h.svc ?? { capability_by_type: [{ type: 'asr', ready: true }] });
@@ -104,11 +106,11 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         h.ready ?? 1,
         h.requireGpu ?? 1,
         svc.digest,
-        svc.blob,
+        h.noBlobs ? '' : svc.blob,
         lang?.digest ?? '',
-        lang?.blob ?? '',
+        h.noBlobs ? '' : (lang?.blob ?? ''),
         models?.digest ?? '',
-        models?.blob ?? '',
+        h.noBlobs ? '' : (models?.blob ?? ''),
         h.threshold ?? 5,
         h.maxAgeMs ?? 30000,
         3,
@@ -263,6 +265,32 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         expect((await heartbeat({ svc, lang: { asr_languages: ['fr'] } }))[2]).toBe(1);
         expect((await heartbeat({ svc, models: [{ model_id: 'x' }] }))[2]).toBe(0);
         expect(await field('cap_models')).toBe('[{"model_id":"x"}]');
+      });
+
+      it('accepts digests without blobs when they match, answers 2 and writes nothing when one differs', async () => {
+        await register();
+        expect((await heartbeat({ noBlobs: true, lang: { asr_languages: ['en'] }, cpu: 11 }))[0]).toBe(1);
+        expect(await field('cpu')).toBe('11');
+        const before = await redis.hgetall(node());
+        expect(await heartbeat({ noBlobs: true, lang: { asr_languages: ['de'] }, cpu: 12 })).toEqual([
+          2,
+          'ready',
+          0,
+          0,
+        ]);
+        expect(await heartbeat({ noBlobs: true, svc: { capability_by_type: [] }, cpu: 12 })).toEqual([
+          2,
+          'ready',
+          0,
+          0,
+        ]);
+        expect(await heartbeat({ noBlobs: true, models: [{ model_id: 'new' }], cpu: 12 })).toEqual([
+          2,
+          'ready',
+          0,
+          0,
+        ]);
+        expect(await redis.hgetall(node())).toEqual(before);
       });
 
       it('marks dirty only on a significant change against the published entry', async () => {
