@@ -1,6 +1,5 @@
 import type { HeartbeatReply } from '../../shared/lua-scripts.ts';
-import type { KeyBuilder } from '../../shared/keys.ts';
-import { PipelineBatcher } from '../../shared/pipeline-batcher.ts';
+import type { KeyBuilder, ShardKeys } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -56,7 +55,6 @@ export type HeartbeatOutcome =
  */
 export class NodeRegistry {
   private readonly log: Logger;
-  private readonly batcher: PipelineBatcher;
 
   constructor(
     private readonly redis: RedisClient,
@@ -66,7 +64,6 @@ export class NodeRegistry {
     logger: Logger,
   ) {
     this.log = logger.child({ component: 'node-registry' });
-    this.batcher = new PipelineBatcher(redis);
   }
 
   /** Returns null when `generatedId` is set and the id already exists (nothing written). */
@@ -106,18 +103,9 @@ export class NodeRegistry {
 
   async heartbeat(w: HeartbeatWrite): Promise<HeartbeatOutcome> {
     const k = this.keys.forNode(w.nodeId);
-    let reply = await this.recordHeartbeat(
-      k.shard,
-      k.node(w.nodeId),
-      k.live,
-      k.offline,
-      k.dirty,
-      w,
-      !w.cached,
-    );
+    let reply = await this.recordHeartbeat(k, w, !w.cached);
     // 2: Redis holds other digests than this gateway last sent (another replica wrote since)
-    if (reply[0] === 2)
-      reply = await this.recordHeartbeat(k.shard, k.node(w.nodeId), k.live, k.offline, k.dirty, w, true);
+    if (reply[0] === 2) reply = await this.recordHeartbeat(k, w, true);
     const [code, status, capChanged, dirtyWasEmpty] = reply;
     if (code === -1) return { kind: 'not_registered' };
     if (code === 0) return { kind: 'stale', status };
@@ -125,43 +113,38 @@ export class NodeRegistry {
     return { kind: 'applied', status, capabilityChanged: capChanged === 1 };
   }
 
-  private recordHeartbeat(
-    shard: number,
-    node: string,
-    live: string,
-    offline: string,
-    dirty: string,
-    w: HeartbeatWrite,
-    withBlobs: boolean,
-  ): Promise<HeartbeatReply> {
+  /**
+   * One EVALSHA per heartbeat. Measured (bench/README.md): batching these into one pipeline
+   * per event-loop turn gave no throughput and a worse p99 (its large writes churn the old
+   * generation), so each call goes out on its own.
+   */
+  private recordHeartbeat(k: ShardKeys, w: HeartbeatWrite, withBlobs: boolean): Promise<HeartbeatReply> {
     const p = this.policy;
     const blob = (part: Part | null) => (part && withBlobs ? part.blob : '');
-    return this.batcher.run<HeartbeatReply>(shard, (pipeline) =>
-      pipeline.recordHeartbeat(
-        node,
-        live,
-        offline,
-        dirty,
-        w.nodeId,
-        w.timestamp,
-        Date.now(),
-        w.cpu,
-        w.gpu ?? '',
-        w.gpuMem ?? '',
-        w.mem,
-        w.running,
-        w.anyReady ? 1 : 0,
-        p.requireGpu ? 1 : 0,
-        w.svc.digest,
-        blob(w.svc),
-        w.lang?.digest ?? '',
-        blob(w.lang),
-        w.models?.digest ?? '',
-        blob(w.models),
-        p.loadChangeThreshold,
-        p.snapshotMaxAgeMs,
-        p.unhealthyHeartbeats,
-      ),
+    return this.redis.recordHeartbeat(
+      k.node(w.nodeId),
+      k.live,
+      k.offline,
+      k.dirty,
+      w.nodeId,
+      w.timestamp,
+      Date.now(),
+      w.cpu,
+      w.gpu ?? '',
+      w.gpuMem ?? '',
+      w.mem,
+      w.running,
+      w.anyReady ? 1 : 0,
+      p.requireGpu ? 1 : 0,
+      w.svc.digest,
+      blob(w.svc),
+      w.lang?.digest ?? '',
+      blob(w.lang),
+      w.models?.digest ?? '',
+      blob(w.models),
+      p.loadChangeThreshold,
+      p.snapshotMaxAgeMs,
+      p.unhealthyHeartbeats,
     );
   }
 
