@@ -13,8 +13,11 @@ import { crc32 } from 'node:zlib';
  *   <tag>:live        zset   online node id → server time (ms) of its last heartbeat
  *   <tag>:offline     zset   offline node id → server time (ms) it went offline
  *   <tag>:dirty       set    nodes whose snapshot entry must be republished
- *   <tag>:dirty:taken set    the dirty set a running flush took (crash-safe hand-over)
+ *   <tag>:dirty:taken set    the batch a running flush took (crash-safe hand-over)
  *   <tag>:ckpt        hash   node id → published snapshot entry (JSON)
+ *   <tag>:pub         hash   node id → published "status|running|cpu|gpu|mem|at" (heartbeat filter)
+ *   <tag>:pools       hash   pool ("zh:en", "auto:en") → member count in this shard
+ *   <tag>:pool:<pool> set    ids of the shard's nodes in that pool
  *   <tag>:ver         string shard snapshot version
  *   <tag>:deltas      stream one entry per version, ID `<version>-0`
  *   <tag>:inbox:<id>  stream assignments waiting for the node
@@ -36,9 +39,12 @@ export interface ShardKeys {
   readonly dirty: string;
   readonly dirtyTaken: string;
   readonly checkpoint: string;
+  readonly published: string;
+  readonly pools: string;
   readonly version: string;
   readonly deltas: string;
   node(nodeId: string): string;
+  pool(pool: string): string;
   inbox(nodeId: string): string;
 }
 
@@ -83,9 +89,12 @@ function buildShardKeys(prefix: string, shard: number): ShardKeys {
     dirty: `${tag}:dirty`,
     dirtyTaken: `${tag}:dirty:taken`,
     checkpoint: `${tag}:ckpt`,
+    published: `${tag}:pub`,
+    pools: `${tag}:pools`,
     version: `${tag}:ver`,
     deltas: `${tag}:deltas`,
     node: (nodeId) => `${tag}:node:${nodeId}`,
+    pool: (pool) => `${tag}:pool:${pool}`,
     inbox: (nodeId) => `${tag}:inbox:${nodeId}`,
   };
 }

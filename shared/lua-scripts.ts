@@ -4,7 +4,8 @@ import type { Result } from 'ioredis';
 
 /**
  * Lua loader. Scripts live in `lua/` named `verbNoun-<numKeys>.lua`; the key count comes from
- * the file name. `-- @include "name"` lines pull in `lua/includes/<name>.lua`. Every script
+ * the file name. `verbNoun-<n>+.lua` takes n fixed keys and then any number more (all of one
+ * shard's slot); its caller passes the key count first, as with EVAL. `-- @include "name"` lines pull in `lua/includes/<name>.lua`. Every script
  * becomes a custom ioredis command (EVALSHA, falling back to EVAL after a Redis restart),
  * typed below by augmenting RedisCommander — add the signature when adding a script.
  */
@@ -13,36 +14,39 @@ export const LUA_DIR = fileURLToPath(new URL('../lua/', import.meta.url));
 
 export interface LuaScript {
   name: string;
-  numberOfKeys: number;
+  /** undefined for variadic scripts (`-<n>+.lua`): the caller passes the count. */
+  numberOfKeys: number | undefined;
   lua: string;
 }
 
-const FILE_NAME = /^([a-z][A-Za-z]+)-(\d+)\.lua$/;
+const FILE_NAME = /^([a-z][A-Za-z]+)-(\d+)(\+?)\.lua$/;
 
 export function loadLuaScripts(dir: string = LUA_DIR): LuaScript[] {
   return readdirSync(dir)
     .filter((file) => file.endsWith('.lua'))
     .map((file) => {
       const match = FILE_NAME.exec(file);
-      if (!match) throw new Error(`lua/${file}: expected the name verbNoun-<numKeys>.lua`);
+      if (!match) throw new Error(`lua/${file}: expected the name verbNoun-<numKeys>.lua or verbNoun-<n>+.lua`);
       const source = readFileSync(`${dir}/${file}`, 'utf8').replace(
         /^--\s*@include\s+"([\w-]+)"\s*$/gm,
         (_, include: string) => readFileSync(`${dir}/includes/${include}.lua`, 'utf8'),
       );
-      return { name: match[1]!, numberOfKeys: Number(match[2]), lua: source };
+      return { name: match[1]!, numberOfKeys: match[3] ? undefined : Number(match[2]), lua: source };
     });
 }
 
 let cached: LuaScript[] | undefined;
 
 interface CommandDefiner {
-  defineCommand(name: string, definition: { lua: string; numberOfKeys: number }): void;
+  defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void;
 }
 
 /** Defines every script as a command on `client`. */
 export function defineScripts(client: CommandDefiner): void {
   cached ??= loadLuaScripts();
-  for (const script of cached) client.defineCommand(script.name, script);
+  for (const { name, numberOfKeys, lua } of cached) {
+    client.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
+  }
 }
 
 type Arg = string | number;
@@ -64,6 +68,7 @@ declare module 'ioredis' {
       live: string,
       offline: string,
       dirty: string,
+      published: string,
       ...args: Arg[]
     ): Result<HeartbeatReply, Context>;
     markOffline(
@@ -74,6 +79,26 @@ declare module 'ioredis' {
       nodeId: string,
       epoch: Arg,
       nowMs: number,
+      cutoffMs: Arg,
+    ): Result<[number, number], Context>;
+    takeDirty(dirty: string, taken: string, batch: number): Result<(string | number)[], Context>;
+    publishSnapshot(
+      checkpoint: string,
+      version: string,
+      deltas: string,
+      taken: string,
+      published: string,
+      ...args: Arg[]
+    ): Result<number, Context>;
+    /** Variadic: numKeys, then node, registry, dirty, member sets..., then ARGV. */
+    applyPoolIndex(numKeys: number, ...keysAndArgs: Arg[]): Result<[number, number], Context>;
+    removeNode(
+      node: string,
+      nodes: string,
+      offline: string,
+      dirty: string,
+      nodeId: string,
+      cutoffMs: number,
     ): Result<[number, number], Context>;
     recordNodeError(node: string, errorJson: string, nowMs: number): Result<number, Context>;
   }

@@ -126,6 +126,7 @@ export class NodeRegistry {
       k.live,
       k.offline,
       k.dirty,
+      k.published,
       w.nodeId,
       w.timestamp,
       Date.now(),
@@ -159,6 +160,7 @@ export class NodeRegistry {
       nodeId,
       epoch,
       Date.now(),
+      '',
     );
     await this.followUp(nodeId, k.shard, false, dirtyWasEmpty === 1);
     return code === 1;

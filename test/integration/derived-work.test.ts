@@ -120,14 +120,11 @@ describe('derived work enqueued by the gateway (real BullMQ worker consuming)', 
             'gpu_pct',
             'mem',
           );
-          await redis.hset(shard.node(member), {
-            pub_status: status,
-            pub_running: running,
-            pub_cpu: cpu,
-            pub_gpu: gpu,
-            pub_mem: mem,
-            pub_at: Date.now(),
-          });
+          await redis.hset(
+            shard.published,
+            member,
+            `${status}|${running}|${cpu}|${gpu}|${mem}|${Date.now()}`,
+          );
           await redis.srem(shard.dirty, member);
         }
       },
@@ -150,7 +147,7 @@ describe('derived work enqueued by the gateway (real BullMQ worker consuming)', 
 
       socket.send(frame('node_heartbeat', heartbeatBody(id, { timestamp: 51 }, { running_jobs: 2 })));
       await waitFor(async () => (await flushAdds()) === before + 3);
-      await waitFor(async () => (await redis.hget(shard.node(id), 'pub_running')) === '2');
+      await waitFor(async () => (await redis.hget(shard.published, id))?.split('|')[1] === '2');
       await socket.close();
     } finally {
       await flusher.close();

@@ -95,6 +95,7 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         k().live,
         k().offline,
         k().dirty,
+        k().published,
         nodeId,
         h.ts ?? Date.now(),
         h.now ?? Date.now(),
@@ -116,8 +117,8 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         3,
       );
     }
-    const markOffline = (epoch: number | '') =>
-      redis.markOffline(node(), k().live, k().offline, k().dirty, nodeId, epoch, Date.now());
+    const markOffline = (epoch: number | '', cutoff: number | '' = '') =>
+      redis.markOffline(node(), k().live, k().offline, k().dirty, nodeId, epoch, Date.now(), cutoff);
     /** Pretends a flush published the node's current values. */
     async function publishCurrent(at = Date.now()) {
       const [status, running, cpu, gpu, mem] = await redis.hmget(
@@ -128,14 +129,7 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         'gpu_pct',
         'mem',
       );
-      await redis.hset(node(), {
-        pub_status: status,
-        pub_running: running,
-        pub_cpu: cpu,
-        pub_gpu: gpu,
-        pub_mem: mem,
-        pub_at: at,
-      });
+      await redis.hset(k().published, nodeId, `${status}|${running}|${cpu}|${gpu}|${mem}|${at}`);
       await redis.del(k().dirty);
     }
 

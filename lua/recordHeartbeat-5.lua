@@ -4,14 +4,15 @@
     2. load, running jobs, node and server timestamps, liveness score
     3. status machine (PROTOCOL.md "Node status")
     4. capability parts: a part whose digest differs from the stored one is stored
-    5. significance filter against the PUBLISHED values (pub_* fields, written by the
-       snapshot flush): the node is added to the dirty set only when the snapshot would
-       change meaningfully; reports whether the dirty set was empty before.
+    5. significance filter against the PUBLISHED values (the shard's published-values hash,
+       written by the snapshot flush): the node is added to the dirty set only when the
+       snapshot would change meaningfully; reports whether the dirty set was empty before.
 
   KEYS[1] node hash      {p:sK}:node:<id>
   KEYS[2] liveness zset  {p:sK}:live
   KEYS[3] offline zset   {p:sK}:offline
   KEYS[4] dirty set      {p:sK}:dirty
+  KEYS[5] published      {p:sK}:pub   (id -> "status|running|cpu|gpu|mem|published_at")
 
   ARGV[1]  node id
   ARGV[2]  node timestamp, ms (ordering only)
@@ -35,13 +36,12 @@
           2 a changed part came without its blob: nothing written, call again with blobs
 ]]
 local rcall = redis.call
-local nodeKey, liveKey, offlineKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local nodeKey, liveKey, offlineKey, dirtyKey, pubKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local nodeId, ts, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 
-local s = rcall('HMGET', nodeKey, 'status', 'hb_ts', 'gpu', 'unhealthy', 'dg_svc', 'dg_lang', 'dg_models',
-  'pub_status', 'pub_running', 'pub_cpu', 'pub_gpu', 'pub_mem', 'pub_at')
+local s = rcall('HMGET', nodeKey, 'status', 'hb_ts', 'gpu', 'unhealthy', 'dg_svc', 'dg_lang', 'dg_models')
 local status = s[1]
-if not status then return { -1, '', 0, 0 } end
+if not status or status == 'removed' then return { -1, '', 0, 0 } end
 if ts < (tonumber(s[2]) or 0) then return { 0, status, 0, 0 } end
 local svcChanged = s[5] ~= ARGV[11]
 local langChanged = ARGV[13] ~= '' and s[6] ~= ARGV[13]
@@ -86,15 +86,20 @@ rcall('ZADD', liveKey, now, nodeId)
 if status == 'offline' then rcall('ZREM', offlineKey, nodeId) end
 
 -- 5. significance filter against the published entry
+local pStatus, pRunning, pCpu, pGpu, pMem, pAt
+local published = rcall('HGET', pubKey, nodeId)
+if published then
+  pStatus, pRunning, pCpu, pGpu, pMem, pAt = string.match(published, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+end
 local threshold = tonumber(ARGV[17])
 local function moved(value, published)
   if value == '' and (published == nil or published == '') then return false end
   local a, b = tonumber(value), tonumber(published)
   return a == nil or b == nil or math.abs(a - b) > threshold
 end
-local dirty = capChanged == 1 or s[8] ~= next or s[9] ~= ARGV[8]
-  or s[13] == false or now - tonumber(s[13]) >= tonumber(ARGV[18])
-  or moved(ARGV[4], s[10]) or moved(ARGV[5], s[11]) or moved(ARGV[7], s[12])
+local dirty = capChanged == 1 or pAt == nil or pStatus ~= next or pRunning ~= ARGV[8]
+  or now - tonumber(pAt) >= tonumber(ARGV[18])
+  or moved(ARGV[4], pCpu) or moved(ARGV[5], pGpu) or moved(ARGV[7], pMem)
 
 local dirtyWasEmpty = 0
 if dirty and rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end
