@@ -26,7 +26,8 @@ export function loadLuaScripts(dir: string = LUA_DIR): LuaScript[] {
     .filter((file) => file.endsWith('.lua'))
     .map((file) => {
       const match = FILE_NAME.exec(file);
-      if (!match) throw new Error(`lua/${file}: expected the name verbNoun-<numKeys>.lua or verbNoun-<n>+.lua`);
+      if (!match)
+        throw new Error(`lua/${file}: expected the name verbNoun-<numKeys>.lua or verbNoun-<n>+.lua`);
       const source = readFileSync(`${dir}/${file}`, 'utf8').replace(
         /^--\s*@include\s+"([\w-]+)"\s*$/gm,
         (_, include: string) => readFileSync(`${dir}/includes/${include}.lua`, 'utf8'),

@@ -18,10 +18,15 @@ import type { KeyBuilder } from './keys.ts';
  *   takes the whole dirty set, so one job covers every node dirtied before it runs. A dirty set
  *   left non-empty without a job (the producer crashed between script and enqueue) is swept by
  *   the worker's periodic tick.
+ *
+ * `liveness` — job name `liveness-tick`, no data: a BullMQ job scheduler every
+ *   SB_REAPER_INTERVAL_MS, so the reaper runs once per tick however many workers run.
  */
 
 export const QUEUE_POOL_INDEX = 'pool-index';
 export const QUEUE_SNAPSHOT_FLUSH = 'snapshot-flush';
+export const QUEUE_LIVENESS = 'liveness';
+export const LIVENESS_SCHEDULER_ID = 'liveness-tick';
 
 export interface PoolIndexJob {
   nodeId: string;
@@ -36,7 +41,13 @@ export interface SnapshotFlushJob {
   seenAt: number;
 }
 
-const RETENTION = { removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } } as const;
+/** Keep a little history; retry transient failures (Redis blips) with backoff. */
+const JOB_OPTIONS = {
+  removeOnComplete: { count: 100 },
+  removeOnFail: { count: 1000 },
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 200 },
+} as const;
 
 export class DerivedWorkQueues {
   readonly poolIndex: Queue<PoolIndexJob>;
@@ -56,17 +67,18 @@ export class DerivedWorkQueues {
     await this.poolIndex.add(
       QUEUE_POOL_INDEX,
       { nodeId, shard, seenAt: Date.now() },
-      { ...RETENTION, deduplication: { id: `node:${nodeId}`, keepLastIfActive: true } },
+      { ...JOB_OPTIONS, deduplication: { id: `node:${nodeId}`, keepLastIfActive: true } },
     );
   }
 
-  async requestFlush(shard: number): Promise<void> {
+  /** `delay` defaults to SB_FLUSH_DELAY_MS (batching); a flush with more left asks for 0. */
+  async requestFlush(shard: number, delay = this.flushDelayMs): Promise<void> {
     await this.snapshotFlush.add(
       QUEUE_SNAPSHOT_FLUSH,
       { shard, seenAt: Date.now() },
       {
-        ...RETENTION,
-        delay: this.flushDelayMs,
+        ...JOB_OPTIONS,
+        delay,
         deduplication: { id: `shard:${shard}`, keepLastIfActive: true },
       },
     );

@@ -1,0 +1,123 @@
+import { pathToFileURL } from 'node:url';
+import { Queue, Worker, type Job } from 'bullmq';
+import { ConfigError, loadConfig, type Config } from '../../shared/config.ts';
+import { KeyBuilder } from '../../shared/keys.ts';
+import { createLogger, type Logger } from '../../shared/logger.ts';
+import { createMetricsRegistry } from '../../shared/metrics.ts';
+import { startOpsServer } from '../../shared/ops-server.ts';
+import {
+  DerivedWorkQueues,
+  LIVENESS_SCHEDULER_ID,
+  QUEUE_LIVENESS,
+  QUEUE_POOL_INDEX,
+  QUEUE_SNAPSHOT_FLUSH,
+  type PoolIndexJob,
+  type SnapshotFlushJob,
+} from '../../shared/queues.ts';
+import { createRedisClient, waitUntilReady } from '../../shared/redis-client.ts';
+import { ShutdownManager } from '../../shared/shutdown.ts';
+import { LivenessReaper } from './liveness-reaper.ts';
+import { PoolIndexer } from './pool-indexer.ts';
+import { SnapshotFlusher } from './snapshot-flusher.ts';
+import { createWorkerMetrics } from './worker-metrics.ts';
+
+export interface WorkerService {
+  port: number;
+  /** Graceful stop: finish active jobs, close queues, quit Redis. */
+  close(): Promise<void>;
+}
+
+/** Composition root of the worker: config → clients → components → BullMQ workers → ops server. */
+export async function startWorker(config: Config, log: Logger): Promise<WorkerService> {
+  const env = config.env;
+  const keys = new KeyBuilder(config.prefix, config.shards);
+  // Scripts and reads: waits out a Redis blip instead of failing the job.
+  const redis = createRedisClient(config, log, { name: 'worker', mode: 'blocking' });
+  // BullMQ (blocking commands need their own connections; BullMQ duplicates this one).
+  const bull = createRedisClient(config, log, { name: 'worker-bullmq', mode: 'blocking' });
+  await Promise.all([waitUntilReady(redis), waitUntilReady(bull)]);
+
+  const registry = createMetricsRegistry('worker');
+  const metrics = createWorkerMetrics(registry);
+  const queues = new DerivedWorkQueues(bull, keys, env.SB_FLUSH_DELAY_MS);
+  const indexer = new PoolIndexer(redis, keys, queues, metrics);
+  const flusher = new SnapshotFlusher(redis, keys, queues, metrics, {
+    batchSize: env.SB_FLUSH_BATCH,
+    streamLength: env.SB_DELTA_STREAM_LEN,
+  });
+  const reaper = new LivenessReaper(redis, keys, queues, metrics, {
+    nodeTtlMs: env.SB_NODE_TTL_MS,
+    retentionMs: env.SB_NODE_RETENTION_MS,
+    perTick: 1000,
+  });
+
+  const common = { connection: bull, prefix: keys.queuePrefix, concurrency: env.SB_WORKER_CONCURRENCY };
+  const failed = (queue: string) => (job: Job | undefined, err: Error) =>
+    log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed');
+  const workers = [
+    new Worker<PoolIndexJob>(QUEUE_POOL_INDEX, (job) => indexer.index(job.data.nodeId), common),
+    // a crashed flush's job is retried after its lock expires; the next flush also recovers its batch
+    new Worker<SnapshotFlushJob>(QUEUE_SNAPSHOT_FLUSH, (job) => flusher.flush(job.data.shard), {
+      ...common,
+      lockDuration: 10_000,
+    }),
+    new Worker(QUEUE_LIVENESS, () => reaper.tick(), { ...common, concurrency: 1 }),
+  ];
+  for (const w of workers) {
+    w.on('failed', failed(w.name));
+    w.on('error', (err) => log.warn({ queue: w.name, err: err.message }, 'worker error'));
+  }
+  const liveness = new Queue(QUEUE_LIVENESS, { connection: bull, prefix: keys.queuePrefix });
+  await liveness.upsertJobScheduler(
+    LIVENESS_SCHEDULER_ID,
+    { every: env.SB_REAPER_INTERVAL_MS },
+    { name: LIVENESS_SCHEDULER_ID, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
+  );
+
+  const ops = await startOpsServer({
+    port: env.PORT ?? 8082,
+    host: env.HOST,
+    registry,
+    isReady: async () => {
+      try {
+        return (await redis.ping()) === 'PONG' && workers.every((w) => w.isRunning());
+      } catch {
+        return false;
+      }
+    },
+  });
+  return {
+    port: ops.port,
+    close: async () => {
+      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all([liveness.close(), queues.close()]);
+      await ops.close();
+      await Promise.allSettled([redis.quit(), bull.quit()]);
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const log = createLogger('worker');
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    log.fatal({ problems: err.problems }, err.message);
+    process.exit(78);
+  }
+  log.level = config.env.LOG_LEVEL;
+  const shutdown = new ShutdownManager(log, config.env.SB_SHUTDOWN_TIMEOUT_MS);
+  shutdown.listen();
+  const worker = await startWorker(config, log);
+  shutdown.add('worker', () => worker.close());
+  log.info({ port: worker.port, shards: config.shards, prefix: config.prefix }, 'listening');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,61 @@
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../../shared/metrics.ts';
+
+export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
+
+export function createWorkerMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    flushes: new Counter({
+      name: 'sb_snapshot_flushes_total',
+      help: 'Snapshot flushes, by outcome (published, empty, recovered)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    deltaNodes: new Histogram({
+      name: 'sb_snapshot_delta_nodes',
+      help: 'Nodes (upserts + removals) per published delta',
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+      registers,
+    }),
+    publishedNodes: new Counter({
+      name: 'sb_snapshot_published_nodes_total',
+      help: 'Node entries published (upserts + removals) over all deltas',
+      registers,
+    }),
+    flushSeconds: new Histogram({
+      name: 'sb_snapshot_flush_duration_seconds',
+      help: 'One flush: take the dirty batch, read the nodes, publish',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    staleness: new Histogram({
+      name: 'sb_snapshot_staleness_seconds',
+      help: 'Heartbeat received (server time) to its entry published in the checkpoint',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    version: new Gauge({
+      name: 'sb_snapshot_version',
+      help: 'Latest published snapshot version, by shard',
+      labelNames: ['shard'] as const,
+      registers,
+    }),
+    poolIndex: new Counter({
+      name: 'sb_pool_index_total',
+      help: 'Pool-index jobs, by outcome (changed, unchanged, gone)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    reaperTicks: new Counter({
+      name: 'sb_reaper_ticks_total',
+      help: 'Liveness ticks this process ran',
+      registers,
+    }),
+    reaped: new Counter({
+      name: 'sb_nodes_reaped_total',
+      help: 'Nodes the reaper marked offline or removed',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+  };
+}
