@@ -44,6 +44,7 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
   const flusher = new SnapshotFlusher(redis, keys, queues, metrics, {
     batchSize: env.SB_FLUSH_BATCH,
     streamLength: env.SB_DELTA_STREAM_LEN,
+    pauseAfterTakeMs: env.SB_FAULT_FLUSH_PAUSE_MS,
   });
   const reaper = new LivenessReaper(redis, keys, queues, metrics, {
     nodeTtlMs: env.SB_NODE_TTL_MS,
@@ -56,10 +57,12 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
     log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed');
   const workers = [
     new Worker<PoolIndexJob>(QUEUE_POOL_INDEX, (job) => indexer.index(job.data.nodeId), common),
-    // a crashed flush's job is retried after its lock expires; the next flush also recovers its batch
+    // A flush whose process died is found stalled within lockDuration + stalledInterval and
+    // runs again; takeDirty hands it the batch the dead one took. Locks renew while alive.
     new Worker<SnapshotFlushJob>(QUEUE_SNAPSHOT_FLUSH, (job) => flusher.flush(job.data.shard), {
       ...common,
-      lockDuration: 10_000,
+      lockDuration: 5_000,
+      stalledInterval: 2_500,
     }),
     new Worker(QUEUE_LIVENESS, () => reaper.tick(), { ...common, concurrency: 1 }),
   ];

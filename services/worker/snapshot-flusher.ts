@@ -17,6 +17,8 @@ export interface FlushResult {
 export interface FlushOptions {
   batchSize: number;
   streamLength: number;
+  /** Fault injection (crash tests): pause between taking the batch and publishing it. */
+  pauseAfterTakeMs?: number;
 }
 
 /**
@@ -42,6 +44,7 @@ export class SnapshotFlusher {
       this.options.batchSize,
     );
     const nodeIds = ids.map(String);
+    if (this.options.pauseAfterTakeMs) await new Promise((r) => setTimeout(r, this.options.pauseAfterTakeMs));
 
     const pipeline = this.redis.pipeline();
     for (const id of nodeIds) pipeline.hmget(k.node(id), ...ENTRY_FIELDS);

@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import { Cluster } from 'ioredis';
 import { QUEUE_POOL_INDEX, QUEUE_SNAPSHOT_FLUSH } from '../../shared/queues.ts';
 import { frame, heartbeatBody, registerBody } from '../support/node-fixtures.ts';
-import { JOIN_TOKEN, startTestGateway, type TestGateway } from '../support/gateway-harness.ts';
+import { JOIN_TOKEN, startTestGateway, type TestGateway } from '../support/service-harness.ts';
 import { clusterNodes, clusterSeedNodes, uniquePrefix, waitFor } from '../support/redis.ts';
 import { TestSocket } from '../support/ws-client.ts';
 

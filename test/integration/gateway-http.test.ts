@@ -8,7 +8,7 @@ import {
   NODE_TOKEN_SECRET,
   startTestGateway,
   type TestGateway,
-} from '../support/gateway-harness.ts';
+} from '../support/service-harness.ts';
 import { redisUrl, uniquePrefix } from '../support/redis.ts';
 
 describe('gateway over HTTP', () => {

@@ -8,7 +8,7 @@ import {
   NODE_TOKEN_SECRET,
   startTestGateway,
   type TestGateway,
-} from '../support/gateway-harness.ts';
+} from '../support/service-harness.ts';
 import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
 import { TestSocket } from '../support/ws-client.ts';
 

@@ -3,7 +3,7 @@ import { capabilityPart } from '../../shared/capability-digest.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRedisClient, waitUntilReady, type RedisClient } from '../../shared/redis-client.ts';
-import { testConfig, type RedisTarget } from '../support/gateway-harness.ts';
+import { testConfig, type RedisTarget } from '../support/service-harness.ts';
 import { uniquePrefix } from '../support/redis.ts';
 
 const part = (value: unknown) => capabilityPart(value);

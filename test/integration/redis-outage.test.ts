@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { startRedisServer, type RedisServerHandle } from '../../scripts/lib/redis-server-process.ts';
 import { frame, heartbeatBody, registerBody } from '../support/node-fixtures.ts';
-import { JOIN_TOKEN, startTestGateway, type TestGateway } from '../support/gateway-harness.ts';
+import { JOIN_TOKEN, startTestGateway, type TestGateway } from '../support/service-harness.ts';
 import { uniquePrefix, waitFor } from '../support/redis.ts';
 import { TestSocket } from '../support/ws-client.ts';
 

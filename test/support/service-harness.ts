@@ -3,6 +3,7 @@ import { loadConfig, type Config } from '../../shared/config.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { startGateway, type Gateway } from '../../services/gateway/main.ts';
+import { startWorker, type WorkerService } from '../../services/worker/main.ts';
 
 export const JOIN_TOKEN = 'join-token-for-tests';
 export const NODE_TOKEN_SECRET = 'node-token-secret-for-tests';
@@ -55,4 +56,45 @@ export async function startTestGateway(
     http: `http://127.0.0.1:${gateway.port}`,
     ws: `ws://127.0.0.1:${gateway.port}/ws/node`,
   };
+}
+
+export interface TestWorker extends WorkerService {
+  config: Config;
+  keys: KeyBuilder;
+  metrics: string;
+}
+
+/** A real worker (the same composition as `npm run start:worker`) with its ops server on a free port. */
+export async function startTestWorker(
+  prefix: string,
+  target: RedisTarget,
+  env: Record<string, string> = {},
+): Promise<TestWorker> {
+  const config = testConfig(prefix, target, env);
+  const worker = await startWorker(config, createLogger('worker-test', 'silent'));
+  return {
+    ...worker,
+    config,
+    keys: new KeyBuilder(config.prefix, config.shards),
+    metrics: `http://127.0.0.1:${worker.port}/metrics`,
+  };
+}
+
+/**
+ * Sum of the samples of metric `name` whose labels include every pair of `labels`, from a
+ * Prometheus text exposition (0 when there is none).
+ */
+export async function scrape(
+  url: string,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const text = await (await fetch(url)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!(line.startsWith(`${name} `) || line.startsWith(`${name}{`))) continue;
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
 }

@@ -1,0 +1,205 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { KeyBuilder, type ShardKeys } from '../../shared/keys.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { createRedisClient, waitUntilReady, type RedisClient } from '../../shared/redis-client.ts';
+import { testConfig, type RedisTarget } from '../support/service-harness.ts';
+import { uniquePrefix } from '../support/redis.ts';
+
+/** Every return path of the worker's Lua scripts, against a real Redis (standalone or Cluster). */
+export function describeWorkerScripts(label: string, target: () => RedisTarget): void {
+  describe(`worker Lua scripts (${label})`, () => {
+    let redis: RedisClient;
+    let keys: KeyBuilder;
+    let k: ShardKeys;
+    let shard = 0;
+
+    beforeAll(async () => {
+      const config = testConfig(uniquePrefix(), target(), { SB_SHARDS: '64' });
+      keys = new KeyBuilder(config.prefix, config.shards);
+      redis = createRedisClient(config, createLogger('test', 'silent'), { name: 'test', mode: 'fail-fast' });
+      await waitUntilReady(redis);
+    });
+    afterAll(async () => {
+      await redis.quit();
+    });
+    beforeEach(() => {
+      k = keys.shard(shard++); // a fresh shard per test
+    });
+
+    const take = (batch: number) => redis.takeDirty(k.dirty, k.dirtyTaken, batch);
+    const publish = (upserts: [string, string, string][], removals: string[] = [], maxLen = 1000) =>
+      redis.publishSnapshot(
+        k.checkpoint,
+        k.version,
+        k.deltas,
+        k.dirtyTaken,
+        k.published,
+        12345,
+        maxLen,
+        upserts.length,
+        ...upserts.flat(),
+        ...removals,
+      );
+
+    describe('takeDirty', () => {
+      it('returns nothing for an empty dirty set', async () => {
+        expect(await take(10)).toEqual([0, 0]);
+        expect(await redis.exists(k.dirtyTaken)).toBe(0);
+      });
+
+      it('moves at most a batch from dirty to taken and reports what is left', async () => {
+        await redis.sadd(k.dirty, 'a', 'b', 'c');
+        const [recovered, left, ...ids] = await take(2);
+        expect([recovered, left, ids.length]).toEqual([0, 1, 2]);
+        expect((await redis.smembers(k.dirtyTaken)).sort()).toEqual(ids.map(String).sort());
+        expect(await redis.scard(k.dirty)).toBe(1);
+      });
+
+      it("returns a crashed flush's batch again, without taking more", async () => {
+        await redis.sadd(k.dirtyTaken, 'x', 'y');
+        await redis.sadd(k.dirty, 'z');
+        const [recovered, left, ...ids] = await take(10);
+        expect([recovered, left]).toEqual([1, 1]);
+        expect(ids.map(String).sort()).toEqual(['x', 'y']);
+        expect(await redis.smembers(k.dirty)).toEqual(['z']);
+      });
+    });
+
+    describe('publishSnapshot', () => {
+      it('writes entries and published values, removes, bumps the version and appends one delta <v>-0', async () => {
+        await redis.hset(k.checkpoint, 'gone', '{}');
+        await redis.hset(k.published, 'gone', 'x');
+        await redis.sadd(k.dirtyTaken, 'a', 'b', 'gone');
+        const v = await publish(
+          [
+            ['a', '{"id":"a"}', 'ready|0|1|2|3|12345'],
+            ['b', '{"id":"b"}', 'ready|1|1||3|12345'],
+          ],
+          ['gone'],
+        );
+        expect(v).toBe(1);
+        expect(await redis.hgetall(k.checkpoint)).toEqual({ a: '{"id":"a"}', b: '{"id":"b"}' });
+        expect(await redis.hget(k.published, 'b')).toBe('ready|1|1||3|12345');
+        expect(await redis.hexists(k.published, 'gone')).toBe(0);
+        expect(await redis.exists(k.dirtyTaken)).toBe(0);
+        const entries = await redis.xrange(k.deltas, '-', '+');
+        expect(entries).toHaveLength(1);
+        const [id, fields] = entries[0]!;
+        expect(id).toBe('1-0');
+        const f: Record<string, string> = {};
+        for (let i = 0; i < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+        expect(f['v']).toBe('1');
+        expect(f['at']).toBe('12345');
+        expect(JSON.parse(f['up']!)).toEqual([{ id: 'a' }, { id: 'b' }]);
+        expect(JSON.parse(f['rm']!)).toEqual(['gone']);
+      });
+
+      it('publishes nothing (same version, no delta) for an empty batch, and releases it', async () => {
+        await publish([['a', '{}', 'v']]);
+        await redis.sadd(k.dirtyTaken, 'a');
+        expect(await publish([])).toBe(1);
+        expect(await redis.xlen(k.deltas)).toBe(1);
+        expect(await redis.exists(k.dirtyTaken)).toBe(0);
+      });
+
+      it('keeps versions contiguous when the stream is trimmed', async () => {
+        for (let i = 0; i < 300; i++) await publish([['a', `{"i":${i}}`, 'v']], [], 100);
+        const ids = (await redis.xrange(k.deltas, '-', '+')).map(([id]) => Number(id.split('-')[0]));
+        expect(ids.length).toBeLessThan(300);
+        expect(ids.at(-1)).toBe(300);
+        ids.forEach((v, i) => expect(v).toBe(ids[0]! + i));
+        expect(await redis.get(k.version)).toBe('300');
+      });
+    });
+
+    describe('applyPoolIndex', () => {
+      const apply = (
+        id: string,
+        expected: string,
+        next: string[],
+        joined: string[],
+        left: string[],
+        del = false,
+      ) => {
+        const keyList = [k.node(id), k.pools, k.dirty, ...[...joined, ...left].map((p) => k.pool(p))];
+        return redis.applyPoolIndex(
+          keyList.length,
+          ...keyList,
+          id,
+          expected,
+          JSON.stringify(next),
+          joined.length,
+          ...joined,
+          ...left,
+          del ? '1' : '0',
+        );
+      };
+
+      it('joins pools, counts members, stores the pools and marks the node dirty', async () => {
+        await redis.hset(k.node('n'), 'status', 'ready');
+        await redis.hset(k.node('m'), 'status', 'ready');
+        expect(await apply('n', '', ['en:zh', 'zh:en'], ['en:zh', 'zh:en'], [])).toEqual([1, 1]);
+        expect(await apply('m', '', ['en:zh'], ['en:zh'], [])).toEqual([1, 0]);
+        expect(await redis.hgetall(k.pools)).toEqual({ 'en:zh': '2', 'zh:en': '1' });
+        expect((await redis.smembers(k.pool('en:zh'))).sort()).toEqual(['m', 'n']);
+        expect(await redis.hget(k.node('n'), 'pools')).toBe('["en:zh","zh:en"]');
+        expect(await redis.sismember(k.dirty, 'n')).toBe(1);
+      });
+
+      it('refuses (0) when the stored pools changed since they were read', async () => {
+        await redis.hset(k.node('n'), { status: 'ready', pools: '["a:b"]' });
+        expect(await apply('n', '', ['c:d'], ['c:d'], [])).toEqual([0, 0]);
+        expect(await redis.exists(k.pools)).toBe(0);
+      });
+
+      it('leaves pools (dropping empty counts) and deletes the record on removal', async () => {
+        await redis.hset(k.node('n'), 'status', 'ready');
+        await apply('n', '', ['en:zh'], ['en:zh'], []);
+        await redis.hset(k.node('n'), 'status', 'removed');
+        expect(await apply('n', '["en:zh"]', [], [], ['en:zh'], true)).toEqual([1, 0]);
+        expect(await redis.exists(k.pools, k.pool('en:zh'), k.node('n'))).toBe(0);
+      });
+
+      it('answers -1 when the record is gone', async () => {
+        expect(await apply('ghost', '', ['a:b'], ['a:b'], [])).toEqual([-1, 0]);
+      });
+    });
+
+    describe('removeNode', () => {
+      const remove = (id: string, cutoff: number) =>
+        redis.removeNode(k.node(id), k.nodes, k.offline, k.dirty, id, cutoff);
+
+      it('removes a node offline since before the cutoff', async () => {
+        await redis.hset(k.node('n'), 'status', 'offline');
+        await redis.sadd(k.nodes, 'n');
+        await redis.zadd(k.offline, 100, 'n');
+        expect(await remove('n', 200)).toEqual([1, 1]);
+        expect(await redis.hget(k.node('n'), 'status')).toBe('removed');
+        expect(await redis.sismember(k.nodes, 'n')).toBe(0);
+        expect(await redis.zscore(k.offline, 'n')).toBeNull();
+      });
+
+      it('leaves a node offline since after the cutoff, and forgets one that came back', async () => {
+        await redis.hset(k.node('n'), 'status', 'offline');
+        await redis.zadd(k.offline, 300, 'n');
+        expect(await remove('n', 200)).toEqual([0, 0]);
+        expect(await redis.zscore(k.offline, 'n')).toBe('300');
+        await redis.hset(k.node('n'), 'status', 'ready');
+        expect(await remove('n', 400)).toEqual([0, 0]);
+        expect(await redis.zscore(k.offline, 'n')).toBeNull();
+      });
+    });
+
+    describe('markOffline with a liveness cutoff (the reaper)', () => {
+      it('leaves a node that heartbeated after the cutoff, marks one that did not', async () => {
+        await redis.hset(k.node('n'), { status: 'ready', epoch: '1' });
+        await redis.zadd(k.live, 500, 'n');
+        const mark = (cutoff: number) =>
+          redis.markOffline(k.node('n'), k.live, k.offline, k.dirty, 'n', '', 600, cutoff);
+        expect(await mark(400)).toEqual([0, 0]);
+        expect(await mark(500)).toEqual([1, 1]);
+        expect(await redis.hget(k.node('n'), 'status')).toBe('offline');
+      });
+    });
+  });
+}

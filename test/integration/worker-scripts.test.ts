@@ -1,0 +1,4 @@
+import { redisUrl } from '../support/redis.ts';
+import { describeWorkerScripts } from './worker-scripts.suite.ts';
+
+describeWorkerScripts('standalone', () => ({ redisUrl: redisUrl() }));
