@@ -14,3 +14,11 @@ export function createLogger(service: string, level: string = process.env['LOG_L
     },
   });
 }
+
+/**
+ * The one line every service writes once ready (PROTOCOL.md "Running the services"):
+ * `"msg":"listening"` with `"port"`, whatever LOG_LEVEL says.
+ */
+export function logListening(log: Logger, fields: Record<string, unknown> & { port: number }): void {
+  log.child({}, { level: 'info' }).info(fields, 'listening');
+}

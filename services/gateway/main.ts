@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from '../../shared/config.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
-import { createLogger, type Logger } from '../../shared/logger.ts';
+import { createLogger, logListening, type Logger } from '../../shared/logger.ts';
 import { createMetricsRegistry } from '../../shared/metrics.ts';
 import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitUntilReady } from '../../shared/redis-client.ts';
@@ -97,10 +97,12 @@ async function main(): Promise<void> {
   shutdown.listen();
   const gateway = await startGateway(config, log);
   shutdown.add('gateway', () => gateway.close());
-  log.info(
-    { port: gateway.port, shards: config.shards, prefix: config.prefix, auth: config.auth.enabled },
-    'listening',
-  );
+  logListening(log, {
+    port: gateway.port,
+    shards: config.shards,
+    prefix: config.prefix,
+    auth: config.auth.enabled,
+  });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

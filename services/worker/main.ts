@@ -2,7 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { Queue, Worker, type Job } from 'bullmq';
 import { ConfigError, loadConfig, type Config } from '../../shared/config.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
-import { createLogger, type Logger } from '../../shared/logger.ts';
+import { createLogger, logListening, type Logger } from '../../shared/logger.ts';
 import { createMetricsRegistry } from '../../shared/metrics.ts';
 import { startOpsServer } from '../../shared/ops-server.ts';
 import {
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
   shutdown.listen();
   const worker = await startWorker(config, log);
   shutdown.add('worker', () => worker.close());
-  log.info({ port: worker.port, shards: config.shards, prefix: config.prefix }, 'listening');
+  logListening(log, { port: worker.port, shards: config.shards, prefix: config.prefix });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
