@@ -9,7 +9,7 @@ import { launchService, stopService, type LaunchedService } from './lib/service-
 
 /**
  * `npm start`: a working local Switchboard. Redis from PATH on a free port (unless REDIS_URL
- * or REDIS_CLUSTER_NODES is set) and a gateway. Prints where to look; Ctrl-C stops all.
+ * or REDIS_CLUSTER_NODES is set), a gateway and a worker. Prints where to look; Ctrl-C stops all.
  * Set VERBOSE=1 to see every service log line.
  */
 
@@ -52,11 +52,22 @@ async function main(): Promise<void> {
     };
     const common = { ...(redisUrl ? { REDIS_URL: redisUrl } : {}), ...tokens };
     const gatewayPort = process.env['PORT'] ?? String(await preferredPort(8080));
-    services.push(
-      await launchService('gateway', 'services/gateway/main.ts', { ...common, PORT: gatewayPort }, { echo }),
+    const gw = await launchService(
+      'gateway',
+      'services/gateway/main.ts',
+      { ...common, PORT: gatewayPort },
+      { echo },
     );
+    services.push(gw);
+    const workerPort = String(await preferredPort(8082));
+    const worker = await launchService(
+      'worker',
+      'services/worker/main.ts',
+      { ...common, PORT: workerPort },
+      { echo },
+    );
+    services.push(worker);
 
-    const gw = services[0]!;
     console.log(`
 Switchboard is running (Ctrl-C stops everything).
 
@@ -66,6 +77,7 @@ Switchboard is running (Ctrl-C stops everything).
     node HTTP      POST http://127.0.0.1:${gw.port}/v1/nodes/register
     metrics        http://127.0.0.1:${gw.port}/metrics
     readiness      http://127.0.0.1:${gw.port}/readyz
+  Worker           http://127.0.0.1:${worker.port}/metrics   (pool index, snapshot flush, liveness)
   Join token       ${tokens.SB_JOIN_TOKEN}
   API key          ${tokens.SB_API_KEY}
 

@@ -32,10 +32,11 @@ export async function launchService(
     options.echo?.(`[${name}] ${c.toString().trimEnd()}`);
   });
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${name} did not start within ${options.timeoutMs ?? 30000} ms`)),
-      options.timeoutMs ?? 30000,
-    );
+    const timeoutMs = options.timeoutMs ?? 30000;
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL'); // never leave a half-started service behind
+      reject(new Error(`${name} did not start within ${timeoutMs} ms:\n${stderr}`));
+    }, timeoutMs);
     let buffered = '';
     proc.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
