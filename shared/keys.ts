@@ -21,6 +21,11 @@ import { crc32 } from 'node:zlib';
  *   <tag>:ver         string shard snapshot version
  *   <tag>:deltas      stream one entry per version, ID `<version>-0`
  *   <tag>:inbox:<id>  stream assignments waiting for the node
+ *   <tag>:resv:<job>  string reservation "<node>|<attempt>", expires after SB_ACK_TIMEOUT_MS
+ *   <tag>:resv        zset   job id → reservation expiry (ms), for the ack timeout
+ *
+ * Jobs are spread over the same number of job shards by crc32(jobId) (tag `{sb:j<k>}`):
+ *   <jtag>:job:<id>   hash   the job record (status, request, placement, attempts)
  */
 
 export const NODE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -43,9 +48,11 @@ export interface ShardKeys {
   readonly pools: string;
   readonly version: string;
   readonly deltas: string;
+  readonly reservations: string;
   node(nodeId: string): string;
   pool(pool: string): string;
   inbox(nodeId: string): string;
+  reservation(jobId: string): string;
 }
 
 export class KeyBuilder {
@@ -76,6 +83,11 @@ export class KeyBuilder {
   forNode(nodeId: string): ShardKeys {
     return this.shard(this.shardOf(nodeId));
   }
+
+  /** The record of a job, in job shard crc32(jobId) mod shards. */
+  job(jobId: string): string {
+    return `{${this.prefix}:j${shardOf(jobId, this.shards)}}:job:${jobId}`;
+  }
 }
 
 function buildShardKeys(prefix: string, shard: number): ShardKeys {
@@ -96,5 +108,7 @@ function buildShardKeys(prefix: string, shard: number): ShardKeys {
     node: (nodeId) => `${tag}:node:${nodeId}`,
     pool: (pool) => `${tag}:pool:${pool}`,
     inbox: (nodeId) => `${tag}:inbox:${nodeId}`,
+    reservations: `${tag}:resv`,
+    reservation: (jobId) => `${tag}:resv:${jobId}`,
   };
 }

@@ -93,6 +93,17 @@ declare module 'ioredis' {
     ): Result<number, Context>;
     /** Variadic: numKeys, then node, registry, dirty, member sets..., then ARGV. */
     applyPoolIndex(numKeys: number, ...keysAndArgs: Arg[]): Result<[number, number], Context>;
+    reserveSlot(
+      node: string,
+      live: string,
+      reservation: string,
+      reservations: string,
+      inbox: string,
+      dirty: string,
+      ...args: Arg[]
+    ): Result<[number, number, number, number, number], Context>;
+    createJob(job: string, jobId: string, nowMs: number, request: string, retentionMs: number): Result<[number, string?, string?], Context>;
+    setDrain(node: string, dirty: string, nodeId: string, drain: '0' | '1'): Result<[number, number], Context>;
     removeNode(
       node: string,
       nodes: string,

@@ -4,7 +4,7 @@ import { SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Registry } from '../../shared/metrics.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
-import { readJsonBody, sendError, sendJson } from './http-body.ts';
+import { readJsonBody, sendError, sendJson } from '../../shared/http-body.ts';
 import type { InflightLimiter } from './load-shedding.ts';
 import { tokenFrom, type NodeAuthenticator } from './node-auth.ts';
 import type { NodeService } from './node-service.ts';

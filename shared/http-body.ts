@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SwitchboardError, httpErrorBody } from '../../shared/errors.ts';
+import { SwitchboardError, httpErrorBody } from './errors.ts';
 
 /** Reads and parses a JSON body of at most `limit` bytes (413 beyond, 400 when not JSON). */
 export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
