@@ -1,0 +1,4 @@
+import { redisUrl } from '../support/redis.ts';
+import { describeSelectorScripts } from './selector-scripts.suite.ts';
+
+describeSelectorScripts('standalone', () => ({ redisUrl: redisUrl() }));
