@@ -16,8 +16,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { startRedisServer } from '../scripts/lib/redis-server-process.ts';
 import { KeyBuilder } from '../shared/keys.ts';
 import { QUEUE_POOL_INDEX, QUEUE_SNAPSHOT_FLUSH } from '../shared/queues.ts';
 import { markQueue, queueActivitySince } from './heartbeat/queue-events.ts';
@@ -25,65 +23,37 @@ import {
   runBaseline,
   startGateway,
   startLoadGenerator,
-  summarizeGatewayProfile,
+  summarizeServiceProfile,
 } from './heartbeat/services.ts';
 import { rampSearch } from './heartbeat/ramp.ts';
+import {
+  beginRun,
+  registerNodes,
+  REGISTER_CONCURRENCY,
+  SHARDS,
+  startBenchRedis,
+  warnIfDisturbed,
+} from './heartbeat/setup.ts';
 import { measureStep, type StepContext } from './heartbeat/step.ts';
 import { evaluateGoals, GOALS, printHeartbeatSummary, type HeartbeatResult } from './heartbeat/summary.ts';
-import { CpuMeter, type CpuUsage } from './lib/cpu.ts';
+import { CpuMeter } from './lib/cpu.ts';
 import { describeEnvironment } from './lib/environment.ts';
-import { pinProcess, tasksetAvailable, watchForExit } from './lib/processes.ts';
+import { tasksetAvailable, watchForExit } from './lib/processes.ts';
 import { scrape, sumOf } from './lib/prometheus.ts';
-import { fmt, progress, RESULTS_DIR, takeWarnings, warn, writeResult } from './lib/report.ts';
+import { fmt, progress, RESULTS_DIR, takeWarnings, writeResult } from './lib/report.ts';
 import type { ScenarioContext, ScenarioOutcome } from './lib/scenario.ts';
 
-const SHARDS = 16;
-const REGISTER_CONCURRENCY = 64;
 const CORE = { redis: 0, loadgen: 0, orchestrator: 0, gateway: 1, baseline: 1 } as const;
-
-/** Busy CPU outside the benchmark's processes above which a phase's figures are suspect. */
-const DISTURBED_PCT = 15;
-
-function warnIfDisturbed(phases: (readonly [string, CpuUsage])[]): void {
-  const disturbed = phases.filter(([, c]) => (c.unaccountedPct ?? 0) > DISTURBED_PCT);
-  if (disturbed.length === 0) return;
-  const list = disturbed.map(([name, c]) => `${name} ${c.unaccountedPct}%`).join(', ');
-  warn(
-    `other load on the machine (% of a core outside the benchmark's processes): ${list} — figures disturbed`,
-  );
-}
-
-interface Registration {
-  registered: number;
-  failed: number;
-  failures: string[];
-  ms: number;
-}
 
 export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
   const o = ctx.options;
   const sup = ctx.supervisor;
-  const startedAt = new Date();
-  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
-  const environment = describeEnvironment();
-  if ((environment.loadavg[0] ?? 0) > environment.cpus) {
-    warn(
-      `load average ${environment.loadavg[0]} on ${environment.cpus} cores before the start: the machine is busy`,
-    );
-  }
-  const pinned = tasksetAvailable() && environment.cpus >= 2;
-  if (tasksetAvailable() && !pinned) warn('fewer than 2 cores: nothing is pinned');
-  const core = (c: number): number | null => (pinned ? c : null);
-  if (pinned) pinProcess(process.pid, CORE.orchestrator, 'orchestrator');
+  const { startedAt, stamp, environment, pinned, core } = beginRun(CORE.orchestrator);
 
   // --- setup: Redis, gateway, load generator ---------------------------------------------
   progress('starting redis-server');
-  const redisServer = await startRedisServer();
-  sup.onCleanup('redis-server', () => redisServer.destroy());
-  if (pinned) pinProcess(redisServer.pid, CORE.redis, 'redis-server');
-  const inspect = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
-  sup.onCleanup('inspection client', () => inspect.quit());
-  const redisVersion = /redis_version:(\S+)/.exec(await inspect.info('server'))?.[1] ?? 'unknown';
+  const redis = await startBenchRedis(sup, core(CORE.redis));
+  const { server: redisServer, inspect } = redis;
 
   const prefix = `bench${randomBytes(4).toString('hex')}`;
   const keys = new KeyBuilder(prefix, SHARDS);
@@ -111,25 +81,8 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
   const phases = async () => {
     // --- registration ---------------------------------------------------------------------
     progress(`registering ${o.nodes} nodes over WebSocket`);
-    const reg = await loadgen.ipc.request<Registration>(
-      'register',
-      {
-        url: `ws://127.0.0.1:${gateway.port}/ws/node`,
-        token: gateway.joinToken,
-        count: o.nodes,
-        concurrency: REGISTER_CONCURRENCY,
-      },
-      600_000,
-    );
-    if (reg.failed > 0) {
-      throw new Error(`${reg.failed} of ${o.nodes} registrations failed, e.g.: ${reg.failures.join(' | ')}`);
-    }
-    const registration = {
-      nodes: reg.registered,
-      seconds: reg.ms / 1000,
-      perSec: reg.registered / (reg.ms / 1000),
-    };
-    progress(`registered ${reg.registered} nodes in ${registration.seconds.toFixed(1)} s`);
+    const registration = await registerNodes(loadgen, gateway, o.nodes);
+    progress(`registered ${registration.nodes} nodes in ${registration.seconds.toFixed(1)} s`);
     const marks = await Promise.all(
       [QUEUE_POOL_INDEX, QUEUE_SNAPSHOT_FLUSH].map((q) => markQueue(inspect, keys, q)),
     );
@@ -151,7 +104,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
     const baseline = await runBaseline(sup, cpu, core(CORE.baseline), {
       redisUrl: redisServer.url,
       prefix,
-      count: reg.registered,
+      count: registration.nodes,
       window: o.baselineWindow,
       durationS: o.baselineS,
     });
@@ -185,7 +138,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
   guard.disarm();
   await loadgen.close();
   const gatewayExit = await gateway.stop();
-  const profile = profileDir ? summarizeGatewayProfile(profileDir) : null;
+  const profile = profileDir ? summarizeServiceProfile(profileDir, 'gateway') : null;
 
   const result: HeartbeatResult = {
     scenario: 'heartbeat',
@@ -195,7 +148,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
     environment: {
       ...environment,
       loadavgEnd: describeEnvironment().loadavg,
-      redis: redisVersion,
+      redis: redis.version,
       taskset: tasksetAvailable(),
       pinning: pinned ? CORE : null,
     },

@@ -15,6 +15,11 @@ const SCENARIOS: ScenarioEntry[] = [
     description: 'heartbeats/s and latency of one gateway over WebSocket vs raw EVALSHA',
     load: () => import('./heartbeat.bench.ts'),
   },
+  {
+    name: 'snapshot',
+    description: 'one worker beside the gateway at the main rate: coalescing, flush cost, staleness',
+    load: () => import('./snapshot.bench.ts'),
+  },
 ];
 
 const supervisor = new Supervisor();

@@ -23,9 +23,22 @@ export interface QueueActivity {
   addCalls: number;
   streamLengthBefore: number;
   streamLengthAfter: number;
+  /**
+   * The stream was trimmed past the mark (BullMQ caps it, ~10,000 events by default), so
+   * events after it may be missing: `added` and `deduplicated` are then lower bounds.
+   * `addCalls` is not affected.
+   */
+  eventsTrimmed: boolean;
 }
 
 const PAGE = 1000;
+
+/** Orders two stream IDs (`<ms>-<seq>`). */
+function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am - bm || as - bs;
+}
 
 function keysOf(keys: KeyBuilder, queue: string): { events: string; id: string } {
   return { events: `${keys.queuePrefix}:${queue}:events`, id: `${keys.queuePrefix}:${queue}:id` };
@@ -60,7 +73,12 @@ export async function queueActivitySince(
     if (page.length < PAGE) break;
     start = `(${page.at(-1)![0]}`;
   }
-  const [length, id] = await Promise.all([redis.xlen(k.events), redis.get(k.id)]);
+  const [length, id, first] = await Promise.all([
+    redis.xlen(k.events),
+    redis.get(k.id),
+    redis.xrange(k.events, '-', '+', 'COUNT', 1),
+  ]);
+  const firstId = first[0]?.[0];
   return {
     queue: mark.queue,
     added,
@@ -68,5 +86,7 @@ export async function queueActivitySince(
     addCalls: Number(id ?? 0) - mark.idCounter,
     streamLengthBefore: mark.streamLength,
     streamLengthAfter: length,
+    eventsTrimmed:
+      mark.lastEventId !== null && firstId !== undefined && compareIds(firstId, mark.lastEventId) > 0,
   };
 }

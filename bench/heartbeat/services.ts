@@ -1,7 +1,8 @@
 /**
- * The processes of the heartbeat scenario: the gateway under test (a real `services/gateway`
- * process, configured only through its environment), the load generator, and the EVALSHA
- * baseline. Each is registered with the supervisor so that it is stopped on every exit path.
+ * The processes of the heartbeat and snapshot scenarios: the gateway under test and the worker
+ * (real `services/*` processes, configured only through their environment), the load
+ * generator, and the EVALSHA baseline. Each is registered with the supervisor so that it is
+ * stopped on every exit path.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
@@ -27,7 +28,7 @@ function nodeChild(label: string, script: string, cpu: number | null): ChildSpec
   return { label, command: process.execPath, args, cpu, cwd: REPO_ROOT, env: cleanEnv(), ipc: true };
 }
 
-/** The port in the gateway's `"msg":"listening"` log line (PROTOCOL.md "Running the services"). */
+/** The port in a service's `"msg":"listening"` log line (PROTOCOL.md "Running the services"). */
 function listeningPort(line: string): number | undefined {
   try {
     const entry = JSON.parse(line) as { msg?: unknown; port?: unknown };
@@ -37,14 +38,18 @@ function listeningPort(line: string): number | undefined {
   }
 }
 
-export interface GatewayProcess {
+export interface ServiceProcess {
   proc: ManagedProcess;
+  /** Where it serves `/metrics`. */
   port: number;
-  joinToken: string;
   /** The environment it was given, secrets left out (for the result file). */
   env: Record<string, string>;
-  /** SIGTERM (graceful: writes the CPU profile), SIGKILL after 15 s; resolves with the exit. */
+  /** SIGTERM (graceful: writes a CPU profile), SIGKILL after 15 s; resolves with the exit. */
   stop: () => Promise<{ code: number | null; signal: string | null }>;
+}
+
+export interface GatewayProcess extends ServiceProcess {
+  joinToken: string;
 }
 
 export async function startGateway(
@@ -90,6 +95,44 @@ export async function startGateway(
   sup.onCleanup('gateway', stop);
   const port = await proc.waitForLine(listeningPort, 30_000);
   return { proc, port, joinToken, env, stop };
+}
+
+/**
+ * One worker (`services/worker`: pool index, snapshot flush, liveness reaper) with the
+ * deployment's defaults for everything not given here; serves `/metrics` on its PORT.
+ */
+export async function startWorker(
+  sup: Supervisor,
+  opts: { redisUrl: string; prefix: string; shards: number; cpu: number | null; profileDir: string | null },
+): Promise<ServiceProcess> {
+  const env = {
+    REDIS_URL: opts.redisUrl,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    SB_PREFIX: opts.prefix,
+    SB_SHARDS: String(opts.shards),
+    // The worker serves no node or API traffic, only /metrics and health: no secrets needed.
+    SB_AUTH: 'off',
+    LOG_LEVEL: 'info',
+  };
+  const proc = sup.spawn({
+    label: 'worker',
+    command: process.execPath,
+    args: [
+      ...(opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : []),
+      '--import',
+      'tsx',
+      'services/worker/main.ts',
+    ],
+    cpu: opts.cpu,
+    cwd: REPO_ROOT,
+    env: { ...cleanEnv(), ...env },
+  });
+  let exit: Promise<{ code: number | null; signal: string | null }> | null = null;
+  const stop = () => (exit ??= proc.stop('SIGTERM', 15_000));
+  sup.onCleanup('worker', stop);
+  const port = await proc.waitForLine(listeningPort, 30_000);
+  return { proc, port, env, stop };
 }
 
 export interface LoadGenerator {
@@ -151,10 +194,10 @@ export async function runBaseline(
   }
 }
 
-/** The gateway's main thread: the busiest of its profiles (the tsx loader thread writes one too). */
-export function summarizeGatewayProfile(dir: string): ProfileSummary | null {
+/** A service's main thread: the busiest of its profiles (the tsx loader thread writes one too). */
+export function summarizeServiceProfile(dir: string, label: string): ProfileSummary | null {
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
   const busiest = files.map((f) => summarizeCpuProfile(join(dir, f))).sort((a, b) => b.busyMs - a.busyMs)[0];
-  if (!busiest) warn(`no .cpuprofile in ${dir}: the gateway did not exit cleanly`);
+  if (!busiest) warn(`no .cpuprofile in ${dir}: the ${label} did not exit cleanly`);
   return busiest ?? null;
 }

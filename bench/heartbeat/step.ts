@@ -26,6 +26,17 @@ export interface StepContext {
   cpu: CpuMeter;
 }
 
+/**
+ * Extra measurements over a step's measured window (e.g. another service's metrics), taken
+ * concurrently with the step's own snapshots so that both cover the same window.
+ */
+export interface WindowHooks {
+  /** The measured window opens. */
+  start(): Promise<void>;
+  /** The measured window closes (the load is still running). */
+  end(): Promise<void>;
+}
+
 interface Snapshot {
   scrape: Scrape;
   load: LoadCounters;
@@ -100,7 +111,8 @@ function quantileMs(h: HistogramData, q: number): { value: number | null; overfl
   return r ? { value: r.value * 1000, overflow: r.overflow } : { value: null, overflow: false };
 }
 
-function latencyOf(h: HistogramData): LatencyMs {
+/** Percentiles (ms) of a histogram delta in seconds, interpolated within buckets. */
+export function latencyOf(h: HistogramData): LatencyMs {
   const qs = [0.5, 0.9, 0.99, 0.999].map((q) => quantileMs(h, q));
   return {
     count: h.count,
@@ -133,7 +145,8 @@ async function waitDrained(ctx: StepContext, sentTotal: number): Promise<StepRes
   }
 }
 
-function gcDelta(a: Scrape, b: Scrape): StepResult['gc'] {
+/** Garbage collection between two scrapes of a Node service, by kind. */
+export function gcDelta(a: Scrape, b: Scrape): StepResult['gc'] {
   const out: StepResult['gc'] = {};
   const kinds = Object.keys(byLabel(b, 'nodejs_gc_duration_seconds_count', 'kind'));
   for (const kind of kinds) {
@@ -156,12 +169,13 @@ export async function measureStep(
   rate: number,
   settleS: number,
   measureS: number,
+  hooks?: WindowHooks,
 ): Promise<StepResult> {
   await ctx.loadgen.request('start', { rate });
   await sleep(settleS * 1000);
-  const a = await snapshot(ctx);
+  const [a] = await Promise.all([snapshot(ctx), hooks?.start()]);
   await sleep(measureS * 1000);
-  const b = await snapshot(ctx);
+  const [b] = await Promise.all([snapshot(ctx), hooks?.end()]);
   const stopped = await ctx.loadgen.request<LoadCounters>('stop');
   const drain = await waitDrained(ctx, stopped.sent);
 

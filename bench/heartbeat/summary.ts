@@ -1,6 +1,6 @@
 /** The heartbeat scenario's result record, its goals, and the compact table it prints. */
 import type { CpuUsage } from '../lib/cpu.ts';
-import type { ProfileSummary } from '../lib/cpu-profile.ts';
+import { printProfile, type ProfileSummary } from '../lib/cpu-profile.ts';
 import type { Environment } from '../lib/environment.ts';
 import type { BenchOptions } from '../lib/options.ts';
 import { fmt, printTable, type Cell } from '../lib/report.ts';
@@ -175,21 +175,7 @@ export function printHeartbeatSummary(r: HeartbeatResult): void {
   if (r.main.errorFrames && Object.keys(r.main.errorFrames).length > 0) {
     console.log(`error frames in the main phase: ${JSON.stringify(r.main.errorFrames)}`);
   }
-  if (r.profile) {
-    console.log(
-      `\ngateway CPU profile (${r.profile.busyMs} ms busy, ${r.profile.idleMs} ms idle): ${r.profile.file}`,
-    );
-    console.log(
-      '  by area:  ' +
-        r.profile.byArea
-          .slice(0, 8)
-          .map((e) => `${e.name} ${e.pct}%`)
-          .join(', '),
-    );
-    console.log('  top self:');
-    for (const e of r.profile.topSelf.slice(0, 10))
-      console.log(`    ${String(e.pct).padStart(5)}%  ${e.name}`);
-  }
+  if (r.profile) printProfile('gateway', r.profile);
   console.log('\ngoals:');
   printTable(
     ['goal', 'target', 'measured', ''],

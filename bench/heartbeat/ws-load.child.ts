@@ -5,11 +5,13 @@
  * is spread evenly over the nodes and over time, and a slow gateway does not slow the offered
  * load down (it shows up as queueing, shedding or error frames instead).
  *
- * Commands (IPC): register {url, token, count, concurrency} · start {rate} · stop · counters · close
+ * Commands (IPC): register {url, token, count, concurrency} · start {rate} · stop · counters ·
+ * close · probe {index, cpu} (one extra heartbeat from node `index` now; every heartbeat of that
+ * node carries this cpu figure until `release {index}` puts it back on the scheduled figures).
  */
 import WebSocket from 'ws';
 import { serveIpc } from '../lib/ipc.ts';
-import { benchNodeId, heartbeatFrame, registerBody } from '../lib/node-messages.ts';
+import { benchNodeId, heartbeatFrame, heartbeatLoad, registerBody } from '../lib/node-messages.ts';
 import { FixedHistogram, type HistogramData } from '../lib/stats.ts';
 
 /** A socket with more than this unsent is not written to (counted as dropped). */
@@ -25,12 +27,17 @@ interface NodeConn {
   /** Heartbeats sent so far. */
   k: number;
   lastTs: number;
+  /** Set by `probe`: the cpu figure every heartbeat of this node carries until `release`. */
+  cpuOverride: number | null;
   awaitingAck: { resolve: () => void; reject: (e: Error) => void } | null;
 }
 
 export interface LoadCounters {
   at: number;
+  /** Heartbeats sent, probes included. */
   sent: number;
+  /** Of which probe heartbeats (sent outside the schedule). */
+  probes: number;
   /** Not sent: the socket was not open. */
   notOpen: number;
   /** Not sent: more than 1 MiB already buffered on the socket (the gateway stopped reading). */
@@ -48,6 +55,7 @@ const otherFrames: Record<string, number> = {};
 const closes: Record<string, number> = {};
 const lateness = new FixedHistogram(LATENESS_BOUNDS_MS);
 let sent = 0;
+let probes = 0;
 let notOpen = 0;
 let dropped = 0;
 let closing = false;
@@ -88,7 +96,15 @@ async function connectAndRegister(url: string, token: string, index: number): Pr
     headers: token ? { authorization: `Bearer ${token}` } : {},
     perMessageDeflate: false,
   });
-  const conn: NodeConn = { id: benchNodeId(index), index, ws, k: 0, lastTs: 0, awaitingAck: null };
+  const conn: NodeConn = {
+    id: benchNodeId(index),
+    index,
+    ws,
+    k: 0,
+    lastTs: 0,
+    cpuOverride: null,
+    awaitingAck: null,
+  };
   ws.on('message', (data) => onFrame(conn, data));
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -167,18 +183,34 @@ function tick(): void {
       dropped++;
       continue;
     }
-    conn.k++;
-    conn.lastTs = Math.max(wall, conn.lastTs + 1);
-    conn.ws.send(heartbeatFrame(conn.id, conn.index, conn.k, conn.lastTs));
-    sent++;
+    sendHeartbeat(conn, wall);
   }
   r.timer = setTimeout(tick, 1);
+}
+
+function sendHeartbeat(conn: NodeConn, wall: number): void {
+  conn.k++;
+  conn.lastTs = Math.max(wall, conn.lastTs + 1);
+  const load = heartbeatLoad(conn.index, conn.k);
+  if (conn.cpuOverride !== null) load.cpu = conn.cpuOverride;
+  conn.ws.send(heartbeatFrame(conn.id, conn.index, conn.k, conn.lastTs, load));
+  sent++;
+}
+
+function probe(index: number, cpu: number): void {
+  const conn = conns[index];
+  if (!conn) throw new Error(`no node ${index}`);
+  if (conn.ws.readyState !== WebSocket.OPEN) throw new Error(`${conn.id}: socket not open`);
+  conn.cpuOverride = cpu;
+  sendHeartbeat(conn, Date.now());
+  probes++;
 }
 
 function counters(): LoadCounters {
   return {
     at: performance.now(),
     sent,
+    probes,
     notOpen,
     dropped,
     errorFrames: { ...errorFrames },
@@ -214,6 +246,14 @@ serveIpc(async (cmd, msg) => {
       return counters();
     case 'counters':
       return counters();
+    case 'probe':
+      probe(Number(msg['index']), Number(msg['cpu']));
+      return {};
+    case 'release': {
+      const conn = conns[Number(msg['index'])];
+      if (conn) conn.cpuOverride = null;
+      return {};
+    }
     case 'close': {
       stop();
       closing = true;

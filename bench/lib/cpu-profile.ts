@@ -99,3 +99,17 @@ export function summarizeCpuProfile(file: string, n = 15): ProfileSummary {
     byArea: top(areas, busy, n),
   };
 }
+
+/** Prints where a service's main thread spent its time (by area, then the top self entries). */
+export function printProfile(label: string, p: ProfileSummary): void {
+  console.log(`\n${label} CPU profile (${p.busyMs} ms busy, ${p.idleMs} ms idle): ${p.file}`);
+  console.log(
+    '  by area:  ' +
+      p.byArea
+        .slice(0, 8)
+        .map((e) => `${e.name} ${e.pct}%`)
+        .join(', '),
+  );
+  console.log('  top self:');
+  for (const e of p.topSelf.slice(0, 10)) console.log(`    ${String(e.pct).padStart(5)}%  ${e.name}`);
+}

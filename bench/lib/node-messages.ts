@@ -56,10 +56,18 @@ const CAPABILITY_TAIL = JSON.stringify({
 
 /**
  * A `node_heartbeat` frame as text, built by concatenation (JSON.stringify of the whole
- * body would make the load generator, not the gateway, the bottleneck).
+ * body would make the load generator, not the gateway, the bottleneck). `load` replaces the
+ * scheduled load figures (the snapshot scenario's staleness probe); by default they are
+ * heartbeatLoad(nodeIndex, k).
  */
-export function heartbeatFrame(nodeId: string, nodeIndex: number, k: number, timestamp: number): string {
-  const { cpu, gpu, mem } = heartbeatLoad(nodeIndex, k);
+export function heartbeatFrame(
+  nodeId: string,
+  nodeIndex: number,
+  k: number,
+  timestamp: number,
+  load = heartbeatLoad(nodeIndex, k),
+): string {
+  const { cpu, gpu, mem } = load;
   return (
     `{"type":"node_heartbeat","node_id":"${nodeId}","timestamp":${timestamp},` +
     `"resource_usage":{"cpu_percent":${cpu},"gpu_percent":${gpu},"gpu_mem_percent":40,"mem_percent":${mem},"running_jobs":0},` +

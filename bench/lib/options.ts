@@ -28,7 +28,7 @@ export interface BenchOptions {
   rampSettleS: number;
   /** The ramp never offers more than this. */
   maxRate: number;
-  /** Start the gateway with `--cpu-prof` and summarise the profile. */
+  /** Start the service under test (heartbeat: gateway; snapshot: worker) with `--cpu-prof`. */
   profile: boolean;
   /** Extra `node` arguments for the gateway process (space-separated), e.g. GC tuning. */
   gatewayNodeArgs: string;
@@ -138,7 +138,7 @@ const SPECS: Spec[] = [
     env: 'BENCH_PROFILE',
     kind: 'bool',
     def: false,
-    help: 'run the gateway with --cpu-prof and summarise it',
+    help: 'run the gateway (heartbeat) / worker (snapshot) with --cpu-prof, summarise it',
   },
   {
     key: 'gatewayNodeArgs',
