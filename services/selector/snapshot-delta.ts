@@ -1,0 +1,99 @@
+import type { SnapshotEntry } from '../../shared/snapshot-entry.ts';
+
+/**
+ * Decoding of what the worker's publishSnapshot script writes (lua/publishSnapshot-5.lua):
+ * checkpoint hash values (entry JSON) and delta stream entries `<version>-0` with fields
+ * v, at, up (JSON array of entries), rm (JSON array of ids) — and of the replies that carry
+ * them. Pure: no I/O.
+ */
+
+export interface SnapshotDelta {
+  version: number;
+  /** Server time (ms) of the flush that published it. */
+  at: number;
+  upserts: SnapshotEntry[];
+  removals: string[];
+}
+
+/** Stream entries as XREAD/XRANGE return them: [id, [field, value, ...]]. */
+export type StreamEntry = [id: string, fields: string[]];
+
+export class MalformedSnapshotError extends Error {
+  override readonly name = 'MalformedSnapshotError';
+}
+
+/** The stream ID after which XREAD returns the deltas newer than `version`. */
+export function streamIdOf(version: number): string {
+  return `${version}-0`;
+}
+
+/** Version carried by a delta's stream ID `<version>-0` (its milliseconds part). */
+export function versionOfStreamId(id: string): number {
+  const dash = id.indexOf('-');
+  return Number(dash < 0 ? id : id.slice(0, dash));
+}
+
+function isEntry(value: unknown): value is SnapshotEntry {
+  return typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string';
+}
+
+/** Parses a checkpoint value; throws MalformedSnapshotError when it is not an entry. */
+export function parseEntry(json: string): SnapshotEntry {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw new MalformedSnapshotError('checkpoint value is not JSON');
+  }
+  if (!isEntry(value)) throw new MalformedSnapshotError('checkpoint value is not a snapshot entry');
+  return value;
+}
+
+/** Parses one delta stream entry completely before anything is applied (all or nothing). */
+export function parseDelta([id, fields]: StreamEntry): SnapshotDelta {
+  const field = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) field.set(fields[i]!, fields[i + 1]!);
+  const version = versionOfStreamId(id);
+  const at = Number(field.get('at'));
+  let upserts: unknown;
+  let removals: unknown;
+  try {
+    upserts = JSON.parse(field.get('up') ?? '[]');
+    removals = JSON.parse(field.get('rm') ?? '[]');
+  } catch {
+    throw new MalformedSnapshotError(`delta ${id}: up/rm is not JSON`);
+  }
+  if (!Number.isSafeInteger(version) || !Number.isFinite(at)) {
+    throw new MalformedSnapshotError(`delta ${id}: bad version or time`);
+  }
+  if (!Array.isArray(upserts) || !upserts.every(isEntry)) {
+    throw new MalformedSnapshotError(`delta ${id}: up is not an array of entries`);
+  }
+  if (!Array.isArray(removals) || !removals.every((r) => typeof r === 'string')) {
+    throw new MalformedSnapshotError(`delta ${id}: rm is not an array of ids`);
+  }
+  return { version, at, upserts, removals };
+}
+
+/** MULTI/EXEC results; throws the first command error (or when the transaction was discarded). */
+export function execResults(reply: [Error | null, unknown][] | null | undefined): unknown[] {
+  if (!reply) throw new Error('MULTI discarded');
+  return reply.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}
+
+/** A shard version as GET ver returns it (missing = 0). */
+export function toVersion(raw: unknown): number {
+  const version = raw === null || raw === undefined ? 0 : Number(raw);
+  if (!Number.isSafeInteger(version) || version < 0) throw new Error(`bad snapshot version ${String(raw)}`);
+  return version;
+}
+
+/** HGETALL as ioredis returns it: an object, or a flat [field, value, ...] array. */
+export function checkpointValues(raw: unknown): string[] {
+  if (Array.isArray(raw)) return raw.filter((_, i) => i % 2 === 1).map(String);
+  if (raw && typeof raw === 'object') return Object.values(raw as Record<string, unknown>).map(String);
+  return [];
+}

@@ -1,0 +1,420 @@
+import fc from 'fast-check';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SnapshotIndex } from '../../services/selector/snapshot-index.ts';
+import { SnapshotReplica, type SnapshotReplicaOptions } from '../../services/selector/snapshot-replica.ts';
+import { KeyBuilder } from '../../shared/keys.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { createRedisClient, waitUntilReady, type RedisClient } from '../../shared/redis-client.ts';
+import { publishedValues, type SnapshotEntry } from '../../shared/snapshot-entry.ts';
+import { startRedisServer, type RedisServerHandle } from '../../scripts/lib/redis-server-process.ts';
+import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
+import { testConfig } from '../support/service-harness.ts';
+
+const log = createLogger('snapshot-replica-test', 'silent');
+const SHARDS = 4;
+
+const LANGS: SnapshotEntry['lang'][] = [
+  {
+    asr_languages: ['zh', 'en'],
+    tts_languages: ['en'],
+    nmt_capabilities: [{ model_id: 'm', languages: ['zh', 'en'], rule: 'any_to_any' }],
+  },
+  {
+    asr_languages: ['ja'],
+    tts_languages: ['ja', 'en'],
+    nmt_capabilities: [{ model_id: 'm', languages: ['ja', 'en'], rule: 'any_to_any' }],
+  },
+  {},
+];
+
+/** A valid entry whose fields vary with `seed` (what buildSnapshotEntry would produce). */
+function entry(id: string, seed: number, at = 1_000 + seed): SnapshotEntry {
+  return {
+    id,
+    status: seed % 5 === 0 ? 'degraded' : 'ready',
+    draining: seed % 7 === 0,
+    hb: at - 1,
+    at,
+    gpu: seed % 2 === 0,
+    public: true,
+    types: seed % 3 === 0 ? ['asr'] : ['asr', 'nmt', 'tts'],
+    features: [],
+    lang: LANGS[seed % LANGS.length]!,
+    langDigest: `d${seed % LANGS.length}`,
+    pools: [],
+    max: 4,
+    running: seed % 4,
+    reserved: 0,
+    cpu: seed % 100,
+    gpuPct: seed % 2 === 0 ? seed % 90 : null,
+    mem: 30,
+  };
+}
+
+/** Publishes like the worker's flush does: the real script, one new version per call. */
+function publish(
+  redis: RedisClient,
+  keys: KeyBuilder,
+  shard: number,
+  upserts: SnapshotEntry[],
+  removals: string[] = [],
+  at = Date.now(),
+): Promise<number> {
+  const k = keys.shard(shard);
+  const args = upserts.flatMap((e) => [e.id, JSON.stringify(e), publishedValues(e)]);
+  return redis.publishSnapshot(
+    k.checkpoint,
+    k.version,
+    k.deltas,
+    k.dirtyTaken,
+    k.published,
+    at,
+    1000,
+    upserts.length,
+    ...args,
+    ...removals,
+  );
+}
+
+async function redisVersions(redis: RedisClient, keys: KeyBuilder): Promise<number[]> {
+  const shards = Array.from({ length: keys.shards }, (_, s) => s);
+  return Promise.all(shards.map(async (s) => Number((await redis.get(keys.shard(s).version)) ?? 0)));
+}
+
+/** Every shard's checkpoint, id → JSON, vs. the replica's index. */
+async function expectReplicaEqualsRedis(redis: RedisClient, keys: KeyBuilder, index: SnapshotIndex) {
+  let total = 0;
+  for (let shard = 0; shard < keys.shards; shard++) {
+    const checkpoint = await redis.hgetall(keys.shard(shard).checkpoint);
+    const replica: Record<string, string> = {};
+    for (const node of index.all())
+      if (node.shard === shard) replica[node.entry.id] = JSON.stringify(node.entry);
+    expect(replica, `shard ${shard}`).toEqual(checkpoint);
+    total += Object.keys(checkpoint).length;
+  }
+  expect(index.size).toBe(total);
+}
+
+async function caughtUp(redis: RedisClient, keys: KeyBuilder, replica: SnapshotReplica): Promise<void> {
+  await waitFor(
+    async () => {
+      const versions = await redisVersions(redis, keys);
+      expect(replica.status().shards.map((s) => s.version)).toEqual(versions);
+    },
+    { timeoutMs: 5000, intervalMs: 20, message: 'replica did not catch up' },
+  );
+}
+
+describe('SnapshotReplica (standalone Redis)', () => {
+  let redis: RedisClient;
+  let replicaClient: RedisClient;
+  const replicas: SnapshotReplica[] = [];
+
+  function replicaFor(
+    keys: KeyBuilder,
+    index = new SnapshotIndex(),
+    options: Partial<SnapshotReplicaOptions> = {},
+  ) {
+    const replica = new SnapshotReplica(replicaClient, keys, index, { blockMs: 100, log, ...options });
+    replicas.push(replica);
+    return { replica, index };
+  }
+
+  beforeAll(async () => {
+    const config = testConfig(uniquePrefix(), { redisUrl: redisUrl() });
+    redis = createRedisClient(config, log, { name: 'writer', mode: 'fail-fast' });
+    replicaClient = createRedisClient(config, log, { name: 'replica', mode: 'blocking' });
+    await Promise.all([waitUntilReady(redis), waitUntilReady(replicaClient)]);
+  });
+  afterEach(async () => {
+    await Promise.all(replicas.splice(0).map((r) => r.close()));
+  });
+  afterAll(async () => {
+    await Promise.all([redis.quit(), replicaClient.quit()]);
+  });
+
+  it('bootstraps every shard from the existing checkpoints and is ready only after', async () => {
+    const keys = new KeyBuilder(uniquePrefix('boot'), SHARDS);
+    await publish(redis, keys, 0, [entry('a', 1), entry('b', 2)]);
+    await publish(redis, keys, 0, [entry('c', 3)], ['a']);
+    await publish(redis, keys, 2, [entry('d', 4)]);
+    const { replica, index } = replicaFor(keys);
+    expect(replica.ready).toBe(false);
+    const started = replica.start();
+    expect(replica.ready).toBe(false);
+    await started;
+    expect(replica.ready).toBe(true);
+    await expectReplicaEqualsRedis(redis, keys, index);
+    const status = replica.status();
+    expect(status.reloads).toBe(0);
+    expect(status.shards.map((s) => [s.version, s.nodes])).toEqual([
+      [2, 2],
+      [0, 0],
+      [1, 1],
+      [0, 0],
+    ]);
+    expect(status.shards.every((s) => s.age_ms !== null && s.age_ms >= 0)).toBe(true);
+    expect(index.get('c')?.shard).toBe(0);
+  });
+
+  it('applies a delta in place, reports it, and skips nothing', async () => {
+    const keys = new KeyBuilder(uniquePrefix('delta'), SHARDS);
+    await publish(redis, keys, 1, [entry('x', 1), entry('y', 2)]);
+    const applied: [number, number, string[], number][] = [];
+    const { replica, index } = replicaFor(keys, undefined, {
+      onApplied: (shard, version, entries, at) =>
+        applied.push([shard, version, entries.map((e) => e.id), at]),
+    });
+    await replica.start();
+    const before = index.get('x');
+
+    const at = Date.now() - 250;
+    await publish(redis, keys, 1, [entry('x', 42, at)], ['y'], at);
+    await waitFor(() => index.get('x')?.entry.cpu === 42);
+    expect(index.get('y')).toBeUndefined();
+    expect(index.get('x')).not.toBe(before);
+    expect(applied).toEqual([[1, 2, ['x'], at]]);
+    const shard1 = replica.status().shards[1]!;
+    expect(shard1).toMatchObject({ version: 2, nodes: 1 });
+    expect(shard1.age_ms).toBeGreaterThanOrEqual(250);
+    expect(replica.status().reloads).toBe(0);
+    await expectReplicaEqualsRedis(redis, keys, index);
+  });
+
+  it('reloads the shard alone on a version jump', async () => {
+    const keys = new KeyBuilder(uniquePrefix('jump'), SHARDS);
+    await publish(redis, keys, 3, [entry('j1', 1)]);
+    await publish(redis, keys, 0, [entry('other', 9)]);
+    const { replica, index } = replicaFor(keys, undefined, { verifyMs: 60_000 });
+    await replica.start();
+    const other = index.get('other');
+
+    await redis.incr(keys.shard(3).version); // version 2 has no delta
+    await publish(redis, keys, 3, [entry('j2', 2)]); // delta 3-0
+    await caughtUp(redis, keys, replica);
+    expect(replica.status().reloads).toBe(1);
+    expect(index.get('other')).toBe(other); // shard 0 untouched
+    await expectReplicaEqualsRedis(redis, keys, index);
+  });
+
+  it('reloads when the deltas it needs were trimmed while nothing newer arrived', async () => {
+    const keys = new KeyBuilder(uniquePrefix('trim'), SHARDS);
+    const { replica, index } = replicaFor(keys, undefined, { verifyMs: 50 });
+    await replica.start();
+    // Atomically: two versions the replica never sees, then the stream is emptied.
+    const k = keys.shard(2);
+    const args = (e: SnapshotEntry) => [e.id, JSON.stringify(e), publishedValues(e)];
+    const tx = redis.multi();
+    tx.publishSnapshot(
+      k.checkpoint,
+      k.version,
+      k.deltas,
+      k.dirtyTaken,
+      k.published,
+      1,
+      1000,
+      1,
+      ...args(entry('t1', 1)),
+    );
+    tx.publishSnapshot(
+      k.checkpoint,
+      k.version,
+      k.deltas,
+      k.dirtyTaken,
+      k.published,
+      2,
+      1000,
+      1,
+      ...args(entry('t2', 2)),
+    );
+    tx.xtrim(k.deltas, 'MAXLEN', 0);
+    await tx.exec();
+    await caughtUp(redis, keys, replica);
+    expect(replica.status().reloads).toBe(1);
+    await expectReplicaEqualsRedis(redis, keys, index);
+
+    // ... and tails again from the reloaded version.
+    await publish(redis, keys, 2, [entry('t3', 3)]);
+    await caughtUp(redis, keys, replica);
+    expect(index.get('t3')).toBeDefined();
+    expect(replica.status().reloads).toBe(1);
+  });
+
+  it('reloads instead of applying a malformed delta', async () => {
+    const keys = new KeyBuilder(uniquePrefix('bad'), SHARDS);
+    await publish(redis, keys, 1, [entry('m1', 1)]);
+    const { replica, index } = replicaFor(keys, undefined, { verifyMs: 60_000 });
+    await replica.start();
+    const k = keys.shard(1);
+    await redis.hset(k.checkpoint, 'm2', JSON.stringify(entry('m2', 2)));
+    await redis.incr(k.version);
+    await redis.xadd(k.deltas, '2-0', 'v', '2', 'at', '1', 'up', '[{"id":', 'rm', '[]');
+    await waitFor(() => replica.status().reloads === 1);
+    await caughtUp(redis, keys, replica);
+    await expectReplicaEqualsRedis(redis, keys, index);
+  });
+
+  it('close is prompt even while a long XREAD BLOCK is pending', async () => {
+    const keys = new KeyBuilder(uniquePrefix('close'), SHARDS);
+    const { replica } = replicaFor(keys, undefined, { blockMs: 20_000, verifyMs: 60_000 });
+    await replica.start();
+    await new Promise((r) => setTimeout(r, 50)); // let it block
+    const t0 = performance.now();
+    await replica.close();
+    expect(performance.now() - t0).toBeLessThan(500);
+  });
+
+  it('matches the checkpoints after any sequence of publishes, trims, jumps and restarts', async () => {
+    type Op =
+      | { kind: 'publish' | 'jump'; shard: number; ups: number[]; rms: number[]; seed: number }
+      | { kind: 'trim'; shard: number; maxLen: number }
+      | { kind: 'hidden'; shard: number; seed: number }
+      | { kind: 'restart' | 'settle' };
+    const shard = fc.integer({ min: 0, max: SHARDS - 1 });
+    const ids = (max: number) => fc.uniqueArray(fc.integer({ min: 0, max: 5 }), { maxLength: max });
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      {
+        weight: 6,
+        arbitrary: fc.record({
+          kind: fc.constantFrom('publish' as const, 'jump' as const),
+          shard,
+          ups: ids(4),
+          rms: ids(2),
+          seed: fc.nat(999),
+        }),
+      },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('trim' as const), shard, maxLen: fc.nat(2) }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('hidden' as const), shard, seed: fc.nat(999) }) },
+      { weight: 1, arbitrary: fc.constant({ kind: 'restart' as const }) },
+      { weight: 1, arbitrary: fc.constant({ kind: 'settle' as const }) },
+    );
+    const nodeId = (s: number, i: number) => `n${s}-${i}`;
+    const started = performance.now();
+    let reloads = 0;
+
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 12 }), async (ops) => {
+        const keys = new KeyBuilder(uniquePrefix('prop'), SHARDS);
+        let { replica, index } = replicaFor(keys, undefined, { blockMs: 50, verifyMs: 50 });
+        await replica.start();
+        for (const o of ops) {
+          switch (o.kind) {
+            case 'jump':
+            case 'publish': {
+              // a jump: a version without a delta, then a normal publish
+              if (o.kind === 'jump') await redis.incr(keys.shard(o.shard).version);
+              const ups = o.ups.map((i) => entry(nodeId(o.shard, i), o.seed + i));
+              const rms = o.rms.filter((i) => !o.ups.includes(i)).map((i) => nodeId(o.shard, i));
+              await publish(redis, keys, o.shard, ups, rms);
+              break;
+            }
+            case 'trim':
+              await redis.xtrim(keys.shard(o.shard).deltas, 'MAXLEN', o.maxLen);
+              break;
+            case 'hidden': {
+              const k = keys.shard(o.shard);
+              const e = entry(nodeId(o.shard, o.seed % 6), o.seed);
+              const tx = redis.multi();
+              tx.publishSnapshot(
+                k.checkpoint,
+                k.version,
+                k.deltas,
+                k.dirtyTaken,
+                k.published,
+                1,
+                1000,
+                1,
+                e.id,
+                JSON.stringify(e),
+                publishedValues(e),
+              );
+              tx.xtrim(k.deltas, 'MAXLEN', 0);
+              await tx.exec();
+              break;
+            }
+            case 'restart':
+              reloads += replica.status().reloads;
+              await replica.close();
+              ({ replica, index } = replicaFor(keys, undefined, { blockMs: 50, verifyMs: 50 }));
+              await replica.start();
+              break;
+            case 'settle':
+              await caughtUp(redis, keys, replica);
+              break;
+          }
+        }
+        await caughtUp(redis, keys, replica);
+        await expectReplicaEqualsRedis(redis, keys, index);
+        reloads += replica.status().reloads;
+        await replica.close();
+      }),
+      { numRuns: 30 },
+    );
+    expect(reloads).toBeGreaterThan(0); // the gap paths were exercised
+    expect(performance.now() - started).toBeLessThan(20_000);
+  });
+});
+
+describe('SnapshotReplica across a Redis outage', () => {
+  let server: RedisServerHandle;
+  let writer: RedisClient;
+  let client: RedisClient;
+
+  beforeAll(async () => {
+    server = await startRedisServer(); // no persistence: a restart loses everything
+    const config = testConfig(uniquePrefix(), { redisUrl: server.url });
+    writer = createRedisClient(config, log, { name: 'writer', mode: 'blocking' });
+    client = createRedisClient(config, log, { name: 'replica', mode: 'blocking' });
+    await Promise.all([waitUntilReady(writer), waitUntilReady(client)]);
+  });
+  afterAll(async () => {
+    writer.disconnect();
+    client.disconnect();
+    await server.destroy();
+  });
+
+  it('waits for Redis to bootstrap, then reloads after Redis came back empty', async () => {
+    const keys = new KeyBuilder(uniquePrefix('outage'), SHARDS);
+    await server.stop();
+    const index = new SnapshotIndex();
+    const replica = new SnapshotReplica(client, keys, index, { blockMs: 100, log });
+    const started = replica.start();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(replica.ready).toBe(false);
+    await server.restart();
+    await publish(writer, keys, 0, [entry('o1', 1)]);
+    await publish(writer, keys, 0, [entry('o2', 2)]);
+    await started;
+    expect(replica.ready).toBe(true);
+    await caughtUp(writer, keys, replica);
+    await expectReplicaEqualsRedis(writer, keys, index);
+
+    await server.stop(); // loses versions 1..2
+    await new Promise((r) => setTimeout(r, 200));
+    await server.restart();
+    await publish(writer, keys, 1, [entry('o3', 3)]);
+    await waitFor(() => replica.status().reloads >= 1, { timeoutMs: 10_000 });
+    await caughtUp(writer, keys, replica);
+    await expectReplicaEqualsRedis(writer, keys, index);
+    expect(index.get('o1')).toBeUndefined();
+    expect(replica.ready).toBe(true);
+
+    await server.stop();
+    const t0 = performance.now();
+    await replica.close(); // prompt even while Redis is down
+    expect(performance.now() - t0).toBeLessThan(500);
+  });
+
+  it('start rejects when closed before the bootstrap could complete', async () => {
+    await server.stop();
+    const replica = new SnapshotReplica(client, new KeyBuilder(uniquePrefix(), SHARDS), new SnapshotIndex(), {
+      log,
+    });
+    const started = replica.start();
+    await new Promise((r) => setTimeout(r, 100));
+    await replica.close();
+    await expect(started).rejects.toThrow(/closed before bootstrap/);
+    expect(replica.ready).toBe(false);
+    await server.restart();
+  });
+});
