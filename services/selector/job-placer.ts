@@ -1,0 +1,221 @@
+import { randomUUID } from 'node:crypto';
+import { SwitchboardError } from '../../shared/errors.ts';
+import type { KeyBuilder } from '../../shared/keys.ts';
+import { AUTO_LANG, normalizeLang } from '../../shared/language-pairs.ts';
+import { jobRequestSchema, type JobRequest } from '../../shared/protocol/client-messages.ts';
+import { parseOrThrow } from '../../shared/protocol/validation.ts';
+import type { DerivedWorkQueues } from '../../shared/queues.ts';
+import type { RedisClient } from '../../shared/redis-client.ts';
+import type { JobStore } from './job-store.ts';
+import {
+  select,
+  validateFeatures,
+  type Breakdown,
+  type SelectionPolicy,
+  type SelectionRequest,
+} from './selection.ts';
+import type { SelectorMetrics } from './selector-metrics.ts';
+import type { SnapshotIndex } from './snapshot-index.ts';
+
+export interface PlacerOptions {
+  policy: Omit<SelectionPolicy, 'knownLoad'>;
+  ackTimeoutMs: number;
+  nodeTtlMs: number;
+  /** Reservation attempts on further candidates after a conflict. */
+  maxReservationAttempts: number;
+  inboxLength: number;
+}
+
+export interface PlacementResponse {
+  status: 200 | 201;
+  body: Record<string, unknown>;
+}
+
+/** 503 NO_AVAILABLE_NODE carrying the breakdown (PROTOCOL.md). */
+export class NoAvailableNodeError extends SwitchboardError {
+  constructor(
+    message: string,
+    readonly breakdown: Breakdown,
+    readonly reservationConflicts = 0,
+  ) {
+    super('NO_AVAILABLE_NODE', message);
+  }
+}
+
+interface LiveLoad {
+  running: number;
+  reserved: number;
+  at: number;
+}
+
+/**
+ * POST /v1/jobs: choose from the in-memory snapshot (pure, no await), then reserve on the
+ * chosen node's live record in Redis; on a conflict try the next candidate (bounded).
+ */
+export class JobPlacer {
+  /** What reservation replies told us about nodes, newer than the snapshot. */
+  private readonly live = new Map<string, LiveLoad>();
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: KeyBuilder,
+    private readonly index: SnapshotIndex,
+    private readonly jobs: JobStore,
+    private readonly queues: DerivedWorkQueues,
+    private readonly snapshotOf: (shard: number) => { version: number; ageMs: number },
+    private readonly metrics: SelectorMetrics,
+    private readonly options: PlacerOptions,
+  ) {}
+
+  async place(body: unknown, traceId: string | null): Promise<PlacementResponse> {
+    const req = parseOrThrow(jobRequestSchema, body);
+    const selection = toSelection(req);
+    const started = performance.now();
+    const result = select(this.index, selection, {
+      ...this.options.policy,
+      knownLoad: (id) => this.knownLoad(id),
+    });
+    const selectionUs = Math.round((performance.now() - started) * 1000);
+    this.metrics.selectionSeconds.observe(selectionUs / 1e6);
+    if (result.ranked.length === 0) throw new NoAvailableNodeError(result.message, result.breakdown);
+
+    const answer = (jobId: string | null, nodeId: string, attemptId: number | null) => {
+      const shard = this.keys.shardOf(nodeId);
+      const snap = this.snapshotOf(shard);
+      return {
+        job_id: jobId,
+        attempt_id: attemptId,
+        node_id: nodeId,
+        pool: result.pool,
+        snapshot: { version: snap.version, age_ms: snap.ageMs },
+        breakdown: result.breakdown,
+        selection_us: selectionUs,
+      };
+    };
+    if (req.dry_run)
+      return { status: 200, body: { ...answer(null, result.ranked[0]!, null), dry_run: true } };
+
+    const jobId = req.job_id ?? `job-${randomUUID()}`;
+    const claim = await this.jobs.claim(jobId, req);
+    if (!claim.claimed) return this.existing(jobId, claim.placement);
+
+    let conflicts = 0;
+    for (const nodeId of result.ranked.slice(0, this.options.maxReservationAttempts)) {
+      const placement = answer(jobId, nodeId, 1);
+      if (await this.reserve(nodeId, jobId, 1, assignFrame(req, jobId, 1, traceId))) {
+        await this.jobs.recordDispatch(jobId, nodeId, 1, placement);
+        return {
+          status: 201,
+          body: conflicts ? { ...placement, reservation_conflicts: conflicts } : placement,
+        };
+      }
+      conflicts++;
+      this.metrics.reservationConflicts.inc();
+    }
+    await this.jobs.release(jobId);
+    throw new NoAvailableNodeError(
+      `0/${result.breakdown.total_nodes} nodes available: ${conflicts} reservation_conflict (the candidates filled up since the snapshot)`,
+      result.breakdown,
+      conflicts,
+    );
+  }
+
+  /** The same job_id again: the same answer, never a second reservation. */
+  private async existing(jobId: string, placement: string): Promise<PlacementResponse> {
+    const deadline = Date.now() + 2000;
+    let text = placement;
+    while (!text && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20)); // the first request is still placing it
+      const now = await this.jobs.placement(jobId);
+      if (now.status === null)
+        throw new SwitchboardError('NO_AVAILABLE_NODE', `job ${jobId} could not be placed`);
+      text = now.placement ?? '';
+    }
+    if (!text)
+      throw new SwitchboardError('SCHEDULER_DEPENDENCY_DOWN', `job ${jobId} is still being placed; retry`);
+    return { status: 200, body: JSON.parse(text) as Record<string, unknown> };
+  }
+
+  private async reserve(nodeId: string, jobId: string, attempt: number, frame: string): Promise<boolean> {
+    const k = this.keys.forNode(nodeId);
+    const now = Date.now();
+    const [code, running, reserved, , dirtyWasEmpty] = await this.redis.reserveSlot(
+      k.node(nodeId),
+      k.live,
+      k.reservation(jobId),
+      k.reservations,
+      k.inbox(nodeId),
+      k.dirty,
+      nodeId,
+      jobId,
+      attempt,
+      now,
+      this.options.ackTimeoutMs,
+      this.options.nodeTtlMs,
+      frame,
+      this.options.inboxLength,
+    );
+    this.live.set(nodeId, { running, reserved, at: now });
+    if (dirtyWasEmpty === 1) await this.queues.requestFlush(k.shard);
+    return code === 1 || code === 2;
+  }
+
+  /** Load learnt from Redis after the snapshot entry was published; the snapshot wins once newer. */
+  private knownLoad(nodeId: string): { running: number; reserved: number } | undefined {
+    const known = this.live.get(nodeId);
+    if (!known) return undefined;
+    const entry = this.index.get(nodeId)?.entry;
+    if (entry && entry.at >= known.at) {
+      this.live.delete(nodeId);
+      return undefined;
+    }
+    return known;
+  }
+}
+
+function toSelection(req: JobRequest): SelectionRequest {
+  const features = Object.entries(req.features ?? {})
+    .filter(([, on]) => on)
+    .map(([name]) => name);
+  validateFeatures(features);
+  const src = normalizeLang(req.src_lang);
+  const p = req.pipeline ?? {};
+  return {
+    srcLang: src === AUTO_LANG ? AUTO_LANG : src,
+    tgtLang: normalizeLang(req.tgt_lang),
+    pipeline: {
+      asr: p.use_asr ?? true,
+      nmt: p.use_nmt ?? true,
+      tts: p.use_tts ?? true,
+      semantic: p.use_semantic ?? false,
+      tone: p.use_tone ?? false,
+    },
+    features,
+    routingKey: req.routing_key ?? null,
+    public: req.public ?? true,
+    requireGpu: req.require_gpu ?? true,
+    autoLangs: req.auto_langs?.map(normalizeLang) ?? null,
+    preferredNodeId: req.preferred_node_id ?? null,
+    excludeNodeIds: req.exclude_node_ids ?? [],
+  };
+}
+
+/** job_assign (PROTOCOL.md): the client's payload merged in; Switchboard's own fields win. */
+function assignFrame(req: JobRequest, jobId: string, attemptId: number, traceId: string | null): string {
+  const payload = req.payload ?? {};
+  const p = req.pipeline ?? {};
+  return JSON.stringify({
+    ...payload,
+    type: 'job_assign',
+    job_id: jobId,
+    attempt_id: attemptId,
+    session_id: typeof payload['session_id'] === 'string' ? payload['session_id'] : '',
+    utterance_index: typeof payload['utterance_index'] === 'number' ? payload['utterance_index'] : 0,
+    src_lang: req.src_lang,
+    tgt_lang: req.tgt_lang,
+    dialect: payload['dialect'] ?? null,
+    features: req.features ?? undefined,
+    pipeline: { use_asr: p.use_asr ?? true, use_nmt: p.use_nmt ?? true, use_tts: p.use_tts ?? true },
+    trace_id: traceId,
+  });
+}

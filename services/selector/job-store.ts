@@ -1,0 +1,93 @@
+import type { KeyBuilder } from '../../shared/keys.ts';
+import type { RedisClient } from '../../shared/redis-client.ts';
+
+export interface JobAttempt {
+  attempt_id: number;
+  node_id: string;
+  status: string;
+  reason?: string;
+}
+
+/** GET /v1/jobs/:id (PROTOCOL.md "Client HTTP"). */
+export interface JobView {
+  job_id: string;
+  status: string;
+  node_id: string | null;
+  attempt_id: number | null;
+  attempts: JobAttempt[];
+  created_at: number;
+  dispatched_at?: number;
+  accepted_at?: number;
+  started_at?: number;
+  finished_at?: number;
+  result?: unknown;
+  error?: { code: string; message: string };
+}
+
+export type ClaimResult = { claimed: true } | { claimed: false; status: string; placement: string };
+
+/** The selector's door to job records (job shards `{p:j<k>}`). */
+export class JobStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: KeyBuilder,
+    private readonly retentionMs: number,
+  ) {}
+
+  async claim(jobId: string, request: unknown): Promise<ClaimResult> {
+    const [code, status, placement] = await this.redis.createJob(
+      this.keys.job(jobId),
+      jobId,
+      Date.now(),
+      JSON.stringify(request),
+      this.retentionMs,
+    );
+    return code === 1
+      ? { claimed: true }
+      : { claimed: false, status: status ?? '', placement: placement ?? '' };
+  }
+
+  /** Gives the id back (no node could take the job): the client may retry with it. */
+  async release(jobId: string): Promise<void> {
+    await this.redis.del(this.keys.job(jobId));
+  }
+
+  async recordDispatch(jobId: string, nodeId: string, attemptId: number, placement: unknown): Promise<void> {
+    const now = Date.now();
+    const attempts: JobAttempt[] = [{ attempt_id: attemptId, node_id: nodeId, status: 'dispatched' }];
+    await this.redis.hset(this.keys.job(jobId), {
+      status: 'dispatched',
+      node_id: nodeId,
+      attempt_id: attemptId,
+      attempts: JSON.stringify(attempts),
+      reserved_at: now,
+      dispatched_at: now,
+      placement: JSON.stringify(placement),
+    });
+  }
+
+  async placement(jobId: string): Promise<{ status: string | null; placement: string | null }> {
+    const [status, placement] = await this.redis.hmget(this.keys.job(jobId), 'status', 'placement');
+    return { status: status ?? null, placement: placement ?? null };
+  }
+
+  async view(jobId: string): Promise<JobView | null> {
+    const h = await this.redis.hgetall(this.keys.job(jobId));
+    if (!h['status']) return null;
+    const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+    const view: JobView = {
+      job_id: jobId,
+      status: h['status'],
+      node_id: h['node_id'] ?? null,
+      attempt_id: num(h['attempt_id']) ?? null,
+      attempts: h['attempts'] ? (JSON.parse(h['attempts']) as JobAttempt[]) : [],
+      created_at: Number(h['created_at']),
+    };
+    for (const field of ['dispatched_at', 'accepted_at', 'started_at', 'finished_at'] as const) {
+      if (h[field] !== undefined) view[field] = Number(h[field]);
+    }
+    if (h['result']) view.result = JSON.parse(h['result']) as unknown;
+    if (h['error']) view.error = JSON.parse(h['error']) as { code: string; message: string };
+    return view;
+  }
+}

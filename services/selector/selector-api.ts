@@ -1,0 +1,179 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { AuthConfig } from '../../shared/config.ts';
+import { httpErrorBody, SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
+import { readJsonBody, sendError } from '../../shared/http-body.ts';
+import type { KeyBuilder } from '../../shared/keys.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { Registry } from '../../shared/metrics.ts';
+import { safeEqual } from '../../shared/node-token.ts';
+import { NODE_ID_PATTERN } from '../../shared/keys.ts';
+import type { DerivedWorkQueues } from '../../shared/queues.ts';
+import type { RedisClient } from '../../shared/redis-client.ts';
+import { NoAvailableNodeError, type JobPlacer } from './job-placer.ts';
+import type { JobStore } from './job-store.ts';
+import type { SelectorMetrics } from './selector-metrics.ts';
+import type { SnapshotIndex } from './snapshot-index.ts';
+
+export interface SelectorApiDeps {
+  auth: AuthConfig;
+  placer: JobPlacer;
+  jobs: JobStore;
+  index: SnapshotIndex;
+  redis: RedisClient;
+  keys: KeyBuilder;
+  queues: DerivedWorkQueues;
+  snapshot: () => Record<string, unknown>;
+  isReady: () => Promise<boolean>;
+  isClosing: () => boolean;
+  metrics: SelectorMetrics;
+  registry: Registry;
+  maxMessageBytes: number;
+  log: Logger;
+}
+
+const TERMINAL = new Set(['finished', 'failed']);
+
+/** The client and admin HTTP API of a selector (PROTOCOL.md "Client HTTP"). */
+export function createSelectorApi(deps: SelectorApiDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const ready = !deps.isClosing() && (await deps.isReady());
+    res.status(ready ? 200 : 503).json({ ready });
+  });
+  app.get('/metrics', async (_req, res) => {
+    deps.metrics.replicaNodes.set(deps.index.size);
+    res.set('content-type', deps.registry.contentType).send(await deps.registry.metrics());
+  });
+
+  app.use('/v1', (req: Request, _res: Response, next: NextFunction) => {
+    if (!deps.auth.enabled) return next();
+    const header = req.headers.authorization;
+    const key = header?.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    if (!key || !safeEqual(key, deps.auth.apiKey)) {
+      return next(
+        new SwitchboardError('UNAUTHORIZED', 'missing or invalid API key: send Authorization: Bearer <key>'),
+      );
+    }
+    next();
+  });
+
+  app.post('/v1/jobs', async (req: Request, res: Response) => {
+    const started = performance.now();
+    let outcome = 'error';
+    try {
+      if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
+      const body = await readJsonBody(req, deps.maxMessageBytes);
+      const placed = await deps.placer.place(body, traceIdOf(req.headers['traceparent']));
+      outcome = placed.body['dry_run'] ? 'dry_run' : placed.status === 201 ? 'placed' : 'repeated';
+      res.status(placed.status).json(placed.body);
+    } catch (err) {
+      if (err instanceof NoAvailableNodeError) {
+        outcome = 'no_node';
+        res.setHeader('retry-after', '1');
+        res.status(503).json({
+          ...httpErrorBody(err),
+          breakdown: err.breakdown,
+          ...(err.reservationConflicts ? { reservation_conflicts: err.reservationConflicts } : {}),
+        });
+        return;
+      }
+      const error = toSwitchboardError(err);
+      if (error.status === 400) outcome = 'invalid';
+      if (error.code === 'INTERNAL') deps.log.error({ err }, 'POST /v1/jobs failed');
+      sendError(res, error);
+    } finally {
+      deps.metrics.jobs.inc({ outcome });
+      deps.metrics.requestSeconds.observe((performance.now() - started) / 1000);
+    }
+  });
+
+  app.get('/v1/jobs/:id', async (req: Request, res: Response) => {
+    const id = String(req.params['id']);
+    const waitMs = Math.min(Math.max(Number(req.query['wait_ms'] ?? 0) || 0, 0), 60_000);
+    const deadline = Date.now() + waitMs;
+    let view = await deps.jobs.view(id);
+    while (view && !TERMINAL.has(view.status) && Date.now() < deadline && !deps.isClosing()) {
+      await new Promise((r) => setTimeout(r, 50));
+      view = await deps.jobs.view(id);
+    }
+    if (!view) throw new SwitchboardError('NOT_FOUND', `no job ${id}`);
+    res.json(view);
+  });
+
+  app.get('/v1/nodes', (_req, res) => {
+    res.json({ nodes: [...deps.index.all()].map((n) => ({ ...n.entry, shard: n.shard })) });
+  });
+
+  app.get('/v1/nodes/:id', async (req: Request, res: Response) => {
+    const id = String(req.params['id']);
+    const node = deps.index.get(id);
+    const live = await deps.redis.hmget(
+      deps.keys.forNode(id).node(id),
+      'status',
+      'draining',
+      'running',
+      'reserved',
+      'hb_at',
+      'last_error',
+    );
+    if (!node && live[0] === null) throw new SwitchboardError('NOT_FOUND', `no node ${id}`);
+    res.json({
+      ...(node ? { ...node.entry, shard: node.shard } : { id }),
+      live: {
+        status: live[0],
+        draining: live[1] === '1',
+        running: Number(live[2] ?? 0),
+        reserved: Number(live[3] ?? 0),
+        last_heartbeat_at: live[4] ? Number(live[4]) : null,
+        last_error: live[5] ? (JSON.parse(live[5]) as unknown) : null,
+      },
+    });
+  });
+
+  app.get('/v1/pools', (_req, res) => {
+    const pools = [...deps.index.keys('pool')]
+      .sort()
+      .map((pool) => ({ pool, nodes: deps.index.index('pool', pool).size }));
+    res.json({ pools });
+  });
+
+  app.get('/v1/snapshot', (_req, res) => {
+    res.json(deps.snapshot());
+  });
+
+  const drain = (on: boolean) => async (req: Request, res: Response) => {
+    const id = String(req.params['id']);
+    if (!NODE_ID_PATTERN.test(id))
+      throw new SwitchboardError('INVALID_MESSAGE', 'node id: expected 1-128 of [A-Za-z0-9._:-]');
+    const k = deps.keys.forNode(id);
+    const [code, dirtyWasEmpty] = await deps.redis.setDrain(k.node(id), k.dirty, id, on ? '1' : '0');
+    if (code === -1) throw new SwitchboardError('NOT_FOUND', `no node ${id}`);
+    if (dirtyWasEmpty === 1) await deps.queues.requestFlush(k.shard);
+    res.json({ node_id: id, draining: on });
+  };
+  app.post('/v1/nodes/:id/drain', drain(true));
+  app.delete('/v1/nodes/:id/drain', drain(false));
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(new SwitchboardError('NOT_FOUND', `no route ${req.method} ${req.path}`));
+  });
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const error = toSwitchboardError(err);
+    if (error.code === 'INTERNAL') deps.log.error({ err }, 'request failed');
+    sendError(res, error);
+  });
+  return app;
+}
+
+/** The trace id of a W3C traceparent header (`00-<trace id>-<span id>-<flags>`), or null. */
+function traceIdOf(header: string | string[] | undefined): string | null {
+  const value = Array.isArray(header) ? header[0] : header;
+  const match = value ? /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/.exec(value) : null;
+  return match ? match[1]! : null;
+}

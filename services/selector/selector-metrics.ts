@@ -1,0 +1,33 @@
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../../shared/metrics.ts';
+
+export type SelectorMetrics = ReturnType<typeof createSelectorMetrics>;
+
+export function createSelectorMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    selectionSeconds: new Histogram({
+      name: 'sb_selection_duration_seconds',
+      help: 'In-memory choice: filters, breakdown and ranking (no I/O)',
+      buckets: [0.00001, 0.000025, 0.00005, ...LATENCY_BUCKETS.slice(1)],
+      registers,
+    }),
+    jobs: new Counter({
+      name: 'sb_jobs_total',
+      help: 'POST /v1/jobs answers, by outcome (placed, repeated, dry_run, no_node, invalid, error)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    requestSeconds: new Histogram({
+      name: 'sb_job_request_duration_seconds',
+      help: 'POST /v1/jobs end to end inside the selector (selection + reservation + record)',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    reservationConflicts: new Counter({
+      name: 'sb_reservation_conflicts_total',
+      help: 'Reservations refused by the live node record (the snapshot was behind); the next candidate is tried',
+      registers,
+    }),
+    replicaNodes: new Gauge({ name: 'sb_replica_nodes', help: 'Nodes in this selector replica', registers }),
+  };
+}
