@@ -102,8 +102,19 @@ declare module 'ioredis' {
       dirty: string,
       ...args: Arg[]
     ): Result<[number, number, number, number, number], Context>;
-    createJob(job: string, jobId: string, nowMs: number, request: string, retentionMs: number): Result<[number, string?, string?], Context>;
-    setDrain(node: string, dirty: string, nodeId: string, drain: '0' | '1'): Result<[number, number], Context>;
+    createJob(
+      job: string,
+      jobId: string,
+      nowMs: number,
+      request: string,
+      retentionMs: number,
+    ): Result<[number, string?, string?], Context>;
+    setDrain(
+      node: string,
+      dirty: string,
+      nodeId: string,
+      drain: '0' | '1',
+    ): Result<[number, number], Context>;
     removeNode(
       node: string,
       nodes: string,
