@@ -9,7 +9,8 @@ import { launchService, stopService, type LaunchedService } from './lib/service-
 
 /**
  * `npm start`: a working local Switchboard. Redis from PATH on a free port (unless REDIS_URL
- * or REDIS_CLUSTER_NODES is set), a gateway and a worker. Prints where to look; Ctrl-C stops all.
+ * or REDIS_CLUSTER_NODES is set), a gateway, a worker and a selector. Prints where to look;
+ * Ctrl-C stops all.
  * Set VERBOSE=1 to see every service log line.
  */
 
@@ -67,6 +68,14 @@ async function main(): Promise<void> {
       { echo },
     );
     services.push(worker);
+    const selectorPort = String(await preferredPort(8081));
+    const selector = await launchService(
+      'selector',
+      'services/selector/main.ts',
+      { ...common, PORT: selectorPort },
+      { echo },
+    );
+    services.push(selector);
 
     console.log(`
 Switchboard is running (Ctrl-C stops everything).
@@ -77,6 +86,10 @@ Switchboard is running (Ctrl-C stops everything).
     node HTTP      POST http://127.0.0.1:${gw.port}/v1/nodes/register
     metrics        http://127.0.0.1:${gw.port}/metrics
     readiness      http://127.0.0.1:${gw.port}/readyz
+  Selector         http://127.0.0.1:${selector.port}   (Authorization: Bearer <API key>)
+    submit a job   curl -H "Authorization: Bearer ${tokens.SB_API_KEY}" -H 'content-type: application/json' \\
+                     -d '{"src_lang":"zh","tgt_lang":"en","dry_run":true}' http://127.0.0.1:${selector.port}/v1/jobs
+    nodes, pools   http://127.0.0.1:${selector.port}/v1/nodes   /v1/pools   /v1/snapshot
   Worker           http://127.0.0.1:${worker.port}/metrics   (pool index, snapshot flush, liveness)
   Join token       ${tokens.SB_JOIN_TOKEN}
   API key          ${tokens.SB_API_KEY}
