@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type express from 'express';
+import type { Request, Response } from 'express';
+import { createServiceApp, finishServiceApp } from '../../shared/express-app.ts';
 import { SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Registry } from '../../shared/metrics.ts';
@@ -67,20 +69,7 @@ async function handleHeartbeat(deps: HttpApiDeps, nodeId: string, req: IncomingM
 }
 
 function createExpressApp(deps: HttpApiDeps): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-
-  app.get('/healthz', (_req, res) => {
-    res.json({ ok: true });
-  });
-  app.get('/readyz', async (_req, res) => {
-    const ready = !deps.isClosing() && (await deps.isReady());
-    res.status(ready ? 200 : 503).json({ ready });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.set('content-type', deps.registry.contentType).send(await deps.registry.metrics());
-  });
+  const app = createServiceApp(deps);
 
   app.post('/v1/nodes/register', async (req: Request, res: Response) => {
     if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
@@ -101,13 +90,5 @@ function createExpressApp(deps: HttpApiDeps): express.Express {
     }
   });
 
-  app.use((req: Request, _res: Response, next: NextFunction) => {
-    next(new SwitchboardError('NOT_FOUND', `no route ${req.method} ${req.path}`));
-  });
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const error = toSwitchboardError(err);
-    if (error.code === 'INTERNAL') deps.log.error({ err }, 'request failed');
-    sendError(res, error);
-  });
-  return app;
+  return finishServiceApp(app, deps.log);
 }

@@ -1,11 +1,10 @@
-import { pathToFileURL } from 'node:url';
-import { ConfigError, loadConfig, type Config } from '../../shared/config.ts';
+import type { Config } from '../../shared/config.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
-import { createLogger, logListening, type Logger } from '../../shared/logger.ts';
+import type { Logger } from '../../shared/logger.ts';
 import { createMetricsRegistry } from '../../shared/metrics.ts';
 import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitUntilReady } from '../../shared/redis-client.ts';
-import { ShutdownManager } from '../../shared/shutdown.ts';
+import { runService } from '../../shared/service-runner.ts';
 import { createGatewayMetrics } from './gateway-metrics.ts';
 import { GatewayServer } from './gateway-server.ts';
 import { NodeAuthenticator } from './node-auth.ts';
@@ -79,35 +78,4 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   };
 }
 
-async function main(): Promise<void> {
-  const log = createLogger('gateway');
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    log.fatal({ problems: err.problems }, err.message);
-    process.exit(78);
-  }
-  log.level = config.env.LOG_LEVEL;
-  if (!config.auth.enabled)
-    log.warn('SB_AUTH=off: any client may register nodes. Use only for local development.');
-
-  const shutdown = new ShutdownManager(log, config.env.SB_SHUTDOWN_TIMEOUT_MS);
-  shutdown.listen();
-  const gateway = await startGateway(config, log);
-  shutdown.add('gateway', () => gateway.close());
-  logListening(log, {
-    port: gateway.port,
-    shards: config.shards,
-    prefix: config.prefix,
-    auth: config.auth.enabled,
-  });
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+runService(import.meta.url, 'gateway', startGateway);

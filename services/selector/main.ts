@@ -1,12 +1,11 @@
 import { createServer } from 'node:http';
-import { pathToFileURL } from 'node:url';
-import { ConfigError, loadConfig, type Config } from '../../shared/config.ts';
+import type { Config } from '../../shared/config.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
-import { createLogger, logListening, type Logger } from '../../shared/logger.ts';
+import type { Logger } from '../../shared/logger.ts';
 import { createMetricsRegistry } from '../../shared/metrics.ts';
 import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitUntilReady } from '../../shared/redis-client.ts';
-import { ShutdownManager } from '../../shared/shutdown.ts';
+import { runService } from '../../shared/service-runner.ts';
 import { JobPlacer } from './job-placer.ts';
 import { JobStore } from './job-store.ts';
 import { createSelectorApi } from './selector-api.ts';
@@ -120,29 +119,4 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
   };
 }
 
-async function main(): Promise<void> {
-  const log = createLogger('selector');
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    log.fatal({ problems: err.problems }, err.message);
-    process.exit(78);
-  }
-  log.level = config.env.LOG_LEVEL;
-  if (!config.auth.enabled)
-    log.warn('SB_AUTH=off: the client and admin API take any caller. Use only for local development.');
-  const shutdown = new ShutdownManager(log, config.env.SB_SHUTDOWN_TIMEOUT_MS);
-  shutdown.listen();
-  const selector = await startSelector(config, log);
-  shutdown.add('selector', () => selector.close());
-  logListening(log, { port: selector.port, shards: config.shards, prefix: config.prefix });
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+runService(import.meta.url, 'selector', startSelector);

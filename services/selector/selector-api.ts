@@ -1,4 +1,6 @@
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import { createServiceApp, finishServiceApp } from '../../shared/express-app.ts';
 import type { AuthConfig } from '../../shared/config.ts';
 import { httpErrorBody, SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import { readJsonBody, sendError } from '../../shared/http-body.ts';
@@ -35,20 +37,9 @@ const TERMINAL = new Set(['finished', 'failed']);
 
 /** The client and admin HTTP API of a selector (PROTOCOL.md "Client HTTP"). */
 export function createSelectorApi(deps: SelectorApiDeps): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-
-  app.get('/healthz', (_req, res) => {
-    res.json({ ok: true });
-  });
-  app.get('/readyz', async (_req, res) => {
-    const ready = !deps.isClosing() && (await deps.isReady());
-    res.status(ready ? 200 : 503).json({ ready });
-  });
-  app.get('/metrics', async (_req, res) => {
-    deps.metrics.replicaNodes.set(deps.index.size);
-    res.set('content-type', deps.registry.contentType).send(await deps.registry.metrics());
+  const app = createServiceApp({
+    ...deps,
+    beforeScrape: () => deps.metrics.replicaNodes.set(deps.index.size),
   });
 
   app.use('/v1', (req: Request, _res: Response, next: NextFunction) => {
@@ -160,15 +151,7 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
   app.post('/v1/nodes/:id/drain', drain(true));
   app.delete('/v1/nodes/:id/drain', drain(false));
 
-  app.use((req: Request, _res: Response, next: NextFunction) => {
-    next(new SwitchboardError('NOT_FOUND', `no route ${req.method} ${req.path}`));
-  });
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const error = toSwitchboardError(err);
-    if (error.code === 'INTERNAL') deps.log.error({ err }, 'request failed');
-    sendError(res, error);
-  });
-  return app;
+  return finishServiceApp(app, deps.log);
 }
 
 /** The trace id of a W3C traceparent header (`00-<trace id>-<span id>-<flags>`), or null. */

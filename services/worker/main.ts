@@ -1,8 +1,7 @@
-import { pathToFileURL } from 'node:url';
 import { Queue, Worker, type Job } from 'bullmq';
-import { ConfigError, loadConfig, type Config } from '../../shared/config.ts';
+import type { Config } from '../../shared/config.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
-import { createLogger, logListening, type Logger } from '../../shared/logger.ts';
+import type { Logger } from '../../shared/logger.ts';
 import { createMetricsRegistry } from '../../shared/metrics.ts';
 import { startOpsServer } from '../../shared/ops-server.ts';
 import {
@@ -15,7 +14,7 @@ import {
   type SnapshotFlushJob,
 } from '../../shared/queues.ts';
 import { createRedisClient, waitUntilReady } from '../../shared/redis-client.ts';
-import { ShutdownManager } from '../../shared/shutdown.ts';
+import { runService } from '../../shared/service-runner.ts';
 import { LivenessReaper } from './liveness-reaper.ts';
 import { PoolIndexer } from './pool-indexer.ts';
 import { SnapshotFlusher } from './snapshot-flusher.ts';
@@ -100,27 +99,4 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
   };
 }
 
-async function main(): Promise<void> {
-  const log = createLogger('worker');
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    log.fatal({ problems: err.problems }, err.message);
-    process.exit(78);
-  }
-  log.level = config.env.LOG_LEVEL;
-  const shutdown = new ShutdownManager(log, config.env.SB_SHUTDOWN_TIMEOUT_MS);
-  shutdown.listen();
-  const worker = await startWorker(config, log);
-  shutdown.add('worker', () => worker.close());
-  logListening(log, { port: worker.port, shards: config.shards, prefix: config.prefix });
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+runService(import.meta.url, 'worker', startWorker);

@@ -1,0 +1,40 @@
+/** What a selection is asked: the job's request and the selector's policy. */
+
+/** Already validated and normalised by the HTTP layer. */
+export interface SelectionRequest {
+  /** normalised, or 'auto' */
+  srcLang: string;
+  /** normalised */
+  tgtLang: string;
+  pipeline: { asr: boolean; nmt: boolean; tts: boolean; semantic: boolean; tone: boolean };
+  /** requested feature names (those set to true); unknown names throw UnknownFeatureError */
+  features: string[];
+  routingKey?: string | null;
+  public: boolean;
+  requireGpu: boolean;
+  /** restricts the candidate sources of src 'auto'; null/absent/empty = no restriction */
+  autoLangs?: string[] | null;
+  preferredNodeId?: string | null;
+  excludeNodeIds: string[];
+}
+
+export interface KnownLoad {
+  running: number;
+  reserved: number;
+}
+
+export interface SelectionPolicy {
+  strategy: 'p2c' | 'least_loaded' | 'random';
+  /** percent, default 85 */
+  resourceThreshold: number;
+  /** routing-key affinity on (default true) */
+  affinity: boolean;
+  /**
+   * Live counters the selector knows beyond the snapshot (reservations it made, running jobs it
+   * knows), by node id. Called once per language candidate that reaches the capacity check:
+   * return a stored object, do not build one per call.
+   */
+  knownLoad?: (nodeId: string) => KnownLoad | undefined;
+  /** [0, 1); injectable for tests. Default Math.random. */
+  random?: () => number;
+}

@@ -1,0 +1,51 @@
+import { pathToFileURL } from 'node:url';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { createLogger, logListening, type Logger } from './logger.ts';
+import { ShutdownManager } from './shutdown.ts';
+
+export interface RunningService {
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The process around a service's composition root: parse the configuration once (exit 78
+ * listing every bad variable), start, announce `"msg":"listening"`, and shut down gracefully
+ * on SIGTERM/SIGINT. Runs only when `moduleUrl` is the process's entry point, so tests can
+ * import the same `start` function.
+ */
+export function runService(
+  moduleUrl: string,
+  name: string,
+  start: (config: Config, log: Logger) => Promise<RunningService>,
+): void {
+  if (moduleUrl !== pathToFileURL(process.argv[1] ?? '').href) return;
+  const log = createLogger(name);
+  const run = async () => {
+    let config: Config;
+    try {
+      config = loadConfig();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      log.fatal({ problems: err.problems }, err.message);
+      process.exit(78);
+    }
+    log.level = config.env.LOG_LEVEL;
+    if (!config.auth.enabled)
+      log.warn('SB_AUTH=off: no token or API key is checked. Use only for local development.');
+    const shutdown = new ShutdownManager(log, config.env.SB_SHUTDOWN_TIMEOUT_MS);
+    shutdown.listen();
+    const service = await start(config, log);
+    shutdown.add(name, () => service.close());
+    logListening(log, {
+      port: service.port,
+      shards: config.shards,
+      prefix: config.prefix,
+      auth: config.auth.enabled,
+    });
+  };
+  run().catch((err: unknown) => {
+    log.fatal({ err }, `${name} failed to start`);
+    process.exit(1);
+  });
+}
