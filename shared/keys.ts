@@ -21,8 +21,10 @@ import { crc32 } from 'node:zlib';
  *   <tag>:ver         string shard snapshot version
  *   <tag>:deltas      stream one entry per version, ID `<version>-0`
  *   <tag>:inbox:<id>  stream assignments waiting for the node
- *   <tag>:resv:<job>  string reservation "<node>|<attempt>", expires after SB_ACK_TIMEOUT_MS
+ *   <tag>:resv:<job>  string reservation "<node>|<attempt>|<inbox entry>", expires after SB_ACK_TIMEOUT_MS
  *   <tag>:resv        zset   job id → reservation expiry (ms), for the ack timeout
+ *   <tag>:run         hash   job id → "<node>|<attempt>|<deadline ms>" of acked, unfinished jobs
+ *   <tag>:assign      stream every new assignment (node, frame): gateways tail it to push job_assign
  *
  * Jobs are spread over the same number of job shards by crc32(jobId) (tag `{sb:j<k>}`):
  *   <jtag>:job:<id>   hash   the job record (status, request, placement, attempts)
@@ -49,6 +51,8 @@ export interface ShardKeys {
   readonly version: string;
   readonly deltas: string;
   readonly reservations: string;
+  readonly running: string;
+  readonly assignments: string;
   node(nodeId: string): string;
   pool(pool: string): string;
   inbox(nodeId: string): string;
@@ -109,6 +113,8 @@ function buildShardKeys(prefix: string, shard: number): ShardKeys {
     pool: (pool) => `${tag}:pool:${pool}`,
     inbox: (nodeId) => `${tag}:inbox:${nodeId}`,
     reservations: `${tag}:resv`,
+    running: `${tag}:run`,
+    assignments: `${tag}:assign`,
     reservation: (jobId) => `${tag}:resv:${jobId}`,
   };
 }

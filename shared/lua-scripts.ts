@@ -100,8 +100,42 @@ declare module 'ioredis' {
       reservations: string,
       inbox: string,
       dirty: string,
+      assignments: string,
       ...args: Arg[]
     ): Result<[number, number, number, number, number], Context>;
+    ackJob(
+      node: string,
+      reservation: string,
+      reservations: string,
+      running: string,
+      inbox: string,
+      dirty: string,
+      nodeId: string,
+      jobId: string,
+      attemptId: number,
+      nowMs: number,
+      jobTimeoutMs: number,
+    ): Result<[number, number], Context>;
+    releaseJob(
+      node: string,
+      reservation: string,
+      reservations: string,
+      running: string,
+      inbox: string,
+      dirty: string,
+      nodeId: string,
+      jobId: string,
+      attemptId: number,
+    ): Result<[number, number], Context>;
+    advanceJob(
+      job: string,
+      attemptId: number,
+      status: 'accepted' | 'running' | 'finished' | 'failed',
+      nowMs: number,
+      resultJson: string,
+      errorJson: string,
+      nodeId: string,
+    ): Result<number, Context>;
     createJob(
       job: string,
       jobId: string,

@@ -52,6 +52,7 @@ export const ENTRY_FIELDS = [
   'pools',
   'max_jobs',
   'running',
+  'committed',
   'reserved',
   'cpu',
   'gpu_pct',
@@ -103,7 +104,8 @@ export function buildSnapshotEntry(
     langDigest: f.dg_lang ?? '',
     pools: json<string[]>(f.pools, []),
     max: num(f.max_jobs, 4),
-    running: num(f.running),
+    // what the node reports, or what it acked and has not finished, whichever is more
+    running: Math.max(num(f.running), num(f.committed)),
     reserved: num(f.reserved),
     cpu: num(f.cpu),
     gpuPct: f.gpu_pct === null || f.gpu_pct === '' ? null : num(f.gpu_pct),

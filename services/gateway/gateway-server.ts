@@ -4,6 +4,7 @@ import { WebSocketServer } from 'ws';
 import { httpErrorBody, SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Registry } from '../../shared/metrics.ts';
+import type { AssignmentFeed } from './assignment-feed.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { createHttpHandler } from './http-api.ts';
 import { InflightLimiter } from './load-shedding.ts';
@@ -13,6 +14,7 @@ import { NodeSocket, type SocketLimits } from './node-socket.ts';
 
 export interface GatewayServerDeps {
   service: NodeService;
+  feed: AssignmentFeed;
   auth: NodeAuthenticator;
   metrics: GatewayMetrics;
   registry: Registry;
@@ -63,6 +65,7 @@ export class GatewayServer {
         ws,
         principal,
         this.deps.service,
+        this.deps.feed,
         inflight,
         this.deps.limits,
         this.deps.metrics,

@@ -5,6 +5,7 @@ import { createServiceApp, finishServiceApp } from '../../shared/express-app.ts'
 import { SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Registry } from '../../shared/metrics.ts';
+import type { AssignmentFeed } from './assignment-feed.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { readJsonBody, sendError, sendJson } from '../../shared/http-body.ts';
 import type { InflightLimiter } from './load-shedding.ts';
@@ -13,6 +14,7 @@ import type { NodeService } from './node-service.ts';
 
 export interface HttpApiDeps {
   service: NodeService;
+  feed: AssignmentFeed;
   auth: NodeAuthenticator;
   inflight: InflightLimiter;
   metrics: GatewayMetrics;
@@ -56,7 +58,9 @@ async function handleHeartbeat(deps: HttpApiDeps, nodeId: string, req: IncomingM
     } finally {
       deps.inflight.release();
     }
-    sendJson(res, 200, { ok: true, assignments: [] });
+    // pending assignments ride on the heartbeat response until the node acks them
+    const assignments = (await deps.feed.pending(nodeId)).map((frame) => JSON.parse(frame) as unknown);
+    sendJson(res, 200, { ok: true, assignments });
   } catch (err) {
     const error = toSwitchboardError(err);
     outcome = error.code;
@@ -88,6 +92,22 @@ function createExpressApp(deps: HttpApiDeps): express.Express {
     } finally {
       deps.inflight.release();
     }
+  });
+
+  app.post('/v1/nodes/:node_id/jobs/:job_id/:step', async (req: Request, res: Response) => {
+    const step = String(req.params['step']);
+    const type = ({ ack: 'job_ack', started: 'job_started', result: 'job_result' } as const)[step];
+    if (!type) throw new SwitchboardError('NOT_FOUND', `no route POST ${req.path}`);
+    if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
+    const principal = deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
+    const body = await readJsonBody(req, deps.maxMessageBytes);
+    const nodeId = String(req.params['node_id']);
+    if (typeof body === 'object' && body !== null && !('node_id' in body))
+      (body as { node_id: string }).node_id = nodeId;
+    const outcome = await deps.service.jobFrame(type, body, principal, nodeId, String(req.params['job_id']));
+    if (outcome === 'stale')
+      throw new SwitchboardError('STALE_ATTEMPT', "this attempt is not the job's current one on this node");
+    sendJson(res, 200, { ok: true, duplicate: outcome === 'duplicate' });
   });
 
   return finishServiceApp(app, deps.log);

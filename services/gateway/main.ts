@@ -6,7 +6,9 @@ import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitUntilReady } from '../../shared/redis-client.ts';
 import { runService } from '../../shared/service-runner.ts';
 import { createGatewayMetrics } from './gateway-metrics.ts';
+import { AssignmentFeed } from './assignment-feed.ts';
 import { GatewayServer } from './gateway-server.ts';
+import { JobProgress } from './job-progress.ts';
 import { NodeAuthenticator } from './node-auth.ts';
 import { NodeRegistry } from './node-registry.ts';
 import { NodeService } from './node-service.ts';
@@ -23,7 +25,10 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const keys = new KeyBuilder(config.prefix, config.shards);
   const redis = createRedisClient(config, log, { name: 'gateway', mode: 'fail-fast' });
   const queueRedis = createRedisClient(config, log, { name: 'gateway-queues', mode: 'fail-fast' });
-  await Promise.all([waitUntilReady(redis), waitUntilReady(queueRedis)]);
+  const feedRedis = createRedisClient(config, log, { name: 'gateway-feed', mode: 'blocking' });
+  await Promise.all([waitUntilReady(redis), waitUntilReady(queueRedis), waitUntilReady(feedRedis)]);
+  const feed = new AssignmentFeed(redis, feedRedis, keys, log.child({ component: 'assignment-feed' }));
+  await feed.start();
 
   const queues = new DerivedWorkQueues(queueRedis, keys, env.SB_FLUSH_DELAY_MS);
   const registry = new NodeRegistry(
@@ -38,7 +43,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     },
     log,
   );
-  const service = new NodeService(registry, {
+  const jobs = new JobProgress(redis, keys, queues, env.SB_JOB_TIMEOUT_MS);
+  const service = new NodeService(registry, jobs, {
     requireGpu: env.SB_REQUIRE_GPU,
     defaultMaxJobs: env.SB_DEFAULT_MAX_JOBS,
     heartbeatIntervalMs: env.SB_HEARTBEAT_INTERVAL_MS,
@@ -48,6 +54,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const metricsRegistry = createMetricsRegistry('gateway');
   const server = new GatewayServer({
     service,
+    feed,
     auth: new NodeAuthenticator(config.auth),
     metrics: createGatewayMetrics(metricsRegistry),
     registry: metricsRegistry,
@@ -72,8 +79,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     port,
     close: async () => {
       await server.close();
+      await feed.close();
       await queues.close();
-      await Promise.allSettled([redis.quit(), queueRedis.quit()]);
+      await Promise.allSettled([redis.quit(), queueRedis.quit(), feedRedis.quit()]);
     },
   };
 }

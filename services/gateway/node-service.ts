@@ -13,6 +13,7 @@ import {
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import { NodeAuthenticator, type Principal } from './node-auth.ts';
 import { CapabilityCache, type HeartbeatCapabilities } from './capability-cache.ts';
+import type { JobProgress, ProgressOutcome } from './job-progress.ts';
 import type { HeartbeatOutcome, NodeRegistry } from './node-registry.ts';
 
 export const CAPABILITY_SCHEMA_VERSION = '2.0';
@@ -46,6 +47,7 @@ export class NodeService {
 
   constructor(
     private readonly registry: NodeRegistry,
+    private readonly jobs: JobProgress,
     private readonly options: NodeServiceOptions,
   ) {}
 
@@ -174,16 +176,43 @@ export class NodeService {
   }
 
   /**
-   * job_ack / job_started / job_result: validated here; the job lifecycle that consumes them
-   * (attempt checks, reservation commit/release) arrives with the job lifecycle issue.
+   * job_ack / job_started / job_result for the node `boundNodeId` (the socket's, or the URL's).
+   * A frame for an attempt that is not the job's current one on this node is `stale`: ignored
+   * (HTTP answers 409).
    */
-  validateJobFrame(type: 'job_ack' | 'job_started' | 'job_result', body: unknown, boundNodeId: string): void {
+  async jobFrame(
+    type: 'job_ack' | 'job_started' | 'job_result',
+    body: unknown,
+    principal: Principal,
+    boundNodeId: string,
+    jobIdInPath?: string,
+  ): Promise<ProgressOutcome> {
+    NodeAuthenticator.assertMayActFor(principal, boundNodeId);
     const frame = parseOrThrow(type === 'job_result' ? jobResultSchema : jobProgressSchema, body);
     if (frame.node_id !== boundNodeId) {
       throw new SwitchboardError(
         'NODE_ID_MISMATCH',
         `node_id: expected ${boundNodeId}, got ${frame.node_id}`,
       );
+    }
+    if (jobIdInPath !== undefined && frame.job_id !== jobIdInPath) {
+      throw new SwitchboardError(
+        'INVALID_MESSAGE',
+        `job_id: expected ${jobIdInPath} (the URL's), got ${frame.job_id}`,
+      );
+    }
+    switch (type) {
+      case 'job_ack':
+        return this.jobs.ack(boundNodeId, frame.job_id, frame.attempt_id);
+      case 'job_started':
+        return this.jobs.started(boundNodeId, frame.job_id, frame.attempt_id);
+      case 'job_result':
+        return this.jobs.result(
+          boundNodeId,
+          frame.job_id,
+          frame.attempt_id,
+          frame,
+        );
     }
   }
 }

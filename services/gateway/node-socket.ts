@@ -2,6 +2,7 @@ import type { RawData, WebSocket } from 'ws';
 import { SwitchboardError, toSwitchboardError, wsErrorFrame } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { NODE_FRAME_TYPES, type NodeFrameType } from '../../shared/protocol/node-messages.ts';
+import type { AssignmentFeed } from './assignment-feed.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { TokenBucket, type InflightLimiter } from './load-shedding.ts';
 import type { Principal } from './node-auth.ts';
@@ -44,6 +45,7 @@ export class NodeSocket {
     private readonly ws: WebSocket,
     private readonly principal: Principal,
     private readonly service: NodeService,
+    private readonly feed: AssignmentFeed,
     private readonly inflight: InflightLimiter,
     private readonly limits: SocketLimits,
     private readonly metrics: GatewayMetrics,
@@ -143,10 +145,14 @@ export class NodeSocket {
     if (type === 'node_register') {
       try {
         const { ack, epoch } = await this.service.register(body, this.principal);
+        if (this.nodeId !== null && this.nodeId !== ack.node_id) this.feed.detach(this.nodeId, this.push);
         this.nodeId = ack.node_id;
         this.epoch = epoch;
         this.metrics.registrations.inc({ outcome: 'ok' });
         this.send(JSON.stringify(ack));
+        // live assignments from now on, then whatever waits unacked (at least once)
+        this.feed.attach(ack.node_id, this.push);
+        for (const pending of await this.feed.pending(ack.node_id)) this.send(pending);
       } catch (err) {
         this.metrics.registrations.inc({ outcome: toSwitchboardError(err).code });
         throw err;
@@ -166,7 +172,7 @@ export class NodeSocket {
       case 'job_ack':
       case 'job_started':
       case 'job_result':
-        this.service.validateJobFrame(type, body, nodeId);
+        await this.service.jobFrame(type, body, this.principal, nodeId); // stale attempts are ignored
         return;
     }
   }
@@ -176,9 +182,12 @@ export class NodeSocket {
     this.metrics.heartbeatSeconds.observe((performance.now() - receivedAt) / 1000);
   }
 
+  private readonly push = (frame: string): void => this.send(frame);
+
   private async onClose(): Promise<void> {
     this.queue.length = 0;
     const nodeId = this.nodeId;
+    if (nodeId !== null) this.feed.detach(nodeId, this.push);
     if (nodeId === null || this.handover) return;
     try {
       await this.service.connectionClosed(nodeId, this.epoch);

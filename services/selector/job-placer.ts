@@ -146,6 +146,7 @@ export class JobPlacer {
       k.reservations,
       k.inbox(nodeId),
       k.dirty,
+      k.assignments,
       nodeId,
       jobId,
       attempt,

@@ -39,6 +39,7 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
         k.reservations,
         k.inbox(id),
         k.dirty,
+        k.assignments,
         id,
         job,
         attempt,
@@ -53,7 +54,9 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
       it('reserves, records a TTL reservation, queues the assignment and marks the node dirty', async () => {
         expect(await reserve('j1')).toEqual([1, 1, 1, 3, 1]);
         expect(await redis.hget(k.node(id), 'reserved')).toBe('1');
-        expect(await redis.get(k.reservation('j1'))).toBe(`${id}|1`);
+        const entryId = (await redis.xrange(k.inbox(id), '-', '+'))[0]?.[0];
+        expect(await redis.get(k.reservation('j1'))).toBe(`${id}|1|${entryId}`);
+        expect(await redis.xlen(k.assignments)).toBe(1);
         expect(await redis.pttl(k.reservation('j1'))).toBeGreaterThan(9000);
         expect(await redis.zscore(k.reservations, 'j1')).toBe(String(now + 10_000));
         const [first] = await redis.xrange(k.inbox(id), '-', '+');

@@ -8,12 +8,8 @@
  * - When only the `unit` project is selected (`vitest run --project unit`), nothing is started.
  */
 import type { TestProject } from 'vitest/node';
-import {
-  startRedisCluster,
-  startRedisServer,
-  type RedisClusterHandle,
-  type RedisServerHandle,
-} from '../../scripts/lib/redis-server-process.ts';
+import { startRedisCluster, type RedisClusterHandle } from '../../scripts/lib/redis-cluster-process.ts';
+import { startRedisServer, type RedisServerHandle } from '../../scripts/lib/redis-server-process.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,0 +1,37 @@
+--[[
+  ackJob: a node accepted an assignment: its reservation becomes a running job
+  (reserved − 1, committed + 1) and leaves the inbox (no more redelivery). Idempotent.
+
+  KEYS[1] node hash            {p:sK}:node:<id>
+  KEYS[2] reservation record   {p:sK}:resv:<job id>
+  KEYS[3] reservations zset    {p:sK}:resv
+  KEYS[4] running jobs hash    {p:sK}:run   (job id -> "<node id>|<attempt>|<deadline ms>")
+  KEYS[5] node inbox stream    {p:sK}:inbox:<node id>
+  KEYS[6] dirty set            {p:sK}:dirty
+
+  ARGV[1] node id   ARGV[2] job id   ARGV[3] attempt id
+  ARGV[4] server time, ms
+  ARGV[5] job timeout, ms (deadline = now + timeout)
+
+  Returns { code, dirty_was_empty }
+    code  1 committed   2 already committed (duplicate ack)   -1 not this node's current attempt
+]]
+local rcall = redis.call
+local nodeKey, resvKey, resvSetKey, runKey, inboxKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local nodeId, jobId, attempt = ARGV[1], ARGV[2], ARGV[3]
+local mine = nodeId .. '|' .. attempt .. '|'
+
+local running = rcall('HGET', runKey, jobId)
+if running and string.sub(running, 1, #mine) == mine then return { 2, 0 } end
+local held = rcall('GET', resvKey)
+if not held or string.sub(held, 1, #mine) ~= mine then return { -1, 0 } end
+
+rcall('DEL', resvKey)
+rcall('ZREM', resvSetKey, jobId)
+rcall('XDEL', inboxKey, string.sub(held, #mine + 1))
+if rcall('HINCRBY', nodeKey, 'reserved', -1) < 0 then rcall('HSET', nodeKey, 'reserved', 0) end
+rcall('HINCRBY', nodeKey, 'committed', 1)
+rcall('HSET', runKey, jobId, mine .. (tonumber(ARGV[4]) + tonumber(ARGV[5])))
+local dirtyWasEmpty = 0
+if rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end
+return { 1, dirtyWasEmpty }

@@ -1,0 +1,100 @@
+import type { KeyBuilder } from '../../shared/keys.ts';
+import type { DerivedWorkQueues } from '../../shared/queues.ts';
+import type { RedisClient } from '../../shared/redis-client.ts';
+
+export type ProgressOutcome = 'applied' | 'duplicate' | 'stale';
+
+/**
+ * A node's job_ack / job_started / job_result, written for its CURRENT attempt only: the node
+ * side (reservation → running job → released, on the node's shard) and the job record (on the
+ * job's shard) are separate slots, hence two idempotent scripts, node side first.
+ */
+export class JobProgress {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: KeyBuilder,
+    private readonly queues: DerivedWorkQueues,
+    private readonly jobTimeoutMs: number,
+  ) {}
+
+  async ack(nodeId: string, jobId: string, attempt: number): Promise<ProgressOutcome> {
+    const k = this.keys.forNode(nodeId);
+    const [code, dirtyWasEmpty] = await this.redis.ackJob(
+      k.node(nodeId),
+      k.reservation(jobId),
+      k.reservations,
+      k.running,
+      k.inbox(nodeId),
+      k.dirty,
+      nodeId,
+      jobId,
+      attempt,
+      Date.now(),
+      this.jobTimeoutMs,
+    );
+    if (code === -1) return 'stale';
+    if (dirtyWasEmpty === 1) await this.queues.requestFlush(k.shard);
+    const advanced = await this.advance(nodeId, jobId, attempt, 'accepted');
+    return code === 2 && advanced !== 'applied' ? 'duplicate' : advanced;
+  }
+
+  started(nodeId: string, jobId: string, attempt: number): Promise<ProgressOutcome> {
+    return this.advance(nodeId, jobId, attempt, 'running');
+  }
+
+  async result(
+    nodeId: string,
+    jobId: string,
+    attempt: number,
+    frame: Record<string, unknown>,
+  ): Promise<ProgressOutcome> {
+    const success = frame['success'] === true;
+    const { type: _type, ...result } = frame;
+    const error = success
+      ? null
+      : (frame['error'] ?? { code: 'NODE_ERROR', message: 'the node reported a failure' });
+    const outcome = await this.advance(
+      nodeId,
+      jobId,
+      attempt,
+      success ? 'finished' : 'failed',
+      result,
+      error,
+    );
+    // Release whatever this node holds for the attempt, even for a stale one: the slot is free.
+    const k = this.keys.forNode(nodeId);
+    const [, dirtyWasEmpty] = await this.redis.releaseJob(
+      k.node(nodeId),
+      k.reservation(jobId),
+      k.reservations,
+      k.running,
+      k.inbox(nodeId),
+      k.dirty,
+      nodeId,
+      jobId,
+      attempt,
+    );
+    if (dirtyWasEmpty === 1) await this.queues.requestFlush(k.shard);
+    return outcome;
+  }
+
+  private async advance(
+    nodeId: string,
+    jobId: string,
+    attempt: number,
+    status: 'accepted' | 'running' | 'finished' | 'failed',
+    result?: unknown,
+    error?: unknown,
+  ): Promise<ProgressOutcome> {
+    const code = await this.redis.advanceJob(
+      this.keys.job(jobId),
+      attempt,
+      status,
+      Date.now(),
+      result === undefined ? '' : JSON.stringify(result),
+      error === undefined || error === null ? '' : JSON.stringify(error),
+      nodeId,
+    );
+    return code === 1 ? 'applied' : code === 0 ? 'duplicate' : 'stale';
+  }
+}
