@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { KeyBuilder, type ShardKeys } from '../../shared/keys.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { createRedisClient, waitUntilReady, type RedisClient } from '../../shared/redis-client.ts';
+import { testConfig, type RedisTarget } from '../support/service-harness.ts';
+import { uniquePrefix } from '../support/redis.ts';
+
+/** Every return path of the job lifecycle scripts (ackJob, releaseJob, advanceJob). */
+export function describeLifecycleScripts(label: string, target: () => RedisTarget): void {
+  describe(`job lifecycle Lua scripts (${label})`, () => {
+    let redis: RedisClient;
+    let keys: KeyBuilder;
+    let k: ShardKeys;
+    let id: string;
+    let job: string;
+    let n = 0;
+    const now = Date.now();
+
+    beforeAll(async () => {
+      const config = testConfig(uniquePrefix(), target());
+      keys = new KeyBuilder(config.prefix, config.shards);
+      redis = createRedisClient(config, createLogger('test', 'silent'), { name: 'test', mode: 'fail-fast' });
+      await waitUntilReady(redis);
+    });
+    afterAll(async () => {
+      await redis.quit();
+    });
+    beforeEach(async () => {
+      id = `lc-node-${++n}`;
+      job = `lc-job-${n}`;
+      k = keys.forNode(id);
+      await redis.hset(k.node(id), { status: 'ready', draining: 0, running: 0, reserved: 0, max_jobs: 3 });
+      await redis.zadd(k.live, now, id);
+      const [code] = await redis.reserveSlot(
+        k.node(id),
+        k.live,
+        k.reservation(job),
+        k.reservations,
+        k.inbox(id),
+        k.dirty,
+        k.assignments,
+        id,
+        job,
+        1,
+        now,
+        10_000,
+        45_000,
+        '{}',
+        100,
+      );
+      expect(code).toBe(1);
+      await redis.hset(keys.job(job), {
+        job_id: job,
+        status: 'dispatched',
+        attempt_id: 1,
+        node_id: id,
+        attempts: JSON.stringify([{ attempt_id: 1, node_id: id, status: 'dispatched' }]),
+      });
+    });
+
+    const slotArgs = () =>
+      [k.node(id), k.reservation(job), k.reservations, k.running, k.inbox(id), k.dirty] as const;
+    const ack = (attempt = 1, node = id) => redis.ackJob(...slotArgs(), node, job, attempt, now, 30_000);
+    const release = (attempt = 1, node = id) => redis.releaseJob(...slotArgs(), node, job, attempt);
+    const advance = (
+      status: 'accepted' | 'running' | 'finished' | 'failed',
+      attempt = 1,
+      node = id,
+      result = '',
+    ) => redis.advanceJob(keys.job(job), attempt, status, now, result, '', node);
+    const counts = async () => (await redis.hmget(k.node(id), 'reserved', 'committed')).map(Number);
+
+    it('ackJob: commits the reservation once, out of the inbox, with a deadline', async () => {
+      expect((await ack())[0]).toBe(1);
+      expect(await counts()).toEqual([0, 1]);
+      expect(await redis.exists(k.reservation(job))).toBe(0);
+      expect(await redis.zscore(k.reservations, job)).toBeNull();
+      expect(await redis.xlen(k.inbox(id))).toBe(0);
+      expect(await redis.hget(k.running, job)).toBe(`${id}|1|${now + 30_000}`);
+      expect((await ack())[0]).toBe(2);
+      expect(await counts()).toEqual([0, 1]);
+    });
+
+    it('ackJob: -1 for another attempt or another node, and nothing changes', async () => {
+      expect((await ack(2))[0]).toBe(-1);
+      expect((await ack(1, 'intruder'))[0]).toBe(-1);
+      expect(await counts()).toEqual([1, 0]);
+    });
+
+    it('releaseJob: releases the running job once (1), then nothing (0)', async () => {
+      await ack();
+      expect((await release())[0]).toBe(1);
+      expect(await counts()).toEqual([0, 0]);
+      expect((await release())[0]).toBe(0);
+      expect(await counts()).toEqual([0, 0]);
+    });
+
+    it('releaseJob: a result without an ack releases the reservation (2); a stale one nothing (0)', async () => {
+      expect((await release(2))[0]).toBe(0);
+      expect((await release())[0]).toBe(2);
+      expect(await counts()).toEqual([0, 0]);
+      expect(await redis.xlen(k.inbox(id))).toBe(0);
+    });
+
+    it('advanceJob: forward only, for the current attempt and node; terminal is final', async () => {
+      expect(await advance('accepted')).toBe(1);
+      expect(await advance('accepted')).toBe(0);
+      expect(await advance('running')).toBe(1);
+      expect(await advance('accepted')).toBe(0);
+      expect(await advance('finished', 2)).toBe(-1);
+      expect(await advance('finished', 1, 'intruder')).toBe(-1);
+      expect(await advance('finished', 1, id, '{"text":"ok"}')).toBe(1);
+      expect(await advance('failed')).toBe(0);
+      const h = await redis.hgetall(keys.job(job));
+      expect(h).toMatchObject({ status: 'finished', result: '{"text":"ok"}' });
+      expect(JSON.parse(h['attempts']!)).toEqual([{ attempt_id: 1, node_id: id, status: 'finished' }]);
+      expect(await redis.advanceJob(keys.job('nope'), 1, 'accepted', now, '', '', id)).toBe(-2);
+    });
+  });
+}
