@@ -4,6 +4,7 @@ import { KeyBuilder } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { startGateway, type Gateway } from '../../services/gateway/main.ts';
 import { startWorker, type WorkerService } from '../../services/worker/main.ts';
+import { startSelector, type SelectorService } from '../../services/selector/main.ts';
 
 export const JOIN_TOKEN = 'join-token-for-tests';
 export const NODE_TOKEN_SECRET = 'node-token-secret-for-tests';
@@ -97,4 +98,34 @@ export async function scrape(
     sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
+}
+
+export interface TestSelector extends SelectorService {
+  url: string;
+  /** fetch with the API key */
+  api(path: string, init?: RequestInit): Promise<Response>;
+}
+
+/** A real selector (the same composition as `npm run start:selector`) on a free port. */
+export async function startTestSelector(
+  prefix: string,
+  target: RedisTarget,
+  env: Record<string, string> = {},
+): Promise<TestSelector> {
+  const config = testConfig(prefix, target, env);
+  const selector = await startSelector(config, createLogger('selector-test', 'silent'));
+  const url = `http://127.0.0.1:${selector.port}`;
+  return {
+    ...selector,
+    url,
+    api: (path, init = {}) =>
+      fetch(`${url}${path}`, {
+        ...init,
+        headers: {
+          authorization: `Bearer ${API_KEY}`,
+          'content-type': 'application/json',
+          ...(init.headers ?? {}),
+        },
+      }),
+  };
 }
