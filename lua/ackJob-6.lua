@@ -1,11 +1,12 @@
 --[[
   ackJob: a node accepted an assignment: its reservation becomes a running job
-  (reserved − 1, committed + 1) and leaves the inbox (no more redelivery). Idempotent.
+  (reserved − 1, committed + 1, with a deadline) and leaves the inbox (no more redelivery).
+  Idempotent. A late ack (the reservation already expired) is stale.
 
   KEYS[1] node hash            {p:sK}:node:<id>
-  KEYS[2] reservation record   {p:sK}:resv:<job id>
-  KEYS[3] reservations zset    {p:sK}:resv
-  KEYS[4] running jobs hash    {p:sK}:run   (job id -> "<node id>|<attempt>|<deadline ms>")
+  KEYS[2] reservation record   {p:sK}:resv:<job id>   ("<node>|<attempt>|<inbox entry>")
+  KEYS[3] reservations zset    {p:sK}:resv            ("<job>|<node>|<attempt>|<inbox entry>" -> expiry)
+  KEYS[4] running jobs zset    {p:sK}:run             ("<job>|<node>|<attempt>" -> deadline ms)
   KEYS[5] node inbox stream    {p:sK}:inbox:<node id>
   KEYS[6] dirty set            {p:sK}:dirty
 
@@ -20,18 +21,18 @@ local rcall = redis.call
 local nodeKey, resvKey, resvSetKey, runKey, inboxKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local nodeId, jobId, attempt = ARGV[1], ARGV[2], ARGV[3]
 local mine = nodeId .. '|' .. attempt .. '|'
+local runMember = jobId .. '|' .. nodeId .. '|' .. attempt
 
-local running = rcall('HGET', runKey, jobId)
-if running and string.sub(running, 1, #mine) == mine then return { 2, 0 } end
+if rcall('ZSCORE', runKey, runMember) then return { 2, 0 } end
 local held = rcall('GET', resvKey)
 if not held or string.sub(held, 1, #mine) ~= mine then return { -1, 0 } end
+if rcall('ZREM', resvSetKey, jobId .. '|' .. held) == 0 then return { -1, 0 } end -- expired meanwhile
 
 rcall('DEL', resvKey)
-rcall('ZREM', resvSetKey, jobId)
 rcall('XDEL', inboxKey, string.sub(held, #mine + 1))
 if rcall('HINCRBY', nodeKey, 'reserved', -1) < 0 then rcall('HSET', nodeKey, 'reserved', 0) end
 rcall('HINCRBY', nodeKey, 'committed', 1)
-rcall('HSET', runKey, jobId, mine .. (tonumber(ARGV[4]) + tonumber(ARGV[5])))
+rcall('ZADD', runKey, tonumber(ARGV[4]) + tonumber(ARGV[5]), runMember)
 local dirtyWasEmpty = 0
 if rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end
 return { 1, dirtyWasEmpty }

@@ -6,7 +6,7 @@
   KEYS[1] node hash            {p:sK}:node:<id>
   KEYS[2] reservation record   {p:sK}:resv:<job id>
   KEYS[3] reservations zset    {p:sK}:resv
-  KEYS[4] running jobs hash    {p:sK}:run
+  KEYS[4] running jobs zset    {p:sK}:run
   KEYS[5] node inbox stream    {p:sK}:inbox:<node id>
   KEYS[6] dirty set            {p:sK}:dirty
 
@@ -22,16 +22,13 @@ local nodeId, jobId, attempt = ARGV[1], ARGV[2], ARGV[3]
 local mine = nodeId .. '|' .. attempt .. '|'
 
 local code = 0
-local running = rcall('HGET', runKey, jobId)
-if running and string.sub(running, 1, #mine) == mine then
-  rcall('HDEL', runKey, jobId)
+if rcall('ZREM', runKey, jobId .. '|' .. nodeId .. '|' .. attempt) == 1 then
   if rcall('HINCRBY', nodeKey, 'committed', -1) < 0 then rcall('HSET', nodeKey, 'committed', 0) end
   code = 1
 else
   local held = rcall('GET', resvKey)
-  if held and string.sub(held, 1, #mine) == mine then
+  if held and string.sub(held, 1, #mine) == mine and rcall('ZREM', resvSetKey, jobId .. '|' .. held) == 1 then
     rcall('DEL', resvKey)
-    rcall('ZREM', resvSetKey, jobId)
     rcall('XDEL', inboxKey, string.sub(held, #mine + 1))
     if rcall('HINCRBY', nodeKey, 'reserved', -1) < 0 then rcall('HSET', nodeKey, 'reserved', 0) end
     code = 2

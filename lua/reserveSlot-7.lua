@@ -7,7 +7,7 @@
   KEYS[1] node hash            {p:sK}:node:<id>
   KEYS[2] liveness zset        {p:sK}:live
   KEYS[3] reservation record   {p:sK}:resv:<job id>   ("<node id>|<attempt>|<inbox entry id>", expires with the TTL)
-  KEYS[4] reservations zset    {p:sK}:resv            (job id -> expiry ms; for the ack timeout)
+  KEYS[4] reservations zset    {p:sK}:resv            ("<job>|<node>|<attempt>|<inbox entry>" -> expiry ms)
   KEYS[5] node inbox stream    {p:sK}:inbox:<node id>
   KEYS[6] dirty set            {p:sK}:dirty
   KEYS[7] assignment feed      {p:sK}:assign          (what gateways tail to push job_assign live)
@@ -45,7 +45,7 @@ if running + reserved >= max then return { -5, running, reserved, max, 0 } end
 reserved = rcall('HINCRBY', nodeKey, 'reserved', 1)
 local entry = rcall('XADD', inboxKey, 'MAXLEN', '~', ARGV[8], '*', 'type', 'job_assign', 'job', jobId, 'attempt', attempt, 'frame', ARGV[7])
 rcall('SET', resvKey, nodeId .. '|' .. attempt .. '|' .. entry, 'PX', ARGV[5])
-rcall('ZADD', resvSetKey, now + tonumber(ARGV[5]), jobId)
+rcall('ZADD', resvSetKey, now + tonumber(ARGV[5]), jobId .. '|' .. nodeId .. '|' .. attempt .. '|' .. entry)
 rcall('XADD', feedKey, 'MAXLEN', '~', ARGV[8], '*', 'node', nodeId, 'frame', ARGV[7])
 local dirtyWasEmpty = 0
 if rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end

@@ -22,8 +22,8 @@ import { crc32 } from 'node:zlib';
  *   <tag>:deltas      stream one entry per version, ID `<version>-0`
  *   <tag>:inbox:<id>  stream assignments waiting for the node
  *   <tag>:resv:<job>  string reservation "<node>|<attempt>|<inbox entry>", expires after SB_ACK_TIMEOUT_MS
- *   <tag>:resv        zset   job id → reservation expiry (ms), for the ack timeout
- *   <tag>:run         hash   job id → "<node>|<attempt>|<deadline ms>" of acked, unfinished jobs
+ *   <tag>:resv        zset   "<job>|<node>|<attempt>|<inbox entry>" → reservation expiry (ms)
+ *   <tag>:run         zset   "<job>|<node>|<attempt>" → deadline (ms) of acked, unfinished jobs
  *   <tag>:assign      stream every new assignment (node, frame): gateways tail it to push job_assign
  *
  * Jobs are spread over the same number of job shards by crc32(jobId) (tag `{sb:j<k>}`):

@@ -127,6 +127,35 @@ declare module 'ioredis' {
       jobId: string,
       attemptId: number,
     ): Result<[number, number], Context>;
+    expireSlot(
+      node: string,
+      reservation: string,
+      reservations: string,
+      running: string,
+      inbox: string,
+      dirty: string,
+      assignments: string,
+      kind: 'reservation' | 'running',
+      member: string,
+      nodeId: string,
+      cancelFrame: string,
+      streamCap: number,
+    ): Result<[number, number], Context>;
+    failoverJob(
+      job: string,
+      attemptId: number,
+      reason: string,
+      nowMs: number,
+      maxAttempts: number,
+    ): Result<[0] | [1, string, string] | [2], Context>;
+    recordAttempt(
+      job: string,
+      previousAttempt: number,
+      attemptId: number,
+      nodeId: string,
+      nowMs: number,
+      errorJson: string,
+    ): Result<number, Context>;
     advanceJob(
       job: string,
       attemptId: number,

@@ -26,6 +26,20 @@ import type { KeyBuilder } from './keys.ts';
 export const QUEUE_POOL_INDEX = 'pool-index';
 export const QUEUE_SNAPSHOT_FLUSH = 'snapshot-flush';
 export const QUEUE_LIVENESS = 'liveness';
+/**
+ * `failover` — job name `failover`, data FailoverJob: the worker found an attempt timed out
+ * and the job may try again; a SELECTOR places the next attempt (it holds the snapshot).
+ * Deduplicated per job and attempt.
+ */
+export const QUEUE_FAILOVER = 'failover';
+
+export interface FailoverJob {
+  jobId: string;
+  /** The attempt to place (the timed-out one + 1). */
+  attempt: number;
+  /** Nodes already tried: never chosen again for this job. */
+  exclude: string[];
+}
 export const LIVENESS_SCHEDULER_ID = 'liveness-tick';
 
 export interface PoolIndexJob {
@@ -52,6 +66,7 @@ const JOB_OPTIONS = {
 export class DerivedWorkQueues {
   readonly poolIndex: Queue<PoolIndexJob>;
   readonly snapshotFlush: Queue<SnapshotFlushJob>;
+  readonly failover: Queue<FailoverJob>;
 
   constructor(
     connection: ConnectionOptions,
@@ -61,6 +76,7 @@ export class DerivedWorkQueues {
     const opts = { connection, prefix: keys.queuePrefix };
     this.poolIndex = new Queue<PoolIndexJob>(QUEUE_POOL_INDEX, opts);
     this.snapshotFlush = new Queue<SnapshotFlushJob>(QUEUE_SNAPSHOT_FLUSH, opts);
+    this.failover = new Queue<FailoverJob>(QUEUE_FAILOVER, opts);
   }
 
   async requestPoolIndex(nodeId: string, shard: number): Promise<void> {
@@ -84,7 +100,14 @@ export class DerivedWorkQueues {
     );
   }
 
+  async requestFailover(job: FailoverJob): Promise<void> {
+    await this.failover.add(QUEUE_FAILOVER, job, {
+      ...JOB_OPTIONS,
+      deduplication: { id: `job:${job.jobId}:${job.attempt}` },
+    });
+  }
+
   async close(): Promise<void> {
-    await Promise.all([this.poolIndex.close(), this.snapshotFlush.close()]);
+    await Promise.all([this.poolIndex.close(), this.snapshotFlush.close(), this.failover.close()]);
   }
 }

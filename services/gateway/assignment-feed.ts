@@ -82,15 +82,7 @@ export class AssignmentFeed {
     let failures = 0;
     while (!this.closed) {
       try {
-        const reply = (await reader.xread(
-          'COUNT',
-          500,
-          'BLOCK',
-          this.blockMs,
-          'STREAMS',
-          ...keys,
-          ...ids,
-        ));
+        const reply = await reader.xread('COUNT', 500, 'BLOCK', this.blockMs, 'STREAMS', ...keys, ...ids);
         failures = 0;
         for (const [key, entries] of reply ?? []) {
           const at = keys.indexOf(key);

@@ -207,12 +207,7 @@ export class NodeService {
       case 'job_started':
         return this.jobs.started(boundNodeId, frame.job_id, frame.attempt_id);
       case 'job_result':
-        return this.jobs.result(
-          boundNodeId,
-          frame.job_id,
-          frame.attempt_id,
-          frame,
-        );
+        return this.jobs.result(boundNodeId, frame.job_id, frame.attempt_id, frame);
     }
   }
 }

@@ -4,7 +4,7 @@ import type { KeyBuilder } from '../../shared/keys.ts';
 import { AUTO_LANG, normalizeLang } from '../../shared/language-pairs.ts';
 import { jobRequestSchema, type JobRequest } from '../../shared/protocol/client-messages.ts';
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
-import type { DerivedWorkQueues } from '../../shared/queues.ts';
+import type { DerivedWorkQueues, FailoverJob } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import type { JobStore } from './job-store.ts';
 import {
@@ -118,6 +118,57 @@ export class JobPlacer {
       result.breakdown,
       conflicts,
     );
+  }
+
+  /**
+   * Places the next attempt of a job whose previous attempt timed out (a `failover` job from
+   * the worker), on a node not tried yet; with none left, the job fails with JOB_TIMEOUT.
+   */
+  async failover(job: FailoverJob): Promise<'placed' | 'failed' | 'moved_on'> {
+    const [requestText, status, current] = await this.redis.hmget(
+      this.keys.job(job.jobId),
+      'request',
+      'status',
+      'attempt_id',
+    );
+    if (!requestText || status === 'finished' || status === 'failed' || Number(current) !== job.attempt - 1)
+      return 'moved_on';
+    const req = parseOrThrow(jobRequestSchema, JSON.parse(requestText));
+    const selection = toSelection(req);
+    selection.excludeNodeIds = [...selection.excludeNodeIds, ...job.exclude];
+    const result = select(this.index, selection, {
+      ...this.options.policy,
+      knownLoad: (id) => this.knownLoad(id),
+    });
+    for (const nodeId of result.ranked.slice(0, this.options.maxReservationAttempts)) {
+      if (
+        await this.reserve(nodeId, job.jobId, job.attempt, assignFrame(req, job.jobId, job.attempt, null))
+      ) {
+        const recorded = await this.redis.recordAttempt(
+          this.keys.job(job.jobId),
+          job.attempt - 1,
+          job.attempt,
+          nodeId,
+          Date.now(),
+          '',
+        );
+        return recorded === 1 ? 'placed' : 'moved_on';
+      }
+      this.metrics.reservationConflicts.inc();
+    }
+    const error = {
+      code: 'JOB_TIMEOUT',
+      message: `attempt ${job.attempt - 1} timed out and no other node can take the job: ${result.message}`,
+    };
+    await this.redis.recordAttempt(
+      this.keys.job(job.jobId),
+      job.attempt - 1,
+      job.attempt,
+      '',
+      Date.now(),
+      JSON.stringify(error),
+    );
+    return 'failed';
   }
 
   /** The same job_id again: the same answer, never a second reservation. */

@@ -3,7 +3,8 @@ import type { Config } from '../../shared/config.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { createMetricsRegistry } from '../../shared/metrics.ts';
-import { DerivedWorkQueues } from '../../shared/queues.ts';
+import { Worker } from 'bullmq';
+import { DerivedWorkQueues, QUEUE_FAILOVER, type FailoverJob } from '../../shared/queues.ts';
 import { createRedisClient, waitUntilReady } from '../../shared/redis-client.ts';
 import { runService } from '../../shared/service-runner.ts';
 import { JobPlacer } from './job-placer.ts';
@@ -68,6 +69,13 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
       inboxLength: env.SB_INBOX_LEN,
     },
   );
+  // The worker finds timed-out attempts; a selector (it holds the snapshot) places the next one.
+  const failoverWorker = new Worker<FailoverJob>(QUEUE_FAILOVER, (job) => placer.failover(job.data), {
+    connection: tail,
+    prefix: keys.queuePrefix,
+    concurrency: env.SB_WORKER_CONCURRENCY,
+  });
+  failoverWorker.on('error', (err) => log.warn({ err: err.message }, 'failover worker error'));
   let closing = false;
   const app = createSelectorApi({
     auth: config.auth,
@@ -112,6 +120,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
+      await failoverWorker.close();
       await replica.close();
       await queues.close();
       await Promise.allSettled([redis.quit(), tail.quit(), queueRedis.quit()]);

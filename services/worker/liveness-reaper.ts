@@ -1,6 +1,7 @@
 import type { KeyBuilder } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
+import type { JobTimeouts } from './job-timeouts.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
 
 export interface ReaperOptions {
@@ -14,6 +15,7 @@ export interface TickResult {
   offline: number;
   removed: number;
   flushesRequested: number;
+  timedOut: number;
 }
 
 /**
@@ -21,6 +23,8 @@ export interface TickResult {
  * job scheduler), per shard:
  *  - nodes silent for longer than SB_NODE_TTL_MS → offline (unless they heartbeat meanwhile);
  *  - nodes offline for longer than SB_NODE_RETENTION_MS → removed (pool index clears them);
+ *  - job attempts past their ack or job timeout, or on a node gone offline, fail over
+ *    (JobTimeouts);
  *  - a dirty or taken set without a pending flush (a producer crashed between its script and
  *    its enqueue, or a flush crashed) gets a flush: no dirty node is stranded.
  */
@@ -30,11 +34,12 @@ export class LivenessReaper {
     private readonly keys: KeyBuilder,
     private readonly queues: DerivedWorkQueues,
     private readonly metrics: WorkerMetrics,
+    private readonly timeouts: JobTimeouts,
     private readonly options: ReaperOptions,
   ) {}
 
   async tick(now = Date.now()): Promise<TickResult> {
-    const result: TickResult = { offline: 0, removed: 0, flushesRequested: 0 };
+    const result: TickResult = { offline: 0, removed: 0, flushesRequested: 0, timedOut: 0 };
     for (let shard = 0; shard < this.keys.shards; shard++) await this.tickShard(shard, now, result);
     this.metrics.reaperTicks.inc();
     return result;
@@ -72,6 +77,7 @@ export class LivenessReaper {
     this.metrics.reaped.inc({ kind: 'removed' }, removed);
     result.offline += offline;
     result.removed += removed;
+    result.timedOut += await this.timeouts.tickShard(shard, now);
     const [dirty, taken] = await Promise.all([this.redis.scard(k.dirty), this.redis.exists(k.dirtyTaken)]);
     if (dirty > 0 || taken > 0) {
       await this.queues.requestFlush(shard);

@@ -15,6 +15,7 @@ import {
 } from '../../shared/queues.ts';
 import { createRedisClient, waitUntilReady } from '../../shared/redis-client.ts';
 import { runService } from '../../shared/service-runner.ts';
+import { JobTimeouts } from './job-timeouts.ts';
 import { LivenessReaper } from './liveness-reaper.ts';
 import { PoolIndexer } from './pool-indexer.ts';
 import { SnapshotFlusher } from './snapshot-flusher.ts';
@@ -45,7 +46,12 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
     streamLength: env.SB_DELTA_STREAM_LEN,
     pauseAfterTakeMs: env.SB_FAULT_FLUSH_PAUSE_MS,
   });
-  const reaper = new LivenessReaper(redis, keys, queues, metrics, {
+  const timeouts = new JobTimeouts(redis, keys, queues, metrics, {
+    maxAttempts: env.SB_MAX_ATTEMPTS,
+    perTick: 1000,
+    streamCap: env.SB_INBOX_LEN,
+  });
+  const reaper = new LivenessReaper(redis, keys, queues, metrics, timeouts, {
     nodeTtlMs: env.SB_NODE_TTL_MS,
     retentionMs: env.SB_NODE_RETENTION_MS,
     perTick: 1000,

@@ -51,6 +51,12 @@ export function createWorkerMetrics(registry: Registry) {
       help: 'Liveness ticks this process ran',
       registers,
     }),
+    timeouts: new Counter({
+      name: 'sb_job_timeouts_total',
+      help: 'Job attempts timed out and released, by reason (ack_timeout, job_timeout, node_offline)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     reaped: new Counter({
       name: 'sb_nodes_reaped_total',
       help: 'Nodes the reaper marked offline or removed',

@@ -9,12 +9,7 @@ import type { HeartbeatParts, JobAssign, RegistrationBody } from '../../agent/pr
 import { sleep } from '../../agent/simulated-job.ts';
 import { registerBody } from '../support/node-fixtures.ts';
 import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
-import {
-  inspectClient,
-  JOIN_TOKEN,
-  startTestGateway,
-  type TestGateway,
-} from '../support/service-harness.ts';
+import { inspectClient, JOIN_TOKEN, startTestGateway, type TestGateway } from '../support/service-harness.ts';
 import type { Frame } from '../support/ws-client.ts';
 
 const usage = (): HeartbeatParts => ({
@@ -105,9 +100,7 @@ describe('NodeAgent against a real gateway', () => {
     expect(mean).toBeGreaterThan(70);
     expect(mean).toBeLessThan(250);
     const last = stamps[stamps.length - 1]!;
-    await waitFor(
-      async () => Number(await redis.hget(gw.keys.forNode(id).node(id), 'hb_ts')) >= last,
-    );
+    await waitFor(async () => Number(await redis.hget(gw.keys.forNode(id).node(id), 'hb_ts')) >= last);
     expect(a.stats.errors).toEqual({});
   });
 
@@ -131,10 +124,9 @@ describe('NodeAgent against a real gateway', () => {
       expect(a.gatewayUrl).toBe(gw.ws);
       expect(a.stats.disconnects).toBe(1);
       const hbTs = Number(await redis.hget(gw.keys.forNode(id).node(id), 'hb_ts'));
-      await waitFor(
-        async () => Number(await redis.hget(gw.keys.forNode(id).node(id), 'hb_ts')) > hbTs,
-        { message: 'heartbeats through the second gateway' },
-      );
+      await waitFor(async () => Number(await redis.hget(gw.keys.forNode(id).node(id), 'hb_ts')) > hbTs, {
+        message: 'heartbeats through the second gateway',
+      });
       expect(await status(id)).toBe('ready');
     } finally {
       if (!firstClosed) await first.close();
@@ -190,7 +182,7 @@ describe('NodeAgent against a real gateway', () => {
           const pipeline = redis.pipeline();
           for (const id of ids) pipeline.hget(gw.keys.forNode(id).node(id), 'status');
           const statuses = ((await pipeline.exec()) ?? []).map(([, s]) => s);
-          return statuses.every((s) => s === 'ready') || statuses;
+          return statuses.every((s) => s === 'ready');
         },
         { timeoutMs: 15_000, message: 'all 50 ready' },
       );
@@ -287,7 +279,7 @@ class FakeGateway {
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
     await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
     const address = wss.address();
-    const port = typeof address === 'object' ? address.port : 0;
+    const port = typeof address === 'object' && address ? address.port : 0;
     return new FakeGateway(wss, `ws://127.0.0.1:${port}/ws/node`);
   }
 
@@ -321,7 +313,7 @@ const ack = (nodeId: string): Record<string, unknown> => ({
 });
 
 let jobSeq = 0;
-const assign = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
+const assign = () => ({
   type: 'job_assign',
   job_id: `job-${++jobSeq}`,
   attempt_id: 1,
@@ -334,12 +326,14 @@ const assign = (overrides: Record<string, unknown> = {}): Record<string, unknown
   trace_id: 'trace-1',
   audio: 'AAAA',
   audio_format: 'pcm16',
-  ...overrides,
 });
 
 /** A handler whose jobs finish when the test says so. */
 function controlledHandler() {
-  const pending = new Map<string, { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }>();
+  const pending = new Map<
+    string,
+    { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }
+  >();
   const seen: { job: JobAssign; signal: AbortSignal }[] = [];
   const handler: JobHandler = (job, { signal, started }) => {
     seen.push({ job, signal });
@@ -375,14 +369,20 @@ describe('NodeAgent job handling (local ws server)', () => {
     await waitFor(() => a.registered);
     const job = assign();
     conn.send(job);
-    await conn.next((f) => f.type === 'job_started' && f['job_id'] === job['job_id']);
+    await conn.next((f) => f.type === 'job_started' && f['job_id'] === job.job_id);
     expect(a.runningJobs).toBe(1);
-    expect(seen[0]!.job).toMatchObject({ job_id: job['job_id'], audio: 'AAAA', audio_format: 'pcm16' });
+    expect(seen[0]!.job).toMatchObject({ job_id: job.job_id, audio: 'AAAA', audio_format: 'pcm16' });
 
-    await finish(String(job['job_id']), { text_asr: '你好', text_translated: 'hello', job_id: 'spoofed' });
+    await finish(job.job_id, { text_asr: '你好', text_translated: 'hello', job_id: 'spoofed' });
     const result = await conn.next((f) => f.type === 'job_result');
-    expect(conn.ofJob(String(job['job_id']))).toEqual(['job_ack', 'job_started', 'job_result']);
-    const ids = { job_id: job['job_id'], attempt_id: 1, node_id: 'node-jobs-1', session_id: 's1', trace_id: 'trace-1' };
+    expect(conn.ofJob(job.job_id)).toEqual(['job_ack', 'job_started', 'job_result']);
+    const ids = {
+      job_id: job.job_id,
+      attempt_id: 1,
+      node_id: 'node-jobs-1',
+      session_id: 's1',
+      trace_id: 'trace-1',
+    };
     expect(conn.frames.find((f) => f.type === 'job_ack')).toEqual({ type: 'job_ack', ...ids });
     expect(result).toMatchObject({
       ...ids,
@@ -406,11 +406,11 @@ describe('NodeAgent job handling (local ws server)', () => {
     conn.send(job);
     const result = await conn.next((f) => f.type === 'job_result');
     expect(result).toMatchObject({
-      job_id: job['job_id'],
+      job_id: job.job_id,
       success: false,
       error: { code: 'ASR_FAILED', message: 'model crashed' },
     });
-    expect(conn.ofJob(String(job['job_id']))).toEqual(['job_ack', 'job_result']);
+    expect(conn.ofJob(job.job_id)).toEqual(['job_ack', 'job_result']);
     expect(a.stats.jobs.failed).toBe(1);
   });
 
@@ -422,16 +422,16 @@ describe('NodeAgent job handling (local ws server)', () => {
     const cancelled = assign();
     const later = assign();
     conn.send(cancelled);
-    await conn.next((f) => f.type === 'job_started' && f['job_id'] === cancelled['job_id']);
-    conn.send({ type: 'job_cancel', job_id: cancelled['job_id'], reason: 'ack timeout' });
+    await conn.next((f) => f.type === 'job_started' && f['job_id'] === cancelled.job_id);
+    conn.send({ type: 'job_cancel', job_id: cancelled.job_id, reason: 'ack timeout' });
     await waitFor(() => seen[0]!.signal.aborted);
     expect((seen[0]!.signal.reason as { code?: string }).code).toBe('JOB_CANCELLED');
 
     // frames are handled in order: once the later job's result is in, the cancelled one is settled
     conn.send(later);
-    await finish(String(later['job_id']), { text_asr: 'x' });
-    await conn.next((f) => f.type === 'job_result' && f['job_id'] === later['job_id']);
-    expect(conn.ofJob(String(cancelled['job_id']))).toEqual(['job_ack', 'job_started']);
+    await finish(later.job_id, { text_asr: 'x' });
+    await conn.next((f) => f.type === 'job_result' && f['job_id'] === later.job_id);
+    expect(conn.ofJob(cancelled.job_id)).toEqual(['job_ack', 'job_started']);
     expect(a.runningJobs).toBe(0);
     expect(a.stats.jobs).toMatchObject({ cancelled: 1, succeeded: 1 });
   });
@@ -450,26 +450,36 @@ describe('NodeAgent job handling (local ws server)', () => {
     const refused = assign();
     conn.send(refused);
     await waitFor(() => outcomes.length === 3);
-    expect(outcomes).toEqual([`${job['job_id']}:accepted`, `${job['job_id']}:duplicate`, `${refused['job_id']}:declined`]);
+    expect(outcomes).toEqual([
+      `${job.job_id}:accepted`,
+      `${job.job_id}:duplicate`,
+      `${refused.job_id}:declined`,
+    ]);
     expect(a.draining).toBe(true);
     expect(seen).toHaveLength(1);
-    await finish(String(job['job_id']), {});
+    await finish(job.job_id, {});
     await conn.next((f) => f.type === 'job_result');
-    expect(conn.ofJob(String(job['job_id']))).toEqual(['job_ack', 'job_ack', 'job_started', 'job_result']);
-    expect(conn.ofJob(String(refused['job_id']))).toEqual([]);
+    expect(conn.ofJob(job.job_id)).toEqual(['job_ack', 'job_started', 'job_ack', 'job_result']);
+    expect(conn.ofJob(refused.job_id)).toEqual([]);
   });
 
   it('reports running jobs in heartbeats, and keeps a result made while disconnected for the next registration', async () => {
     const { handler, finish } = controlledHandler();
     const id = 'node-jobs-5';
-    const a = agent({ gatewayUrls: [fake.url], registration: registration(id), handler, heartbeatIntervalMs: 50 });
+    const a = agent({
+      gatewayUrls: [fake.url],
+      registration: registration(id),
+      handler,
+      heartbeatIntervalMs: 50,
+    });
     const n = fake.connections.length + 1;
     const conn = await fake.registered(n);
     await waitFor(() => a.registered);
     const job = assign();
     conn.send(job);
     await conn.next(
-      (f) => f.type === 'node_heartbeat' && (f['resource_usage'] as { running_jobs: number }).running_jobs === 1,
+      (f) =>
+        f.type === 'node_heartbeat' && (f['resource_usage'] as { running_jobs: number }).running_jobs === 1,
     );
 
     // the gateway drops the socket; the next one is not acked until the job has finished
@@ -478,14 +488,14 @@ describe('NodeAgent job handling (local ws server)', () => {
       conn.ws.close(1001, 'going away');
       const next = await fake.registered(n + 1);
       expect(next.authorization).toBe(`Bearer node-token-of-${id}`); // the node token from the first ack
-      await finish(String(job['job_id']), { text_asr: 'late' });
+      await finish(job.job_id, { text_asr: 'late' });
       await waitFor(() => a.stats.jobs.succeeded === 1);
-      expect(conn.ofJob(String(job['job_id']))).toEqual(['job_ack', 'job_started']);
-      expect(next.ofJob(String(job['job_id']))).toEqual([]);
+      expect(conn.ofJob(job.job_id)).toEqual(['job_ack', 'job_started']);
+      expect(next.ofJob(job.job_id)).toEqual([]);
 
       next.send(ack(id));
       const result = await next.next((f) => f.type === 'job_result');
-      expect(result).toMatchObject({ job_id: job['job_id'], node_id: id, success: true, text_asr: 'late' });
+      expect(result).toMatchObject({ job_id: job.job_id, node_id: id, success: true, text_asr: 'late' });
       expect(a.stats.registrations).toBe(2);
     } finally {
       fake.onRegister = (_n, f) => ack(String(f['node_id']));
@@ -495,9 +505,7 @@ describe('NodeAgent job handling (local ws server)', () => {
   it('retries a registration answered RATE_LIMITED, on the same socket', async () => {
     fake.registers = 0;
     fake.onRegister = (n, f) =>
-      n === 1
-        ? { type: 'error', code: 'RATE_LIMITED', message: 'slow down' }
-        : ack(String(f['node_id']));
+      n === 1 ? { type: 'error', code: 'RATE_LIMITED', message: 'slow down' } : ack(String(f['node_id']));
     try {
       const a = agent({ gatewayUrls: [fake.url], registration: registration('node-jobs-6') });
       const conn = await fake.connection(fake.connections.length + 1);
@@ -531,7 +539,7 @@ describe('NodeAgent job handling (local ws server)', () => {
     await stopped;
     expect(await conn.closed).toBe(1000);
     expect(await conn.next((f) => f.type === 'job_result')).toMatchObject({
-      job_id: job['job_id'],
+      job_id: job.job_id,
       success: false,
       error: { code: 'NODE_SHUTTING_DOWN' },
     });

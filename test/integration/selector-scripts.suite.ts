@@ -58,7 +58,7 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
         expect(await redis.get(k.reservation('j1'))).toBe(`${id}|1|${entryId}`);
         expect(await redis.xlen(k.assignments)).toBe(1);
         expect(await redis.pttl(k.reservation('j1'))).toBeGreaterThan(9000);
-        expect(await redis.zscore(k.reservations, 'j1')).toBe(String(now + 10_000));
+        expect(await redis.zscore(k.reservations, `j1|${id}|1|${entryId}`)).toBe(String(now + 10_000));
         const [first] = await redis.xrange(k.inbox(id), '-', '+');
         expect(first?.[1]).toEqual([
           'type',

@@ -1,0 +1,112 @@
+import type { KeyBuilder, ShardKeys } from '../../shared/keys.ts';
+import type { DerivedWorkQueues } from '../../shared/queues.ts';
+import type { RedisClient } from '../../shared/redis-client.ts';
+import type { WorkerMetrics } from './worker-metrics.ts';
+
+export interface TimeoutOptions {
+  maxAttempts: number;
+  /** Most expired slots handled per shard and kind in one tick; the rest wait for the next. */
+  perTick: number;
+  streamCap: number;
+}
+
+type Kind = 'reservation' | 'running';
+type Reason = 'ack_timeout' | 'job_timeout' | 'node_offline';
+
+/**
+ * Part of the liveness tick, per shard: reservations not acked within SB_ACK_TIMEOUT_MS,
+ * running jobs without a result within SB_JOB_TIMEOUT_MS, and anything held by a node that
+ * went offline are released (a running job also gets job_cancel), and the job fails over:
+ * a selector places the next attempt on a node not tried yet, until SB_MAX_ATTEMPTS, then the
+ * job fails with JOB_TIMEOUT.
+ */
+export class JobTimeouts {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: KeyBuilder,
+    private readonly queues: DerivedWorkQueues,
+    private readonly metrics: WorkerMetrics,
+    private readonly options: TimeoutOptions,
+  ) {}
+
+  async tickShard(shard: number, now: number): Promise<number> {
+    const k = this.keys.shard(shard);
+    const { perTick } = this.options;
+    let handled = 0;
+    const due = async (kind: Kind, key: string, reason: Reason) => {
+      for (const member of await this.redis.zrangebyscore(key, '-inf', now, 'LIMIT', 0, perTick)) {
+        if (await this.expire(k, kind, member, reason, now)) handled++;
+      }
+    };
+    await due('reservation', k.reservations, 'ack_timeout');
+    await due('running', k.running, 'job_timeout');
+
+    // a node that went offline with jobs in flight: fail them over at once
+    const held: [Kind, string][] = [
+      ...(await this.redis.zrange(k.reservations, '0', String(perTick - 1))).map((m): [Kind, string] => [
+        'reservation',
+        m,
+      ]),
+      ...(await this.redis.zrange(k.running, '0', String(perTick - 1))).map((m): [Kind, string] => [
+        'running',
+        m,
+      ]),
+    ];
+    const nodes = [...new Set(held.map(([, m]) => parseMember(m).node))];
+    const statuses = await Promise.all(nodes.map((n) => this.redis.hget(k.node(n), 'status')));
+    const gone = new Set(
+      nodes.filter((_, i) => statuses[i] === null || statuses[i] === 'offline' || statuses[i] === 'removed'),
+    );
+    for (const [kind, member] of held) {
+      if (gone.has(parseMember(member).node) && (await this.expire(k, kind, member, 'node_offline', now)))
+        handled++;
+    }
+    return handled;
+  }
+
+  private async expire(
+    k: ShardKeys,
+    kind: Kind,
+    member: string,
+    reason: Reason,
+    now: number,
+  ): Promise<boolean> {
+    const { job, node, attempt } = parseMember(member);
+    const cancel = JSON.stringify({ type: 'job_cancel', job_id: job, attempt_id: attempt, reason });
+    const [code, dirtyWasEmpty] = await this.redis.expireSlot(
+      k.node(node),
+      k.reservation(job),
+      k.reservations,
+      k.running,
+      k.inbox(node),
+      k.dirty,
+      k.assignments,
+      kind,
+      member,
+      node,
+      cancel,
+      this.options.streamCap,
+    );
+    if (code !== 1) return false; // the node acked or finished first
+    if (dirtyWasEmpty === 1) await this.queues.requestFlush(k.shard);
+    this.metrics.timeouts.inc({ reason });
+    const decision = await this.redis.failoverJob(
+      this.keys.job(job),
+      attempt,
+      reason,
+      now,
+      this.options.maxAttempts,
+    );
+    if (decision[0] === 1) {
+      const tried = JSON.parse(decision[2]) as string[];
+      await this.queues.requestFailover({ jobId: job, attempt: attempt + 1, exclude: tried });
+    }
+    return true;
+  }
+}
+
+/** "<job>|<node>|<attempt>[|<inbox entry>]" — job ids may not contain '|', node ids cannot. */
+function parseMember(member: string): { job: string; node: string; attempt: number } {
+  const parts = member.split('|');
+  return { job: parts[0]!, node: parts[1]!, attempt: Number(parts[2]) };
+}
