@@ -156,6 +156,12 @@ declare module 'ioredis' {
       nowMs: number,
       errorJson: string,
     ): Result<number, Context>;
+    reconcileNode(
+      node: string,
+      reservations: string,
+      running: string,
+      nodeId: string,
+    ): Result<[number, number, number], Context>;
     advanceJob(
       job: string,
       attemptId: number,

@@ -5,6 +5,8 @@ import type { JobTimeouts } from './job-timeouts.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
 
 export interface ReaperOptions {
+  /** Reconcile slot counters every this many ticks. */
+  reconcileEvery: number;
   nodeTtlMs: number;
   retentionMs: number;
   /** Most nodes handled per shard and kind in one tick; the rest wait for the next. */
@@ -16,6 +18,7 @@ export interface TickResult {
   removed: number;
   flushesRequested: number;
   timedOut: number;
+  reconciled: number;
 }
 
 /**
@@ -25,6 +28,8 @@ export interface TickResult {
  *  - nodes offline for longer than SB_NODE_RETENTION_MS → removed (pool index clears them);
  *  - job attempts past their ack or job timeout, or on a node gone offline, fail over
  *    (JobTimeouts);
+ *  - every `reconcileEvery` ticks (of this process), slot counters are checked against the
+ *    reservations and running jobs held;
  *  - a dirty or taken set without a pending flush (a producer crashed between its script and
  *    its enqueue, or a flush crashed) gets a flush: no dirty node is stranded.
  */
@@ -38,9 +43,15 @@ export class LivenessReaper {
     private readonly options: ReaperOptions,
   ) {}
 
+  private ticks = 0;
+
   async tick(now = Date.now()): Promise<TickResult> {
-    const result: TickResult = { offline: 0, removed: 0, flushesRequested: 0, timedOut: 0 };
-    for (let shard = 0; shard < this.keys.shards; shard++) await this.tickShard(shard, now, result);
+    const result: TickResult = { offline: 0, removed: 0, flushesRequested: 0, timedOut: 0, reconciled: 0 };
+    const reconcile = this.ticks++ % this.options.reconcileEvery === 0;
+    for (let shard = 0; shard < this.keys.shards; shard++) {
+      await this.tickShard(shard, now, result);
+      if (reconcile) result.reconciled += await this.timeouts.reconcileShard(shard);
+    }
     this.metrics.reaperTicks.inc();
     return result;
   }

@@ -55,6 +55,7 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
     nodeTtlMs: env.SB_NODE_TTL_MS,
     retentionMs: env.SB_NODE_RETENTION_MS,
     perTick: 1000,
+    reconcileEvery: 12,
   });
 
   const common = { connection: bull, prefix: keys.queuePrefix, concurrency: env.SB_WORKER_CONCURRENCY };

@@ -57,6 +57,11 @@ export function createWorkerMetrics(registry: Registry) {
       labelNames: ['reason'] as const,
       registers,
     }),
+    reconciled: new Counter({
+      name: 'sb_slots_reconciled_total',
+      help: 'Nodes whose reserved/committed counters were corrected by reconciliation (should stay 0)',
+      registers,
+    }),
     reaped: new Counter({
       name: 'sb_nodes_reaped_total',
       help: 'Nodes the reaper marked offline or removed',

@@ -102,6 +102,45 @@ export function describeLifecycleScripts(label: string, target: () => RedisTarge
       expect(await redis.xlen(k.inbox(id))).toBe(0);
     });
 
+    it('reconcileNode: recounts leaked counters from the sets it holds, and leaves right ones alone', async () => {
+      await redis.hset(k.node(id), { reserved: 5, committed: 2 }); // drifted
+      expect(await redis.reconcileNode(k.node(id), k.reservations, k.running, id)).toEqual([1, 1, 0]);
+      expect(await counts()).toEqual([1, 0]);
+      expect(await redis.reconcileNode(k.node(id), k.reservations, k.running, id)).toEqual([0, 1, 0]);
+      await ack();
+      expect(await redis.reconcileNode(k.node(id), k.reservations, k.running, id)).toEqual([0, 0, 1]);
+    });
+
+    it('expireSlot: releases an expired reservation or an overdue running job once, with job_cancel', async () => {
+      const [[member]] = [await redis.zrange(k.reservations, '0', '-1')];
+      const expire = (kind: 'reservation' | 'running', m: string) =>
+        redis.expireSlot(
+          k.node(id),
+          k.reservation(job),
+          k.reservations,
+          k.running,
+          k.inbox(id),
+          k.dirty,
+          k.assignments,
+          kind,
+          m,
+          id,
+          '{"type":"job_cancel"}',
+          100,
+        );
+      expect((await expire('reservation', member!))[0]).toBe(1);
+      expect(await counts()).toEqual([0, 0]);
+      expect(await redis.xlen(k.inbox(id))).toBe(0);
+      expect((await expire('reservation', member!))[0]).toBe(0);
+      expect((await ack())[0]).toBe(-1); // a late ack is stale
+      await redis.zadd(k.running, now, `${job}|${id}|1`);
+      await redis.hset(k.node(id), 'committed', 1);
+      const feed = await redis.xlen(k.assignments);
+      expect((await expire('running', `${job}|${id}|1`))[0]).toBe(1);
+      expect(await counts()).toEqual([0, 0]);
+      expect(await redis.xlen(k.assignments)).toBe(feed + 1);
+    });
+
     it('advanceJob: forward only, for the current attempt and node; terminal is final', async () => {
       expect(await advance('accepted')).toBe(1);
       expect(await advance('accepted')).toBe(0);
