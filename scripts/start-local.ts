@@ -5,6 +5,8 @@ import {
   startRedisServer,
   type RedisServerHandle,
 } from './lib/redis-server-process.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { startJobTrickle } from './lib/job-trickle.ts';
 import { launchService, stopService, type LaunchedService } from './lib/service-launcher.ts';
 
 /**
@@ -20,11 +22,19 @@ const echo = verbose ? (line: string) => console.log(line) : undefined;
 async function main(): Promise<void> {
   let redis: RedisServerHandle | null = null;
   const services: LaunchedService[] = [];
+  let fleet: ChildProcess | null = null;
+  let trickle: { stop(): void } | null = null;
   let stopping = false;
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
     console.log('\nstopping…');
+    trickle?.stop();
+    if (fleet && fleet.exitCode === null) {
+      const exited = new Promise((resolve) => fleet!.once('exit', resolve));
+      fleet.kill('SIGTERM');
+      await exited;
+    }
     for (const s of [...services].reverse()) await stopService(s);
     await redis?.destroy();
     process.exit(code);
@@ -45,6 +55,8 @@ async function main(): Promise<void> {
       redisUrl = redis.url;
     }
 
+    const nodes = Number(process.env['START_NODES'] ?? 200);
+    const jobsPerSecond = Number(process.env['START_JOBS_PER_S'] ?? 2);
     const tokens = {
       SB_AUTH: process.env['SB_AUTH'] ?? 'on',
       SB_JOIN_TOKEN: process.env['SB_JOIN_TOKEN'] ?? `join-${randomBytes(9).toString('base64url')}`,
@@ -94,8 +106,45 @@ Switchboard is running (Ctrl-C stops everything).
   Join token       ${tokens.SB_JOIN_TOKEN}
   API key          ${tokens.SB_API_KEY}
 
+  Fleet            ${nodes} simulated nodes (agent/fleet-cli.ts), ${jobsPerSecond} jobs/s submitted
+                   (START_NODES, START_JOBS_PER_S change them; 0 = none)
+
 Service logs: VERBOSE=1 npm start
 `);
+    if (nodes > 0) {
+      fleet = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'agent/fleet-cli.ts',
+          '--gateway',
+          `ws://127.0.0.1:${gw.port}/ws/node`,
+          '--token',
+          tokens.SB_JOIN_TOKEN,
+          '--nodes',
+          String(nodes),
+          '--job-ms',
+          '800',
+          '--heartbeat-ms',
+          '5000',
+          '--summary-ms',
+          '10000',
+        ],
+        { stdio: ['ignore', 'pipe', verbose ? 'inherit' : 'ignore'] },
+      );
+      fleet.stdout!.on('data', (c: Buffer) => process.stdout.write(c));
+    }
+    if (jobsPerSecond > 0) {
+      const t = startJobTrickle([`http://127.0.0.1:${selector.port}`], tokens.SB_API_KEY, jobsPerSecond);
+      trickle = t;
+      setInterval(() => {
+        const x = t.stats;
+        console.log(
+          `[jobs] submitted ${x.submitted} · placed ${x.placed} · finished ${x.finished} · failed ${x.failed} · no node ${x.noNode} · errors ${x.errors}`,
+        );
+      }, 10_000).unref();
+    }
     const code = await Promise.race(services.map((s) => s.exited.then((c) => ({ s, c }))));
     if (!stopping) {
       console.error(`${code.s.name} exited unexpectedly with code ${code.c}; stopping the rest`);
