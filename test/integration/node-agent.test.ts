@@ -6,10 +6,20 @@ import { FleetSimulator } from '../../agent/fleet-simulator.ts';
 import type { JobHandler } from '../../agent/job-runner.ts';
 import { NodeAgent, type NodeAgentOptions } from '../../agent/node-agent.ts';
 import type { HeartbeatParts, JobAssign, RegistrationBody } from '../../agent/protocol.ts';
-import { sleep } from '../../agent/simulated-job.ts';
+import { simulatedHandler, sleep } from '../../agent/simulated-job.ts';
+import { backoffDelay, TimerQueue, withJitter } from '../../agent/timers.ts';
 import { registerBody } from '../support/node-fixtures.ts';
 import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
-import { inspectClient, JOIN_TOKEN, startTestGateway, type TestGateway } from '../support/service-harness.ts';
+import {
+  inspectClient,
+  JOIN_TOKEN,
+  startTestGateway,
+  startTestSelector,
+  startTestWorker,
+  type TestGateway,
+  type TestSelector,
+  type TestWorker,
+} from '../support/service-harness.ts';
 import type { Frame } from '../support/ws-client.ts';
 
 const usage = (): HeartbeatParts => ({
@@ -19,9 +29,8 @@ const usage = (): HeartbeatParts => ({
 const registration = (nodeId: string | null): RegistrationBody =>
   registerBody({ node_id: nodeId ?? undefined }) as RegistrationBody;
 
-/** Agents a test started; stopped after each test whatever happened. */
-const agents: NodeAgent[] = [];
-function agent(opts: Partial<NodeAgentOptions> & Pick<NodeAgentOptions, 'gatewayUrls'>): NodeAgent {
+/** A started agent with test defaults. */
+function startAgent(opts: Partial<NodeAgentOptions> & Pick<NodeAgentOptions, 'gatewayUrls'>): NodeAgent {
   const a = new NodeAgent({
     token: JOIN_TOKEN,
     registration: registration(null),
@@ -30,8 +39,15 @@ function agent(opts: Partial<NodeAgentOptions> & Pick<NodeAgentOptions, 'gateway
     shutdownGraceMs: 1000,
     ...opts,
   });
-  agents.push(a);
   a.start();
+  return a;
+}
+
+/** Agents a test started; stopped after each test whatever happened. */
+const agents: NodeAgent[] = [];
+function agent(opts: Partial<NodeAgentOptions> & Pick<NodeAgentOptions, 'gatewayUrls'>): NodeAgent {
+  const a = startAgent(opts);
+  agents.push(a);
   return a;
 }
 afterEach(async () => {
@@ -544,5 +560,139 @@ describe('NodeAgent job handling (local ws server)', () => {
       error: { code: 'NODE_SHUTTING_DOWN' },
     });
     expect(a.lifecycle).toBe('stopped');
+  });
+});
+
+describe('NodeAgent end to end: selector → gateway → agent → result (gateway, worker, selector)', () => {
+  const env = {
+    SB_ACK_TIMEOUT_MS: '600',
+    SB_JOB_TIMEOUT_MS: '1000',
+    SB_REAPER_INTERVAL_MS: '200',
+    SB_MAX_ATTEMPTS: '2',
+  };
+  let gw: TestGateway;
+  let worker: TestWorker;
+  let selector: TestSelector;
+  let fast: NodeAgent;
+  let stuck: NodeAgent;
+  const stuckSignals: AbortSignal[] = [];
+
+  interface JobView {
+    status: string;
+    node_id: string;
+    attempts: { attempt_id: number; node_id: string; status: string; reason?: string }[];
+    result?: Record<string, unknown>;
+  }
+  const view = async (jobId: string, waitMs = 0): Promise<JobView> =>
+    (await (await selector.api(`/v1/jobs/${jobId}?wait_ms=${waitMs}`)).json()) as JobView;
+  const submit = async (body: Record<string, unknown>): Promise<number> =>
+    (
+      await selector.api('/v1/jobs', {
+        method: 'POST',
+        body: JSON.stringify({ src_lang: 'zh', tgt_lang: 'en', ...body }),
+      })
+    ).status;
+
+  beforeAll(async () => {
+    const prefix = uniquePrefix('agent-e2e');
+    gw = await startTestGateway(prefix, { redisUrl: redisUrl() }, env);
+    worker = await startTestWorker(prefix, { redisUrl: redisUrl() }, env);
+    selector = await startTestSelector(prefix, { redisUrl: redisUrl() }, env);
+    fast = startAgent({
+      gatewayUrls: [gw.ws],
+      registration: registration('e2e-fast'),
+      handler: simulatedHandler({ meanMs: 50, sigma: 0 }),
+      heartbeatIntervalMs: 200,
+    });
+    stuck = startAgent({
+      gatewayUrls: [gw.ws],
+      registration: registration('e2e-stuck'),
+      handler: async (_job, { signal, started }) => {
+        stuckSignals.push(signal);
+        started();
+        await sleep(60_000, signal);
+        return {};
+      },
+      heartbeatIntervalMs: 200,
+    });
+    await waitFor(
+      async () => ((await (await selector.api('/v1/snapshot')).json()) as { nodes: number }).nodes === 2,
+      { timeoutMs: 10_000 },
+    );
+    await waitFor(async () => (await submit({ dry_run: true, preferred_node_id: 'e2e-stuck' })) === 200);
+  });
+  afterAll(async () => {
+    await Promise.all([fast.stop(0), stuck.stop(0)]);
+    await selector.close();
+    await worker.close();
+    await gw.close();
+  });
+
+  it('a job placed by the selector runs on the agent; the simulated result is stored', async () => {
+    expect(
+      await submit({ job_id: 'e2e-1', preferred_node_id: 'e2e-fast', payload: { utterance_index: 7 } }),
+    ).toBe(201);
+    const v = await waitFor(async () => {
+      const job = await view('e2e-1', 2000);
+      return job.status === 'finished' && job;
+    });
+    expect(v.node_id).toBe('e2e-fast');
+    expect(v.result).toMatchObject({
+      job_id: 'e2e-1',
+      attempt_id: 1,
+      node_id: 'e2e-fast',
+      success: true,
+      utterance_index: 7,
+      text_asr: '[simulated zh transcript #7]',
+    });
+    expect(fast.stats.jobs).toMatchObject({ received: 1, succeeded: 1 });
+  });
+
+  it('a job without a result in time: job_cancel aborts the handler (no result), the job fails over', async () => {
+    expect(await submit({ job_id: 'e2e-2', preferred_node_id: 'e2e-stuck' })).toBe(201);
+    await waitFor(() => stuck.stats.jobs.cancelled === 1, { timeoutMs: 10_000, message: 'job_cancel' });
+    expect(stuckSignals[0]?.aborted).toBe(true);
+    const v = await waitFor(
+      async () => {
+        const job = await view('e2e-2', 2000);
+        return job.status === 'finished' && job;
+      },
+      { timeoutMs: 10_000 },
+    );
+    expect(v.attempts).toMatchObject([
+      { attempt_id: 1, node_id: 'e2e-stuck' },
+      { attempt_id: 2, node_id: 'e2e-fast', status: 'finished' },
+    ]);
+    expect(stuck.stats.jobs).toMatchObject({ received: 1, succeeded: 0, failed: 0, cancelled: 1 });
+    expect(stuck.runningJobs).toBe(0);
+  });
+});
+
+describe('agent timing (pure, alongside the integration tests it supports)', () => {
+  it('TimerQueue runs callbacks in due order on one timer and honours cancel', async () => {
+    const q = new TimerQueue();
+    const fired: string[] = [];
+    q.after(300, () => fired.push('c'));
+    q.after(10, () => fired.push('a'));
+    const cancelled = q.after(250, () => fired.push('x'));
+    q.after(250, () => fired.push('b'));
+    q.after(10, () => q.after(5, () => fired.push('a2')));
+    cancelled.cancel();
+    expect(q.size).toBe(4);
+    await waitFor(() => fired.length === 4);
+    expect(fired).toEqual(['a', 'a2', 'b', 'c']);
+    expect(q.size).toBe(0);
+    q.close();
+    q.after(0, () => fired.push('after close'));
+    expect(q.size).toBe(0);
+  });
+
+  it('backoff is full-jitter exponential and capped; jitter stays within its fraction', () => {
+    expect(backoffDelay(0, 250, 10_000, () => 0.999)).toBe(249);
+    expect(backoffDelay(3, 250, 10_000, () => 0.5)).toBe(1000);
+    expect(backoffDelay(50, 250, 10_000, () => 0.999)).toBe(9990);
+    expect(backoffDelay(5, 250, 10_000, () => 0)).toBe(0);
+    expect(withJitter(1000, 0.1, () => 0)).toBe(900);
+    expect(withJitter(1000, 0.1, () => 0.999999)).toBe(1100);
   });
 });
