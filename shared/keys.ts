@@ -88,6 +88,15 @@ export class KeyBuilder {
     return this.shard(this.shardOf(nodeId));
   }
 
+  /**
+   * The keys of a node's slot for a job, in the order ackJob / releaseJob / expireSlot take
+   * them: node hash, reservation, reservations, running jobs, inbox, dirty set.
+   */
+  slotKeys(nodeId: string, jobId: string): [string, string, string, string, string, string] {
+    const k = this.forNode(nodeId);
+    return [k.node(nodeId), k.reservation(jobId), k.reservations, k.running, k.inbox(nodeId), k.dirty];
+  }
+
   /** The record of a job, in job shard crc32(jobId) mod shards. */
   job(jobId: string): string {
     return `{${this.prefix}:j${shardOf(jobId, this.shards)}}:job:${jobId}`;

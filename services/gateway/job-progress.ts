@@ -18,14 +18,8 @@ export class JobProgress {
   ) {}
 
   async ack(nodeId: string, jobId: string, attempt: number): Promise<ProgressOutcome> {
-    const k = this.keys.forNode(nodeId);
     const [code, dirtyWasEmpty] = await this.redis.ackJob(
-      k.node(nodeId),
-      k.reservation(jobId),
-      k.reservations,
-      k.running,
-      k.inbox(nodeId),
-      k.dirty,
+      ...this.keys.slotKeys(nodeId, jobId),
       nodeId,
       jobId,
       attempt,
@@ -33,7 +27,7 @@ export class JobProgress {
       this.jobTimeoutMs,
     );
     if (code === -1) return 'stale';
-    if (dirtyWasEmpty === 1) await this.queues.requestFlush(k.shard);
+    if (dirtyWasEmpty === 1) await this.queues.requestFlush(this.keys.shardOf(nodeId));
     const advanced = await this.advance(nodeId, jobId, attempt, 'accepted');
     return code === 2 && advanced !== 'applied' ? 'duplicate' : advanced;
   }
@@ -62,19 +56,13 @@ export class JobProgress {
       error,
     );
     // Release whatever this node holds for the attempt, even for a stale one: the slot is free.
-    const k = this.keys.forNode(nodeId);
     const [, dirtyWasEmpty] = await this.redis.releaseJob(
-      k.node(nodeId),
-      k.reservation(jobId),
-      k.reservations,
-      k.running,
-      k.inbox(nodeId),
-      k.dirty,
+      ...this.keys.slotKeys(nodeId, jobId),
       nodeId,
       jobId,
       attempt,
     );
-    if (dirtyWasEmpty === 1) await this.queues.requestFlush(k.shard);
+    if (dirtyWasEmpty === 1) await this.queues.requestFlush(this.keys.shardOf(nodeId));
     return outcome;
   }
 

@@ -108,12 +108,7 @@ export class JobTimeouts {
     const { job, node, attempt } = parseMember(member);
     const cancel = JSON.stringify({ type: 'job_cancel', job_id: job, attempt_id: attempt, reason });
     const [code, dirtyWasEmpty] = await this.redis.expireSlot(
-      k.node(node),
-      k.reservation(job),
-      k.reservations,
-      k.running,
-      k.inbox(node),
-      k.dirty,
+      ...this.keys.slotKeys(node, job),
       k.assignments,
       kind,
       member,
