@@ -38,7 +38,11 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
     // heartbeat received (server time) → visible to this selector's choices
     onApplied: (_shard, _version, entries) => {
       const now = Date.now();
-      for (const e of entries) staleness.add(Math.max(0, now - e.hb));
+      for (const e of entries) {
+        const ms = Math.max(0, now - e.hb);
+        staleness.add(ms);
+        metrics.replicaStaleness.observe(ms / 1000);
+      }
     },
   });
   await replica.start();

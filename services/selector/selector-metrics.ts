@@ -29,5 +29,11 @@ export function createSelectorMetrics(registry: Registry) {
       registers,
     }),
     replicaNodes: new Gauge({ name: 'sb_replica_nodes', help: 'Nodes in this selector replica', registers }),
+    replicaStaleness: new Histogram({
+      name: 'sb_replica_staleness_seconds',
+      help: 'Heartbeat received (server time) to visible in this selector replica',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
   };
 }

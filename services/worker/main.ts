@@ -7,6 +7,7 @@ import { startOpsServer } from '../../shared/ops-server.ts';
 import {
   DerivedWorkQueues,
   LIVENESS_SCHEDULER_ID,
+  QUEUE_FAILOVER,
   QUEUE_LIVENESS,
   QUEUE_POOL_INDEX,
   QUEUE_SNAPSHOT_FLUSH,
@@ -19,7 +20,7 @@ import { JobTimeouts } from './job-timeouts.ts';
 import { LivenessReaper } from './liveness-reaper.ts';
 import { PoolIndexer } from './pool-indexer.ts';
 import { SnapshotFlusher } from './snapshot-flusher.ts';
-import { createWorkerMetrics } from './worker-metrics.ts';
+import { createWorkerMetrics, registerQueueDepths } from './worker-metrics.ts';
 
 export interface WorkerService {
   port: number;
@@ -77,6 +78,12 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
     w.on('error', (err) => log.warn({ queue: w.name, err: err.message }, 'worker error'));
   }
   const liveness = new Queue(QUEUE_LIVENESS, { connection: bull, prefix: keys.queuePrefix });
+  registerQueueDepths(registry, {
+    [QUEUE_POOL_INDEX]: queues.poolIndex as Queue,
+    [QUEUE_SNAPSHOT_FLUSH]: queues.snapshotFlush as Queue,
+    [QUEUE_FAILOVER]: queues.failover as Queue,
+    [QUEUE_LIVENESS]: liveness,
+  });
   await liveness.upsertJobScheduler(
     LIVENESS_SCHEDULER_ID,
     { every: env.SB_REAPER_INTERVAL_MS },

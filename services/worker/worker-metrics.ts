@@ -1,6 +1,27 @@
+import type { Queue } from 'bullmq';
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../../shared/metrics.ts';
 
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
+
+/** Queue depths, read from BullMQ at scrape time. */
+export function registerQueueDepths(registry: Registry, queues: Record<string, Queue>): void {
+  new Gauge({
+    name: 'sb_queue_jobs',
+    help: 'Jobs in the derived-work queues, by queue and state',
+    labelNames: ['queue', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      for (const [name, queue] of Object.entries(queues)) {
+        try {
+          const counts = await queue.getJobCounts('waiting', 'delayed', 'active', 'failed');
+          for (const [state, n] of Object.entries(counts)) this.set({ queue: name, state }, n);
+        } catch {
+          // Redis unreachable: keep the last values; /readyz reports the outage
+        }
+      }
+    },
+  });
+}
 
 export function createWorkerMetrics(registry: Registry) {
   const registers = [registry];
