@@ -7,12 +7,13 @@ import {
 } from './lib/redis-server-process.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startJobTrickle } from './lib/job-trickle.ts';
+import { startLiveSummary } from './lib/live-summary.ts';
 import { launchService, stopService, type LaunchedService } from './lib/service-launcher.ts';
 
 /**
  * `npm start`: a working local Switchboard. Redis from PATH on a free port (unless REDIS_URL
- * or REDIS_CLUSTER_NODES is set), a gateway, a worker and a selector. Prints where to look;
- * Ctrl-C stops all.
+ * or REDIS_CLUSTER_NODES is set), 2 gateways, a worker, 2 selectors, a simulated fleet and a
+ * trickle of jobs. Prints where to look and keeps a one-screen summary; Ctrl-C stops all.
  * Set VERBOSE=1 to see every service log line.
  */
 
@@ -24,12 +25,14 @@ async function main(): Promise<void> {
   const services: LaunchedService[] = [];
   let fleet: ChildProcess | null = null;
   let trickle: { stop(): void } | null = null;
+  let summary: { stop(): void } | null = null;
   let stopping = false;
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
     console.log('\nstopping…');
     trickle?.stop();
+    summary?.stop();
     if (fleet && fleet.exitCode === null) {
       const exited = new Promise((resolve) => fleet!.once('exit', resolve));
       fleet.kill('SIGTERM');
@@ -64,49 +67,44 @@ async function main(): Promise<void> {
       SB_API_KEY: process.env['SB_API_KEY'] ?? `key-${randomBytes(9).toString('base64url')}`,
     };
     const common = { ...(redisUrl ? { REDIS_URL: redisUrl } : {}), ...tokens };
-    const gatewayPort = process.env['PORT'] ?? String(await preferredPort(8080));
-    const gw = await launchService(
-      'gateway',
-      'services/gateway/main.ts',
-      { ...common, PORT: gatewayPort },
-      { echo },
-    );
-    services.push(gw);
-    const workerPort = String(await preferredPort(8082));
-    const worker = await launchService(
-      'worker',
-      'services/worker/main.ts',
-      { ...common, PORT: workerPort },
-      { echo },
-    );
-    services.push(worker);
-    const selectorPort = String(await preferredPort(8081));
-    const selector = await launchService(
-      'selector',
-      'services/selector/main.ts',
-      { ...common, PORT: selectorPort },
-      { echo },
-    );
-    services.push(selector);
+    const launch = async (name: string, entry: string, preferred: number) => {
+      const service = await launchService(
+        name,
+        entry,
+        { ...common, PORT: String(await preferredPort(preferred)) },
+        { echo },
+      );
+      services.push(service);
+      return service;
+    };
+    const gateways = [
+      await launch('gateway-1', 'services/gateway/main.ts', 8080),
+      await launch('gateway-2', 'services/gateway/main.ts', 8090),
+    ];
+    const worker = await launch('worker', 'services/worker/main.ts', 8082);
+    const selectors = [
+      await launch('selector-1', 'services/selector/main.ts', 8081),
+      await launch('selector-2', 'services/selector/main.ts', 8091),
+    ];
+    const http = (s: LaunchedService) => `http://127.0.0.1:${s.port}`;
+    const [gw, selector] = [gateways[0]!, selectors[0]!];
 
     console.log(`
 Switchboard is running (Ctrl-C stops everything).
 
   Redis            ${redisUrl ?? process.env['REDIS_CLUSTER_NODES']}${redis ? '  (started by npm start, data discarded on exit)' : ''}
-  Gateway          http://127.0.0.1:${gw.port}
+  Gateways         ${gateways.map(http).join('  ')}
     node socket    ws://127.0.0.1:${gw.port}/ws/node   (Authorization: Bearer <join token>)
-    node HTTP      POST http://127.0.0.1:${gw.port}/v1/nodes/register
-    metrics        http://127.0.0.1:${gw.port}/metrics
-    readiness      http://127.0.0.1:${gw.port}/readyz
-  Selector         http://127.0.0.1:${selector.port}   (Authorization: Bearer <API key>)
+    node HTTP      POST ${http(gw)}/v1/nodes/register
+  Selectors        ${selectors.map(http).join('  ')}   (Authorization: Bearer <API key>)
     submit a job   curl -H "Authorization: Bearer ${tokens.SB_API_KEY}" -H 'content-type: application/json' \\
-                     -d '{"src_lang":"zh","tgt_lang":"en","dry_run":true}' http://127.0.0.1:${selector.port}/v1/jobs
-    nodes, pools   http://127.0.0.1:${selector.port}/v1/nodes   /v1/pools   /v1/snapshot
-  Worker           http://127.0.0.1:${worker.port}/metrics   (pool index, snapshot flush, liveness)
+                     -d '{"src_lang":"zh","tgt_lang":"en","dry_run":true}' ${http(selector)}/v1/jobs
+    nodes, pools   ${http(selector)}/v1/nodes   /v1/pools   /v1/snapshot
+  Worker           ${http(worker)}/metrics   (pool index, snapshot flush, liveness, timeouts)
+  Metrics          /metrics on every service above; readiness /readyz
   Join token       ${tokens.SB_JOIN_TOKEN}
   API key          ${tokens.SB_API_KEY}
-
-  Fleet            ${nodes} simulated nodes (agent/fleet-cli.ts), ${jobsPerSecond} jobs/s submitted
+  Fleet            ${nodes} simulated nodes (agent/fleet-cli.ts) on both gateways, ${jobsPerSecond} jobs/s submitted
                    (START_NODES, START_JOBS_PER_S change them; 0 = none)
 
 Service logs: VERBOSE=1 npm start
@@ -119,7 +117,7 @@ Service logs: VERBOSE=1 npm start
           'tsx',
           'agent/fleet-cli.ts',
           '--gateway',
-          `ws://127.0.0.1:${gw.port}/ws/node`,
+          gateways.map((g) => `ws://127.0.0.1:${g.port}/ws/node`).join(','),
           '--token',
           tokens.SB_JOIN_TOKEN,
           '--nodes',
@@ -129,22 +127,31 @@ Service logs: VERBOSE=1 npm start
           '--heartbeat-ms',
           '5000',
           '--summary-ms',
-          '10000',
+          '0',
         ],
         { stdio: ['ignore', 'pipe', verbose ? 'inherit' : 'ignore'] },
       );
-      fleet.stdout!.on('data', (c: Buffer) => process.stdout.write(c));
+      if (verbose) fleet.stdout!.on('data', (c: Buffer) => process.stdout.write(c));
+      else fleet.stdout!.resume();
     }
-    if (jobsPerSecond > 0) {
-      const t = startJobTrickle([`http://127.0.0.1:${selector.port}`], tokens.SB_API_KEY, jobsPerSecond);
-      trickle = t;
-      setInterval(() => {
-        const x = t.stats;
-        console.log(
-          `[jobs] submitted ${x.submitted} · placed ${x.placed} · finished ${x.finished} · failed ${x.failed} · no node ${x.noNode} · errors ${x.errors}`,
-        );
-      }, 10_000).unref();
-    }
+    if (jobsPerSecond > 0) trickle = startJobTrickle(selectors.map(http), tokens.SB_API_KEY, jobsPerSecond);
+    const live = process.stdout.isTTY && !verbose;
+    let shown = 0;
+    summary = startLiveSummary(
+      {
+        gateways: gateways.map(http),
+        selectors: selectors.map(http),
+        worker: http(worker),
+        apiKey: tokens.SB_API_KEY,
+      },
+      live ? 2000 : 10_000,
+      (block) => {
+        // redraw in place on a terminal; plain blocks in a log
+        if (live && shown > 0) process.stdout.write(`\x1b[${shown}A\x1b[J`);
+        process.stdout.write(`${block}\n`);
+        shown = block.split('\n').length;
+      },
+    );
     const code = await Promise.race(services.map((s) => s.exited.then((c) => ({ s, c }))));
     if (!stopping) {
       console.error(`${code.s.name} exited unexpectedly with code ${code.c}; stopping the rest`);

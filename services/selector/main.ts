@@ -32,13 +32,17 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
   const registry = createMetricsRegistry('selector');
   const metrics = createSelectorMetrics(registry);
   const staleness = new StalenessWindow();
+  const lastHeartbeat = new Map<string, number>();
   const index = new SnapshotIndex();
   const replica = new SnapshotReplica(tail, keys, index, {
     log: log.child({ component: 'snapshot-replica' }),
-    // heartbeat received (server time) → visible to this selector's choices
+    // heartbeat received (server time) → visible to this selector's choices; only for entries
+    // that show a newer heartbeat than the last one seen (not republishes for reservations)
     onApplied: (_shard, _version, entries) => {
       const now = Date.now();
       for (const e of entries) {
+        if (e.hb <= (lastHeartbeat.get(e.id) ?? 0)) continue;
+        lastHeartbeat.set(e.id, e.hb);
         const ms = Math.max(0, now - e.hb);
         staleness.add(ms);
         metrics.replicaStaleness.observe(ms / 1000);

@@ -1,7 +1,9 @@
+import type { Span } from '@opentelemetry/api';
 import type { KeyBuilder } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import { buildSnapshotEntry, ENTRY_FIELDS, publishedValues } from '../../shared/snapshot-entry.ts';
+import { inSpan } from '../../shared/telemetry.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
 
 export interface FlushResult {
@@ -35,7 +37,21 @@ export class SnapshotFlusher {
     private readonly options: FlushOptions,
   ) {}
 
-  async flush(shard: number): Promise<FlushResult> {
+  flush(shard: number): Promise<FlushResult> {
+    return inSpan('snapshot.flush', { 'sb.shard': shard }, async (span) => {
+      const result = await this.flushIn(shard, span);
+      span.setAttributes({
+        'sb.version': result.version,
+        'sb.upserts': result.upserts,
+        'sb.removals': result.removals,
+        'sb.recovered': result.recovered,
+        'sb.remaining': result.remaining,
+      });
+      return result;
+    });
+  }
+
+  private async flushIn(shard: number, span: Span): Promise<FlushResult> {
     const started = performance.now();
     const k = this.keys.shard(shard);
     const [recovered, remaining, ...ids] = await this.redis.takeDirty(
@@ -44,11 +60,14 @@ export class SnapshotFlusher {
       this.options.batchSize,
     );
     const nodeIds = ids.map(String);
+    span.setAttribute('sb.nodes', nodeIds.length);
     if (this.options.pauseAfterTakeMs) await new Promise((r) => setTimeout(r, this.options.pauseAfterTakeMs));
 
     const pipeline = this.redis.pipeline();
     for (const id of nodeIds) pipeline.hmget(k.node(id), ...ENTRY_FIELDS);
+    if (nodeIds.length > 0) pipeline.hmget(k.published, ...nodeIds);
     const rows = nodeIds.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+    const previous = (rows[nodeIds.length]?.[1] ?? []) as (string | null)[];
 
     const now = Date.now();
     const args: (string | number)[] = [];
@@ -64,7 +83,10 @@ export class SnapshotFlusher {
       }
       args.push(id, JSON.stringify(entry), publishedValues(entry));
       upserts++;
-      this.metrics.staleness.observe(Math.max(0, now - entry.hb) / 1000);
+      // staleness of a heartbeat this publish is the first to show (not of a republish for a
+      // reservation or drain): heartbeat received after the previous publish
+      const previousAt = Number(previous[i]?.slice(previous[i].lastIndexOf('|') + 1) ?? 0);
+      if (entry.hb > previousAt) this.metrics.staleness.observe(Math.max(0, now - entry.hb) / 1000);
     });
 
     const version = await this.redis.publishSnapshot(
