@@ -237,7 +237,9 @@ export class FleetSimulator {
     const load: Load = { ...base, base };
     const log = o.log?.child ? o.log.child({ nodeId }) : (o.log ?? silentLog);
     const agent: NodeAgent = new NodeAgent({
-      gatewayUrls: o.gatewayUrls,
+      // node i starts on gateway i mod n (and moves on from there), so a fleet spreads over
+      // every gateway instead of piling onto the first
+      gatewayUrls: o.gatewayUrls.map((_, k) => o.gatewayUrls[(i + k) % o.gatewayUrls.length]!),
       token: o.token,
       registration,
       heartbeat: () => this.walk(load, agent.runningJobs, shape.gpu !== null),

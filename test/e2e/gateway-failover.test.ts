@@ -45,7 +45,7 @@ describe('a gateway replica killed: its nodes reconnect to the other and no job 
     redis = new Redis(redisUrl());
     const urls = gateways.map((g) => `ws://127.0.0.1:${g.port}/ws/node`);
     fleet = new FleetSimulator({
-      gatewayUrls: urls, // every node starts on gateway 0 and moves on when it goes away
+      gatewayUrls: urls, // node i starts on gateway i mod 2 and moves to the other when it goes away
       token: JOIN_TOKEN,
       nodes: 10,
       idPrefix: 'gwkill',
