@@ -199,6 +199,7 @@ export class JobRunner {
     };
     if (typeof job.session_id === 'string') frame['session_id'] = job.session_id;
     if (typeof job.trace_id === 'string') frame['trace_id'] = job.trace_id;
+    if (typeof job['traceparent'] === 'string') frame['traceparent'] = job['traceparent'];
     return frame;
   }
 

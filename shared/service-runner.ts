@@ -2,6 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger, logListening, type Logger } from './logger.ts';
 import { ShutdownManager } from './shutdown.ts';
+import { shutdownTelemetry } from './telemetry.ts';
 
 export interface RunningService {
   port: number;
@@ -37,6 +38,7 @@ export function runService(
     shutdown.listen();
     const service = await start(config, log);
     shutdown.add(name, () => service.close());
+    shutdown.add('telemetry', () => shutdownTelemetry()); // last: the spans of closing too
     logListening(log, {
       port: service.port,
       shards: config.shards,
@@ -44,8 +46,9 @@ export function runService(
       auth: config.auth.enabled,
     });
   };
-  run().catch((err: unknown) => {
+  run().catch(async (err: unknown) => {
     log.fatal({ err }, `${name} failed to start`);
+    await shutdownTelemetry();
     process.exit(1);
   });
 }

@@ -10,8 +10,12 @@ export interface LaunchedService {
   exited: Promise<number | null>;
 }
 
+/** Starts tracing before the service loads when OTEL_EXPORTER_OTLP_ENDPOINT is set (shared/telemetry.ts). */
+const TELEMETRY_PRELOAD = new URL('../../shared/telemetry-preload.ts', import.meta.url).href;
+
 /**
- * Starts `services/<service>/main.ts` as a child (`node --import tsx`, as `npm run start:<x>`),
+ * Starts `services/<service>/main.ts` as a child (`node --import tsx --import
+ * shared/telemetry-preload.ts`, as `npm run start:<x>`),
  * forwards its log lines with a `[name]` tag when `echo`, and resolves once it logged
  * `"msg":"listening"` with its port.
  */
@@ -21,7 +25,7 @@ export async function launchService(
   env: Record<string, string>,
   options: { echo?: (line: string) => void; timeoutMs?: number } = {},
 ): Promise<LaunchedService> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', '--import', TELEMETRY_PRELOAD, entry], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

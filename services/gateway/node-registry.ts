@@ -3,6 +3,7 @@ import type { KeyBuilder, ShardKeys } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { failSpan, tracer, tracingEnabled } from '../../shared/telemetry.ts';
 
 /** Arguments of one registration, already validated and canonicalised. */
 export interface RegistrationWrite {
@@ -101,7 +102,28 @@ export class NodeRegistry {
     return { epoch, isNew: isNew === 1 };
   }
 
+  /**
+   * One `heartbeat` span per write when tracing is on; not made active, so the script's Redis
+   * call and the follow-up enqueue add no spans of their own to this hot path.
+   */
   async heartbeat(w: HeartbeatWrite): Promise<HeartbeatOutcome> {
+    if (!tracingEnabled()) return this.writeHeartbeat(w);
+    const span = tracer.startSpan('heartbeat', { attributes: { 'sb.node_id': w.nodeId } });
+    try {
+      const outcome = await this.writeHeartbeat(w);
+      span.setAttribute('sb.outcome', outcome.kind);
+      if (outcome.kind !== 'not_registered') span.setAttribute('sb.status', outcome.status);
+      if (outcome.kind === 'applied') span.setAttribute('sb.capability_changed', outcome.capabilityChanged);
+      return outcome;
+    } catch (err) {
+      failSpan(span, err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  private async writeHeartbeat(w: HeartbeatWrite): Promise<HeartbeatOutcome> {
     const k = this.keys.forNode(w.nodeId);
     let reply = await this.recordHeartbeat(k, w, !w.cached);
     // 2: Redis holds other digests than this gateway last sent (another replica wrote since)

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { context, type Attributes } from '@opentelemetry/api';
 import { capabilityPart, servicesPart, staticPart } from '../../shared/capability-digest.ts';
 import { SwitchboardError } from '../../shared/errors.ts';
 import { issueNodeToken } from '../../shared/node-token.ts';
@@ -11,12 +12,14 @@ import {
   nodeRegisterSchema,
 } from '../../shared/protocol/node-messages.ts';
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
+import { inSpan, remoteParent, tracingEnabled } from '../../shared/telemetry.ts';
 import { NodeAuthenticator, type Principal } from './node-auth.ts';
 import { CapabilityCache, type HeartbeatCapabilities } from './capability-cache.ts';
 import type { JobProgress, ProgressOutcome } from './job-progress.ts';
 import type { HeartbeatOutcome, NodeRegistry } from './node-registry.ts';
 
 export const CAPABILITY_SCHEMA_VERSION = '2.0';
+const JOB_SPAN_NAMES = { job_ack: 'job.ack', job_started: 'job.started', job_result: 'job.result' } as const;
 const GENERATED_ID_ATTEMPTS = 5;
 
 export interface NodeServiceOptions {
@@ -201,13 +204,38 @@ export class NodeService {
         `job_id: expected ${jobIdInPath} (the URL's), got ${frame.job_id}`,
       );
     }
+    const attributes: Attributes = {
+      'sb.job_id': frame.job_id,
+      'sb.attempt': frame.attempt_id,
+      'sb.node_id': boundNodeId,
+    };
+    if (type === 'job_result') attributes['sb.success'] = (frame as { success?: unknown }).success === true;
+    // a child of the selector's placement span, through the ids job_assign carried and the node echoed
+    const parent = tracingEnabled() ? remoteParent(frame.traceparent, frame.trace_id) : context.active();
+    return inSpan(
+      JOB_SPAN_NAMES[type],
+      attributes,
+      async (span) => {
+        const outcome = await this.applyJobFrame(type, boundNodeId, frame);
+        span.setAttribute('sb.outcome', outcome);
+        return outcome;
+      },
+      parent,
+    );
+  }
+
+  private applyJobFrame(
+    type: 'job_ack' | 'job_started' | 'job_result',
+    nodeId: string,
+    frame: { job_id: string; attempt_id: number } & Record<string, unknown>,
+  ): Promise<ProgressOutcome> {
     switch (type) {
       case 'job_ack':
-        return this.jobs.ack(boundNodeId, frame.job_id, frame.attempt_id);
+        return this.jobs.ack(nodeId, frame.job_id, frame.attempt_id);
       case 'job_started':
-        return this.jobs.started(boundNodeId, frame.job_id, frame.attempt_id);
+        return this.jobs.started(nodeId, frame.job_id, frame.attempt_id);
       case 'job_result':
-        return this.jobs.result(boundNodeId, frame.job_id, frame.attempt_id, frame);
+        return this.jobs.result(nodeId, frame.job_id, frame.attempt_id, frame);
     }
   }
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Span } from '@opentelemetry/api';
 import { SwitchboardError } from '../../shared/errors.ts';
 import type { KeyBuilder } from '../../shared/keys.ts';
 import { AUTO_LANG, normalizeLang } from '../../shared/language-pairs.ts';
@@ -6,6 +7,7 @@ import { jobRequestSchema, type JobRequest } from '../../shared/protocol/client-
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import type { DerivedWorkQueues, FailoverJob } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
+import { inSpan, parseTraceparent, remoteParent, traceparentOf } from '../../shared/telemetry.ts';
 import type { JobStore } from './job-store.ts';
 import {
   select,
@@ -16,6 +18,23 @@ import {
 } from './selection.ts';
 import type { SelectorMetrics } from './selector-metrics.ts';
 import type { SnapshotIndex } from './snapshot-index.ts';
+
+/** reserveSlot-7.lua's codes, as the `sb.outcome` of a `job.reserve` span. */
+const RESERVE_OUTCOMES: Record<number, string> = {
+  1: 'reserved',
+  2: 'already_reserved',
+  [-1]: 'node_gone',
+  [-2]: 'not_ready',
+  [-3]: 'draining',
+  [-4]: 'not_live',
+  [-5]: 'at_capacity',
+};
+
+/** Where the job_assign frame points a node's trace: `trace_id` and the placement span's `traceparent`. */
+interface TraceRef {
+  traceId: string | null;
+  traceparent: string | null;
+}
 
 export interface PlacerOptions {
   policy: Omit<SelectionPolicy, 'knownLoad'>;
@@ -67,7 +86,16 @@ export class JobPlacer {
     private readonly options: PlacerOptions,
   ) {}
 
-  async place(body: unknown, traceId: string | null): Promise<PlacementResponse> {
+  /**
+   * `clientTraceparent`: the request's W3C header. The placement runs in a `job.select` span
+   * (a child of the request's span when tracing is on), whose trace id and traceparent go into
+   * job_assign and the job record, so the gateway's ack/result spans join the same trace.
+   */
+  place(body: unknown, clientTraceparent: string | null): Promise<PlacementResponse> {
+    return inSpan('job.select', {}, (span) => this.placeIn(span, body, traceRefOf(span, clientTraceparent)));
+  }
+
+  private async placeIn(span: Span, body: unknown, trace: TraceRef): Promise<PlacementResponse> {
     const req = parseOrThrow(jobRequestSchema, body);
     const selection = toSelection(req);
     const started = performance.now();
@@ -77,11 +105,27 @@ export class JobPlacer {
     });
     const selectionUs = Math.round((performance.now() - started) * 1000);
     this.metrics.selectionSeconds.observe(selectionUs / 1e6);
+    if (span.isRecording()) {
+      span.setAttributes({
+        'sb.pool': result.pool,
+        'sb.total_nodes': result.breakdown.total_nodes,
+        'sb.candidates': result.breakdown.candidates,
+        'sb.eligible': result.breakdown.eligible,
+        'sb.breakdown': JSON.stringify(result.breakdown),
+        'sb.selection_us': selectionUs,
+        'sb.dry_run': req.dry_run === true,
+      });
+    }
     if (result.ranked.length === 0) throw new NoAvailableNodeError(result.message, result.breakdown);
 
     const answer = (jobId: string | null, nodeId: string, attemptId: number | null) => {
       const shard = this.keys.shardOf(nodeId);
       const snap = this.snapshotOf(shard);
+      span.setAttributes({
+        'sb.node_id': nodeId,
+        'sb.snapshot.version': snap.version,
+        'sb.snapshot.age_ms': snap.ageMs,
+      });
       return {
         job_id: jobId,
         attempt_id: attemptId,
@@ -96,14 +140,21 @@ export class JobPlacer {
       return { status: 200, body: { ...answer(null, result.ranked[0]!, null), dry_run: true } };
 
     const jobId = req.job_id ?? `job-${randomUUID()}`;
+    span.setAttribute('sb.job_id', jobId);
     const claim = await this.jobs.claim(jobId, req);
-    if (!claim.claimed) return this.existing(jobId, claim.placement);
+    if (!claim.claimed) {
+      span.setAttribute('sb.repeated', true);
+      return this.existing(jobId, claim.placement);
+    }
 
     let conflicts = 0;
     for (const nodeId of result.ranked.slice(0, this.options.maxReservationAttempts)) {
       const placement = answer(jobId, nodeId, 1);
-      if (await this.reserve(nodeId, jobId, 1, assignFrame(req, jobId, 1, traceId))) {
-        await this.jobs.recordDispatch(jobId, nodeId, 1, placement);
+      if (await this.reserve(nodeId, jobId, 1, assignFrame(req, jobId, 1, trace))) {
+        span.setAttribute('sb.reservation_conflicts', conflicts);
+        await inSpan('job.dispatch', { 'sb.job_id': jobId, 'sb.node_id': nodeId, 'sb.attempt': 1 }, () =>
+          this.jobs.recordDispatch(jobId, nodeId, 1, placement, trace.traceparent),
+        );
         return {
           status: 201,
           body: conflicts ? { ...placement, reservation_conflicts: conflicts } : placement,
@@ -112,6 +163,7 @@ export class JobPlacer {
       conflicts++;
       this.metrics.reservationConflicts.inc();
     }
+    span.setAttribute('sb.reservation_conflicts', conflicts);
     await this.jobs.release(jobId);
     throw new NoAvailableNodeError(
       `0/${result.breakdown.total_nodes} nodes available: ${conflicts} reservation_conflict (the candidates filled up since the snapshot)`,
@@ -125,14 +177,33 @@ export class JobPlacer {
    * the worker), on a node not tried yet; with none left, the job fails with JOB_TIMEOUT.
    */
   async failover(job: FailoverJob): Promise<'placed' | 'failed' | 'moved_on'> {
-    const [requestText, status, current] = await this.redis.hmget(
+    const [requestText, status, current, traceparent] = await this.redis.hmget(
       this.keys.job(job.jobId),
       'request',
       'status',
       'attempt_id',
+      'traceparent',
     );
     if (!requestText || status === 'finished' || status === 'failed' || Number(current) !== job.attempt - 1)
       return 'moved_on';
+    // in the job's trace: a child of the placement span that dispatched the first attempt
+    return inSpan(
+      'job.failover',
+      { 'sb.job_id': job.jobId, 'sb.attempt': job.attempt },
+      async (span) => {
+        const outcome = await this.failoverIn(job, requestText, traceRefOf(span, traceparent));
+        span.setAttribute('sb.outcome', outcome);
+        return outcome;
+      },
+      remoteParent(traceparent, null),
+    );
+  }
+
+  private async failoverIn(
+    job: FailoverJob,
+    requestText: string,
+    trace: TraceRef,
+  ): Promise<'placed' | 'failed' | 'moved_on'> {
     const req = parseOrThrow(jobRequestSchema, JSON.parse(requestText));
     const selection = toSelection(req);
     selection.excludeNodeIds = [...selection.excludeNodeIds, ...job.exclude];
@@ -142,7 +213,7 @@ export class JobPlacer {
     });
     for (const nodeId of result.ranked.slice(0, this.options.maxReservationAttempts)) {
       if (
-        await this.reserve(nodeId, job.jobId, job.attempt, assignFrame(req, job.jobId, job.attempt, null))
+        await this.reserve(nodeId, job.jobId, job.attempt, assignFrame(req, job.jobId, job.attempt, trace))
       ) {
         const recorded = await this.redis.recordAttempt(
           this.keys.job(job.jobId),
@@ -187,7 +258,22 @@ export class JobPlacer {
     return { status: 200, body: JSON.parse(text) as Record<string, unknown> };
   }
 
-  private async reserve(nodeId: string, jobId: string, attempt: number, frame: string): Promise<boolean> {
+  /** One reservation attempt in a `job.reserve` span; the script also dispatches job_assign. */
+  private reserve(nodeId: string, jobId: string, attempt: number, frame: string): Promise<boolean> {
+    return inSpan(
+      'job.reserve',
+      { 'sb.node_id': nodeId, 'sb.job_id': jobId, 'sb.attempt': attempt },
+      (span) => this.reserveIn(span, nodeId, jobId, attempt, frame),
+    );
+  }
+
+  private async reserveIn(
+    span: Span,
+    nodeId: string,
+    jobId: string,
+    attempt: number,
+    frame: string,
+  ): Promise<boolean> {
     const k = this.keys.forNode(nodeId);
     const now = Date.now();
     const [code, running, reserved, , dirtyWasEmpty] = await this.redis.reserveSlot(
@@ -208,6 +294,12 @@ export class JobPlacer {
       this.options.inboxLength,
     );
     this.live.set(nodeId, { running, reserved, at: now });
+    span.setAttributes({
+      'sb.outcome': RESERVE_OUTCOMES[code] ?? String(code),
+      'sb.running': running,
+      'sb.reserved': reserved,
+    });
+    if (code === 1) span.addEvent('job_assign dispatched', { 'sb.inbox': k.inbox(nodeId) });
     if (dirtyWasEmpty === 1) await this.queues.requestFlush(k.shard);
     return code === 1 || code === 2;
   }
@@ -252,8 +344,16 @@ function toSelection(req: JobRequest): SelectionRequest {
   };
 }
 
+/** The span's own context when tracing is on; else the caller's `traceparent` passed through. */
+function traceRefOf(span: Span, fallback: string | null | undefined): TraceRef {
+  const own = traceparentOf(span);
+  if (own) return { traceId: span.spanContext().traceId, traceparent: own };
+  const given = parseTraceparent(fallback);
+  return given ? { traceId: given.traceId, traceparent: fallback! } : { traceId: null, traceparent: null };
+}
+
 /** job_assign (PROTOCOL.md): the client's payload merged in; Switchboard's own fields win. */
-function assignFrame(req: JobRequest, jobId: string, attemptId: number, traceId: string | null): string {
+function assignFrame(req: JobRequest, jobId: string, attemptId: number, trace: TraceRef): string {
   const payload = req.payload ?? {};
   const p = req.pipeline ?? {};
   return JSON.stringify({
@@ -268,6 +368,7 @@ function assignFrame(req: JobRequest, jobId: string, attemptId: number, traceId:
     dialect: payload['dialect'] ?? null,
     features: req.features ?? undefined,
     pipeline: { use_asr: p.use_asr ?? true, use_nmt: p.use_nmt ?? true, use_tts: p.use_tts ?? true },
-    trace_id: traceId,
+    trace_id: trace.traceId,
+    traceparent: trace.traceparent ?? undefined,
   });
 }

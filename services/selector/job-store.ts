@@ -52,7 +52,14 @@ export class JobStore {
     await this.redis.del(this.keys.job(jobId));
   }
 
-  async recordDispatch(jobId: string, nodeId: string, attemptId: number, placement: unknown): Promise<void> {
+  /** `traceparent`: the placement span's, for later attempts (failover) to join the job's trace. */
+  async recordDispatch(
+    jobId: string,
+    nodeId: string,
+    attemptId: number,
+    placement: unknown,
+    traceparent: string | null = null,
+  ): Promise<void> {
     const now = Date.now();
     const attempts: JobAttempt[] = [{ attempt_id: attemptId, node_id: nodeId, status: 'dispatched' }];
     await this.redis.hset(this.keys.job(jobId), {
@@ -63,6 +70,7 @@ export class JobStore {
       reserved_at: now,
       dispatched_at: now,
       placement: JSON.stringify(placement),
+      ...(traceparent ? { traceparent } : {}),
     });
   }
 

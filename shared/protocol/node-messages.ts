@@ -143,6 +143,8 @@ export const jobProgressSchema = z.object({
   node_id: nodeIdSchema,
   session_id: text.nullish(),
   trace_id: text.nullish(),
+  /** job_assign's `traceparent`, echoed: the gateway's job.ack/job.result spans become its children. */
+  traceparent: text.nullish(),
 });
 
 export const jobResultSchema = jobProgressSchema
