@@ -150,11 +150,12 @@ export class JobPlacer {
     let conflicts = 0;
     for (const nodeId of result.ranked.slice(0, this.options.maxReservationAttempts)) {
       const placement = answer(jobId, nodeId, 1);
+      await inSpan('job.dispatch', { 'sb.job_id': jobId, 'sb.node_id': nodeId, 'sb.attempt': 1 }, () =>
+        this.jobs.assign(jobId, nodeId, 1, trace.traceparent),
+      );
       if (await this.reserve(nodeId, jobId, 1, assignFrame(req, jobId, 1, trace))) {
         span.setAttribute('sb.reservation_conflicts', conflicts);
-        await inSpan('job.dispatch', { 'sb.job_id': jobId, 'sb.node_id': nodeId, 'sb.attempt': 1 }, () =>
-          this.jobs.recordDispatch(jobId, nodeId, 1, placement, trace.traceparent),
-        );
+        await this.jobs.recordPlacement(jobId, placement);
         return {
           status: 201,
           body: conflicts ? { ...placement, reservation_conflicts: conflicts } : placement,
@@ -212,18 +213,20 @@ export class JobPlacer {
       knownLoad: (id) => this.knownLoad(id),
     });
     for (const nodeId of result.ranked.slice(0, this.options.maxReservationAttempts)) {
+      // the record names the attempt and its node before the node can get the assignment
+      const recorded = await this.redis.recordAttempt(
+        this.keys.job(job.jobId),
+        job.attempt - 1,
+        job.attempt,
+        nodeId,
+        Date.now(),
+        '',
+      );
+      if (recorded !== 1) return 'moved_on';
       if (
         await this.reserve(nodeId, job.jobId, job.attempt, assignFrame(req, job.jobId, job.attempt, trace))
       ) {
-        const recorded = await this.redis.recordAttempt(
-          this.keys.job(job.jobId),
-          job.attempt - 1,
-          job.attempt,
-          nodeId,
-          Date.now(),
-          '',
-        );
-        return recorded === 1 ? 'placed' : 'moved_on';
+        return 'placed';
       }
       this.metrics.reservationConflicts.inc();
     }

@@ -53,11 +53,15 @@ export class JobStore {
   }
 
   /** `traceparent`: the placement span's, for later attempts (failover) to join the job's trace. */
-  async recordDispatch(
+  /**
+   * Points the job at `nodeId` for its first attempt BEFORE the reservation hands the node the
+   * assignment: the node may ack and answer within microseconds, and its progress is checked
+   * against this record (attempt and node). A reservation conflict re-points it.
+   */
+  async assign(
     jobId: string,
     nodeId: string,
     attemptId: number,
-    placement: unknown,
     traceparent: string | null = null,
   ): Promise<void> {
     const now = Date.now();
@@ -69,9 +73,13 @@ export class JobStore {
       attempts: JSON.stringify(attempts),
       reserved_at: now,
       dispatched_at: now,
-      placement: JSON.stringify(placement),
       ...(traceparent ? { traceparent } : {}),
     });
+  }
+
+  /** The answer a repeated request with this job_id gets; written once the job is placed. */
+  async recordPlacement(jobId: string, placement: unknown): Promise<void> {
+    await this.redis.hset(this.keys.job(jobId), 'placement', JSON.stringify(placement));
   }
 
   async placement(jobId: string): Promise<{ status: string | null; placement: string | null }> {

@@ -134,6 +134,34 @@ describe('job lifecycle: selector → node on another gateway replica → result
     expect(await slots()).toEqual([0, 0]);
   });
 
+  it('a node that answers at once never races its own dispatch: every step is recorded', async () => {
+    const socket = fleet.sockets[0]!;
+    // answer every assignment the moment it arrives: ack, started and result back to back
+    socket.ws.on('message', (data: Buffer) => {
+      const f = JSON.parse(data.toString('utf8')) as Frame;
+      if (f.type !== 'job_assign' || !String(f['job_id']).startsWith('instant-')) return;
+      const ids = { job_id: f['job_id'], attempt_id: f['attempt_id'], node_id: nodeId };
+      socket.send(frame('job_ack', ids));
+      socket.send(frame('job_started', ids));
+      socket.send(frame('job_result', { ...ids, success: true }));
+    });
+    for (let i = 0; i < 30; i++) {
+      const id = `instant-${i}`;
+      // one at a time: the node has 2 slots and the selector's view of them lags by a flush
+      await waitFor(async () => (await submit({ job_id: id })).status === 201);
+      const view = (await (await selector.api(`/v1/jobs/${id}?wait_ms=5000`)).json()) as Record<
+        string,
+        unknown
+      >;
+      expect(view, id).toMatchObject({
+        status: 'finished',
+        accepted_at: expect.any(Number),
+        started_at: expect.any(Number),
+      });
+    }
+    expect(await slots()).toEqual([0, 0]);
+  });
+
   it('a node on HTTP receives its assignments in heartbeat responses until it acks', async () => {
     const httpNode = 'life-http-1';
     const post = (path: string, body: unknown) =>
