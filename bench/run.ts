@@ -20,6 +20,16 @@ const SCENARIOS: ScenarioEntry[] = [
     description: 'one worker beside the gateway at the main rate: coalescing, flush cost, staleness',
     load: () => import('./snapshot.bench.ts'),
   },
+  {
+    name: 'selector',
+    description: 'choice at 10k nodes in process, POST /v1/jobs end to end, isolation from a heartbeat storm',
+    load: () => import('./selector.bench.ts'),
+  },
+  {
+    name: 'jobs',
+    description: 'end-to-end job latency (submit → job_assign, → result) with a fleet of node agents',
+    load: () => import('./jobs.bench.ts'),
+  },
 ];
 
 const supervisor = new Supervisor();

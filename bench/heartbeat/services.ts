@@ -23,7 +23,8 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function nodeChild(label: string, script: string, cpu: number | null): ChildSpec {
+/** A benchmark child process (`*.child.ts`, run through tsx, with an IPC channel). */
+export function nodeChild(label: string, script: string, cpu: number | null): ChildSpec {
   const args = ['--import', 'tsx', script];
   return { label, command: process.execPath, args, cpu, cwd: REPO_ROOT, env: cleanEnv(), ipc: true };
 }
@@ -52,6 +53,21 @@ export interface GatewayProcess extends ServiceProcess {
   joinToken: string;
 }
 
+/** The secrets of a deployment (every service that serves an API needs all three when SB_AUTH=on). */
+export interface Secrets {
+  SB_JOIN_TOKEN: string;
+  SB_NODE_TOKEN_SECRET: string;
+  SB_API_KEY: string;
+}
+
+export function newSecrets(): Secrets {
+  return {
+    SB_JOIN_TOKEN: randomBytes(16).toString('hex'),
+    SB_NODE_TOKEN_SECRET: randomBytes(24).toString('hex'),
+    SB_API_KEY: randomBytes(16).toString('hex'),
+  };
+}
+
 export async function startGateway(
   sup: Supervisor,
   opts: {
@@ -62,6 +78,10 @@ export async function startGateway(
     cpu: number | null;
     profileDir: string | null;
     nodeArgs: string[];
+    /** Shared with other services of the run (default: fresh ones). */
+    secrets?: Secrets;
+    /** More settings (recorded in `env`). */
+    extraEnv?: Record<string, string>;
   },
 ): Promise<GatewayProcess> {
   const env = {
@@ -73,8 +93,9 @@ export async function startGateway(
     SB_AUTH: 'on',
     LOG_LEVEL: 'info',
     SB_WS_RATE_LIMIT: String(opts.wsRateLimit),
+    ...opts.extraEnv,
   };
-  const joinToken = randomBytes(16).toString('hex');
+  const secrets = opts.secrets ?? newSecrets();
   const profile = opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : [];
   const proc = sup.spawn({
     label: 'gateway',
@@ -82,19 +103,13 @@ export async function startGateway(
     args: [...opts.nodeArgs, ...profile, '--import', 'tsx', 'services/gateway/main.ts'],
     cpu: opts.cpu,
     cwd: REPO_ROOT,
-    env: {
-      ...cleanEnv(),
-      ...env,
-      SB_JOIN_TOKEN: joinToken,
-      SB_NODE_TOKEN_SECRET: randomBytes(24).toString('hex'),
-      SB_API_KEY: randomBytes(16).toString('hex'),
-    },
+    env: { ...cleanEnv(), ...env, ...secrets },
   });
   let exit: Promise<{ code: number | null; signal: string | null }> | null = null;
   const stop = () => (exit ??= proc.stop('SIGTERM', 15_000));
   sup.onCleanup('gateway', stop);
   const port = await proc.waitForLine(listeningPort, 30_000);
-  return { proc, port, joinToken, env, stop };
+  return { proc, port, joinToken: secrets.SB_JOIN_TOKEN, env, stop };
 }
 
 /**
@@ -103,7 +118,14 @@ export async function startGateway(
  */
 export async function startWorker(
   sup: Supervisor,
-  opts: { redisUrl: string; prefix: string; shards: number; cpu: number | null; profileDir: string | null },
+  opts: {
+    redisUrl: string;
+    prefix: string;
+    shards: number;
+    cpu: number | null;
+    profileDir: string | null;
+    extraEnv?: Record<string, string>;
+  },
 ): Promise<ServiceProcess> {
   const env = {
     REDIS_URL: opts.redisUrl,
@@ -114,6 +136,7 @@ export async function startWorker(
     // The worker serves no node or API traffic, only /metrics and health: no secrets needed.
     SB_AUTH: 'off',
     LOG_LEVEL: 'info',
+    ...opts.extraEnv,
   };
   const proc = sup.spawn({
     label: 'worker',
@@ -131,6 +154,52 @@ export async function startWorker(
   let exit: Promise<{ code: number | null; signal: string | null }> | null = null;
   const stop = () => (exit ??= proc.stop('SIGTERM', 15_000));
   sup.onCleanup('worker', stop);
+  const port = await proc.waitForLine(listeningPort, 30_000);
+  return { proc, port, env, stop };
+}
+
+/**
+ * One selector (`services/selector`: snapshot replica, POST /v1/jobs, read/admin API, /metrics)
+ * with auth on and the deployment's defaults for everything not given here.
+ */
+export async function startSelector(
+  sup: Supervisor,
+  opts: {
+    redisUrl: string;
+    prefix: string;
+    shards: number;
+    cpu: number | null;
+    profileDir: string | null;
+    secrets: Secrets;
+    extraEnv?: Record<string, string>;
+  },
+): Promise<ServiceProcess> {
+  const env = {
+    REDIS_URL: opts.redisUrl,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    SB_PREFIX: opts.prefix,
+    SB_SHARDS: String(opts.shards),
+    SB_AUTH: 'on',
+    LOG_LEVEL: 'info',
+    ...opts.extraEnv,
+  };
+  const proc = sup.spawn({
+    label: 'selector',
+    command: process.execPath,
+    args: [
+      ...(opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : []),
+      '--import',
+      'tsx',
+      'services/selector/main.ts',
+    ],
+    cpu: opts.cpu,
+    cwd: REPO_ROOT,
+    env: { ...cleanEnv(), ...env, ...opts.secrets },
+  });
+  let exit: Promise<{ code: number | null; signal: string | null }> | null = null;
+  const stop = () => (exit ??= proc.stop('SIGTERM', 15_000));
+  sup.onCleanup('selector', stop);
   const port = await proc.waitForLine(listeningPort, 30_000);
   return { proc, port, env, stop };
 }

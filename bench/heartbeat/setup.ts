@@ -82,11 +82,15 @@ export interface RegistrationSummary {
   perSec: number;
 }
 
-/** Registers `count` nodes over WebSocket (each waits for its ack); throws if any failed. */
+/**
+ * Registers `count` nodes over WebSocket (each waits for its ack); throws if any failed.
+ * `maxJobs` replaces the fixture's max_concurrent_jobs (a registration-only field).
+ */
 export async function registerNodes(
   loadgen: LoadGenerator,
   gateway: GatewayProcess,
   count: number,
+  maxJobs?: number,
 ): Promise<RegistrationSummary> {
   const reg = await loadgen.ipc.request<{
     registered: number;
@@ -100,6 +104,7 @@ export async function registerNodes(
       token: gateway.joinToken,
       count,
       concurrency: REGISTER_CONCURRENCY,
+      ...(maxJobs === undefined ? {} : { maxJobs }),
     },
     600_000,
   );

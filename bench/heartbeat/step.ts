@@ -24,6 +24,8 @@ export interface StepContext {
   loadgen: IpcClient;
   metricsUrl: string;
   cpu: CpuMeter;
+  /** Extra arguments of the load generator's `start` (e.g. `{ burst: true }`). */
+  startArgs?: Record<string, unknown>;
 }
 
 /**
@@ -171,7 +173,7 @@ export async function measureStep(
   measureS: number,
   hooks?: WindowHooks,
 ): Promise<StepResult> {
-  await ctx.loadgen.request('start', { rate });
+  await ctx.loadgen.request('start', { ...ctx.startArgs, rate });
   await sleep(settleS * 1000);
   const [a] = await Promise.all([snapshot(ctx), hooks?.start()]);
   await sleep(measureS * 1000);

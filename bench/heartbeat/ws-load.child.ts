@@ -5,9 +5,13 @@
  * is spread evenly over the nodes and over time, and a slow gateway does not slow the offered
  * load down (it shows up as queueing, shedding or error frames instead).
  *
- * Commands (IPC): register {url, token, count, concurrency} · start {rate} · stop · counters ·
- * close · probe {index, cpu} (one extra heartbeat from node `index` now; every heartbeat of that
- * node carries this cpu figure until `release {index}` puts it back on the scheduled figures).
+ * Commands (IPC): register {url, token, count, concurrency, maxJobs?} · start {rate, burst?} ·
+ * stop · counters · close · round (one heartbeat from every node now) · probe {index, cpu} (one
+ * extra heartbeat from node `index` now; every heartbeat of that node carries this cpu figure
+ * until `release {index}` puts it back on the scheduled figures).
+ *
+ * `burst`: the same average rate, but every node at once — a round of N heartbeats (one per
+ * node) every N/rate seconds, sent in one tick (a heartbeat storm).
  */
 import WebSocket from 'ws';
 import { serveIpc } from '../lib/ipc.ts';
@@ -60,7 +64,10 @@ let notOpen = 0;
 let dropped = 0;
 let closing = false;
 
-let run: { rate: number; t0: number; seq: number; timer: NodeJS.Timeout | null } | null = null;
+let run: { rate: number; burst: boolean; t0: number; seq: number; timer: NodeJS.Timeout | null } | null =
+  null;
+/** max_concurrent_jobs of the nodes registered next (null: the frozen body's). */
+let registerMaxJobs: number | null = null;
 
 function bump(record: Record<string, number>, key: string): void {
   record[key] = (record[key] ?? 0) + 1;
@@ -130,7 +137,8 @@ async function connectAndRegister(url: string, token: string, index: number): Pr
         reject(e);
       },
     };
-    ws.send(JSON.stringify({ type: 'node_register', ...registerBody(conn.id) }));
+    const overrides = registerMaxJobs === null ? {} : { max_concurrent_jobs: registerMaxJobs };
+    ws.send(JSON.stringify({ type: 'node_register', ...registerBody(conn.id, overrides) }));
   });
   return conn;
 }
@@ -167,14 +175,14 @@ function tick(): void {
   const now = performance.now();
   const wall = Date.now();
   const interval = 1000 / r.rate;
-  const due = Math.min(
-    Math.floor((now - r.t0) / interval) + 1,
-    r.seq + Math.ceil(MAX_CATCH_UP_MS / interval),
-  );
   const n = conns.length;
+  // Burst: whole rounds of n (one per node), due together; at most one round per tick.
+  const due = r.burst
+    ? Math.min((Math.floor((now - r.t0) / (interval * n)) + 1) * n, r.seq - (r.seq % n) + n)
+    : Math.min(Math.floor((now - r.t0) / interval) + 1, r.seq + Math.ceil(MAX_CATCH_UP_MS / interval));
   for (; r.seq < due; r.seq++) {
     const conn = conns[r.seq % n]!;
-    lateness.observe(now - (r.t0 + r.seq * interval));
+    lateness.observe(now - (r.t0 + (r.burst ? r.seq - (r.seq % n) : r.seq) * interval));
     if (conn.ws.readyState !== WebSocket.OPEN) {
       notOpen++;
       continue;
@@ -228,6 +236,7 @@ function stop(): void {
 serveIpc(async (cmd, msg) => {
   switch (cmd) {
     case 'register':
+      registerMaxJobs = typeof msg['maxJobs'] === 'number' ? msg['maxJobs'] : null;
       return register(
         String(msg['url']),
         typeof msg['token'] === 'string' ? msg['token'] : '',
@@ -237,7 +246,13 @@ serveIpc(async (cmd, msg) => {
     case 'start': {
       if (conns.length === 0) throw new Error('no registered node to send from');
       stop();
-      run = { rate: Number(msg['rate']), t0: performance.now(), seq: 0, timer: null };
+      run = {
+        rate: Number(msg['rate']),
+        burst: msg['burst'] === true,
+        t0: performance.now(),
+        seq: 0,
+        timer: null,
+      };
       tick();
       return counters();
     }
@@ -246,6 +261,15 @@ serveIpc(async (cmd, msg) => {
       return counters();
     case 'counters':
       return counters();
+    case 'round': {
+      const wall = Date.now();
+      let notSent = 0;
+      for (const conn of conns) {
+        if (conn.ws.readyState === WebSocket.OPEN) sendHeartbeat(conn, wall);
+        else notSent++;
+      }
+      return { sent: conns.length - notSent, notSent };
+    }
     case 'probe':
       probe(Number(msg['index']), Number(msg['cpu']));
       return {};

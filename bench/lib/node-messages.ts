@@ -22,8 +22,15 @@ export const BENCH_NODE_LANGUAGES = {
   nmt_capabilities: [{ model_id: 'm2m', languages: ['zh', 'en', 'ja'], rule: 'any_to_any' }],
 };
 
-/** `node_register` body (without `type`) for `nodeId`. */
-export function registerBody(nodeId: string): Record<string, unknown> {
+/**
+ * `node_register` body (without `type`) for `nodeId`. `overrides` replaces top-level fields
+ * (the selector scenario raises `max_concurrent_jobs`, a registration-only field that no
+ * heartbeat carries); without it the body is the frozen one.
+ */
+export function registerBody(
+  nodeId: string,
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     node_id: nodeId,
     version: '2.3.1',
@@ -37,6 +44,7 @@ export function registerBody(nodeId: string): Record<string, unknown> {
     accept_public_jobs: true,
     language_capabilities: BENCH_NODE_LANGUAGES,
     max_concurrent_jobs: 3,
+    ...overrides,
   };
 }
 

@@ -28,10 +28,24 @@ export interface BenchOptions {
   rampSettleS: number;
   /** The ramp never offers more than this. */
   maxRate: number;
-  /** Start the service under test (heartbeat: gateway; snapshot: worker) with `--cpu-prof`. */
+  /** Start the service under test (heartbeat: gateway; snapshot: worker; selector: selector) with `--cpu-prof`. */
   profile: boolean;
   /** Extra `node` arguments for the gateway process (space-separated), e.g. GC tuning. */
   gatewayNodeArgs: string;
+  /** selector: synthetic nodes in the in-process choice index. */
+  choiceNodes: number;
+  /** selector: timed select() calls per request kind (after as many warm-up calls ÷ 4). */
+  choiceCalls: number;
+  /** selector: nodes registered over WebSocket for the POST /v1/jobs phases. */
+  jobNodes: number;
+  /** selector: offered POST /v1/jobs per second (open loop). */
+  jobRate: number;
+  /** selector: measured seconds of each jobs window (quiet, storm, quiet again). */
+  jobDurationS: number;
+  /** selector: keep-alive connections of the job client. */
+  jobConnections: number;
+  /** selector: heartbeat storm rate; 0 = search the gateway's max sustained rate in this layout. */
+  stormRate: number;
 }
 
 interface Spec {
@@ -138,7 +152,7 @@ const SPECS: Spec[] = [
     env: 'BENCH_PROFILE',
     kind: 'bool',
     def: false,
-    help: 'run the gateway (heartbeat) / worker (snapshot) with --cpu-prof, summarise it',
+    help: 'run the gateway (heartbeat) / worker (snapshot) / selector (selector) with --cpu-prof',
   },
   {
     key: 'gatewayNodeArgs',
@@ -147,6 +161,65 @@ const SPECS: Spec[] = [
     kind: 'str',
     def: '',
     help: 'extra node arguments for the gateway (e.g. "--max-semi-space-size=32")',
+  },
+  {
+    key: 'choiceNodes',
+    flag: 'choice-nodes',
+    env: 'BENCH_CHOICE_NODES',
+    kind: 'int',
+    def: 10000,
+    help: 'selector: synthetic nodes of the in-process choice index',
+  },
+  {
+    key: 'choiceCalls',
+    flag: 'choice-calls',
+    env: 'BENCH_CHOICE_CALLS',
+    kind: 'int',
+    def: 3000,
+    quick: 500,
+    help: 'selector: timed select() calls per request kind',
+  },
+  {
+    key: 'jobNodes',
+    flag: 'job-nodes',
+    env: 'BENCH_JOB_NODES',
+    kind: 'int',
+    def: 1000,
+    quick: 200,
+    help: 'selector: nodes registered for the POST /v1/jobs phases',
+  },
+  {
+    key: 'jobRate',
+    flag: 'job-rate',
+    env: 'BENCH_JOB_RATE',
+    kind: 'num',
+    def: 1000,
+    help: 'selector: offered POST /v1/jobs per second',
+  },
+  {
+    key: 'jobDurationS',
+    flag: 'job-duration',
+    env: 'BENCH_JOB_DURATION_S',
+    kind: 'num',
+    def: 15,
+    quick: 5,
+    help: 'selector: measured seconds of each jobs window',
+  },
+  {
+    key: 'jobConnections',
+    flag: 'job-connections',
+    env: 'BENCH_JOB_CONNECTIONS',
+    kind: 'int',
+    def: 64,
+    help: 'selector: keep-alive connections of the job client',
+  },
+  {
+    key: 'stormRate',
+    flag: 'storm-rate',
+    env: 'BENCH_STORM_RATE',
+    kind: 'num',
+    def: 0,
+    help: 'selector: heartbeat storm rate (default 0: search the max sustained)',
   },
 ];
 
