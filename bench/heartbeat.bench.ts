@@ -37,8 +37,8 @@ import {
 import { measureStep, type StepContext } from './heartbeat/step.ts';
 import { evaluateGoals, GOALS, printHeartbeatSummary, type HeartbeatResult } from './heartbeat/summary.ts';
 import { CpuMeter } from './lib/cpu.ts';
-import { describeEnvironment } from './lib/environment.ts';
-import { tasksetAvailable, watchForExit } from './lib/processes.ts';
+import { finalEnvironment } from './lib/environment.ts';
+import { watchForExit } from './lib/processes.ts';
 import { scrape, sumOf } from './lib/prometheus.ts';
 import { fmt, progress, RESULTS_DIR, takeWarnings, writeResult } from './lib/report.ts';
 import type { ScenarioContext, ScenarioOutcome } from './lib/scenario.ts';
@@ -145,13 +145,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     options: o,
-    environment: {
-      ...environment,
-      loadavgEnd: describeEnvironment().loadavg,
-      redis: redis.version,
-      taskset: tasksetAvailable(),
-      pinning: pinned ? CORE : null,
-    },
+    environment: finalEnvironment(environment, redis.version, pinned ? CORE : null),
     warnings: takeWarnings(),
     setup: {
       nodes: o.nodes,

@@ -34,8 +34,8 @@ import { KeyBuilder } from '../shared/keys.ts';
 import { type FleetSummary } from '../agent/fleet-simulator.ts';
 import { beginRun, SHARDS, startBenchRedis, warnIfDisturbed } from './heartbeat/setup.ts';
 import { CpuMeter } from './lib/cpu.ts';
-import { describeEnvironment } from './lib/environment.ts';
-import { tasksetAvailable, watchForExit } from './lib/processes.ts';
+import { finalEnvironment } from './lib/environment.ts';
+import { watchForExit } from './lib/processes.ts';
 import { byLabel, sumOf } from './lib/prometheus.ts';
 import { fmt, progress, takeWarnings, warn, writeResult } from './lib/report.ts';
 import type { ScenarioContext, ScenarioOutcome } from './lib/scenario.ts';
@@ -303,13 +303,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
     finishedAt: new Date().toISOString(),
     options: o,
     settings: s,
-    environment: {
-      ...environment,
-      loadavgEnd: describeEnvironment().loadavg,
-      redis: redis.version,
-      taskset: tasksetAvailable(),
-      pinning: pinned ? CORE : null,
-    },
+    environment: finalEnvironment(environment, redis.version, pinned ? CORE : null),
     warnings: takeWarnings(),
     setup: {
       shards: SHARDS,
