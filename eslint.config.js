@@ -21,4 +21,13 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  {
+    // scripts/check-node.mjs: plain JavaScript that must run on any Node, outside the TS project
+    files: ['**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { console: 'readonly', process: 'readonly', URL: 'readonly' },
+    },
+  },
 );

