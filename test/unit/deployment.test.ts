@@ -1,9 +1,17 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { posix } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseDocument } from 'yaml';
 import { envSchema, loadConfig } from '../../shared/config.ts';
+import {
+  argv,
+  type ComposeFile,
+  type ComposeService,
+  environment,
+  parseYaml,
+  read,
+  ROOT,
+} from '../support/compose.ts';
 
 /**
  * What can be checked of the deployment files without a Docker engine: docker-compose.yml
@@ -12,65 +20,16 @@ import { envSchema, loadConfig } from '../../shared/config.ts';
  * the pinned Node's image and puts the Lua scripts where the compiled loader looks for them.
  */
 
-const ROOT = new URL('../../', import.meta.url);
-const read = (path: string) => readFileSync(new URL(path, ROOT), 'utf8');
 const exists = (path: string) => existsSync(new URL(path, ROOT));
 
-interface Healthcheck {
-  test?: string | string[];
-}
-interface ComposeService {
-  image?: string;
-  build?: string | { context?: string; dockerfile?: string };
-  command?: string | string[];
-  environment?: Record<string, string | number | boolean | null> | string[];
-  healthcheck?: Healthcheck;
-  depends_on?: string[] | Record<string, { condition?: string }>;
-  volumes?: (string | { source?: string; target?: string })[];
-  ports?: (string | number | { target?: number; published?: number | string })[];
-}
-interface ComposeFile {
-  services: Record<string, ComposeService>;
-}
 interface PrometheusConfig {
   scrape_configs: { job_name: string; metrics_path?: string; static_configs: { targets: string[] }[] }[];
-}
-
-/** YAML with `<<` merge keys (as Compose reads it); any error or warning fails the test. */
-function parseYaml(path: string): unknown {
-  const doc = parseDocument(read(path), { merge: true, prettyErrors: true });
-  expect(doc.errors.map(String), `${path} errors`).toEqual([]);
-  expect(doc.warnings.map(String), `${path} warnings`).toEqual([]);
-  return doc.toJS({ maxAliasCount: 1000 });
 }
 
 const compose = parseYaml('docker-compose.yml') as ComposeFile;
 const services = Object.entries(compose.services ?? {});
 /** Services run from this repository's image (built from the Dockerfile). */
 const ours = services.filter(([, s]) => s.build !== undefined);
-
-/** Compose interpolation with no variable set: `${X:-d}` / `${X-d}` give d, `${X}` gives '', `$$` a `$`. */
-function interpolate(value: string): string {
-  return value
-    .replace(/\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*))?\}/g, (_match, fallback?: string) => fallback ?? '')
-    .replace(/\$\$/g, '$');
-}
-
-function environment(service: ComposeService): Record<string, string> {
-  const env = service.environment ?? {};
-  const pairs: [string, string][] = Array.isArray(env)
-    ? env.map((line) => {
-        const at = line.indexOf('=');
-        return at < 0 ? [line, ''] : [line.slice(0, at), line.slice(at + 1)];
-      })
-    : Object.entries(env).map(([k, v]) => [k, v === null ? '' : String(v)]);
-  return Object.fromEntries(pairs.map(([k, v]) => [k, interpolate(v)]));
-}
-
-function argv(command: string | string[] | undefined): string[] {
-  if (command === undefined) return [];
-  return Array.isArray(command) ? command.map(String) : command.trim().split(/\s+/);
-}
 
 const buildIncludes = (JSON.parse(read('tsconfig.build.json')) as { include: string[] }).include;
 const OUT_DIR = 'dist';
@@ -153,7 +112,7 @@ describe('docker-compose.yml', () => {
       ].sort(),
     );
     const redis = compose.services['redis']!;
-    expect(redis.image).toMatch(/^redis:7/);
+    expect(redis.image).toMatch(/^redis:8\.\d+\.\d+$/);
     expect(argv(redis.command).join(' ')).toMatch(/--appendonly yes/);
     expect(
       redis.volumes?.some((v) => (typeof v === 'string' ? v.endsWith(':/data') : v.target === '/data')),
@@ -167,8 +126,9 @@ describe('docker-compose.yml', () => {
       'selector-2': 'dist/services/selector/main.js',
       simulator: 'dist/agent/fleet-cli.js',
     });
-    expect(compose.services['jaeger']!.image).toMatch(/^jaegertracing\/all-in-one:/);
-    expect(environment(compose.services['jaeger']!)['COLLECTOR_OTLP_ENABLED']).toBe('true');
+    // Jaeger v2 (one `jaeger` image; v1's all-in-one and COLLECTOR_OTLP_ENABLED are gone).
+    expect(compose.services['jaeger']!.image).toMatch(/^jaegertracing\/jaeger:2\.\d+\.\d+$/);
+    expect(compose.services['prometheus']!.image).toMatch(/^prom\/prometheus:v3\.\d+\.\d+$/);
   });
 
   it('every service built here runs a program that exists after the build, with options it knows', () => {
