@@ -203,6 +203,33 @@ describe('references in the docs', () => {
     }
   });
 
+  it('every section the code and the docs cite by name (ARCHITECTURE.md "Selection") exists', () => {
+    const sources = [...SOURCE_DIRS, 'test'].flatMap((dir) => repoFiles(dir, '.ts'));
+    const files: Record<string, string> = {
+      'ARCHITECTURE.md': 'docs/ARCHITECTURE.md',
+      'PROTOCOL.md': 'docs/PROTOCOL.md',
+      README: 'README.md',
+    };
+    let cited = 0;
+    for (const path of [...sources, ...DOCS]) {
+      for (const [, doc, title] of read(path).matchAll(
+        /\b(ARCHITECTURE\.md|PROTOCOL\.md|README),? "([^"]+)"/g,
+      )) {
+        cited++;
+        const headings = read(files[doc!]!)
+          .split('\n')
+          .filter((line) => /^#{2,4} /.test(line))
+          .map((line) => line.replace(/^#+ /, ''));
+        const name = title!.replace(/\s+/g, ' ');
+        expect(
+          headings.some((h) => h.startsWith(name) || h.replaceAll('`', '').startsWith(name)),
+          `${path} cites ${doc} "${name}"`,
+        ).toBe(true);
+      }
+    }
+    expect(cited).toBeGreaterThan(10);
+  });
+
   it('every test the docs cite by file and title exists with that title', () => {
     let cited = 0;
     for (const path of DOCS) {
