@@ -3,7 +3,12 @@ import type { Span } from '@opentelemetry/api';
 import { SwitchboardError } from '../../shared/errors.ts';
 import type { KeyBuilder } from '../../shared/keys.ts';
 import { AUTO_LANG, normalizeLang } from '../../shared/language-pairs.ts';
-import { jobRequestSchema, type JobRequest } from '../../shared/protocol/client-messages.ts';
+import {
+  JOB_DEFAULTS,
+  jobRequestSchema,
+  type JobPlacement,
+  type JobRequest,
+} from '../../shared/protocol/client-messages.ts';
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import type { DerivedWorkQueues, FailoverJob } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
@@ -97,6 +102,7 @@ export class JobPlacer {
 
   private async placeIn(span: Span, body: unknown, trace: TraceRef): Promise<PlacementResponse> {
     const req = parseOrThrow(jobRequestSchema, body);
+    const dryRun = req.dry_run ?? JOB_DEFAULTS.dry_run;
     const selection = toSelection(req);
     const started = performance.now();
     const result = select(this.index, selection, {
@@ -113,12 +119,12 @@ export class JobPlacer {
         'sb.eligible': result.breakdown.eligible,
         'sb.breakdown': JSON.stringify(result.breakdown),
         'sb.selection_us': selectionUs,
-        'sb.dry_run': req.dry_run === true,
+        'sb.dry_run': dryRun,
       });
     }
     if (result.ranked.length === 0) throw new NoAvailableNodeError(result.message, result.breakdown);
 
-    const answer = (jobId: string | null, nodeId: string, attemptId: number | null) => {
+    const answer = (jobId: string | null, nodeId: string, attemptId: number | null): JobPlacement => {
       const shard = this.keys.shardOf(nodeId);
       const snap = this.snapshotOf(shard);
       span.setAttributes({
@@ -136,8 +142,7 @@ export class JobPlacer {
         selection_us: selectionUs,
       };
     };
-    if (req.dry_run)
-      return { status: 200, body: { ...answer(null, result.ranked[0]!, null), dry_run: true } };
+    if (dryRun) return { status: 200, body: { ...answer(null, result.ranked[0]!, null), dry_run: true } };
 
     const jobId = req.job_id ?? `job-${randomUUID()}`;
     span.setAttribute('sb.job_id', jobId);
@@ -331,16 +336,16 @@ function toSelection(req: JobRequest): SelectionRequest {
     srcLang: src === AUTO_LANG ? AUTO_LANG : src,
     tgtLang: normalizeLang(req.tgt_lang),
     pipeline: {
-      asr: p.use_asr ?? true,
-      nmt: p.use_nmt ?? true,
-      tts: p.use_tts ?? true,
-      semantic: p.use_semantic ?? false,
-      tone: p.use_tone ?? false,
+      asr: p.use_asr ?? JOB_DEFAULTS.pipeline.use_asr,
+      nmt: p.use_nmt ?? JOB_DEFAULTS.pipeline.use_nmt,
+      tts: p.use_tts ?? JOB_DEFAULTS.pipeline.use_tts,
+      semantic: p.use_semantic ?? JOB_DEFAULTS.pipeline.use_semantic,
+      tone: p.use_tone ?? JOB_DEFAULTS.pipeline.use_tone,
     },
     features,
     routingKey: req.routing_key ?? null,
-    public: req.public ?? true,
-    requireGpu: req.require_gpu ?? true,
+    public: req.public ?? JOB_DEFAULTS.public,
+    requireGpu: req.require_gpu ?? JOB_DEFAULTS.require_gpu,
     autoLangs: req.auto_langs?.map(normalizeLang) ?? null,
     preferredNodeId: req.preferred_node_id ?? null,
     excludeNodeIds: req.exclude_node_ids ?? [],
@@ -370,7 +375,11 @@ function assignFrame(req: JobRequest, jobId: string, attemptId: number, trace: T
     tgt_lang: req.tgt_lang,
     dialect: payload['dialect'] ?? null,
     features: req.features ?? undefined,
-    pipeline: { use_asr: p.use_asr ?? true, use_nmt: p.use_nmt ?? true, use_tts: p.use_tts ?? true },
+    pipeline: {
+      use_asr: p.use_asr ?? JOB_DEFAULTS.pipeline.use_asr,
+      use_nmt: p.use_nmt ?? JOB_DEFAULTS.pipeline.use_nmt,
+      use_tts: p.use_tts ?? JOB_DEFAULTS.pipeline.use_tts,
+    },
     trace_id: trace.traceId,
     traceparent: trace.traceparent ?? undefined,
   });

@@ -1,28 +1,6 @@
 import type { KeyBuilder } from '../../shared/keys.ts';
+import type { JobAttempt, JobStatus, JobView } from '../../shared/protocol/client-messages.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
-
-export interface JobAttempt {
-  attempt_id: number;
-  node_id: string;
-  status: string;
-  reason?: string;
-}
-
-/** GET /v1/jobs/:id (PROTOCOL.md "Client HTTP"). */
-export interface JobView {
-  job_id: string;
-  status: string;
-  node_id: string | null;
-  attempt_id: number | null;
-  attempts: JobAttempt[];
-  created_at: number;
-  dispatched_at?: number;
-  accepted_at?: number;
-  started_at?: number;
-  finished_at?: number;
-  result?: unknown;
-  error?: { code: string; message: string };
-}
 
 export type ClaimResult = { claimed: true } | { claimed: false; status: string; placement: string };
 
@@ -93,7 +71,7 @@ export class JobStore {
     const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
     const view: JobView = {
       job_id: jobId,
-      status: h['status'],
+      status: h['status'] as JobStatus,
       node_id: h['node_id'] ?? null,
       attempt_id: num(h['attempt_id']) ?? null,
       attempts: h['attempts'] ? (JSON.parse(h['attempts']) as JobAttempt[]) : [],
@@ -103,7 +81,7 @@ export class JobStore {
       if (h[field] !== undefined) view[field] = Number(h[field]);
     }
     if (h['result']) view.result = JSON.parse(h['result']) as unknown;
-    if (h['error']) view.error = JSON.parse(h['error']) as { code: string; message: string };
+    if (h['error']) view.error = JSON.parse(h['error']) as JobView['error'];
     return view;
   }
 }

@@ -22,6 +22,31 @@ export const REJECT_REASONS = [
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
+/** When a node is rejected for each reason (docs/JOB-API.md is generated from this). */
+export const REJECT_REASON_TEXT: Readonly<Record<RejectReason, string>> = {
+  asr_lang_unsupported: 'The job uses ASR and the node has no ASR for `src_lang`.',
+  src_auto_no_candidate:
+    'Instead of the above for `src_lang: "auto"`: the node has no ASR language (none of `auto_langs`, when given).',
+  lang_pair_unsupported:
+    'The job uses NMT and the node does not translate `src_lang` → `tgt_lang` (for `auto`: none of its candidate sources into `tgt_lang`); also when source = target.',
+  tts_lang_unsupported: 'The job uses TTS and the node has no TTS for `tgt_lang`.',
+  semantic_lang_unsupported:
+    'The job uses semantic repair and the source language is not among its semantic languages.',
+  offline: 'The node is offline in the snapshot (its socket closed, or silent for `SB_NODE_TTL_MS`).',
+  status_not_ready: 'The node is `registering` (no healthy heartbeat yet) or `degraded`.',
+  draining: 'An operator drained the node.',
+  gpu_unavailable: 'The job requires a GPU and the node has none.',
+  not_accepting_public: 'A public job, and the node registered with `accept_public_jobs: false`.',
+  model_not_available:
+    'A service type the job needs (its pipeline, and its features) is not reported ready in `capability_by_type`.',
+  feature_unsupported: "A requested feature is not in the node's `features_supported`.",
+  excluded: 'In `exclude_node_ids`, or tried by an earlier attempt of the job (failover).',
+  capacity_exceeded:
+    "Running (the larger of the node's report and its acked jobs) + reserved ≥ `max_concurrent_jobs`, with this selector's own latest reservations counted.",
+  resource_threshold_exceeded:
+    'cpu_percent, gpu_percent (when reported) or mem_percent ≥ `SB_RESOURCE_THRESHOLD`.',
+};
+
 // Positions in REJECT_REASONS, as the selection code counts them.
 export const ASR_LANG = 0;
 export const SRC_AUTO = 1;

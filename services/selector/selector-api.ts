@@ -2,13 +2,14 @@ import type express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { createServiceApp, finishServiceApp } from '../../shared/express-app.ts';
 import type { AuthConfig } from '../../shared/config.ts';
-import { httpErrorBody, SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
+import { SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import { readJsonBody, sendError } from '../../shared/http-body.ts';
 import type { KeyBuilder } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Registry } from '../../shared/metrics.ts';
 import { safeEqual } from '../../shared/node-token.ts';
 import { NODE_ID_PATTERN } from '../../shared/keys.ts';
+import type { NoAvailableNode } from '../../shared/protocol/client-messages.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import { NoAvailableNodeError, type JobPlacer } from './job-placer.ts';
@@ -67,11 +68,12 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
       if (err instanceof NoAvailableNodeError) {
         outcome = 'no_node';
         res.setHeader('retry-after', '1');
-        res.status(503).json({
-          ...httpErrorBody(err),
+        const answer = {
+          error: { code: 'NO_AVAILABLE_NODE' as const, message: err.message },
           breakdown: err.breakdown,
           ...(err.reservationConflicts ? { reservation_conflicts: err.reservationConflicts } : {}),
-        });
+        } satisfies NoAvailableNode;
+        res.status(503).json(answer);
         return;
       }
       const error = toSwitchboardError(err);

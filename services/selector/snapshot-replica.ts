@@ -17,7 +17,8 @@ import {
 import type { SnapshotIndex } from './snapshot-index.ts';
 
 /**
- * The selector's replica of the published snapshot (ARCHITECTURE.md "Selection", bootstrap):
+ * The selector's replica of the published snapshot
+ * (ARCHITECTURE.md "The snapshot: flush and replica"):
  * load every shard's version + checkpoint atomically (MULTI GET ver + HGETALL ckpt, one slot),
  * then tail the shards' delta streams with XREAD BLOCK after `<version>-0`, applying each delta
  * synchronously to the SnapshotIndex when its version is exactly the shard's version + 1.

@@ -13,6 +13,7 @@ import {
 } from '../support/service-harness.ts';
 import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
 import type { Frame } from '../support/ws-client.ts';
+import { jobPlacementSchema, jobViewSchema } from '../../shared/protocol/client-messages.ts';
 
 describe('job lifecycle: selector → node on another gateway replica → result', () => {
   const prefix = uniquePrefix();
@@ -63,6 +64,8 @@ describe('job lifecycle: selector → node on another gateway replica → result
       payload: { session_id: 's1', utterance_index: 7, audio: 'AAA', job_id: 'spoofed' },
     });
     expect(placed.status).toBe(201);
+    // docs/JOB-API.md is generated from these schemas: the real answer has their fields, no others
+    jobPlacementSchema.strict().parse(placed.body);
     const assign: Frame = await socket.nextOfType('job_assign');
     expect(assign).toMatchObject({
       job_id: 'life-job-1',
@@ -99,6 +102,7 @@ describe('job lifecycle: selector → node on another gateway replica → result
     });
     for (const t of ['dispatched_at', 'accepted_at', 'started_at', 'finished_at'])
       expect(view[t]).toEqual(expect.any(Number));
+    jobViewSchema.strict().parse(view);
     expect(await slots()).toEqual([0, 0]);
   });
 

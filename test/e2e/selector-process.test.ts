@@ -13,6 +13,7 @@ import {
   type TestWorker,
 } from '../support/service-harness.ts';
 import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
+import { jobPlacementSchema, noAvailableNodeSchema } from '../../shared/protocol/client-messages.ts';
 
 interface Answer {
   status: number;
@@ -100,6 +101,7 @@ describe('selectors (npm run start:selector): placement under contention', () =>
       pool: 'zh:en',
       breakdown: { total_nodes: 20, eligible: 20 },
     });
+    jobPlacementSchema.strict().parse(answer.body); // the schema docs/JOB-API.md is generated from
     expect(ids).toContain(answer.body['node_id']);
     const reserved = await Promise.all(ids.map((id) => redis.hget(gw.keys.forNode(id).node(id), 'reserved')));
     expect(reserved.every((r) => r === '0')).toBe(true);
@@ -129,6 +131,7 @@ describe('selectors (npm run start:selector): placement under contention', () =>
     for (const a of refused) {
       expect(a.status).toBe(503);
       expect(a.body).toMatchObject({ error: { code: 'NO_AVAILABLE_NODE' } });
+      noAvailableNodeSchema.strict().parse(a.body);
       const b = a.body['breakdown'] as {
         total_nodes: number;
         eligible: number;

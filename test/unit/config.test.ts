@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, envSchema, loadConfig } from '../../shared/config.ts';
+import { beforeSubsections, codeSpan, readRepoFile, section, tableRows } from '../support/markdown.ts';
 
 const auth = {
   SB_JOIN_TOKEN: 'join-token-x',
@@ -50,11 +50,44 @@ describe('config', () => {
     ]);
   });
 
+  // README "Configuration": its first table is the services' variables (the `npm start` table
+  // below it is checked against scripts/ in docs.test.ts).
+  const readmeRows = () =>
+    tableRows(beforeSubsections(section(readRepoFile('README.md'), '## Configuration'))).map(
+      ([name, def]) => [codeSpan(name ?? '') ?? name, def ?? ''] as const,
+    );
+  // every default is a string, a number or a boolean
+  const schemaDefaults = envSchema.parse({}) as Record<string, string | number | boolean | undefined>;
+
+  /** A default cell agrees with the schema: the literal default, or no single literal when there is none. */
+  const expectDefault = (where: string, name: string, cell: string) => {
+    const value = schemaDefaults[name];
+    if (value === undefined) expect(codeSpan(cell), `${where}: ${name} has no default`).toBeNull();
+    else expect(codeSpan(cell), `${where}: default of ${name}`).toBe(String(value));
+  };
+
   it('every variable of the schema is in the README configuration table, and vice versa', () => {
-    const text = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const start = text.indexOf('## Configuration');
-    const readme = text.slice(start, text.indexOf('\n## ', start + 1));
-    const documented = new Set([...readme.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]));
+    const documented = readmeRows().map(([name]) => name);
+    expect(new Set(documented).size, 'a variable listed twice').toBe(documented.length);
     expect([...documented].sort()).toEqual(Object.keys(envSchema.shape).sort());
+  });
+
+  it('the README configuration table gives each default as the schema has it', () => {
+    for (const [name, cell] of readmeRows()) expectDefault('README', name!, cell);
+  });
+
+  it('the variables PROTOCOL.md promises exist, with the defaults it gives', () => {
+    const rows = tableRows(
+      section(
+        readRepoFile('docs/PROTOCOL.md'),
+        '## Running the services (contract for tools that start them)',
+      ),
+    );
+    expect(rows.length).toBeGreaterThan(10);
+    for (const [name, , def] of rows) {
+      const variable = codeSpan(name ?? '') ?? '';
+      expect(Object.keys(envSchema.shape), 'PROTOCOL.md names it').toContain(variable);
+      expectDefault('PROTOCOL.md', variable, def ?? '');
+    }
   });
 });
