@@ -1,5 +1,5 @@
 import { pathToFileURL } from 'node:url';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { ConfigError, loadConfig, REQUIRED_SECRETS, type Config, type ServiceName } from './config.ts';
 import { createLogger, logListening, type Logger } from './logger.ts';
 import { ShutdownManager } from './shutdown.ts';
 import { shutdownTelemetry } from './telemetry.ts';
@@ -17,7 +17,7 @@ export interface RunningService {
  */
 export function runService(
   moduleUrl: string,
-  name: string,
+  name: ServiceName,
   start: (config: Config, log: Logger) => Promise<RunningService>,
 ): void {
   if (moduleUrl !== pathToFileURL(process.argv[1] ?? '').href) return;
@@ -25,14 +25,14 @@ export function runService(
   const run = async () => {
     let config: Config;
     try {
-      config = loadConfig();
+      config = loadConfig(process.env, name);
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       log.fatal({ problems: err.problems }, err.message);
       process.exit(78);
     }
     log.level = config.env.LOG_LEVEL;
-    if (!config.auth.enabled)
+    if (!config.auth.enabled && REQUIRED_SECRETS[name].length > 0)
       log.warn('SB_AUTH=off: no token or API key is checked. Use only for local development.');
     const shutdown = new ShutdownManager(log, config.env.SB_SHUTDOWN_TIMEOUT_MS);
     shutdown.listen();
