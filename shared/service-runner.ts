@@ -1,4 +1,5 @@
 import { pathToFileURL } from 'node:url';
+import { BUILD_INFO } from './build-info.ts';
 import { ConfigError, loadConfig, REQUIRED_SECRETS, type Config, type ServiceName } from './config.ts';
 import { createLogger, logListening, type Logger } from './logger.ts';
 import { ShutdownManager } from './shutdown.ts';
@@ -11,9 +12,10 @@ export interface RunningService {
 
 /**
  * The process around a service's composition root: parse the configuration once (exit 78
- * listing every bad variable), start, announce `"msg":"listening"`, and shut down gracefully
- * on SIGTERM/SIGINT. Runs only when `moduleUrl` is the process's entry point, so tests can
- * import the same `start` function.
+ * listing every bad variable), start (which waits for Redis as long as it takes), announce
+ * `"msg":"listening"` with the port and the build, and shut down gracefully on SIGTERM/SIGINT.
+ * Runs only when `moduleUrl` is the process's entry point, so tests can import the same
+ * `start` function.
  */
 export function runService(
   moduleUrl: string,
@@ -44,6 +46,8 @@ export function runService(
       shards: config.shards,
       prefix: config.prefix,
       auth: config.auth.enabled,
+      version: BUILD_INFO.version,
+      node: BUILD_INFO.node,
     });
   };
   run().catch(async (err: unknown) => {
