@@ -27,8 +27,8 @@ const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
  * A service's HTTP server. It listens before the service can serve, so that an orchestrator
- * sees the process alive while it waits for Redis: from the start, GET /healthz answers 200
- * (alive, with the build), /readyz 200 or 503 (`isReady`) and /metrics the registry; until
+ * sees the process alive while it waits for Redis: from the start, GET (or HEAD) /healthz
+ * answers 200 (alive, with the build), /readyz 200 or 503 (`isReady`) and /metrics; until
  * `serve()`, every other request and every WebSocket upgrade gets 503
  * SCHEDULER_DEPENDENCY_DOWN with `Retry-After`. After `serve()` they go to the service.
  */
@@ -99,7 +99,7 @@ const STARTING = new SwitchboardError(
 /** GET /healthz, /readyz and /metrics; false for any other request. */
 function opsHandler(ops: OpsDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
-    if (req.method !== 'GET') return false;
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false; // node sends no body for HEAD
     const path = (req.url ?? '/').split('?', 1)[0]!;
     if (!OPS_PATHS.has(path)) return false;
     if (path === '/healthz') {
