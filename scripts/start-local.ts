@@ -160,10 +160,12 @@ Service logs: VERBOSE=1 npm start
         shown = block.split('\n').length;
       },
     );
-    const code = await Promise.race(services.map((s) => s.exited.then((c) => ({ s, c }))));
+    const gone = await Promise.race(services.map((s) => s.closed.then(() => s)));
     if (!stopping) {
+      const how =
+        gone.proc.exitCode !== null ? `code ${gone.proc.exitCode}` : `signal ${gone.proc.signalCode}`;
       console.error(
-        `${formatStartFailure(code.s.name, `exited unexpectedly with code ${code.c}`, code.s.lastLines())}\nstopping the rest`,
+        `${formatStartFailure(gone.name, `exited unexpectedly with ${how}`, gone.lastLines())}\nstopping the rest`,
       );
       await stopAll(1);
     }

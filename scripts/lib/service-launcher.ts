@@ -9,6 +9,8 @@ export interface LaunchedService {
   pid: number;
   /** Resolves with the exit code once the process has exited. */
   exited: Promise<number | null>;
+  /** Resolves once it has exited and its output is read (lastLines() is complete). */
+  closed: Promise<void>;
   /** Its last log lines (stdout and stderr), for saying why it stopped. */
   lastLines(): string[];
 }
@@ -34,7 +36,7 @@ export async function launchService(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = once(proc, 'exit').then(([code]) => code as number | null);
-  const closed = once(proc, 'close');
+  const closed = once(proc, 'close').then(() => undefined);
   const tail = new LogTail(20);
   let listening: ((port: number) => void) | undefined;
   const onLines = (stream: NodeJS.ReadableStream, inspect: boolean) => {
@@ -73,7 +75,7 @@ export async function launchService(
       reject(new Error(formatStartFailure(name, `exited with ${how} before it was ready`, tail.lines())));
     });
   });
-  return { name, proc, port, pid: proc.pid!, exited, lastLines: () => tail.lines() };
+  return { name, proc, port, pid: proc.pid!, exited, closed, lastLines: () => tail.lines() };
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */

@@ -57,8 +57,8 @@ function entryText(entry: LogEntry): string {
 
 /**
  * The one-line reason in a service's last log lines: the last error or fatal entry (its
- * message, and its error's), else the last warning, else the last line of a stack trace's
- * head (`Error: …`) or any last line.
+ * message, and its error's), else the last warning, else the head of a stack trace
+ * (`Error: …`), else the last line.
  */
 export function failureReason(lines: string[]): string {
   const entries = lines.map((line) => ({ line, entry: parse(line) }));
@@ -68,7 +68,10 @@ export function failureReason(lines: string[]): string {
   }
   const plain = entries.filter(({ entry }) => entry === null).map(({ line }) => line.trim());
   const error = plain.findLast((line) => /^(\w*Error|Error)\b/.test(line));
-  return error ?? plain.at(-1) ?? '(no output)';
+  if (error) return error;
+  const last = entries.at(-1);
+  if (last?.entry) return entryText(last.entry);
+  return last?.line.trim() ?? '(no output)';
 }
 
 /** `<name> <what>: <reason>` and the last lines, indented, for the terminal. */

@@ -56,6 +56,9 @@ describe('npm start: why a service did not start', () => {
     ];
     expect(failureReason(trace)).toBe('SyntaxError: Unexpected token');
     expect(failureReason(['hello', 'world'])).toBe('world');
+    expect(failureReason([entry(30, 'listening'), entry(30, 'shutting down', { signal: 'SIGTERM' })])).toBe(
+      'shutting down',
+    );
     expect(failureReason([])).toBe('(no output)');
   });
 
