@@ -22,16 +22,15 @@ export interface Gateway {
 }
 
 /**
- * Composition root of the gateway: config → HTTP (alive, not ready) → clients → wait for
- * Redis → components → serve.
+ * Composition root of the gateway: config → clients (connecting) → HTTP (alive, not ready
+ * yet) → wait for Redis, however long → components → serve. Resolves once it serves.
  */
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
   const env = config.env;
   const keys = new KeyBuilder(config.prefix, config.shards);
   const metricsRegistry = createMetricsRegistry('gateway');
   let server: GatewayServer | undefined;
-  const redisLog = log.child({ component: 'redis' });
-  const reachability = new RedisReachability(config.redis, redisLog);
+  const reachability = new RedisReachability(config.redis, log.child({ component: 'redis' }));
   const redis = createRedisClient(config, log, { name: 'gateway', mode: 'fail-fast', reachability });
   const queueRedis = createRedisClient(config, log, {
     name: 'gateway-queues',

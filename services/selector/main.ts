@@ -22,8 +22,9 @@ export interface SelectorService {
 }
 
 /**
- * Composition root of the selector: config → HTTP (alive, not ready) → clients → wait for
- * Redis → replica → placer → serve the API.
+ * Composition root of the selector: config → clients (connecting) → HTTP (alive, not ready
+ * yet) → wait for Redis, however long → replica → placer → serve the API. Resolves once it
+ * serves.
  */
 export async function startSelector(config: Config, log: Logger): Promise<SelectorService> {
   const env = config.env;

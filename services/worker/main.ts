@@ -33,8 +33,8 @@ export interface WorkerService {
 }
 
 /**
- * Composition root of the worker: config → ops HTTP (alive, not ready) → clients → wait for
- * Redis → components → BullMQ workers.
+ * Composition root of the worker: config → clients (connecting) → ops HTTP (alive, not ready
+ * yet) → wait for Redis, however long → components → BullMQ workers. Resolves once they run.
  */
 export async function startWorker(config: Config, log: Logger): Promise<WorkerService> {
   const env = config.env;
