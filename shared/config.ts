@@ -83,8 +83,25 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses and validates the environment; throws ConfigError listing every bad variable. */
-export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+export type ServiceName = 'gateway' | 'worker' | 'selector';
+
+/**
+ * The secrets each service checks when `SB_AUTH=on`, and so requires: the gateway
+ * authenticates nodes (join token, node tokens), the selector its API clients (API key); the
+ * worker talks to Redis only.
+ */
+export const REQUIRED_SECRETS = {
+  gateway: ['SB_JOIN_TOKEN', 'SB_NODE_TOKEN_SECRET'],
+  selector: ['SB_API_KEY'],
+  worker: [],
+} as const satisfies Record<ServiceName, readonly (keyof Env)[]>;
+
+/**
+ * Parses and validates the environment; throws ConfigError listing every bad variable. With
+ * `service`, only that service's secrets are required; without, every service's (a
+ * configuration any of them can start with).
+ */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env, service?: ServiceName): Config {
   const relevant: Record<string, string> = {};
   for (const key of Object.keys(envSchema.shape)) {
     const value = source[key];
@@ -98,17 +115,19 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
         `${issue.path.join('.')}: ${issue.message} (got ${JSON.stringify(relevant[String(issue.path[0])])})`,
       );
     }
-    throw new ConfigError(problems);
   }
-  const env = parsed.data;
-  const auth = env.SB_AUTH === 'on';
+  // Checked on the raw values, so a missing secret is listed with the schema's problems.
+  const auth = relevant['SB_AUTH'] !== 'off';
   if (auth) {
-    for (const name of ['SB_JOIN_TOKEN', 'SB_NODE_TOKEN_SECRET', 'SB_API_KEY'] as const) {
-      if (!env[name])
-        problems.push(`${name}: required when SB_AUTH=on (set SB_AUTH=off only for local development)`);
+    const who = service ? ` by the ${service}` : '';
+    const required = service ? REQUIRED_SECRETS[service] : Object.values(REQUIRED_SECRETS).flat();
+    for (const name of required) {
+      if (!relevant[name])
+        problems.push(`${name}: required${who} when SB_AUTH=on (set SB_AUTH=off only for local development)`);
     }
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  const env = parsed.data;
   const clusterNodes = env.REDIS_CLUSTER_NODES
     ? env.REDIS_CLUSTER_NODES.split(',').map((seed) => {
         const at = seed.lastIndexOf(':');

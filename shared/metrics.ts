@@ -1,10 +1,20 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BUILD_INFO } from './build-info.ts';
 
-/** One Prometheus registry per process, with Node's default metrics (event-loop lag, heap, CPU). */
+/**
+ * One Prometheus registry per process, with Node's default metrics (event-loop lag, heap, CPU)
+ * and `sb_build_info{version,node_version,service} 1`.
+ */
 export function createMetricsRegistry(service: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  new Gauge({
+    name: 'sb_build_info',
+    help: 'Always 1; the labels say which Switchboard version runs on which Node.js',
+    labelNames: ['version', 'node_version'],
+    registers: [registry],
+  }).set({ version: BUILD_INFO.version, node_version: BUILD_INFO.node }, 1);
   return registry;
 }
 

@@ -1,5 +1,7 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
+import { isRedisUnavailable } from './errors.ts';
 import type { KeyBuilder } from './keys.ts';
+import type { Logger } from './logger.ts';
 
 /**
  * The derived-work queues: the contract between the gateway (producer) and the worker
@@ -72,11 +74,14 @@ export class DerivedWorkQueues {
     connection: ConnectionOptions,
     keys: KeyBuilder,
     private readonly flushDelayMs: number,
+    log: Logger,
   ) {
     const opts = { connection, prefix: keys.queuePrefix };
     this.poolIndex = new Queue<PoolIndexJob>(QUEUE_POOL_INDEX, opts);
     this.snapshotFlush = new Queue<SnapshotFlushJob>(QUEUE_SNAPSHOT_FLUSH, opts);
     this.failover = new Queue<FailoverJob>(QUEUE_FAILOVER, opts);
+    for (const queue of [this.poolIndex, this.snapshotFlush, this.failover])
+      logQueueErrors(queue, log, { queue: queue.name }, 'queue error');
   }
 
   async requestPoolIndex(nodeId: string, shard: number): Promise<void> {
@@ -110,4 +115,20 @@ export class DerivedWorkQueues {
   async close(): Promise<void> {
     await Promise.all([this.poolIndex.close(), this.snapshotFlush.close(), this.failover.close()]);
   }
+}
+
+/**
+ * Logs the errors a BullMQ queue or worker emits, but for an unreachable Redis: BullMQ emits
+ * that on every retry of every connection (and, with no listener, prints each stack trace),
+ * while the service's RedisReachability already says it once.
+ */
+export function logQueueErrors(
+  emitter: { on(event: 'error', listener: (err: Error) => void): unknown },
+  log: Logger,
+  fields: Record<string, unknown>,
+  msg: string,
+): void {
+  emitter.on('error', (err: Error) => {
+    if (!isRedisUnavailable(err)) log.warn({ ...fields, err: err.message }, msg);
+  });
 }

@@ -2,6 +2,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { defineScripts } from './lua-scripts.ts';
+import { RedisReachability, type RedisTarget } from './redis-reachability.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -14,6 +15,11 @@ export interface RedisClientOptions {
    * `blocking` (BullMQ workers, stream readers): retries forever, as BullMQ requires.
    */
   mode: 'fail-fast' | 'blocking';
+  /**
+   * Where connection failures are reported. Give every client of a service the same one, so an
+   * outage is one log line, not one per client and retry. Default: one for this client alone.
+   */
+  reachability?: RedisReachability;
 }
 
 /**
@@ -39,17 +45,37 @@ export function createRedisClient(config: Config, logger: Logger, options: Redis
         slotsRefreshTimeout: 2000,
       })
     : new Redis(config.redis.url, common);
-  let down = false;
-  client.on('error', (err: Error) => {
-    if (!down) log.warn({ err: err.message }, 'redis error');
-    down = true;
-  });
-  client.on('ready', () => {
-    if (down) log.info('redis reachable again');
-    down = false;
-  });
+  const reachability = options.reachability ?? new RedisReachability(config.redis, log);
+  client.on('error', (err: Error) => reachability.failed(options.name, err));
+  client.on('ready', () => reachability.ready(options.name));
   defineScripts(client);
   return client;
+}
+
+/**
+ * Resolves once every client is ready, however long that takes: a service started before its
+ * Redis waits for it (its RedisReachability says what it waits for). Rejects only if a client
+ * is closed meanwhile.
+ */
+export async function waitForRedis(clients: RedisClient[]): Promise<void> {
+  await Promise.all(
+    clients.map(
+      (client) =>
+        new Promise<void>((resolve, reject) => {
+          if (client.status === 'ready') return resolve();
+          const onReady = () => {
+            client.off('end', onEnd);
+            resolve();
+          };
+          const onEnd = () => {
+            client.off('ready', onReady);
+            reject(new Error('Redis client closed while waiting for Redis'));
+          };
+          client.once('ready', onReady);
+          client.once('end', onEnd);
+        }),
+    ),
+  );
 }
 
 /** Resolves once the client is ready (or rejects after `timeoutMs`). */
@@ -70,4 +96,47 @@ export async function waitUntilReady(client: RedisClient, timeoutMs = 30000): Pr
     };
     client.on('ready', onReady);
   });
+}
+
+/**
+ * One attempt to reach Redis and PING it within `timeoutMs`, nothing retried or logged:
+ * resolves null when it answered, else with the error (for unreachableMessage).
+ */
+export async function probeRedis(target: RedisTarget, timeoutMs: number): Promise<Error | null> {
+  const options: RedisOptions = {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  };
+  const client: RedisClient = target.clusterNodes
+    ? new Cluster(target.clusterNodes, {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        clusterRetryStrategy: () => null,
+        redisOptions: options,
+      })
+    : new Redis(target.url, options);
+  let lastError: Error | null = null;
+  client.on('error', (err: Error) => (lastError = err));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      client.connect().then(() => client.ping()),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+          timeoutMs,
+        );
+      }),
+    ]);
+    return null;
+  } catch (err) {
+    // the 'error' event carries the cause (ECONNREFUSED, a Cluster seed's error); the rejection may not
+    return lastError ?? (err instanceof Error ? err : new Error(String(err)));
+  } finally {
+    clearTimeout(timer);
+    client.disconnect();
+  }
 }

@@ -1,9 +1,9 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { httpErrorBody, SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
+import { SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import type { Registry } from '../../shared/metrics.ts';
+import { refuseUpgrade, type ServiceHttp } from '../../shared/service-http.ts';
 import type { AssignmentFeed } from './assignment-feed.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { createHttpHandler } from './http-api.ts';
@@ -17,36 +17,43 @@ export interface GatewayServerDeps {
   feed: AssignmentFeed;
   auth: NodeAuthenticator;
   metrics: GatewayMetrics;
-  registry: Registry;
   limits: SocketLimits & { maxInflight: number };
-  isReady: () => Promise<boolean>;
   log: Logger;
 }
 
-/** The gateway's HTTP server and the node WebSocket endpoint `/ws/node` on it. */
+/**
+ * The gateway's HTTP API and the node WebSocket endpoint `/ws/node`, served on the service's
+ * ServiceHttp (which already answers /healthz, /readyz and /metrics).
+ */
 export class GatewayServer {
   readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly sockets = new Set<NodeSocket>();
-  private closing = false;
+  private closingFlag = false;
 
-  constructor(private readonly deps: GatewayServerDeps) {
+  constructor(
+    serviceHttp: ServiceHttp,
+    private readonly deps: GatewayServerDeps,
+  ) {
+    this.http = serviceHttp.server;
     const inflight = new InflightLimiter(deps.limits.maxInflight);
-    this.http = createServer(
-      { keepAliveTimeout: 65_000 },
+    // Frames up to twice the limit are read and answered with an error frame before the
+    // close; beyond that ws closes with 1009 without buffering them.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: deps.limits.maxMessageBytes * 2 });
+    serviceHttp.serve(
       createHttpHandler({
         ...deps,
         inflight,
         maxMessageBytes: deps.limits.maxMessageBytes,
-        isClosing: () => this.closing,
+        isClosing: () => this.closingFlag,
       }),
+      (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head, inflight),
     );
-    // Frames up to twice the limit are read and answered with an error frame before the
-    // close; beyond that ws closes with 1009 without buffering them.
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: deps.limits.maxMessageBytes * 2 });
-    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      this.upgrade(req, socket, head, inflight);
-    });
+  }
+
+  /** True once close() began: /readyz answers 503 and new work is refused. */
+  get closing(): boolean {
+    return this.closingFlag;
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, inflight: InflightLimiter): void {
@@ -54,7 +61,7 @@ export class GatewayServer {
     let principal;
     try {
       if (path !== '/ws/node') throw new SwitchboardError('NOT_FOUND', `no WebSocket endpoint at ${path}`);
-      if (this.closing) throw new SwitchboardError('SHUTTING_DOWN');
+      if (this.closingFlag) throw new SwitchboardError('SHUTTING_DOWN');
       principal = this.deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
     } catch (err) {
       refuseUpgrade(socket, toSwitchboardError(err));
@@ -80,21 +87,9 @@ export class GatewayServer {
     });
   }
 
-  async listen(port: number, host: string): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(port, host, () => {
-        this.http.off('error', reject);
-        resolve();
-      });
-    });
-    const address = this.http.address();
-    return typeof address === 'object' && address ? address.port : port;
-  }
-
   /** Stops accepting, closes node sockets with 1001, waits for in-flight requests, then the server. */
   async close(): Promise<void> {
-    this.closing = true;
+    this.closingFlag = true;
     const sockets = [...this.sockets];
     for (const node of sockets) node.closeForShutdown();
     const serverClosed = new Promise<void>((resolve) => this.http.close(() => resolve()));
@@ -103,13 +98,4 @@ export class GatewayServer {
     this.wss.close();
     await serverClosed;
   }
-}
-
-function refuseUpgrade(socket: Duplex, error: SwitchboardError): void {
-  const body = JSON.stringify(httpErrorBody(error));
-  const reason =
-    error.status === 401 ? 'Unauthorized' : error.status === 404 ? 'Not Found' : 'Service Unavailable';
-  socket.end(
-    `HTTP/1.1 ${error.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
 }

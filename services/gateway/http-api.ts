@@ -4,7 +4,6 @@ import type { Request, Response } from 'express';
 import { createServiceApp, finishServiceApp } from '../../shared/express-app.ts';
 import { SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import type { Registry } from '../../shared/metrics.ts';
 import type { AssignmentFeed } from './assignment-feed.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { readJsonBody, sendError, sendJson } from '../../shared/http-body.ts';
@@ -18,9 +17,7 @@ export interface HttpApiDeps {
   auth: NodeAuthenticator;
   inflight: InflightLimiter;
   metrics: GatewayMetrics;
-  registry: Registry;
   maxMessageBytes: number;
-  isReady: () => Promise<boolean>;
   isClosing: () => boolean;
   log: Logger;
 }
@@ -73,7 +70,7 @@ async function handleHeartbeat(deps: HttpApiDeps, nodeId: string, req: IncomingM
 }
 
 function createExpressApp(deps: HttpApiDeps): express.Express {
-  const app = createServiceApp(deps);
+  const app = createServiceApp();
 
   app.post('/v1/nodes/register', async (req: Request, res: Response) => {
     if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');

@@ -3,8 +3,10 @@ import { KeyBuilder } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { createMetricsRegistry } from '../../shared/metrics.ts';
 import { DerivedWorkQueues } from '../../shared/queues.ts';
-import { createRedisClient, waitUntilReady } from '../../shared/redis-client.ts';
+import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
+import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
+import { ServiceHttp } from '../../shared/service-http.ts';
 import { createGatewayMetrics } from './gateway-metrics.ts';
 import { AssignmentFeed } from './assignment-feed.ts';
 import { GatewayServer } from './gateway-server.ts';
@@ -19,71 +21,86 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** Composition root of the gateway: config → clients → components → server. */
+/**
+ * Composition root of the gateway: config → clients (connecting) → HTTP (alive, not ready
+ * yet) → wait for Redis, however long → components → serve. Resolves once it serves.
+ */
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
   const env = config.env;
   const keys = new KeyBuilder(config.prefix, config.shards);
-  const redis = createRedisClient(config, log, { name: 'gateway', mode: 'fail-fast' });
-  const queueRedis = createRedisClient(config, log, { name: 'gateway-queues', mode: 'fail-fast' });
-  const feedRedis = createRedisClient(config, log, { name: 'gateway-feed', mode: 'blocking' });
-  await Promise.all([waitUntilReady(redis), waitUntilReady(queueRedis), waitUntilReady(feedRedis)]);
-  const feed = new AssignmentFeed(redis, feedRedis, keys, log.child({ component: 'assignment-feed' }));
-  await feed.start();
-
-  const queues = new DerivedWorkQueues(queueRedis, keys, env.SB_FLUSH_DELAY_MS);
-  const registry = new NodeRegistry(
-    redis,
-    keys,
-    queues,
-    {
-      requireGpu: env.SB_REQUIRE_GPU,
-      loadChangeThreshold: env.SB_LOAD_CHANGE_THRESHOLD,
-      snapshotMaxAgeMs: env.SB_SNAPSHOT_MAX_AGE_MS,
-      unhealthyHeartbeats: env.SB_UNHEALTHY_HEARTBEATS,
-    },
-    log,
-  );
-  const jobs = new JobProgress(redis, keys, queues, env.SB_JOB_TIMEOUT_MS);
-  const service = new NodeService(registry, jobs, {
-    requireGpu: env.SB_REQUIRE_GPU,
-    defaultMaxJobs: env.SB_DEFAULT_MAX_JOBS,
-    heartbeatIntervalMs: env.SB_HEARTBEAT_INTERVAL_MS,
-    nodeTtlMs: env.SB_NODE_TTL_MS,
-    nodeTokenSecret: config.auth.enabled ? config.auth.nodeTokenSecret : '',
-  });
   const metricsRegistry = createMetricsRegistry('gateway');
-  const server = new GatewayServer({
-    service,
-    feed,
-    auth: new NodeAuthenticator(config.auth),
-    metrics: createGatewayMetrics(metricsRegistry),
-    registry: metricsRegistry,
-    limits: {
-      maxMessageBytes: env.SB_MAX_MESSAGE_BYTES,
-      rate: env.SB_WS_RATE_LIMIT,
-      maxQueued: env.SB_WS_MAX_QUEUED,
-      maxInflight: env.SB_MAX_INFLIGHT,
-    },
-    isReady: async () => {
-      try {
-        return (await redis.ping()) === 'PONG';
-      } catch {
-        return false;
-      }
-    },
-    log: log.child({ component: 'gateway-server' }),
+  let server: GatewayServer | undefined;
+  const reachability = new RedisReachability(config.redis, log.child({ component: 'redis' }));
+  const redis = createRedisClient(config, log, { name: 'gateway', mode: 'fail-fast', reachability });
+  const queueRedis = createRedisClient(config, log, {
+    name: 'gateway-queues',
+    mode: 'fail-fast',
+    reachability,
   });
+  const feedRedis = createRedisClient(config, log, { name: 'gateway-feed', mode: 'blocking', reachability });
+  const quitRedis = () => Promise.allSettled([redis.quit(), queueRedis.quit(), feedRedis.quit()]);
+  const http = await ServiceHttp.listen(env.PORT ?? 8080, env.HOST, {
+    service: 'gateway',
+    registry: metricsRegistry,
+    isReady: async () => server !== undefined && !server.closing && (await redis.ping()) === 'PONG',
+  }).catch(async (err: unknown) => {
+    await quitRedis();
+    throw err;
+  });
+  try {
+    await waitForRedis([redis, queueRedis, feedRedis]);
+    const feed = new AssignmentFeed(redis, feedRedis, keys, log.child({ component: 'assignment-feed' }));
+    await feed.start();
 
-  const port = await server.listen(env.PORT ?? 8080, env.HOST);
-  return {
-    port,
-    close: async () => {
-      await server.close();
-      await feed.close();
-      await queues.close();
-      await Promise.allSettled([redis.quit(), queueRedis.quit(), feedRedis.quit()]);
-    },
-  };
+    const queues = new DerivedWorkQueues(queueRedis, keys, env.SB_FLUSH_DELAY_MS, log);
+    const registry = new NodeRegistry(
+      redis,
+      keys,
+      queues,
+      {
+        requireGpu: env.SB_REQUIRE_GPU,
+        loadChangeThreshold: env.SB_LOAD_CHANGE_THRESHOLD,
+        snapshotMaxAgeMs: env.SB_SNAPSHOT_MAX_AGE_MS,
+        unhealthyHeartbeats: env.SB_UNHEALTHY_HEARTBEATS,
+      },
+      log,
+    );
+    const jobs = new JobProgress(redis, keys, queues, env.SB_JOB_TIMEOUT_MS);
+    const service = new NodeService(registry, jobs, {
+      requireGpu: env.SB_REQUIRE_GPU,
+      defaultMaxJobs: env.SB_DEFAULT_MAX_JOBS,
+      heartbeatIntervalMs: env.SB_HEARTBEAT_INTERVAL_MS,
+      nodeTtlMs: env.SB_NODE_TTL_MS,
+      nodeTokenSecret: config.auth.enabled ? config.auth.nodeTokenSecret : '',
+    });
+    const gateway = new GatewayServer(http, {
+      service,
+      feed,
+      auth: new NodeAuthenticator(config.auth),
+      metrics: createGatewayMetrics(metricsRegistry),
+      limits: {
+        maxMessageBytes: env.SB_MAX_MESSAGE_BYTES,
+        rate: env.SB_WS_RATE_LIMIT,
+        maxQueued: env.SB_WS_MAX_QUEUED,
+        maxInflight: env.SB_MAX_INFLIGHT,
+      },
+      log: log.child({ component: 'gateway-server' }),
+    });
+    server = gateway;
+    return {
+      port: http.port,
+      close: async () => {
+        await gateway.close();
+        await feed.close();
+        await queues.close();
+        await quitRedis();
+      },
+    };
+  } catch (err) {
+    await http.close();
+    await quitRedis();
+    throw err;
+  }
 }
 
 runService(import.meta.url, 'gateway', startGateway);

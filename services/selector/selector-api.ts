@@ -6,7 +6,6 @@ import { SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import { readJsonBody, sendError } from '../../shared/http-body.ts';
 import type { KeyBuilder } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/logger.ts';
-import type { Registry } from '../../shared/metrics.ts';
 import { safeEqual } from '../../shared/node-token.ts';
 import { NODE_ID_PATTERN } from '../../shared/keys.ts';
 import type { NoAvailableNode } from '../../shared/protocol/client-messages.ts';
@@ -26,10 +25,8 @@ export interface SelectorApiDeps {
   keys: KeyBuilder;
   queues: DerivedWorkQueues;
   snapshot: () => Record<string, unknown>;
-  isReady: () => Promise<boolean>;
   isClosing: () => boolean;
   metrics: SelectorMetrics;
-  registry: Registry;
   maxMessageBytes: number;
   log: Logger;
 }
@@ -38,10 +35,7 @@ const TERMINAL = new Set(['finished', 'failed']);
 
 /** The client and admin HTTP API of a selector (PROTOCOL.md "Client HTTP"). */
 export function createSelectorApi(deps: SelectorApiDeps): express.Express {
-  const app = createServiceApp({
-    ...deps,
-    beforeScrape: () => deps.metrics.replicaNodes.set(deps.index.size),
-  });
+  const app = createServiceApp();
 
   app.use('/v1', (req: Request, _res: Response, next: NextFunction) => {
     if (!deps.auth.enabled) return next();

@@ -204,8 +204,9 @@ export class SnapshotReplica {
     };
     let down = false;
     let connected = false;
+    // An unreachable Redis is the service's RedisReachability's to say (and 'snapshot reader failing').
     conn.on('error', (err: Error) => {
-      if (!down && !this.closed) this.log.warn({ err: err.message, shards }, 'snapshot reader: redis error');
+      if (!down && !this.closed) this.log.debug({ err: err.message, shards }, 'snapshot reader: redis error');
       down = true;
     });
     conn.on('ready', () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
+import { BUILD_INFO } from '../../shared/build-info.ts';
 import { checkpointEntry, TestFleet } from '../support/fleet.ts';
 import {
   scrape,
@@ -66,6 +67,27 @@ describe('Prometheus metrics of every service', () => {
     expect(await scrape(url, 'sb_snapshot_delta_nodes_count')).toBeGreaterThan(0);
     expect(await scrape(url, 'sb_pool_index_total', { outcome: 'changed' })).toBe(2);
     expect(await (await fetch(url)).text()).toMatch(/^sb_queue_jobs\{[^}]*queue="snapshot-flush"/m);
+  });
+
+  it('every service: sb_build_info and /healthz carry the version and the Node.js version', async () => {
+    const services = {
+      gateway: gw.http,
+      worker: worker.metrics.replace(/\/metrics$/, ''),
+      selector: selector.url,
+    };
+    for (const [service, base] of Object.entries(services)) {
+      const labels = { version: BUILD_INFO.version, node_version: process.version, service };
+      expect(await scrape(metrics(base), 'sb_build_info', labels), service).toBe(1);
+      const health = await fetch(`${base}/healthz`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toEqual({
+        ok: true,
+        status: 'ok',
+        service,
+        version: BUILD_INFO.version,
+        node: process.version,
+      });
+    }
   });
 
   it('selector: selection latency, jobs, reservation conflicts, replica staleness', async () => {

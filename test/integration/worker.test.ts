@@ -135,7 +135,7 @@ describe('worker: a node dirtied while a flush is active is never stranded', () 
     const config = testConfig(prefix, { redisUrl: redisUrl() });
     const log = createLogger('test', 'silent');
     const redis = createRedisClient(config, log, { name: 'test', mode: 'blocking' });
-    const queues = new DerivedWorkQueues(redis, gw.keys, 0);
+    const queues = new DerivedWorkQueues(redis, gw.keys, 0, log);
     const flusher = new SnapshotFlusher(
       redis,
       gw.keys,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, envSchema, loadConfig } from '../../shared/config.ts';
+import { ConfigError, envSchema, loadConfig, type ServiceName } from '../../shared/config.ts';
 import { beforeSubsections, codeSpan, readRepoFile, section, tableRows } from '../support/markdown.ts';
 
 const auth = {
@@ -40,6 +40,35 @@ describe('config', () => {
   it('requires the secrets when auth is on, and not when off', () => {
     expect(() => loadConfig({})).toThrow(/SB_JOIN_TOKEN[\s\S]*SB_NODE_TOKEN_SECRET[\s\S]*SB_API_KEY/);
     expect(loadConfig({ SB_AUTH: 'off' }).auth.enabled).toBe(false);
+  });
+
+  it('requires of each service only the secrets it checks, naming each missing variable', () => {
+    const problems = (env: NodeJS.ProcessEnv, service?: ServiceName) => {
+      try {
+        loadConfig(env, service);
+        return [];
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as ConfigError).problems.map((p) => p.split(':', 1)[0]);
+      }
+    };
+    expect(problems({}, 'gateway')).toEqual(['SB_JOIN_TOKEN', 'SB_NODE_TOKEN_SECRET']);
+    expect(problems({}, 'selector')).toEqual(['SB_API_KEY']);
+    expect(problems({}, 'worker')).toEqual([]);
+    expect(problems({})).toEqual(['SB_JOIN_TOKEN', 'SB_NODE_TOKEN_SECRET', 'SB_API_KEY']);
+    expect(problems({ SB_JOIN_TOKEN: auth.SB_JOIN_TOKEN }, 'gateway')).toEqual(['SB_NODE_TOKEN_SECRET']);
+    expect(problems({ SB_API_KEY: auth.SB_API_KEY }, 'selector')).toEqual([]);
+    // the worker starts with Redis alone, auth on
+    const worker = loadConfig({ REDIS_URL: 'redis://10.0.0.5:6379' }, 'worker');
+    expect(worker.auth.enabled).toBe(true);
+    expect(worker.redis.url).toBe('redis://10.0.0.5:6379');
+    expect(() => loadConfig({}, 'gateway')).toThrow(
+      'SB_JOIN_TOKEN: required by the gateway when SB_AUTH=on (set SB_AUTH=off only for local development)',
+    );
+  });
+
+  it('lists a missing secret together with the schema problems', () => {
+    expect(() => loadConfig({ SB_SHARDS: 'many' }, 'selector')).toThrow(/SB_SHARDS[\s\S]*SB_API_KEY/);
   });
 
   it('parses cluster seeds; Cluster mode wins over REDIS_URL', () => {

@@ -1,0 +1,150 @@
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Registry } from 'prom-client';
+import { healthBody } from './build-info.ts';
+import { httpErrorBody, SwitchboardError } from './errors.ts';
+import { sendError, sendJson } from './http-body.ts';
+
+export interface OpsDeps {
+  /** `gateway`, `worker` or `selector`: named by /healthz. */
+  service: string;
+  registry: Registry;
+  /** Redis reachable, the service started, not closing (and whatever else the service needs). */
+  isReady: () => Promise<boolean>;
+  /** Called before each scrape, to refresh gauges. */
+  beforeScrape?: () => void;
+}
+
+export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * A service's HTTP server. It listens before the service can serve, so that an orchestrator
+ * sees the process alive while it waits for Redis: from the start, GET (or HEAD) /healthz
+ * answers 200 (alive, with the build), /readyz 200 or 503 (`isReady`) and /metrics; until
+ * `serve()`, every other request and every WebSocket upgrade gets 503
+ * SCHEDULER_DEPENDENCY_DOWN with `Retry-After`. After `serve()` they go to the service.
+ */
+export class ServiceHttp {
+  readonly server: Server;
+  private readonly serveOps: (req: IncomingMessage, res: ServerResponse) => boolean;
+  private readonly waiting: RequestListener;
+  private upgrade: UpgradeListener = refuseWhileStarting;
+  private boundPort = 0;
+
+  private constructor(ops: OpsDeps) {
+    const serveOps = opsHandler(ops);
+    this.serveOps = serveOps;
+    this.waiting = (req, res) => {
+      if (!serveOps(req, res)) sendError(res, STARTING);
+    };
+    this.server = createServer({ keepAliveTimeout: 65_000 }, this.waiting);
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.upgrade(req, socket, head);
+    });
+  }
+
+  /** Listens on `port` (0: any free port) and answers as described above. */
+  static async listen(port: number, host: string, ops: OpsDeps): Promise<ServiceHttp> {
+    const http = new ServiceHttp(ops);
+    const server = http.server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address();
+    http.boundPort = typeof address === 'object' && address ? address.port : port;
+    return http;
+  }
+
+  /** The port it listens on. */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** From now on, requests other than the operational endpoints (and upgrades) go to the service. */
+  serve(handler: RequestListener, onUpgrade?: UpgradeListener): void {
+    const serveOps = this.serveOps;
+    this.server.off('request', this.waiting);
+    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (!serveOps(req, res)) handler(req, res);
+    });
+    this.upgrade = onUpgrade ?? refuseNotFound;
+  }
+
+  /** Stops listening and drops every connection (services with sockets to drain close those first). */
+  close(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}
+
+const STARTING = new SwitchboardError(
+  'SCHEDULER_DEPENDENCY_DOWN',
+  'starting: waiting for Redis; retry later',
+);
+
+/** GET /healthz, /readyz and /metrics; false for any other request. */
+function opsHandler(ops: OpsDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false; // node sends no body for HEAD
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    if (!OPS_PATHS.has(path)) return false;
+    if (path === '/healthz') {
+      sendJson(res, 200, healthBody(ops.service));
+    } else if (path === '/readyz') {
+      void ops.isReady().then(
+        (ready) => sendJson(res, ready ? 200 : 503, { ready }),
+        () => sendJson(res, 503, { ready: false }),
+      );
+    } else {
+      ops.beforeScrape?.();
+      void ops.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': ops.registry.contentType });
+          res.end(text);
+        },
+        (err: unknown) => sendError(res, new SwitchboardError('INTERNAL', `metrics: ${String(err)}`)),
+      );
+    }
+    return true;
+  };
+}
+
+function refuseWhileStarting(_req: IncomingMessage, socket: Duplex): void {
+  refuseUpgrade(socket, STARTING);
+}
+
+function refuseNotFound(req: IncomingMessage, socket: Duplex): void {
+  const path = (req.url ?? '').split('?', 1)[0];
+  refuseUpgrade(socket, new SwitchboardError('NOT_FOUND', `no WebSocket endpoint at ${path}`));
+}
+
+/** Answers an upgrade request with a plain HTTP error response in the catalog format. */
+export function refuseUpgrade(socket: Duplex, error: SwitchboardError): void {
+  const body = JSON.stringify(httpErrorBody(error));
+  const reason =
+    error.status === 401
+      ? 'Unauthorized'
+      : error.status === 404
+        ? 'Not Found'
+        : error.status === 403
+          ? 'Forbidden'
+          : 'Service Unavailable';
+  const retry = error.retryAfterS === undefined ? '' : `Retry-After: ${error.retryAfterS}\r\n`;
+  socket.end(
+    `HTTP/1.1 ${error.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retry}Connection: close\r\n\r\n${body}`,
+  );
+}
