@@ -61,6 +61,8 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
   private registerSentFirst = false;
   /** Register timeout, or a register retry after backoff. */
   private registerTimer: TimerHandle | null = null;
+  /** Re-registers halfway to the node token's expiry, for a fresh one. */
+  private renewTimer: TimerHandle | null = null;
   /** Job frames made while not registered, sent after the next ack. */
   private outbox: string[] = [];
   private stopping: Promise<void> | null = null;
@@ -272,6 +274,14 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     this.stats.registrations++;
     this.id = ack.node_id;
     if (ack.node_token) this.token = ack.node_token;
+    this.renewTimer?.cancel();
+    this.renewTimer = null;
+    if (ack.node_token && ack.node_token_expires_at) {
+      const inMs = Math.max(1000, (ack.node_token_expires_at - Date.now()) / 2);
+      this.renewTimer = this.timers.after(inMs, () => {
+        if (this.phase === 'registered') this.sendRegister();
+      });
+    }
     const intervalMs = Math.max(MIN_INTERVAL_MS, this.opts.heartbeatIntervalMs ?? ack.heartbeat_interval_ms);
     this.phase = 'registered';
     this.conn.resetBackoff();
@@ -348,6 +358,8 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     this.heartbeats.stop();
     this.registerTimer?.cancel();
     this.registerTimer = null;
+    this.renewTimer?.cancel();
+    this.renewTimer = null;
     this.phase = this.life === 'running' || this.life === 'stopping' ? 'connecting' : 'disconnected';
     if (info.wasOpen) this.emit('disconnected', { url: info.url, code: info.code, reason: info.reason });
   }

@@ -44,6 +44,7 @@ export const registerAckSchema = z.looseObject({
   node_id: z.string().min(1),
   status: z.string().optional(),
   node_token: z.string().nullish(),
+  node_token_expires_at: z.number().nullish(),
   heartbeat_interval_ms: z.number().positive(),
   node_ttl_ms: z.number().positive().optional(),
 });

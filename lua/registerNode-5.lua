@@ -18,13 +18,22 @@
   ARGV[12] lang digest              ARGV[13] lang blob
   ARGV[14] models digest            ARGV[15] models blob
   ARGV[16] '1' when the gateway generated the id: an existing node with it is a collision
+  ARGV[17] proof of identity ('' = the node's own token, or auth off: nothing to check);
+           'offline' / 'refuse' = the join token, under that SB_JOIN_REREGISTER policy
+  ARGV[18] connection: 'ws' (a socket holds the epoch) or 'http'
 
   Status becomes `registering` (a healthy heartbeat makes it ready). reserved/running/draining
   survive a re-registration; the stored heartbeat timestamp is reset so the new session's
   heartbeats apply whatever the node's clock did.
 
+  A join token may take a known id only when an operator reset it (claim 'open', used up by
+  this registration), never after a revocation (claim 'blocked'), and otherwise under
+  'offline' only when nothing holds the id: status offline or removed, or its socket was
+  handed over (conn 'gone', a gateway shutting down). Any successful registration clears claim.
+
   Returns { epoch, capability_changed (1|0), dirty_was_empty (1|0), is_new (1|0) }
        or { -1, 0, 0, 0 } when a generated id collides (nothing written; generate another)
+       or { -2, 0, 0, 0 } when the join token may not take this id (nothing written)
 ]]
 local rcall = redis.call
 local nodeKey, nodesKey, liveKey, offlineKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -32,6 +41,16 @@ local nodeId, now = ARGV[1], ARGV[2]
 
 local isNew = rcall('EXISTS', nodeKey) == 0
 if ARGV[16] == '1' and not isNew then return { -1, 0, 0, 0 } end
+local proof, conn = ARGV[17] or '', ARGV[18] or 'ws'
+if proof ~= '' and not isNew then
+  local held = rcall('HMGET', nodeKey, 'status', 'conn', 'claim')
+  local free = held[3] == 'open'
+  if not free and held[3] ~= 'blocked' and proof == 'offline' then
+    free = held[1] == 'offline' or held[1] == 'removed' or held[2] == 'gone'
+  end
+  if not free then return { -2, 0, 0, 0 } end
+end
+rcall('HDEL', nodeKey, 'claim')
 local stored = rcall('HMGET', nodeKey, 'dg_static', 'dg_svc', 'dg_lang', 'dg_models')
 
 local capChanged = 0
@@ -48,7 +67,7 @@ end
 rcall('HSET', nodeKey,
   'id', nodeId, 'status', 'registering', 'registered_at', now, 'hb_at', now, 'hb_ts', 0,
   'unhealthy', 0, 'gpu', ARGV[3], 'max_jobs', ARGV[4], 'accept_public', ARGV[5],
-  'agent_version', ARGV[6], 'platform', ARGV[7])
+  'agent_version', ARGV[6], 'platform', ARGV[7], 'conn', conn)
 rcall('HSETNX', nodeKey, 'first_registered_at', now)
 rcall('HSETNX', nodeKey, 'reserved', 0)
 rcall('HSETNX', nodeKey, 'running', 0)

@@ -73,7 +73,10 @@ async function main(): Promise<void> {
       SB_JOIN_TOKEN: process.env['SB_JOIN_TOKEN'] ?? `join-${randomBytes(9).toString('base64url')}`,
       SB_NODE_TOKEN_SECRET: process.env['SB_NODE_TOKEN_SECRET'] ?? randomBytes(24).toString('base64url'),
       SB_API_KEY: process.env['SB_API_KEY'] ?? `key-${randomBytes(9).toString('base64url')}`,
+      SB_ADMIN_API_KEYS: process.env['SB_ADMIN_API_KEYS'] ?? `admin-${randomBytes(9).toString('base64url')}`,
     };
+    /** The first admin key: the live summary reads /v1/snapshot and /v1/nodes with it. */
+    const adminKey = tokens.SB_ADMIN_API_KEYS.split(',')[0]!.replace(/^[^:]*:/, '');
     const common = { ...(redisUrl ? { REDIS_URL: redisUrl } : {}), ...tokens };
     const launch = async (name: string, entry: string, preferred: number) => {
       const service = await launchService(
@@ -107,11 +110,12 @@ Switchboard is running (Ctrl-C stops everything).
   Selectors        ${selectors.map(http).join('  ')}   (Authorization: Bearer <API key>)
     submit a job   curl -H "Authorization: Bearer ${tokens.SB_API_KEY}" -H 'content-type: application/json' \\
                      -d '{"src_lang":"zh","tgt_lang":"en","dry_run":true}' ${http(selector)}/v1/jobs
-    nodes, pools   ${http(selector)}/v1/nodes   /v1/pools   /v1/snapshot
+    nodes, pools   ${http(selector)}/v1/nodes   /v1/pools   /v1/snapshot   (admin key)
   Worker           ${http(worker)}/metrics   (pool index, snapshot flush, liveness, timeouts)
   Metrics          /metrics on every service above; readiness /readyz
   Join token       ${tokens.SB_JOIN_TOKEN}
   API key          ${tokens.SB_API_KEY}
+  Admin key        ${adminKey}
   Fleet            ${nodes} simulated nodes (agent/fleet-cli.ts) on both gateways, ${jobsPerSecond} jobs/s submitted
                    (START_NODES, START_JOBS_PER_S change them; 0 = none)
 
@@ -150,7 +154,7 @@ Service logs: VERBOSE=1 npm start
         gateways: gateways.map(http),
         selectors: selectors.map(http),
         worker: http(worker),
-        apiKey: tokens.SB_API_KEY,
+        apiKey: adminKey,
       },
       live ? 2000 : 10_000,
       (block) => {

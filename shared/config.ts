@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 /**
@@ -10,6 +11,20 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'on', 'off', 'yes', 'no'])
   .transform((v) => ['true', '1', 'on', 'yes'].includes(v));
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+/**
+ * A comma-separated list of secrets (rotation: the first is the current one, every one is
+ * accepted). With `labelled`, an entry may be `<tenant>:<key>`. Messages never echo a value.
+ */
+const secretList = (min: number, labelled = false) =>
+  z
+    .string()
+    .transform((v) => v.split(',').map((s) => s.trim()))
+    .refine((list) => list.every((s) => (labelled ? splitLabel(s).key : s).length >= min), {
+      message: `every comma-separated entry must be at least ${min} characters`,
+    })
+    .refine((list) => !labelled || list.every((s) => TENANT_PATTERN.test(splitLabel(s).tenant ?? 'x')), {
+      message: 'a tenant label (before ":") must be 1-64 of [A-Za-z0-9._-]',
+    });
 
 export const envSchema = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
@@ -28,6 +43,12 @@ export const envSchema = z.object({
   SB_JOIN_TOKEN: z.string().min(8).optional(),
   SB_NODE_TOKEN_SECRET: z.string().min(16).optional(),
   SB_API_KEY: z.string().min(8).optional(),
+  SB_JOIN_TOKENS: secretList(8).optional(),
+  SB_NODE_TOKEN_SECRETS: secretList(16).optional(),
+  SB_API_KEYS: secretList(8, true).optional(),
+  SB_ADMIN_API_KEYS: secretList(8, true).optional(),
+  SB_NODE_TOKEN_TTL_MS: int(1000).default(86_400_000),
+  SB_JOIN_REREGISTER: z.enum(['offline', 'refuse']).default('offline'),
   SB_HEARTBEAT_INTERVAL_MS: int(100).default(15000),
   SB_NODE_TTL_MS: int(100).default(45000),
   SB_ACK_TIMEOUT_MS: int(100).default(10000),
@@ -61,11 +82,35 @@ export const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+export const TENANT_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** `tenant:key` → both; a bare key → no tenant. */
+function splitLabel(entry: string): { tenant: string | null; key: string } {
+  const colon = entry.indexOf(':');
+  return colon < 0
+    ? { tenant: null, key: entry }
+    : { tenant: entry.slice(0, colon), key: entry.slice(colon + 1) };
+}
+
+/** An API key and the tenant its jobs belong to. */
+export interface ApiKey {
+  key: string;
+  tenant: string;
+}
+
 export interface AuthConfig {
   enabled: boolean;
-  joinToken: string;
-  nodeTokenSecret: string;
-  apiKey: string;
+  /** Every accepted join token (SB_JOIN_TOKENS, then SB_JOIN_TOKEN). */
+  joinTokens: string[];
+  /** Node-token secrets: the first signs, every one verifies. */
+  nodeTokenSecrets: string[];
+  nodeTokenTtlMs: number;
+  /** Who may re-register a known node id with a join token (README "Credentials"). */
+  joinReregister: 'offline' | 'refuse';
+  /** Client keys (SB_API_KEYS, then SB_API_KEY as tenant `default`). */
+  apiKeys: ApiKey[];
+  /** Admin keys: the admin routes, and everything a client key may do. */
+  adminKeys: ApiKey[];
 }
 
 export interface Config {
@@ -96,6 +141,23 @@ export const REQUIRED_SECRETS = {
   worker: [],
 } as const satisfies Record<ServiceName, readonly (keyof Env)[]>;
 
+const SECRET_NAMES = new Set<string>([
+  'SB_JOIN_TOKEN',
+  'SB_NODE_TOKEN_SECRET',
+  'SB_API_KEY',
+  'SB_JOIN_TOKENS',
+  'SB_NODE_TOKEN_SECRETS',
+  'SB_API_KEYS',
+  'SB_ADMIN_API_KEYS',
+]);
+
+/** A required secret is also satisfied by its list (rotation) form. */
+const SECRET_LISTS: Partial<Record<keyof Env, keyof Env>> = {
+  SB_JOIN_TOKEN: 'SB_JOIN_TOKENS',
+  SB_NODE_TOKEN_SECRET: 'SB_NODE_TOKEN_SECRETS',
+  SB_API_KEY: 'SB_API_KEYS',
+};
+
 /**
  * Parses and validates the environment; throws ConfigError listing every bad variable. With
  * `service`, only that service's secrets are required; without, every service's (a
@@ -111,9 +173,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, service?: Se
   const problems: string[] = [];
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      problems.push(
-        `${issue.path.join('.')}: ${issue.message} (got ${JSON.stringify(relevant[String(issue.path[0])])})`,
-      );
+      const name = String(issue.path[0]);
+      // a secret's value is never echoed
+      const got = SECRET_NAMES.has(name) ? '' : ` (got ${JSON.stringify(relevant[name])})`;
+      problems.push(`${issue.path.join('.')}: ${issue.message}${got}`);
     }
   }
   // Checked on the raw values, so a missing secret is listed with the schema's problems.
@@ -122,7 +185,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, service?: Se
     const who = service ? ` by the ${service}` : '';
     const required = service ? REQUIRED_SECRETS[service] : Object.values(REQUIRED_SECRETS).flat();
     for (const name of required) {
-      if (!relevant[name])
+      const list = SECRET_LISTS[name];
+      if (!relevant[name] && !(list && relevant[list]))
         problems.push(`${name}: required${who} when SB_AUTH=on (set SB_AUTH=off only for local development)`);
     }
   }
@@ -141,9 +205,32 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, service?: Se
     shards: env.SB_SHARDS,
     auth: {
       enabled: auth,
-      joinToken: env.SB_JOIN_TOKEN ?? '',
-      nodeTokenSecret: env.SB_NODE_TOKEN_SECRET ?? '',
-      apiKey: env.SB_API_KEY ?? '',
+      joinTokens: [...(env.SB_JOIN_TOKENS ?? []), ...(env.SB_JOIN_TOKEN ? [env.SB_JOIN_TOKEN] : [])],
+      nodeTokenSecrets: [
+        ...(env.SB_NODE_TOKEN_SECRETS ?? []),
+        ...(env.SB_NODE_TOKEN_SECRET ? [env.SB_NODE_TOKEN_SECRET] : []),
+      ],
+      nodeTokenTtlMs: env.SB_NODE_TOKEN_TTL_MS,
+      joinReregister: env.SB_JOIN_REREGISTER,
+      apiKeys: [
+        ...apiKeys(env.SB_API_KEYS ?? [], null),
+        ...(env.SB_API_KEY ? [{ key: env.SB_API_KEY, tenant: 'default' }] : []),
+      ],
+      adminKeys: apiKeys(env.SB_ADMIN_API_KEYS ?? [], 'admin'),
     },
   };
+}
+
+/**
+ * Labelled entries belong to their tenant; an unlabelled one to `fallback`, or (null) to a
+ * tenant of its own named after a digest of the key (label keys to rotate them).
+ */
+function apiKeys(entries: string[], fallback: string | null): ApiKey[] {
+  return entries.map((entry) => {
+    const { tenant, key } = splitLabel(entry);
+    return {
+      key,
+      tenant: tenant ?? fallback ?? `key-${createHash('sha256').update(key).digest('hex').slice(0, 12)}`,
+    };
+  });
 }

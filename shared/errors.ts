@@ -13,6 +13,7 @@ export const ERROR_CATALOG = {
   NOT_REGISTERED: { status: 404, text: 'node is not registered; register again' },
   NOT_FOUND: { status: 404, text: 'not found' },
   STALE_ATTEMPT: { status: 409, text: 'the attempt is not current' },
+  JOB_ID_CONFLICT: { status: 409, text: "the job_id is another tenant's job" },
   RATE_LIMITED: { status: 429, text: 'too many requests; slow down' },
   SCHEDULER_DEPENDENCY_DOWN: { status: 503, text: 'Redis is unreachable; retry later' },
   SHUTTING_DOWN: { status: 503, text: 'this replica is shutting down; use another' },

@@ -24,7 +24,9 @@ import { crc32 } from 'node:zlib';
  *   <tag>:resv:<job>  string reservation "<node>|<attempt>|<inbox entry>", expires after SB_ACK_TIMEOUT_MS
  *   <tag>:resv        zset   "<job>|<node>|<attempt>|<inbox entry>" → reservation expiry (ms)
  *   <tag>:run         zset   "<job>|<node>|<attempt>" → deadline (ms) of acked, unfinished jobs
- *   <tag>:assign      stream every new assignment (node, frame): gateways tail it to push job_assign
+ *   <tag>:assign      stream every new assignment (node, frame): gateways tail it to push job_assign,
+ *                            and control entries (node, control=revoke) that close a node's socket
+ *   <tag>:tokens      hash   node id → node-token generation (revocation counter; outlives the node)
  *
  * Jobs are spread over the same number of job shards by crc32(jobId) (tag `{sb:j<k>}`):
  *   <jtag>:job:<id>   hash   the job record (status, request, placement, attempts)
@@ -53,6 +55,7 @@ export interface ShardKeys {
   readonly reservations: string;
   readonly running: string;
   readonly assignments: string;
+  readonly tokens: string;
   node(nodeId: string): string;
   pool(pool: string): string;
   inbox(nodeId: string): string;
@@ -124,6 +127,7 @@ function buildShardKeys(prefix: string, shard: number): ShardKeys {
     reservations: `${tag}:resv`,
     running: `${tag}:run`,
     assignments: `${tag}:assign`,
+    tokens: `${tag}:tokens`,
     reservation: (jobId) => `${tag}:resv:${jobId}`,
   };
 }

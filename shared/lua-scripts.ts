@@ -177,7 +177,8 @@ declare module 'ioredis' {
       nowMs: number,
       request: string,
       retentionMs: number,
-    ): Result<[number, string?, string?], Context>;
+      tenant: string,
+    ): Result<[number, string?, string?, string?], Context>;
     setDrain(
       node: string,
       dirty: string,
@@ -193,5 +194,18 @@ declare module 'ioredis' {
       cutoffMs: number,
     ): Result<[number, number], Context>;
     recordNodeError(node: string, errorJson: string, nowMs: number): Result<number, Context>;
+    revokeNode(
+      node: string,
+      tokens: string,
+      assignments: string,
+      live: string,
+      offline: string,
+      dirty: string,
+      nodeId: string,
+      claim: 'blocked' | 'open',
+      nowMs: number,
+      streamCap: number,
+    ): Result<[number, number, number], Context>;
+    releaseConnection(node: string, epoch: number): Result<number, Context>;
   }
 }

@@ -33,14 +33,22 @@ export interface Deployment {
   redisUrl: string;
   prefix: string;
   shards: number;
-  secrets: { SB_JOIN_TOKEN: string; SB_NODE_TOKEN_SECRET: string; SB_API_KEY: string };
+  secrets: {
+    SB_JOIN_TOKEN: string;
+    SB_NODE_TOKEN_SECRET: string;
+    SB_API_KEY: string;
+    SB_ADMIN_API_KEYS: string;
+  };
 }
 
+/** The bench's one API key is also an admin key: it reads /v1/nodes as well as placing jobs. */
 export function newSecrets(): Deployment['secrets'] {
+  const apiKey = randomBytes(16).toString('hex');
   return {
     SB_JOIN_TOKEN: randomBytes(16).toString('hex'),
     SB_NODE_TOKEN_SECRET: randomBytes(24).toString('hex'),
-    SB_API_KEY: randomBytes(16).toString('hex'),
+    SB_API_KEY: apiKey,
+    SB_ADMIN_API_KEYS: apiKey,
   };
 }
 

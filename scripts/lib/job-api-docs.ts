@@ -162,7 +162,8 @@ export function renderJobApiDocs(): string {
 # Job API reference
 
 The client API of a selector (\`http://<selector>:8081\` by default), field by field. Every
-request carries \`Authorization: Bearer <SB_API_KEY>\` (401 \`UNAUTHORIZED\` otherwise) and a JSON
+request carries \`Authorization: Bearer <key>\`, a client key (\`SB_API_KEYS\`, \`SB_API_KEY\`) or an
+admin key (401 \`UNAUTHORIZED\` otherwise; a job is its key's tenant's: README "Credentials"), and a JSON
 body of at most \`SB_MAX_MESSAGE_BYTES\`. Errors are \`{"error":{"code","message"}}\` with the codes
 of the catalog (README "Errors"); a field that fails validation answers 400 \`INVALID_MESSAGE\`
 with a message naming it (\`src_lang: Too small: expected string to have >=1 characters\`). The
@@ -177,7 +178,8 @@ ${table(jobRequestSchema, 'input')}
 
 ## 201 Created, 200 OK: the placement
 
-201 for a new job; 200 for a repeated \`job_id\` (the first answer again) and for a dry run.
+201 for a new job; 200 for a repeated \`job_id\` of the same tenant (the first answer again) and
+for a dry run; 409 \`JOB_ID_CONFLICT\` for a \`job_id\` another tenant's job holds.
 
 ${table(jobPlacementSchema, 'output')}
 

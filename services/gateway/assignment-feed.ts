@@ -18,6 +18,7 @@ type Send = (frame: string) => void;
  */
 export class AssignmentFeed {
   private readonly local = new Map<string, Send>();
+  private readonly controls = new Map<string, Send>();
   private readonly readers: RedisClient[] = [];
   private closed = false;
   private loops: Promise<void>[] = [];
@@ -32,13 +33,18 @@ export class AssignmentFeed {
     private readonly blockMs = 1000,
   ) {}
 
-  attach(nodeId: string, send: Send): void {
+  /** `control` receives the node's control entries (`revoke`: revokeNode-6.lua). */
+  attach(nodeId: string, send: Send, control?: Send): void {
     this.local.set(nodeId, send);
+    if (control) this.controls.set(nodeId, control);
+    else this.controls.delete(nodeId);
   }
 
   /** Detaches only if `send` is still the node's current socket (it may have re-registered). */
   detach(nodeId: string, send: Send): void {
-    if (this.local.get(nodeId) === send) this.local.delete(nodeId);
+    if (this.local.get(nodeId) !== send) return;
+    this.local.delete(nodeId);
+    this.controls.delete(nodeId);
   }
 
   /** The assignments waiting in a node's inbox (not acked yet), oldest first. */
@@ -89,8 +95,10 @@ export class AssignmentFeed {
           for (const [id, fields] of entries) {
             ids[at] = id;
             const node = fields[fields.indexOf('node') + 1];
-            const send = node === undefined ? undefined : this.local.get(node);
-            if (send) send(fields[fields.indexOf('frame') + 1] ?? '');
+            if (node === undefined) continue;
+            const control = fields.indexOf('control');
+            if (control >= 0) this.controls.get(node)?.(fields[control + 1] ?? '');
+            else this.local.get(node)?.(fields[fields.indexOf('frame') + 1] ?? '');
           }
         }
       } catch (err) {

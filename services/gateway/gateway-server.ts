@@ -8,7 +8,7 @@ import type { AssignmentFeed } from './assignment-feed.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { createHttpHandler } from './http-api.ts';
 import { InflightLimiter } from './load-shedding.ts';
-import { tokenFrom, type NodeAuthenticator } from './node-auth.ts';
+import { tokenFrom, type NodeAuthenticator, type Principal } from './node-auth.ts';
 import type { NodeService } from './node-service.ts';
 import { NodeSocket, type SocketLimits } from './node-socket.ts';
 
@@ -57,16 +57,27 @@ export class GatewayServer {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, inflight: InflightLimiter): void {
+    void this.authenticateUpgrade(req).then(
+      (principal) => this.accept(req, socket, head, inflight, principal),
+      (err: unknown) => refuseUpgrade(socket, toSwitchboardError(err)),
+    );
+  }
+
+  private async authenticateUpgrade(req: IncomingMessage): Promise<Principal> {
     const path = (req.url ?? '').split('?', 1)[0];
-    let principal;
-    try {
-      if (path !== '/ws/node') throw new SwitchboardError('NOT_FOUND', `no WebSocket endpoint at ${path}`);
-      if (this.closingFlag) throw new SwitchboardError('SHUTTING_DOWN');
-      principal = this.deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
-    } catch (err) {
-      refuseUpgrade(socket, toSwitchboardError(err));
-      return;
-    }
+    if (path !== '/ws/node') throw new SwitchboardError('NOT_FOUND', `no WebSocket endpoint at ${path}`);
+    if (this.closingFlag) throw new SwitchboardError('SHUTTING_DOWN');
+    return this.deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
+  }
+
+  private accept(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    inflight: InflightLimiter,
+    principal: Principal,
+  ): void {
+    if (socket.destroyed) return;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const node = new NodeSocket(
         ws,

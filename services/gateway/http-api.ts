@@ -42,7 +42,7 @@ async function handleHeartbeat(deps: HttpApiDeps, nodeId: string, req: IncomingM
   let outcome = 'applied';
   try {
     if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
-    const principal = deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
+    const principal = await deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
     const body = await readJsonBody(req, deps.maxMessageBytes);
     if (typeof body === 'object' && body !== null && !('node_id' in body))
       (body as { node_id: string }).node_id = nodeId;
@@ -74,12 +74,12 @@ function createExpressApp(deps: HttpApiDeps): express.Express {
 
   app.post('/v1/nodes/register', async (req: Request, res: Response) => {
     if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
-    const principal = deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
+    const principal = await deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
     const body = await readJsonBody(req, deps.maxMessageBytes);
     if (!deps.inflight.tryAcquire())
       throw new SwitchboardError('RATE_LIMITED', 'gateway at capacity; retry shortly');
     try {
-      const { ack } = await deps.service.register(body, principal);
+      const { ack } = await deps.service.register(body, principal, 'http');
       const { type: _type, ...httpAck } = ack;
       deps.metrics.registrations.inc({ outcome: 'ok' });
       sendJson(res, 201, httpAck);
@@ -96,7 +96,7 @@ function createExpressApp(deps: HttpApiDeps): express.Express {
     const type = ({ ack: 'job_ack', started: 'job_started', result: 'job_result' } as const)[step];
     if (!type) throw new SwitchboardError('NOT_FOUND', `no route POST ${req.path}`);
     if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
-    const principal = deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
+    const principal = await deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
     const body = await readJsonBody(req, deps.maxMessageBytes);
     const nodeId = String(req.params['node_id']);
     if (typeof body === 'object' && body !== null && !('node_id' in body))

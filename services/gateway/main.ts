@@ -66,17 +66,22 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       log,
     );
     const jobs = new JobProgress(redis, keys, queues, env.SB_JOB_TIMEOUT_MS);
-    const service = new NodeService(registry, jobs, {
-      requireGpu: env.SB_REQUIRE_GPU,
-      defaultMaxJobs: env.SB_DEFAULT_MAX_JOBS,
-      heartbeatIntervalMs: env.SB_HEARTBEAT_INTERVAL_MS,
-      nodeTtlMs: env.SB_NODE_TTL_MS,
-      nodeTokenSecret: config.auth.enabled ? config.auth.nodeTokenSecret : '',
-    });
+    const auth = new NodeAuthenticator(config.auth, redis, keys);
+    const service = new NodeService(
+      registry,
+      jobs,
+      {
+        requireGpu: env.SB_REQUIRE_GPU,
+        defaultMaxJobs: env.SB_DEFAULT_MAX_JOBS,
+        heartbeatIntervalMs: env.SB_HEARTBEAT_INTERVAL_MS,
+        nodeTtlMs: env.SB_NODE_TTL_MS,
+      },
+      auth,
+    );
     const gateway = new GatewayServer(http, {
       service,
       feed,
-      auth: new NodeAuthenticator(config.auth),
+      auth,
       metrics: createGatewayMetrics(metricsRegistry),
       limits: {
         maxMessageBytes: env.SB_MAX_MESSAGE_BYTES,

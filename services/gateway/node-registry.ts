@@ -16,6 +16,15 @@ export interface RegistrationWrite {
   parts: { static: Part; svc: Part; lang: Part; models: Part };
 }
 
+/**
+ * What proves the registrant is the node: `node` (its own token or its socket, or auth off),
+ * or the join token under an SB_JOIN_REREGISTER policy; and the transport that holds it.
+ */
+export interface RegistrationProof {
+  by: 'node' | 'offline' | 'refuse';
+  conn: 'ws' | 'http';
+}
+
 export interface HeartbeatWrite {
   nodeId: string;
   timestamp: number;
@@ -67,11 +76,15 @@ export class NodeRegistry {
     this.log = logger.child({ component: 'node-registry' });
   }
 
-  /** Returns null when `generatedId` is set and the id already exists (nothing written). */
+  /**
+   * Returns null when `generatedId` is set and the id already exists, `refused` when `proof`
+   * is a join-token policy and the id is held (registerNode-5.lua); nothing written then.
+   */
   async register(
     w: RegistrationWrite,
     generatedId = false,
-  ): Promise<{ epoch: number; isNew: boolean } | null> {
+    proof: RegistrationProof = { by: 'node', conn: 'ws' },
+  ): Promise<{ epoch: number; isNew: boolean } | 'refused' | null> {
     const k = this.keys.forNode(w.nodeId);
     const p = w.parts;
     const [epoch, capChanged, dirtyWasEmpty, isNew] = await this.redis.registerNode(
@@ -96,10 +109,18 @@ export class NodeRegistry {
       p.models.digest,
       p.models.blob,
       generatedId ? 1 : 0,
+      proof.by === 'node' ? '' : proof.by,
+      proof.conn,
     );
     if (epoch === -1) return null;
+    if (epoch === -2) return 'refused';
     await this.followUp(w.nodeId, k.shard, capChanged === 1, dirtyWasEmpty === 1);
     return { epoch, isNew: isNew === 1 };
+  }
+
+  /** A gateway shutting down handed the node's socket over (epoch `epoch`): nothing holds it now. */
+  async connectionHandedOver(nodeId: string, epoch: number): Promise<void> {
+    await this.redis.releaseConnection(this.keys.forNode(nodeId).node(nodeId), epoch);
   }
 
   /**

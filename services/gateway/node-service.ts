@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { context, type Attributes } from '@opentelemetry/api';
 import { capabilityPart, servicesPart, staticPart } from '../../shared/capability-digest.ts';
 import { SwitchboardError } from '../../shared/errors.ts';
-import { issueNodeToken } from '../../shared/node-token.ts';
 import {
   jobProgressSchema,
   jobResultSchema,
@@ -27,8 +26,6 @@ export interface NodeServiceOptions {
   defaultMaxJobs: number;
   heartbeatIntervalMs: number;
   nodeTtlMs: number;
-  /** Empty when auth is off: then no node token is issued. */
-  nodeTokenSecret: string;
 }
 
 export interface RegisterAck {
@@ -37,6 +34,8 @@ export interface RegisterAck {
   message: 'registered';
   status: string;
   node_token?: string;
+  /** ms since the epoch; the agent renews its token by re-registering before then. */
+  node_token_expires_at?: number;
   heartbeat_interval_ms: number;
   node_ttl_ms: number;
 }
@@ -52,9 +51,18 @@ export class NodeService {
     private readonly registry: NodeRegistry,
     private readonly jobs: JobProgress,
     private readonly options: NodeServiceOptions,
+    private readonly auth: NodeAuthenticator,
   ) {}
 
-  async register(body: unknown, principal: Principal): Promise<{ ack: RegisterAck; epoch: number }> {
+  /**
+   * `principal` proves who registers: a node (its token, its socket) only its own id; the join
+   * token a new id, or a known one under SB_JOIN_REREGISTER (README "Credentials").
+   */
+  async register(
+    body: unknown,
+    principal: Principal,
+    conn: 'ws' | 'http' = 'ws',
+  ): Promise<{ ack: RegisterAck; epoch: number }> {
     const reg = parseOrThrow(nodeRegisterSchema, body);
     if (
       reg.capability_schema_version != null &&
@@ -88,14 +96,16 @@ export class NodeService {
 
     const requested = reg.node_id ?? (principal.kind === 'node' ? principal.nodeId : null);
     let nodeId = requested ?? '';
-    let result: { epoch: number } | null = null;
+    let result: { epoch: number } | 'refused' | null = null;
     if (requested !== null) {
-      NodeAuthenticator.assertMayActFor(principal, requested);
-      result = await this.registry.register({ ...write, nodeId });
+      if (principal.kind === 'node') NodeAuthenticator.assertMayActFor(principal, requested);
+      const by = principal.kind === 'join' ? this.auth.joinPolicy : 'node';
+      result = await this.registry.register({ ...write, nodeId }, false, { by, conn });
+      if (result === 'refused') throw refusal(nodeId, by);
     } else {
       for (let i = 0; i < GENERATED_ID_ATTEMPTS && result === null; i++) {
         nodeId = `node-${randomBytes(4).toString('hex')}`;
-        result = await this.registry.register({ ...write, nodeId }, true);
+        result = await this.registry.register({ ...write, nodeId }, true, { by: 'node', conn });
       }
       if (result === null) throw new SwitchboardError('INTERNAL', 'could not generate a free node_id');
     }
@@ -108,8 +118,12 @@ export class NodeService {
       heartbeat_interval_ms: this.options.heartbeatIntervalMs,
       node_ttl_ms: this.options.nodeTtlMs,
     };
-    if (this.options.nodeTokenSecret) ack.node_token = issueNodeToken(this.options.nodeTokenSecret, nodeId);
-    return { ack, epoch: result!.epoch };
+    const issued = await this.auth.issue(nodeId);
+    if (issued) {
+      ack.node_token = issued.token;
+      ack.node_token_expires_at = issued.expiresAt;
+    }
+    return { ack, epoch: (result as { epoch: number }).epoch };
   }
 
   /**
@@ -162,6 +176,10 @@ export class NodeService {
 
   async connectionClosed(nodeId: string, epoch: number): Promise<boolean> {
     return this.registry.connectionClosed(nodeId, epoch);
+  }
+
+  async connectionHandedOver(nodeId: string, epoch: number): Promise<void> {
+    await this.registry.connectionHandedOver(nodeId, epoch);
   }
 
   async nodeError(body: unknown, principal: Principal, boundNodeId: string): Promise<void> {
@@ -238,4 +256,16 @@ export class NodeService {
         return this.jobs.result(nodeId, frame.job_id, frame.attempt_id, frame);
     }
   }
+}
+
+function refusal(nodeId: string, policy: 'offline' | 'refuse' | 'node'): SwitchboardError {
+  const when =
+    policy === 'offline'
+      ? 'only while it is offline (no connection holds it) and not revoked'
+      : 'only after an operator reset (POST /v1/nodes/:id/reset)';
+  return new SwitchboardError(
+    'UNAUTHORIZED',
+    `node ${nodeId} is already registered: present its node token, or the join token may take it ${when}`,
+    { status: 403 },
+  );
 }

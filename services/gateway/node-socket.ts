@@ -19,6 +19,10 @@ export interface SocketLimits {
 export const CLOSE_TOO_BIG = 1009;
 export const CLOSE_FLOODING = 4429;
 export const CLOSE_GOING_AWAY = 1001;
+/** The join token may not take the node id it asked for: reconnect and try again later. */
+export const CLOSE_REFUSED = 4403;
+/** An operator revoked the node's credentials. */
+export const CLOSE_REVOKED = 4401;
 
 const FRAME_TYPES = new Set<string>(NODE_FRAME_TYPES);
 
@@ -43,7 +47,8 @@ export class NodeSocket {
 
   constructor(
     private readonly ws: WebSocket,
-    private readonly principal: Principal,
+    /** Becomes the node once this socket registers it: a socket proves its own node. */
+    private principal: Principal,
     private readonly service: NodeService,
     private readonly feed: AssignmentFeed,
     private readonly inflight: InflightLimiter,
@@ -144,17 +149,25 @@ export class NodeSocket {
   private async dispatch(type: NodeFrameType, body: Record<string, unknown>): Promise<void> {
     if (type === 'node_register') {
       try {
-        const { ack, epoch } = await this.service.register(body, this.principal);
+        const { ack, epoch } = await this.service.register(body, this.principal, 'ws');
         if (this.nodeId !== null && this.nodeId !== ack.node_id) this.feed.detach(this.nodeId, this.push);
         this.nodeId = ack.node_id;
         this.epoch = epoch;
+        if (this.principal.kind === 'join') this.principal = { kind: 'node', nodeId: ack.node_id };
         this.metrics.registrations.inc({ outcome: 'ok' });
         this.send(JSON.stringify(ack));
         // live assignments from now on, then whatever waits unacked (at least once)
-        this.feed.attach(ack.node_id, this.push);
+        this.feed.attach(ack.node_id, this.push, this.onControl);
         for (const pending of await this.feed.pending(ack.node_id)) this.send(pending);
       } catch (err) {
-        this.metrics.registrations.inc({ outcome: toSwitchboardError(err).code });
+        const error = toSwitchboardError(err);
+        this.metrics.registrations.inc({ outcome: error.code });
+        if (error.code === 'UNAUTHORIZED' && this.principal.kind === 'join') {
+          // a client that ignores error frames (lingua) retries on reconnect
+          this.sendError(error);
+          this.ws.close(CLOSE_REFUSED, 'node id held by another connection');
+          return;
+        }
         throw err;
       }
       return;
@@ -184,13 +197,21 @@ export class NodeSocket {
 
   private readonly push = (frame: string): void => this.send(frame);
 
+  /** A control entry of the assignment feed for this node: `revoke` closes the socket. */
+  private readonly onControl = (control: string): void => {
+    if (control !== 'revoke') return;
+    this.log.info({ nodeId: this.nodeId }, 'node credentials revoked: closing its socket');
+    this.ws.close(CLOSE_REVOKED, 'credentials revoked');
+  };
+
   private async onClose(): Promise<void> {
     this.queue.length = 0;
     const nodeId = this.nodeId;
     if (nodeId !== null) this.feed.detach(nodeId, this.push);
-    if (nodeId === null || this.handover) return;
+    if (nodeId === null) return;
     try {
-      await this.service.connectionClosed(nodeId, this.epoch);
+      if (this.handover) await this.service.connectionHandedOver(nodeId, this.epoch);
+      else await this.service.connectionClosed(nodeId, this.epoch);
     } catch (err) {
       // The reaper marks the node offline after SB_NODE_TTL_MS anyway.
       this.log.warn({ nodeId, err: (err as Error).message }, 'could not mark node offline on close');

@@ -13,6 +13,7 @@ import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import type { DerivedWorkQueues, FailoverJob } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import { inSpan, parseTraceparent, remoteParent, traceparentOf } from '../../shared/telemetry.ts';
+import { jobTenant, type Caller } from './api-keys.ts';
 import type { JobStore } from './job-store.ts';
 import {
   select,
@@ -96,12 +97,24 @@ export class JobPlacer {
    * (a child of the request's span when tracing is on), whose trace id and traceparent go into
    * job_assign and the job record, so the gateway's ack/result spans join the same trace.
    */
-  place(body: unknown, clientTraceparent: string | null): Promise<PlacementResponse> {
-    return inSpan('job.select', {}, (span) => this.placeIn(span, body, traceRefOf(span, clientTraceparent)));
+  place(
+    body: unknown,
+    clientTraceparent: string | null,
+    caller: Caller | null = null,
+  ): Promise<PlacementResponse> {
+    return inSpan('job.select', {}, (span) =>
+      this.placeIn(span, body, traceRefOf(span, clientTraceparent), caller),
+    );
   }
 
-  private async placeIn(span: Span, body: unknown, trace: TraceRef): Promise<PlacementResponse> {
+  private async placeIn(
+    span: Span,
+    body: unknown,
+    trace: TraceRef,
+    caller: Caller | null,
+  ): Promise<PlacementResponse> {
     const req = parseOrThrow(jobRequestSchema, body);
+    const tenant = jobTenant(caller, req.tenant_id) ?? '';
     const dryRun = req.dry_run ?? JOB_DEFAULTS.dry_run;
     const selection = toSelection(req);
     const started = performance.now();
@@ -146,9 +159,11 @@ export class JobPlacer {
 
     const jobId = req.job_id ?? `job-${randomUUID()}`;
     span.setAttribute('sb.job_id', jobId);
-    const claim = await this.jobs.claim(jobId, req);
+    const claim = await this.jobs.claim(jobId, req, tenant);
     if (!claim.claimed) {
       span.setAttribute('sb.repeated', true);
+      if (claim.tenant !== tenant && claim.tenant !== '' && caller?.admin !== true)
+        throw new SwitchboardError('JOB_ID_CONFLICT', `job_id: ${jobId} is taken by another tenant's job`);
       return this.existing(jobId, claim.placement);
     }
 

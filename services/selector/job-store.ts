@@ -2,7 +2,8 @@ import type { KeyBuilder } from '../../shared/keys.ts';
 import type { JobAttempt, JobStatus, JobView } from '../../shared/protocol/client-messages.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 
-export type ClaimResult = { claimed: true } | { claimed: false; status: string; placement: string };
+export type ClaimResult =
+  { claimed: true } | { claimed: false; status: string; placement: string; tenant: string };
 
 /** The selector's door to job records (job shards `{p:j<k>}`). */
 export class JobStore {
@@ -12,17 +13,19 @@ export class JobStore {
     private readonly retentionMs: number,
   ) {}
 
-  async claim(jobId: string, request: unknown): Promise<ClaimResult> {
-    const [code, status, placement] = await this.redis.createJob(
+  /** `tenant`: whose job it is ('' = nobody's: auth off). */
+  async claim(jobId: string, request: unknown, tenant = ''): Promise<ClaimResult> {
+    const [code, status, placement, owner] = await this.redis.createJob(
       this.keys.job(jobId),
       jobId,
       Date.now(),
       JSON.stringify(request),
       this.retentionMs,
+      tenant,
     );
     return code === 1
       ? { claimed: true }
-      : { claimed: false, status: status ?? '', placement: placement ?? '' };
+      : { claimed: false, status: status ?? '', placement: placement ?? '', tenant: owner ?? '' };
   }
 
   /** Gives the id back (no node could take the job): the client may retry with it. */
@@ -65,9 +68,14 @@ export class JobStore {
     return { status: status ?? null, placement: placement ?? null };
   }
 
-  async view(jobId: string): Promise<JobView | null> {
+  /**
+   * The job as its client sees it; null when unknown or, with `tenant`, another tenant's (a
+   * job without one, made with auth off, is anyone's).
+   */
+  async view(jobId: string, tenant?: string): Promise<JobView | null> {
     const h = await this.redis.hgetall(this.keys.job(jobId));
     if (!h['status']) return null;
+    if (tenant !== undefined && h['tenant'] && h['tenant'] !== tenant) return null;
     const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
     const view: JobView = {
       job_id: jobId,

@@ -128,6 +128,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
         isClosing: () => closing,
         metrics,
         maxMessageBytes: env.SB_MAX_MESSAGE_BYTES,
+        feedCap: env.SB_INBOX_LEN,
         log: log.child({ component: 'selector-api' }),
       }),
     );

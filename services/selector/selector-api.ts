@@ -6,11 +6,12 @@ import { SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import { readJsonBody, sendError } from '../../shared/http-body.ts';
 import type { KeyBuilder } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { safeEqual } from '../../shared/node-token.ts';
 import { NODE_ID_PATTERN } from '../../shared/keys.ts';
 import type { NoAvailableNode } from '../../shared/protocol/client-messages.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
+import { adminOnly, apiKeyAuth, callerOf, readableTenant } from './api-keys.ts';
+import { mountCredentialRoutes } from './credential-routes.ts';
 import { NoAvailableNodeError, type JobPlacer } from './job-placer.ts';
 import type { JobStore } from './job-store.ts';
 import type { SelectorMetrics } from './selector-metrics.ts';
@@ -28,6 +29,8 @@ export interface SelectorApiDeps {
   isClosing: () => boolean;
   metrics: SelectorMetrics;
   maxMessageBytes: number;
+  /** SB_INBOX_LEN: cap of the assignment feed a revocation writes to. */
+  feedCap: number;
   log: Logger;
 }
 
@@ -37,17 +40,11 @@ const TERMINAL = new Set(['finished', 'failed']);
 export function createSelectorApi(deps: SelectorApiDeps): express.Express {
   const app = createServiceApp();
 
-  app.use('/v1', (req: Request, _res: Response, next: NextFunction) => {
-    if (!deps.auth.enabled) return next();
-    const header = req.headers.authorization;
-    const key = header?.startsWith('Bearer ') ? header.slice(7).trim() : '';
-    if (!key || !safeEqual(key, deps.auth.apiKey)) {
-      return next(
-        new SwitchboardError('UNAUTHORIZED', 'missing or invalid API key: send Authorization: Bearer <key>'),
-      );
-    }
-    next();
-  });
+  app.use('/v1', apiKeyAuth(deps.auth));
+  // clients: POST /v1/jobs and GET /v1/jobs/:id; everything else is for admin keys
+  app.use('/v1', (req: Request, res: Response, next: NextFunction) =>
+    req.path === '/jobs' || req.path.startsWith('/jobs/') ? next() : adminOnly(req, res, next),
+  );
 
   app.post('/v1/jobs', async (req: Request, res: Response) => {
     const started = performance.now();
@@ -55,7 +52,7 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
     try {
       if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
       const body = await readJsonBody(req, deps.maxMessageBytes);
-      const placed = await deps.placer.place(body, firstHeader(req.headers['traceparent']));
+      const placed = await deps.placer.place(body, firstHeader(req.headers['traceparent']), callerOf(res));
       outcome = placed.body['dry_run'] ? 'dry_run' : placed.status === 201 ? 'placed' : 'repeated';
       res.status(placed.status).json(placed.body);
     } catch (err) {
@@ -84,10 +81,12 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
     const id = String(req.params['id']);
     const waitMs = Math.min(Math.max(Number(req.query['wait_ms'] ?? 0) || 0, 0), 60_000);
     const deadline = Date.now() + waitMs;
-    let view = await deps.jobs.view(id);
+    // another tenant's job answers as an unknown one
+    const tenant = readableTenant(callerOf(res));
+    let view = await deps.jobs.view(id, tenant);
     while (view && !TERMINAL.has(view.status) && Date.now() < deadline && !deps.isClosing()) {
       await new Promise((r) => setTimeout(r, 50));
-      view = await deps.jobs.view(id);
+      view = await deps.jobs.view(id, tenant);
     }
     if (!view) throw new SwitchboardError('NOT_FOUND', `no job ${id}`);
     res.json(view);
@@ -146,6 +145,7 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
   };
   app.post('/v1/nodes/:id/drain', drain(true));
   app.delete('/v1/nodes/:id/drain', drain(false));
+  mountCredentialRoutes(app, deps);
 
   return finishServiceApp(app, deps.log);
 }

@@ -86,7 +86,11 @@ export const jobRequestSchema = z
       .string()
       .max(256)
       .nullish()
-      .meta({ description: "Accepted and stored with the job's request; selection does not use it." }),
+      .meta({
+        description:
+          "The job's tenant: with a client key, its own tenant or absent (another: 403 `UNAUTHORIZED`); " +
+          'an admin key may name any tenant, whose job it then is. Selection does not use it.',
+      }),
     public: z.boolean().nullish().meta({
       description:
         'A public job: nodes registered with `accept_public_jobs: false` are not eligible (`not_accepting_public`).',

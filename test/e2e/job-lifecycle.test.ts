@@ -4,6 +4,7 @@ import { checkpointEntry, TestFleet } from '../support/fleet.ts';
 import { frame, heartbeatBody, registerBody } from '../support/node-fixtures.ts';
 import {
   JOIN_TOKEN,
+  nodeToken,
   startTestGateway,
   startTestSelector,
   startTestWorker,
@@ -131,7 +132,7 @@ describe('job lifecycle: selector → node on another gateway replica → result
     expect(view.result.text_translated).toBe('true');
     const stale = await fetch(`${gwA.http}/v1/nodes/${nodeId}/jobs/life-job-2/result`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${JOIN_TOKEN}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${nodeToken(nodeId)}`, 'content-type': 'application/json' },
       body: JSON.stringify({ job_id: 'life-job-2', attempt_id: 2, node_id: nodeId, success: true }),
     });
     expect(stale.status).toBe(409);
@@ -166,10 +167,14 @@ describe('job lifecycle: selector → node on another gateway replica → result
 
   it('a node on HTTP receives its assignments in heartbeat responses until it acks', async () => {
     const httpNode = 'life-http-1';
+    // the join token registers; the node token does the rest
     const post = (path: string, body: unknown) =>
       fetch(`${gwA.http}${path}`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${JOIN_TOKEN}`, 'content-type': 'application/json' },
+        headers: {
+          authorization: `Bearer ${path === '/v1/nodes/register' ? JOIN_TOKEN : nodeToken(httpNode)}`,
+          'content-type': 'application/json',
+        },
         body: JSON.stringify(body),
       });
     expect((await post('/v1/nodes/register', registerBody({ node_id: httpNode }))).status).toBe(201);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchService, stopService, type LaunchedService } from '../../scripts/lib/service-launcher.ts';
 import { TestFleet } from '../support/fleet.ts';
 import { frame } from '../support/node-fixtures.ts';
-import { API_KEY, JOIN_TOKEN, NODE_TOKEN_SECRET } from '../support/service-harness.ts';
+import { ADMIN_API_KEY, API_KEY, JOIN_TOKEN, NODE_TOKEN_SECRET } from '../support/service-harness.ts';
 import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
 import type { Frame } from '../support/ws-client.ts';
 
@@ -113,7 +113,7 @@ describe('tracing: one job as one trace across selector and gateway (OTLP/HTTP)'
     fetch(`http://127.0.0.1:${selector.port}${path}`, {
       ...init,
       headers: {
-        authorization: `Bearer ${API_KEY}`,
+        authorization: `Bearer ${ADMIN_API_KEY}`,
         'content-type': 'application/json',
         ...(init.headers ?? {}),
       },
@@ -129,6 +129,7 @@ describe('tracing: one job as one trace across selector and gateway (OTLP/HTTP)'
       SB_JOIN_TOKEN: JOIN_TOKEN,
       SB_NODE_TOKEN_SECRET: NODE_TOKEN_SECRET,
       SB_API_KEY: API_KEY,
+      SB_ADMIN_API_KEYS: ADMIN_API_KEY,
       SB_FLUSH_DELAY_MS: '0',
       LOG_LEVEL: 'warn',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,

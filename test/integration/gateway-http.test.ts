@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster, Redis } from 'ioredis';
-import { issueNodeToken } from '../../shared/node-token.ts';
+import { verifyNodeToken } from '../../shared/node-token.ts';
 import { heartbeatBody, registerBody } from '../support/node-fixtures.ts';
 import {
   inspectClient,
   JOIN_TOKEN,
+  nodeToken,
   NODE_TOKEN_SECRET,
   startTestGateway,
   type TestGateway,
@@ -37,21 +38,27 @@ describe('gateway over HTTP', () => {
   }
   const register = (id: string, token?: string | null) =>
     post('/v1/nodes/register', registerBody({ node_id: id }), token);
-  const heartbeat = (id: string, body: unknown = heartbeatBody(id), token?: string | null) =>
+  const heartbeat = (id: string, body: unknown = heartbeatBody(id), token: string | null = nodeToken(id)) =>
     post(`/v1/nodes/${id}/heartbeat`, body, token);
 
   it('registers (201 ack without type) and heartbeats (200 with assignments)', async () => {
     const id = nextId();
     const reg = await register(id);
     expect(reg.status).toBe(201);
-    expect(reg.body).toEqual({
+    const { node_token: token, node_token_expires_at: expiresAt, ...rest } = reg.body;
+    expect(rest).toEqual({
       node_id: id,
       message: 'registered',
       status: 'registering',
-      node_token: issueNodeToken(NODE_TOKEN_SECRET, id),
       heartbeat_interval_ms: 15000,
       node_ttl_ms: 45000,
     });
+    expect(verifyNodeToken([NODE_TOKEN_SECRET], token as string)).toEqual({
+      nodeId: id,
+      generation: 0,
+      expiresAt,
+    });
+    expect(expiresAt).toBeGreaterThan(Date.now() + 86_000_000);
     const hb = await heartbeat(id, heartbeatBody(id), reg.body['node_token'] as string);
     expect(hb).toMatchObject({ status: 200, body: { ok: true, assignments: [] } });
     expect(await redis.hget(nodeHash(id), 'status')).toBe('ready');
@@ -66,7 +73,7 @@ describe('gateway over HTTP', () => {
     expect((await heartbeat(a, heartbeatBody(a), 'nope-nope')).body).toMatchObject({
       error: { code: 'UNAUTHORIZED' },
     });
-    const tokenA = issueNodeToken(NODE_TOKEN_SECRET, a);
+    const tokenA = nodeToken(a);
     const asB = await register(b, tokenA);
     expect(asB.status).toBe(403);
     expect(asB.body).toMatchObject({ error: { code: 'UNAUTHORIZED' } });

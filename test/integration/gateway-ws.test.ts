@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster, Redis } from 'ioredis';
-import { issueNodeToken } from '../../shared/node-token.ts';
+import { issueNodeToken, verifyNodeToken } from '../../shared/node-token.ts';
 import { frame, heartbeatBody, registerBody } from '../support/node-fixtures.ts';
 import {
   inspectClient,
   JOIN_TOKEN,
   NODE_TOKEN_SECRET,
+  nodeToken,
   startTestGateway,
   type TestGateway,
 } from '../support/service-harness.ts';
@@ -51,7 +52,10 @@ describe('gateway over WebSocket', () => {
       heartbeat_interval_ms: 15000,
       node_ttl_ms: 45000,
     });
-    expect(ack['node_token']).toBe(issueNodeToken(NODE_TOKEN_SECRET, id));
+    expect(verifyNodeToken([NODE_TOKEN_SECRET], ack['node_token'] as string)).toMatchObject({
+      nodeId: id,
+      generation: 0,
+    });
     expect(await redis.hget(nodeHash(id), 'status')).toBe('registering');
 
     socket.send(frame('node_heartbeat', heartbeatBody(id)));
@@ -74,7 +78,11 @@ describe('gateway over WebSocket', () => {
   });
 
   it('refuses the upgrade with 401 and a JSON error without a token or with a wrong one', async () => {
-    for (const token of [undefined, 'wrong-token', issueNodeToken('another-secret-entirely', 'x')]) {
+    for (const token of [
+      undefined,
+      'wrong-token',
+      issueNodeToken('another-secret-entirely', { nodeId: 'x', generation: 0, expiresAt: 0 }),
+    ]) {
       const { status, body } = await TestSocket.refused(gw.ws, token);
       expect(status).toBe(401);
       expect(JSON.parse(body)).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
@@ -91,7 +99,7 @@ describe('gateway over WebSocket', () => {
   it("node A's token can neither register nor heartbeat as node B", async () => {
     const a = nextId();
     const b = nextId();
-    const socket = await TestSocket.open(gw.ws, issueNodeToken(NODE_TOKEN_SECRET, a));
+    const socket = await TestSocket.open(gw.ws, nodeToken(a));
     socket.send(frame('node_register', registerBody({ node_id: b })));
     expect(await socket.nextOfType('error')).toMatchObject({ code: 'UNAUTHORIZED' });
     expect(await redis.exists(nodeHash(b))).toBe(0);
@@ -105,7 +113,7 @@ describe('gateway over WebSocket', () => {
 
   it('a node token may re-register its own node, also without a node_id', async () => {
     const id = nextId();
-    const socket = await TestSocket.open(gw.ws, issueNodeToken(NODE_TOKEN_SECRET, id));
+    const socket = await TestSocket.open(gw.ws, nodeToken(id));
     socket.send(frame('node_register', registerBody({ node_id: undefined })));
     expect(await socket.nextOfType('node_register_ack')).toMatchObject({ node_id: id });
     await socket.close();
@@ -248,7 +256,7 @@ describe('gateway over WebSocket', () => {
     const old = await registered(id);
     const other = await startTestGateway(gw.config.prefix, { redisUrl: redisUrl() });
     try {
-      const fresh = await TestSocket.open(other.ws, JOIN_TOKEN);
+      const fresh = await TestSocket.open(other.ws, nodeToken(id));
       fresh.send(frame('node_register', registerBody({ node_id: id })));
       await fresh.nextOfType('node_register_ack');
       fresh.send(frame('node_heartbeat', heartbeatBody(id)));
@@ -277,7 +285,7 @@ describe('gateway over WebSocket', () => {
 
     const other = await startTestGateway(gw.config.prefix, { redisUrl: redisUrl() });
     try {
-      const b = await TestSocket.open(other.ws, JOIN_TOKEN);
+      const b = await TestSocket.open(other.ws, nodeToken(id));
       b.send(frame('node_register', registerBody({ node_id: id })));
       await b.nextOfType('node_register_ack');
       b.send(

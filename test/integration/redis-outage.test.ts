@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { startRedisServer, type RedisServerHandle } from '../../scripts/lib/redis-server-process.ts';
 import { frame, heartbeatBody, registerBody } from '../support/node-fixtures.ts';
-import { JOIN_TOKEN, startTestGateway, type TestGateway } from '../support/service-harness.ts';
+import { JOIN_TOKEN, nodeToken, startTestGateway, type TestGateway } from '../support/service-harness.ts';
 import { uniquePrefix, waitFor } from '../support/redis.ts';
 import { TestSocket } from '../support/ws-client.ts';
 
@@ -28,7 +28,7 @@ describe('Redis stopped and restarted while nodes heartbeat', () => {
     const httpHeartbeat = (ts: number) =>
       fetch(`${gw.http}/v1/nodes/${id}/heartbeat`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${JOIN_TOKEN}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${nodeToken(id)}`, 'content-type': 'application/json' },
         body: JSON.stringify(heartbeatBody(id, { timestamp: ts })),
       });
     expect((await httpHeartbeat(1)).status).toBe(200);

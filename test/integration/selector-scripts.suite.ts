@@ -106,14 +106,21 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
     describe('createJob', () => {
       it('claims a new id once; a second claim reports the existing job', async () => {
         const job = keys.job(`job-${n}`);
-        expect(await redis.createJob(job, `job-${n}`, now, '{"a":1}', 60_000)).toEqual([1]);
+        expect(await redis.createJob(job, `job-${n}`, now, '{"a":1}', 60_000, 'acme')).toEqual([1]);
         expect(await redis.pttl(job)).toBeGreaterThan(50_000);
-        expect(await redis.createJob(job, `job-${n}`, now, '{"a":2}', 60_000)).toEqual([0, 'created', '']);
+        // the existing job's tenant comes back, whoever asks: the caller compares
+        expect(await redis.createJob(job, `job-${n}`, now, '{"a":2}', 60_000, 'other')).toEqual([
+          0,
+          'created',
+          '',
+          'acme',
+        ]);
         await redis.hset(job, { status: 'dispatched', placement: '{"node_id":"x"}' });
-        expect(await redis.createJob(job, `job-${n}`, now, '{}', 60_000)).toEqual([
+        expect(await redis.createJob(job, `job-${n}`, now, '{}', 60_000, '')).toEqual([
           0,
           'dispatched',
           '{"node_id":"x"}',
+          'acme',
         ]);
         expect(await redis.hget(job, 'request')).toBe('{"a":1}');
       });

@@ -1,6 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../shared/config.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
+import { issueNodeToken } from '../../shared/node-token.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { startGateway, type Gateway } from '../../services/gateway/main.ts';
 import { startWorker, type WorkerService } from '../../services/worker/main.ts';
@@ -9,6 +10,16 @@ import { startSelector, type SelectorService } from '../../services/selector/mai
 export const JOIN_TOKEN = 'join-token-for-tests';
 export const NODE_TOKEN_SECRET = 'node-token-secret-for-tests';
 export const API_KEY = 'api-key-for-tests';
+export const ADMIN_API_KEY = 'admin-key-for-tests';
+
+/** A node token as a gateway of the test config issues it (generation 0: never revoked). */
+export function nodeToken(nodeId: string, options: { generation?: number; expiresAt?: number } = {}): string {
+  return issueNodeToken(NODE_TOKEN_SECRET, {
+    nodeId,
+    generation: options.generation ?? 0,
+    expiresAt: options.expiresAt ?? Date.now() + 3_600_000,
+  });
+}
 
 export interface RedisTarget {
   redisUrl?: string;
@@ -24,6 +35,7 @@ export function testConfig(prefix: string, target: RedisTarget, env: Record<stri
     SB_JOIN_TOKEN: JOIN_TOKEN,
     SB_NODE_TOKEN_SECRET: NODE_TOKEN_SECRET,
     SB_API_KEY: API_KEY,
+    SB_ADMIN_API_KEYS: ADMIN_API_KEY,
     SB_FLUSH_DELAY_MS: '0',
     LOG_LEVEL: 'silent',
     ...env,
@@ -102,7 +114,7 @@ export async function scrape(
 
 export interface TestSelector extends SelectorService {
   url: string;
-  /** fetch with the API key */
+  /** fetch with the admin API key (which may do what a client key does, for any tenant) */
   api(path: string, init?: RequestInit): Promise<Response>;
 }
 
@@ -122,7 +134,7 @@ export async function startTestSelector(
       fetch(`${url}${path}`, {
         ...init,
         headers: {
-          authorization: `Bearer ${API_KEY}`,
+          authorization: `Bearer ${ADMIN_API_KEY}`,
           'content-type': 'application/json',
           ...(init.headers ?? {}),
         },

@@ -67,6 +67,50 @@ describe('config', () => {
     );
   });
 
+  it('rotation lists: the list form satisfies a required secret; single values still work; first signs', () => {
+    const c = loadConfig(
+      {
+        SB_JOIN_TOKENS: 'join-new-0001, join-old-0001',
+        SB_NODE_TOKEN_SECRETS: 'node-secret-new-000001,node-secret-old-000001',
+        SB_NODE_TOKEN_SECRET: 'node-secret-single-0001',
+        SB_API_KEYS: 'acme:acme-key-0001,bare-key-0001',
+        SB_ADMIN_API_KEYS: 'admin-key-0001,ops:ops-key-00001',
+      },
+      'gateway',
+    );
+    expect(c.auth.joinTokens).toEqual(['join-new-0001', 'join-old-0001']);
+    expect(c.auth.nodeTokenSecrets).toEqual([
+      'node-secret-new-000001',
+      'node-secret-old-000001',
+      'node-secret-single-0001',
+    ]);
+    expect(c.auth.apiKeys[0]).toEqual({ key: 'acme-key-0001', tenant: 'acme' });
+    expect(c.auth.apiKeys[1]!.tenant).toMatch(/^key-[0-9a-f]{12}$/);
+    expect(c.auth.adminKeys).toEqual([
+      { key: 'admin-key-0001', tenant: 'admin' },
+      { key: 'ops-key-00001', tenant: 'ops' },
+    ]);
+    expect(c.auth.joinReregister).toBe('offline');
+    expect(loadConfig(auth).auth.apiKeys).toEqual([{ key: 'api-key-x', tenant: 'default' }]);
+  });
+
+  it('never echoes a secret in a configuration error', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        ...auth,
+        SB_API_KEY: 'short',
+        SB_JOIN_TOKENS: 'ok-token-0001,tiny',
+        SB_ADMIN_API_KEYS: 'bad label:key-0001',
+      });
+    } catch (err) {
+      error = err;
+    }
+    const text = (error as ConfigError).problems.join('\n');
+    expect(text).toMatch(/SB_API_KEY[\s\S]*SB_JOIN_TOKENS[\s\S]*SB_ADMIN_API_KEYS/);
+    for (const secret of ['short', 'tiny', 'ok-token-0001', 'key-0001']) expect(text).not.toContain(secret);
+  });
+
   it('lists a missing secret together with the schema problems', () => {
     expect(() => loadConfig({ SB_SHARDS: 'many' }, 'selector')).toThrow(/SB_SHARDS[\s\S]*SB_API_KEY/);
   });
@@ -86,7 +130,10 @@ describe('config', () => {
       ([name, def]) => [codeSpan(name ?? '') ?? name, def ?? ''] as const,
     );
   // every default is a string, a number or a boolean
-  const schemaDefaults = envSchema.parse({}) as Record<string, string | number | boolean | undefined>;
+  const schemaDefaults = envSchema.parse({}) as unknown as Record<
+    string,
+    string | number | boolean | undefined
+  >;
 
   /** A default cell agrees with the schema: the literal default, or no single literal when there is none. */
   const expectDefault = (where: string, name: string, cell: string) => {

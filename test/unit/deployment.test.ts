@@ -177,7 +177,7 @@ describe('docker-compose.yml', () => {
       }
     }
     expect(secrets.size, 'join token, node-token secret and API key are the same on every service').toBe(3);
-    const { joinToken } = loadConfig(environment(services[0]![1]), 'gateway').auth;
+    const [joinToken] = loadConfig(environment(services[0]![1]), 'gateway').auth.joinTokens;
     expect(environment(compose.services['simulator']!)['SB_JOIN_TOKEN'], 'simulator join token').toBe(
       joinToken,
     );
