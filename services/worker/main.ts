@@ -5,7 +5,6 @@ import type { Logger } from '../../shared/logger.ts';
 import { createMetricsRegistry } from '../../shared/metrics.ts';
 import {
   DerivedWorkQueues,
-  LIVENESS_SCHEDULER_ID,
   logQueueErrors,
   QUEUE_FAILOVER,
   QUEUE_LIVENESS,
@@ -22,6 +21,7 @@ import { runService } from '../../shared/service-runner.ts';
 import { ServiceHttp } from '../../shared/service-http.ts';
 import { JobTimeouts } from './job-timeouts.ts';
 import { LivenessReaper } from './liveness-reaper.ts';
+import { LivenessSchedule } from './liveness-schedule.ts';
 import { PoolIndexer } from './pool-indexer.ts';
 import { SnapshotFlusher } from './snapshot-flusher.ts';
 import { createWorkerMetrics, registerQueueDepths } from './worker-metrics.ts';
@@ -42,6 +42,7 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
   const registry = createMetricsRegistry('worker');
   const metrics = createWorkerMetrics(registry);
   let workers: Worker[] | undefined;
+  let schedule: LivenessSchedule | undefined;
   let closing = false;
   const reachability = new RedisReachability(config.redis, log.child({ component: 'redis' }));
   // Scripts and reads: waits out a Redis blip instead of failing the job.
@@ -56,7 +57,9 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       !closing &&
       workers !== undefined &&
       workers.every((w) => w.isRunning()) &&
-      (await redis.ping()) === 'PONG',
+      (await redis.ping()) === 'PONG' &&
+      schedule !== undefined &&
+      (await schedule.exists()),
   }).catch(async (err: unknown) => {
     await quitRedis();
     throw err;
@@ -108,14 +111,13 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       [QUEUE_FAILOVER]: queues.failover as Queue,
       [QUEUE_LIVENESS]: liveness,
     });
-    await liveness.upsertJobScheduler(
-      LIVENESS_SCHEDULER_ID,
-      { every: env.SB_REAPER_INTERVAL_MS },
-      {
-        name: LIVENESS_SCHEDULER_ID,
-        opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
-      },
-    );
+    // re-created by itself when Redis comes back without it (no worker restart needed)
+    const watched = new LivenessSchedule(liveness, redis, metrics, log.child({ component: 'liveness' }), {
+      everyMs: env.SB_REAPER_INTERVAL_MS,
+      checkEveryMs: Math.min(env.SB_REAPER_INTERVAL_MS, 5_000),
+    });
+    await watched.start();
+    schedule = watched;
     workers = running;
     http.serve((req, res) => {
       sendError(
@@ -127,6 +129,7 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       port: http.port,
       close: async () => {
         closing = true;
+        watched.close();
         await Promise.all(running.map((w) => w.close()));
         await Promise.all([liveness.close(), queues.close()]);
         await http.close();
