@@ -42,6 +42,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const http = await ServiceHttp.listen(env.PORT ?? 8080, env.HOST, {
     service: 'gateway',
     registry: metricsRegistry,
+    readyTimeoutMs: env.SB_REDIS_COMMAND_TIMEOUT_MS,
     isReady: async () => server !== undefined && !server.closing && (await redis.ping()) === 'PONG',
   }).catch(async (err: unknown) => {
     await quitRedis();

@@ -46,6 +46,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
   const http = await ServiceHttp.listen(env.PORT ?? 8081, env.HOST, {
     service: 'selector',
     registry,
+    readyTimeoutMs: env.SB_REDIS_COMMAND_TIMEOUT_MS,
     isReady: async () => !closing && replica?.ready === true && (await redis.ping()) === 'PONG',
     beforeScrape: () => metrics.replicaNodes.set(index.size),
   }).catch(async (err: unknown) => {

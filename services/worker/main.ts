@@ -53,10 +53,12 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
   const http = await ServiceHttp.listen(env.PORT ?? 8082, env.HOST, {
     service: 'worker',
     registry,
+    readyTimeoutMs: env.SB_REDIS_COMMAND_TIMEOUT_MS,
     isReady: async () =>
       !closing &&
       workers !== undefined &&
       workers.every((w) => w.isRunning()) &&
+      redis.status === 'ready' && // its PING would wait in the offline queue
       (await redis.ping()) === 'PONG' &&
       schedule !== undefined &&
       (await schedule.exists()),
