@@ -6,6 +6,7 @@ import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
+import { closeBounded } from '../../shared/shutdown.ts';
 import { ServiceHttp } from '../../shared/service-http.ts';
 import { createGatewayMetrics } from './gateway-metrics.ts';
 import { AssignmentFeed } from './assignment-feed.ts';
@@ -90,12 +91,17 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     server = gateway;
     return {
       port: http.port,
-      close: async () => {
-        await gateway.close();
-        await feed.close();
-        await queues.close();
-        await quitRedis();
-      },
+      close: () =>
+        closeBounded({
+          redis: [redis, queueRedis, feedRedis],
+          graceMs: env.SB_SHUTDOWN_TIMEOUT_MS / 2,
+          graceful: async () => {
+            await gateway.close(); // sockets closed with 1001, in-flight requests answered
+            await feed.close();
+            await queues.close();
+          },
+          force: () => void http.close(),
+        }),
     };
   } catch (err) {
     await http.close();

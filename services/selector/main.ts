@@ -7,6 +7,7 @@ import { DerivedWorkQueues, logQueueErrors, QUEUE_FAILOVER, type FailoverJob } f
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
+import { closeBounded } from '../../shared/shutdown.ts';
 import { ServiceHttp } from '../../shared/service-http.ts';
 import { JobPlacer } from './job-placer.ts';
 import { JobStore } from './job-store.ts';
@@ -134,15 +135,25 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
     );
     return {
       port: http.port,
-      close: async () => {
+      close: () => {
         closing = true;
-        const closed = new Promise<void>((resolve) => http.server.close(() => resolve()));
-        http.server.closeIdleConnections();
-        await closed;
-        await failoverWorker.close();
-        await loaded.close();
-        await queues.close();
-        await quitRedis();
+        return closeBounded({
+          redis: [redis, tail, queueRedis],
+          graceMs: env.SB_SHUTDOWN_TIMEOUT_MS / 2,
+          graceful: async () => {
+            const closed = new Promise<void>((resolve) => http.server.close(() => resolve()));
+            http.server.closeIdleConnections(); // requests in flight are answered first
+            await closed;
+            await failoverWorker.close();
+            await loaded.close();
+            await queues.close();
+          },
+          force: () => {
+            http.server.closeAllConnections();
+            void failoverWorker.disconnect().catch(() => undefined);
+            void loaded.close();
+          },
+        });
       },
     };
   } catch (err) {

@@ -18,6 +18,7 @@ import { sendError } from '../../shared/http-body.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
+import { closeBounded } from '../../shared/shutdown.ts';
 import { ServiceHttp } from '../../shared/service-http.ts';
 import { JobTimeouts } from './job-timeouts.ts';
 import { LivenessReaper } from './liveness-reaper.ts';
@@ -129,13 +130,22 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
     });
     return {
       port: http.port,
-      close: async () => {
+      close: () => {
         closing = true;
         watched.close();
-        await Promise.all(running.map((w) => w.close()));
-        await Promise.all([liveness.close(), queues.close()]);
-        await http.close();
-        await quitRedis();
+        return closeBounded({
+          redis: [redis, bull],
+          graceMs: env.SB_SHUTDOWN_TIMEOUT_MS / 2,
+          graceful: async () => {
+            await Promise.all(running.map((w) => w.close())); // active jobs finish
+            await Promise.all([liveness.close(), queues.close()]);
+            await http.close();
+          },
+          force: () => {
+            for (const w of running) void w.disconnect().catch(() => undefined);
+            void http.close();
+          },
+        });
       },
     };
   } catch (err) {
