@@ -4,6 +4,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { createMetricsRegistry } from '../../shared/metrics.ts';
 import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
+import { checkRedisGuarantees } from '../../shared/redis-guarantees.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
 import { closeBounded } from '../../shared/shutdown.ts';
@@ -51,6 +52,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   });
   try {
     await waitForRedis([redis, queueRedis, feedRedis]);
+    void checkRedisGuarantees(redis, log.child({ component: 'redis' })); // one warning line if not
     const feed = new AssignmentFeed(redis, feedRedis, keys, log.child({ component: 'assignment-feed' }));
     await feed.start();
 

@@ -5,6 +5,7 @@ import { createMetricsRegistry } from '../../shared/metrics.ts';
 import { Worker } from 'bullmq';
 import { DerivedWorkQueues, logQueueErrors, QUEUE_FAILOVER, type FailoverJob } from '../../shared/queues.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
+import { checkRedisGuarantees } from '../../shared/redis-guarantees.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
 import { closeBounded } from '../../shared/shutdown.ts';
@@ -56,6 +57,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
   });
   try {
     await waitForRedis([redis, tail, queueRedis]);
+    void checkRedisGuarantees(redis, log.child({ component: 'redis' })); // one warning line if not
     const staleness = new StalenessWindow();
     const lastHeartbeat = new Map<string, number>();
     const loaded = new SnapshotReplica(tail, keys, index, {

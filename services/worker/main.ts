@@ -16,6 +16,7 @@ import {
 import { SwitchboardError } from '../../shared/errors.ts';
 import { sendError } from '../../shared/http-body.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
+import { checkRedisGuarantees } from '../../shared/redis-guarantees.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
 import { closeBounded } from '../../shared/shutdown.ts';
@@ -69,6 +70,7 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
   });
   try {
     await waitForRedis([redis, bull]);
+    void checkRedisGuarantees(redis, log.child({ component: 'redis' })); // one warning line if not
     const queues = new DerivedWorkQueues(bull, keys, env.SB_FLUSH_DELAY_MS, log);
     const indexer = new PoolIndexer(redis, keys, queues, metrics);
     const flusher = new SnapshotFlusher(redis, keys, queues, metrics, {
