@@ -32,7 +32,7 @@ export async function readGuarantees(redis: RedisClient): Promise<RedisGuarantee
   const aof = infoField(persistenceInfo, 'aof_enabled') === '1';
   let save: string | undefined;
   try {
-    const reply = (await redis.config('GET', 'save')) as string[];
+    const reply = await redis.config('GET', 'save');
     save = reply[1] ?? '';
   } catch {
     save = undefined; // CONFIG renamed or forbidden: RDB cannot be confirmed
