@@ -15,11 +15,20 @@ import { TestSocket } from '../support/ws-client.ts';
 const SERVICES = ['gateway', 'worker', 'selector'] as const;
 const SECRETS = { SB_JOIN_TOKEN: JOIN_TOKEN, SB_NODE_TOKEN_SECRET: NODE_TOKEN_SECRET, SB_API_KEY: API_KEY };
 
+/** SIGCONT, if it still runs. */
+function resume(server: RedisServerHandle): void {
+  try {
+    process.kill(server.pid, 'SIGCONT');
+  } catch {
+    // already gone
+  }
+}
+
 describe('SIGTERM is handled promptly', () => {
   const servers: RedisServerHandle[] = [];
   const services: LaunchedService[] = [];
   afterAll(async () => {
-    for (const s of servers) if (s.pid > 0) process.kill(s.pid, 'SIGCONT');
+    for (const s of servers) resume(s);
     await Promise.all(services.map((s) => stopService(s, 0)));
     await Promise.all(servers.map((s) => s.destroy()));
   });

@@ -38,7 +38,11 @@ describe('a stalled Redis is failed fast', () => {
     ]);
   });
   afterAll(async () => {
-    process.kill(server.pid, 'SIGCONT');
+    try {
+      process.kill(server.pid, 'SIGCONT');
+    } catch {
+      // not running
+    }
     await Promise.all([gateway?.close(), selector?.close(), worker?.close()]);
     await server?.destroy();
   });
