@@ -4,6 +4,7 @@ import { SwitchboardError } from '../../shared/errors.ts';
 import { NODE_ID_PATTERN, type KeyBuilder } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
+import { routeParam } from '../../shared/route-params.ts';
 
 export interface CredentialRoutesDeps {
   redis: RedisClient;
@@ -23,7 +24,7 @@ export interface CredentialRoutesDeps {
  */
 export function mountCredentialRoutes(app: express.Express, deps: CredentialRoutesDeps): void {
   const revoke = (claim: 'blocked' | 'open') => async (req: Request, res: Response) => {
-    const id = String(req.params['id']);
+    const id = routeParam(req, 'id');
     if (!NODE_ID_PATTERN.test(id))
       throw new SwitchboardError('INVALID_MESSAGE', 'node id: expected 1-128 of [A-Za-z0-9._:-]');
     const k = deps.keys.forNode(id);
