@@ -20,7 +20,11 @@ export function finishServiceApp(app: express.Express, log: Logger): express.Exp
     next(new SwitchboardError('NOT_FOUND', `no route ${req.method} ${req.path}`));
   });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const error = toSwitchboardError(err);
+    // express's own URIError for a param that does not decode (guardRouteParams names the param first)
+    const error =
+      err instanceof URIError
+        ? new SwitchboardError('INVALID_MESSAGE', 'path: malformed percent-encoding in the URL path')
+        : toSwitchboardError(err);
     if (error.code === 'INTERNAL') log.error({ err }, 'request failed');
     sendError(res, error);
   });

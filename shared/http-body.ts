@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SwitchboardError, httpErrorBody } from './errors.ts';
+import { parseJsonMessage } from './protocol/json-message.ts';
 
 /** Reads and parses a JSON body of at most `limit` bytes (413 beyond, 400 when not JSON). */
 export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
@@ -25,9 +26,9 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
     req.on('end', () => {
       if (size > limit) return;
       try {
-        resolve(JSON.parse(Buffer.concat(chunks, size).toString('utf8')));
-      } catch {
-        reject(new SwitchboardError('INVALID_MESSAGE', 'body is not valid JSON'));
+        resolve(parseJsonMessage(Buffer.concat(chunks, size).toString('utf8'), 'body'));
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
       }
     });
     req.on('error', reject);

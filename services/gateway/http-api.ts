@@ -8,6 +8,7 @@ import type { AssignmentFeed } from './assignment-feed.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { readJsonBody, sendError, sendJson } from '../../shared/http-body.ts';
 import type { InflightLimiter } from './load-shedding.ts';
+import { decodeRouteParam, guardRouteParams, routeParam } from '../../shared/route-params.ts';
 import { tokenFrom, type NodeAuthenticator } from './node-auth.ts';
 import type { NodeService } from './node-service.ts';
 
@@ -32,17 +33,23 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
   const app = createExpressApp(deps);
   return (req, res) => {
     const match = req.method === 'POST' ? HEARTBEAT_PATH.exec(req.url ?? '') : null;
-    if (match) void handleHeartbeat(deps, decodeURIComponent(match[1]!), req, res);
+    if (match) void handleHeartbeat(deps, match[1]!, req, res);
     else app(req, res);
   };
 }
 
-async function handleHeartbeat(deps: HttpApiDeps, nodeId: string, req: IncomingMessage, res: ServerResponse) {
+async function handleHeartbeat(
+  deps: HttpApiDeps,
+  rawNodeId: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+) {
   const started = performance.now();
   let outcome = 'applied';
   try {
     if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
     const principal = deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
+    const nodeId = decodeRouteParam('node_id', rawNodeId);
     const body = await readJsonBody(req, deps.maxMessageBytes);
     if (typeof body === 'object' && body !== null && !('node_id' in body))
       (body as { node_id: string }).node_id = nodeId;
@@ -62,6 +69,7 @@ async function handleHeartbeat(deps: HttpApiDeps, nodeId: string, req: IncomingM
     const error = toSwitchboardError(err);
     outcome = error.code;
     if (error.code === 'INTERNAL') deps.log.error({ err }, 'heartbeat failed');
+    req.resume(); // an unread body (a bad URL) must not hold the connection
     sendError(res, error);
   } finally {
     deps.metrics.heartbeats.inc({ outcome });
@@ -71,6 +79,7 @@ async function handleHeartbeat(deps: HttpApiDeps, nodeId: string, req: IncomingM
 
 function createExpressApp(deps: HttpApiDeps): express.Express {
   const app = createServiceApp();
+  app.use(guardRouteParams(['/v1/nodes/:node_id/jobs/:job_id/:step']));
 
   app.post('/v1/nodes/register', async (req: Request, res: Response) => {
     if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
@@ -92,16 +101,16 @@ function createExpressApp(deps: HttpApiDeps): express.Express {
   });
 
   app.post('/v1/nodes/:node_id/jobs/:job_id/:step', async (req: Request, res: Response) => {
-    const step = String(req.params['step']);
+    const step = routeParam(req, 'step');
     const type = ({ ack: 'job_ack', started: 'job_started', result: 'job_result' } as const)[step];
     if (!type) throw new SwitchboardError('NOT_FOUND', `no route POST ${req.path}`);
     if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
     const principal = deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
     const body = await readJsonBody(req, deps.maxMessageBytes);
-    const nodeId = String(req.params['node_id']);
+    const nodeId = routeParam(req, 'node_id');
     if (typeof body === 'object' && body !== null && !('node_id' in body))
       (body as { node_id: string }).node_id = nodeId;
-    const outcome = await deps.service.jobFrame(type, body, principal, nodeId, String(req.params['job_id']));
+    const outcome = await deps.service.jobFrame(type, body, principal, nodeId, routeParam(req, 'job_id'));
     if (outcome === 'stale')
       throw new SwitchboardError('STALE_ATTEMPT', "this attempt is not the job's current one on this node");
     sendJson(res, 200, { ok: true, duplicate: outcome === 'duplicate' });

@@ -12,6 +12,7 @@ import {
   nodeHeartbeatSchema,
   nodeRegisterSchema,
 } from '../../shared/protocol/node-messages.ts';
+import { describeValue } from '../../shared/protocol/json-message.ts';
 import { registerAckFrame, type RegisterAck } from '../../shared/protocol/outbound-frames.ts';
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import { inSpan, remoteParent, tracingEnabled } from '../../shared/telemetry.ts';
@@ -64,7 +65,7 @@ export class NodeService {
     ) {
       throw new SwitchboardError(
         'INVALID_CAPABILITY_SCHEMA',
-        `capability_schema_version: expected "${CAPABILITY_SCHEMA_VERSION}", got ${JSON.stringify(reg.capability_schema_version)}`,
+        `capability_schema_version: expected "${CAPABILITY_SCHEMA_VERSION}", got ${describeValue(reg.capability_schema_version)}`,
       );
     }
     const hasGpu = (reg.hardware.gpus ?? []).length > 0;

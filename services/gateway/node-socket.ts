@@ -1,6 +1,7 @@
 import type { RawData, WebSocket } from 'ws';
 import { SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { describeValue, parseJsonMessage } from '../../shared/protocol/json-message.ts';
 import { NODE_FRAME_TYPES, type NodeFrameType } from '../../shared/protocol/node-messages.ts';
 import { errorFrame } from '../../shared/protocol/outbound-frames.ts';
 import type { AssignmentFeed } from './assignment-feed.ts';
@@ -261,12 +262,7 @@ export class NodeSocket {
 }
 
 function parseFrame(data: RawData): { type: NodeFrameType; body: Record<string, unknown> } {
-  let value: unknown;
-  try {
-    value = JSON.parse((data as Buffer).toString('utf8'));
-  } catch {
-    throw new SwitchboardError('INVALID_MESSAGE', 'frame is not valid JSON');
-  }
+  const value = parseJsonMessage((data as Buffer).toString('utf8'), 'frame');
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new SwitchboardError('INVALID_MESSAGE', 'frame must be a JSON object');
   }
@@ -274,7 +270,7 @@ function parseFrame(data: RawData): { type: NodeFrameType; body: Record<string, 
   if (typeof type !== 'string' || !FRAME_TYPES.has(type)) {
     throw new SwitchboardError(
       'INVALID_MESSAGE',
-      `type: expected one of ${NODE_FRAME_TYPES.join(', ')}, got ${JSON.stringify(type ?? null)}`,
+      `type: expected one of ${NODE_FRAME_TYPES.join(', ')}, got ${describeValue(type)}`,
     );
   }
   return { type: type as NodeFrameType, body: value as Record<string, unknown> };

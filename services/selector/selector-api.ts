@@ -6,6 +6,7 @@ import { SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import { readJsonBody, sendError } from '../../shared/http-body.ts';
 import type { KeyBuilder } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { guardRouteParams, routeParam } from '../../shared/route-params.ts';
 import { safeEqual } from '../../shared/node-token.ts';
 import { NODE_ID_PATTERN } from '../../shared/keys.ts';
 import type { NoAvailableNode } from '../../shared/protocol/client-messages.ts';
@@ -49,6 +50,7 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
     }
     next();
   });
+  app.use(guardRouteParams(['/v1/jobs/:id', '/v1/nodes/:id', '/v1/nodes/:id/drain']));
 
   app.post('/v1/jobs', async (req: Request, res: Response) => {
     const started = performance.now();
@@ -82,7 +84,7 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
   });
 
   app.get('/v1/jobs/:id', async (req: Request, res: Response) => {
-    const id = String(req.params['id']);
+    const id = routeParam(req, 'id');
     const waitMs = Math.min(Math.max(Number(req.query['wait_ms'] ?? 0) || 0, 0), 60_000);
     const deadline = Date.now() + waitMs;
     let view = await deps.jobs.view(id);
@@ -103,7 +105,7 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
   });
 
   app.get('/v1/nodes/:id', async (req: Request, res: Response) => {
-    const id = String(req.params['id']);
+    const id = routeParam(req, 'id');
     const node = deps.index.get(id);
     const live = await deps.redis.hmget(
       deps.keys.forNode(id).node(id),
@@ -140,7 +142,7 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
   });
 
   const drain = (on: boolean) => async (req: Request, res: Response) => {
-    const id = String(req.params['id']);
+    const id = routeParam(req, 'id');
     if (!NODE_ID_PATTERN.test(id))
       throw new SwitchboardError('INVALID_MESSAGE', 'node id: expected 1-128 of [A-Za-z0-9._:-]');
     const k = deps.keys.forNode(id);
