@@ -48,6 +48,7 @@ export const envSchema = z.object({
   SB_MAX_INFLIGHT: int(1).default(4096),
   SB_WS_MAX_QUEUED: int(1).default(64),
   SB_SHUTDOWN_TIMEOUT_MS: int(100).default(10000),
+  SB_REDIS_COMMAND_TIMEOUT_MS: int(0, 600_000).default(2000),
   SB_REAPER_INTERVAL_MS: int(100).default(5000),
   SB_NODE_RETENTION_MS: int(1000).default(86_400_000),
   SB_FLUSH_BATCH: int(1, 100_000).default(500),

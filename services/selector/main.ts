@@ -5,8 +5,10 @@ import { createMetricsRegistry } from '../../shared/metrics.ts';
 import { Worker } from 'bullmq';
 import { DerivedWorkQueues, logQueueErrors, QUEUE_FAILOVER, type FailoverJob } from '../../shared/queues.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
+import { checkRedisGuarantees } from '../../shared/redis-guarantees.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
+import { closeBounded } from '../../shared/shutdown.ts';
 import { ServiceHttp } from '../../shared/service-http.ts';
 import { JobPlacer } from './job-placer.ts';
 import { JobStore } from './job-store.ts';
@@ -46,6 +48,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
   const http = await ServiceHttp.listen(env.PORT ?? 8081, env.HOST, {
     service: 'selector',
     registry,
+    readyTimeoutMs: env.SB_REDIS_COMMAND_TIMEOUT_MS,
     isReady: async () => !closing && replica?.ready === true && (await redis.ping()) === 'PONG',
     beforeScrape: () => metrics.replicaNodes.set(index.size),
   }).catch(async (err: unknown) => {
@@ -54,6 +57,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
   });
   try {
     await waitForRedis([redis, tail, queueRedis]);
+    void checkRedisGuarantees(redis, log.child({ component: 'redis' })); // one warning line if not
     const staleness = new StalenessWindow();
     const lastHeartbeat = new Map<string, number>();
     const loaded = new SnapshotReplica(tail, keys, index, {
@@ -136,15 +140,25 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
     );
     return {
       port: http.port,
-      close: async () => {
+      close: () => {
         closing = true;
-        const closed = new Promise<void>((resolve) => http.server.close(() => resolve()));
-        http.server.closeIdleConnections();
-        await closed;
-        await failoverWorker.close();
-        await loaded.close();
-        await queues.close();
-        await quitRedis();
+        return closeBounded({
+          redis: [redis, tail, queueRedis],
+          graceMs: env.SB_SHUTDOWN_TIMEOUT_MS / 2,
+          graceful: async () => {
+            const closed = new Promise<void>((resolve) => http.server.close(() => resolve()));
+            http.server.closeIdleConnections(); // requests in flight are answered first
+            await closed;
+            await failoverWorker.close();
+            await loaded.close();
+            await queues.close();
+          },
+          force: () => {
+            http.server.closeAllConnections();
+            void failoverWorker.disconnect().catch(() => undefined);
+            void loaded.close();
+          },
+        });
       },
     };
   } catch (err) {
