@@ -207,5 +207,14 @@ declare module 'ioredis' {
       streamCap: number,
     ): Result<[number, number, number], Context>;
     releaseConnection(node: string, epoch: number): Result<number, Context>;
+    appendPartial(
+      job: string,
+      partials: string,
+      nodeId: string,
+      text: string,
+      isFinal: '0' | '1',
+      nowMs: number,
+      streamCap: number,
+    ): Result<number, Context>;
   }
 }

@@ -3,6 +3,7 @@ import { context, type Attributes } from '@opentelemetry/api';
 import { capabilityPart, servicesPart, staticPart } from '../../shared/capability-digest.ts';
 import { SwitchboardError } from '../../shared/errors.ts';
 import {
+  asrPartialSchema,
   jobProgressSchema,
   jobResultSchema,
   nodeErrorSchema,
@@ -11,6 +12,7 @@ import {
   nodeRegisterSchema,
 } from '../../shared/protocol/node-messages.ts';
 import { describeValue } from '../../shared/protocol/json-message.ts';
+import { registerAckFrame, type RegisterAck } from '../../shared/protocol/outbound-frames.ts';
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import { inSpan, remoteParent, tracingEnabled } from '../../shared/telemetry.ts';
 import { NodeAuthenticator, type Principal } from './node-auth.ts';
@@ -29,16 +31,14 @@ export interface NodeServiceOptions {
   nodeTtlMs: number;
 }
 
-export interface RegisterAck {
-  type: 'node_register_ack';
-  node_id: string;
-  message: 'registered';
-  status: string;
-  node_token?: string;
-  /** ms since the epoch; the agent renews its token by re-registering before then. */
-  node_token_expires_at?: number;
-  heartbeat_interval_ms: number;
-  node_ttl_ms: number;
+export type { RegisterAck } from '../../shared/protocol/outbound-frames.ts';
+
+/** A registration's answer: the ack, the connection epoch, and whether the node acks jobs. */
+export interface Registered {
+  ack: RegisterAck;
+  epoch: number;
+  /** `acks_jobs: true` in node_register; else delivery counts as acceptance. */
+  acksJobs: boolean;
 }
 
 /**
@@ -59,11 +59,7 @@ export class NodeService {
    * `principal` proves who registers: a node (its token, its socket) only its own id; the join
    * token a new id, or a known one under SB_JOIN_REREGISTER (README "Credentials").
    */
-  async register(
-    body: unknown,
-    principal: Principal,
-    conn: 'ws' | 'http' = 'ws',
-  ): Promise<{ ack: RegisterAck; epoch: number }> {
+  async register(body: unknown, principal: Principal, conn: 'ws' | 'http' = 'ws'): Promise<Registered> {
     const reg = parseOrThrow(nodeRegisterSchema, body);
     if (
       reg.capability_schema_version != null &&
@@ -111,20 +107,18 @@ export class NodeService {
       if (result === null) throw new SwitchboardError('INTERNAL', 'could not generate a free node_id');
     }
 
-    const ack: RegisterAck = {
-      type: 'node_register_ack',
+    const ack = registerAckFrame({
       node_id: nodeId,
-      message: 'registered',
       status: 'registering',
       heartbeat_interval_ms: this.options.heartbeatIntervalMs,
       node_ttl_ms: this.options.nodeTtlMs,
-    };
+    });
     const issued = await this.auth.issue(nodeId);
     if (issued) {
       ack.node_token = issued.token;
       ack.node_token_expires_at = issued.expiresAt;
     }
-    return { ack, epoch: (result as { epoch: number }).epoch };
+    return { ack, epoch: (result as { epoch: number }).epoch, acksJobs: reg.acks_jobs === true };
   }
 
   /**
@@ -195,6 +189,24 @@ export class NodeService {
       details: err.details,
     });
     if (!recorded) throw new SwitchboardError('NOT_REGISTERED', `node ${err.node_id} is not registered`);
+  }
+
+  /** asr_partial of the node `boundNodeId`: kept for the job's client, or ignored when stale. */
+  async asrPartial(body: unknown, principal: Principal, boundNodeId: string): Promise<ProgressOutcome> {
+    NodeAuthenticator.assertMayActFor(principal, boundNodeId);
+    const frame = parseOrThrow(asrPartialSchema, body);
+    if (frame.node_id !== boundNodeId) {
+      throw new SwitchboardError(
+        'NODE_ID_MISMATCH',
+        `node_id: expected ${boundNodeId}, got ${frame.node_id}`,
+      );
+    }
+    return this.jobs.partial(boundNodeId, frame.job_id, frame.text, frame.is_final === true);
+  }
+
+  /** Delivery counts as acceptance for a node that does not ack: the gateway acks for it. */
+  accept(nodeId: string, jobId: string, attemptId: number): Promise<ProgressOutcome> {
+    return this.jobs.ack(nodeId, jobId, attemptId);
   }
 
   /**

@@ -102,6 +102,9 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
         nodeTtlMs: env.SB_NODE_TTL_MS,
         maxReservationAttempts: env.SB_RESERVATION_ATTEMPTS,
         inboxLength: env.SB_INBOX_LEN,
+        jobTimeoutMs: env.SB_JOB_TIMEOUT_MS,
+        maxJobTimeoutMs: env.SB_MAX_JOB_TIMEOUT_MS,
+        sessionTtlMs: env.SB_SESSION_TTL_MS,
       },
     );
     // The worker finds timed-out attempts; a selector (it holds the snapshot) places the next one.

@@ -13,6 +13,7 @@ import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import { adminOnly, apiKeyAuth, callerOf, readableTenant } from './api-keys.ts';
 import { mountCredentialRoutes } from './credential-routes.ts';
+import { streamJobEvents } from './job-events.ts';
 import { NoAvailableNodeError, type JobPlacer } from './job-placer.ts';
 import type { JobStore } from './job-store.ts';
 import type { SelectorMetrics } from './selector-metrics.ts';
@@ -49,6 +50,7 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
   app.use(
     guardRouteParams([
       '/v1/jobs/:id',
+      '/v1/jobs/:id/events',
       '/v1/nodes/:id',
       '/v1/nodes/:id/drain',
       '/v1/nodes/:id/revoke',
@@ -101,6 +103,14 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
     if (!view) throw new SwitchboardError('NOT_FOUND', `no job ${id}`);
     res.json(view);
   });
+
+  app.get('/v1/jobs/:id/events', (req: Request, res: Response) =>
+    streamJobEvents(req, res, {
+      jobs: deps.jobs,
+      isClosing: deps.isClosing,
+      tenant: readableTenant(callerOf(res)),
+    }),
+  );
 
   app.get('/v1/nodes', (_req, res) => {
     res.json({ nodes: [...deps.index.all()].map((n) => ({ ...n.entry, shard: n.shard })) });
