@@ -43,10 +43,6 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
   const app = createServiceApp();
 
   app.use('/v1', apiKeyAuth(deps.auth));
-  // clients: POST /v1/jobs and GET /v1/jobs/:id; everything else is for admin keys
-  app.use('/v1', (req: Request, res: Response, next: NextFunction) =>
-    req.path === '/jobs' || req.path.startsWith('/jobs/') ? next() : adminOnly(req, res, next),
-  );
   app.use(
     guardRouteParams([
       '/v1/jobs/:id',
@@ -56,6 +52,10 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
       '/v1/nodes/:id/revoke',
       '/v1/nodes/:id/reset',
     ]),
+  );
+  // clients: POST /v1/jobs and GET /v1/jobs/:id; everything else is for admin keys
+  app.use('/v1', (req: Request, res: Response, next: NextFunction) =>
+    req.path === '/jobs' || req.path.startsWith('/jobs/') ? next() : adminOnly(req, res, next),
   );
 
   app.post('/v1/jobs', async (req: Request, res: Response) => {
