@@ -62,6 +62,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
         loadChangeThreshold: env.SB_LOAD_CHANGE_THRESHOLD,
         snapshotMaxAgeMs: env.SB_SNAPSHOT_MAX_AGE_MS,
         unhealthyHeartbeats: env.SB_UNHEALTHY_HEARTBEATS,
+        reorderWindowMs: env.SB_HEARTBEAT_REORDER_MS,
       },
       log,
     );

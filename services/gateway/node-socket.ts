@@ -128,12 +128,13 @@ export class NodeSocket {
         this.metrics.rejected.inc({ reason: 'inflight' });
         throw new SwitchboardError('RATE_LIMITED', 'gateway at capacity; retry shortly');
       }
+      let outcome: string | undefined;
       try {
-        await this.dispatch(frame.type, frame.body);
+        outcome = await this.dispatch(frame.type, frame.body);
       } finally {
         this.inflight.release();
       }
-      if (type === 'node_heartbeat') this.observeHeartbeat(receivedAt, 'applied');
+      if (type === 'node_heartbeat') this.observeHeartbeat(receivedAt, outcome ?? 'applied');
     } catch (err) {
       const error = toSwitchboardError(err);
       if (error.code === 'INTERNAL') this.log.error({ err, type }, 'frame failed');
@@ -142,7 +143,8 @@ export class NodeSocket {
     }
   }
 
-  private async dispatch(type: NodeFrameType, body: Record<string, unknown>): Promise<void> {
+  /** Handles one frame; for a heartbeat, answers its outcome (applied, clock_jump, stale). */
+  private async dispatch(type: NodeFrameType, body: Record<string, unknown>): Promise<string | undefined> {
     if (type === 'node_register') {
       try {
         const { ack, epoch } = await this.service.register(body, this.principal);
@@ -165,8 +167,7 @@ export class NodeSocket {
       throw new SwitchboardError('NOT_REGISTERED', `${type} before node_register on this connection`);
     switch (type) {
       case 'node_heartbeat':
-        await this.service.heartbeat(body, this.principal, nodeId);
-        return;
+        return (await this.service.heartbeat(body, this.principal, nodeId)).kind;
       case 'node_error':
         await this.service.nodeError(body, this.principal, nodeId);
         return;
