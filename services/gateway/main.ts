@@ -6,7 +6,7 @@ import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
-import { ServiceHttp } from '../../shared/service-http.ts';
+import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { createGatewayMetrics } from './gateway-metrics.ts';
 import { AssignmentFeed } from './assignment-feed.ts';
 import { GatewayServer } from './gateway-server.ts';
@@ -41,6 +41,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const quitRedis = () => Promise.allSettled([redis.quit(), queueRedis.quit(), feedRedis.quit()]);
   const http = await ServiceHttp.listen(env.PORT ?? 8080, env.HOST, {
     service: 'gateway',
+    limits: { ...httpLimits(env), maxConnections: env.SB_MAX_CONNECTIONS },
     registry: metricsRegistry,
     isReady: async () => server !== undefined && !server.closing && (await redis.ping()) === 'PONG',
   }).catch(async (err: unknown) => {
@@ -84,6 +85,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
         rate: env.SB_WS_RATE_LIMIT,
         maxQueued: env.SB_WS_MAX_QUEUED,
         maxInflight: env.SB_MAX_INFLIGHT,
+        registerTimeoutMs: env.SB_WS_REGISTER_TIMEOUT_MS,
+        pingIntervalMs: env.SB_WS_PING_INTERVAL_MS,
       },
       log: log.child({ component: 'gateway-server' }),
     });

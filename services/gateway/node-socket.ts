@@ -15,11 +15,14 @@ export interface SocketLimits {
   rate: number;
   /** Frames accepted but not yet handled, per socket. */
   maxQueued: number;
+  /** A socket not registered within this is closed with 4408. */
+  registerTimeoutMs: number;
 }
 
 export const CLOSE_TOO_BIG = 1009;
 export const CLOSE_FLOODING = 4429;
 export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_REGISTER_TIMEOUT = 4408;
 
 const FRAME_TYPES = new Set<string>(NODE_FRAME_TYPES);
 
@@ -41,6 +44,10 @@ export class NodeSocket {
   private handover = false;
   /** Resolves once the close has been handled (the offline mark written or skipped). */
   readonly closed: Promise<void>;
+  /** Closes a socket that never registers (SB_WS_REGISTER_TIMEOUT_MS). */
+  private registerTimer: NodeJS.Timeout | undefined;
+  /** Answered the last ping (or sent something) since: see `ping()`. */
+  private alive = true;
 
   constructor(
     private readonly ws: WebSocket,
@@ -56,6 +63,27 @@ export class NodeSocket {
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     this.closed = new Promise((resolve) => ws.on('close', () => void this.onClose().finally(resolve)));
     ws.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+    ws.on('pong', () => (this.alive = true));
+    this.registerTimer = setTimeout(() => {
+      if (this.nodeId !== null) return;
+      this.metrics.rejected.inc({ reason: 'register_timeout' });
+      this.ws.close(CLOSE_REGISTER_TIMEOUT, 'no node_register in time');
+    }, limits.registerTimeoutMs);
+    this.registerTimer.unref();
+  }
+
+  /**
+   * Called every SB_WS_PING_INTERVAL_MS: a socket that has neither answered the previous ping
+   * nor sent anything since is dead (a peer gone without a close) and is terminated.
+   */
+  ping(): void {
+    if (!this.alive) {
+      this.log.debug({ nodeId: this.nodeId }, 'no pong: terminating socket');
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
   }
 
   get registeredNodeId(): string | null {
@@ -74,6 +102,7 @@ export class NodeSocket {
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
+    this.alive = true;
     const at = performance.now();
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     if (size > this.limits.maxMessageBytes) {
@@ -151,6 +180,7 @@ export class NodeSocket {
         if (this.nodeId !== null && this.nodeId !== ack.node_id) this.feed.detach(this.nodeId, this.push);
         this.nodeId = ack.node_id;
         this.epoch = epoch;
+        clearTimeout(this.registerTimer);
         this.metrics.registrations.inc({ outcome: 'ok' });
         this.send(JSON.stringify(ack));
         // live assignments from now on, then whatever waits unacked (at least once)
@@ -187,6 +217,7 @@ export class NodeSocket {
   private readonly push = (frame: string): void => this.send(frame);
 
   private async onClose(): Promise<void> {
+    clearTimeout(this.registerTimer);
     this.queue.length = 0;
     const nodeId = this.nodeId;
     if (nodeId !== null) this.feed.detach(nodeId, this.push);

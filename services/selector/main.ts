@@ -7,7 +7,7 @@ import { DerivedWorkQueues, logQueueErrors, QUEUE_FAILOVER, type FailoverJob } f
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
-import { ServiceHttp } from '../../shared/service-http.ts';
+import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { JobPlacer } from './job-placer.ts';
 import { JobStore } from './job-store.ts';
 import { createSelectorApi } from './selector-api.ts';
@@ -45,6 +45,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
   const quitRedis = () => Promise.allSettled([redis.quit(), tail.quit(), queueRedis.quit()]);
   const http = await ServiceHttp.listen(env.PORT ?? 8081, env.HOST, {
     service: 'selector',
+    limits: { ...httpLimits(env) },
     registry,
     isReady: async () => !closing && replica?.ready === true && (await redis.ping()) === 'PONG',
     beforeScrape: () => metrics.replicaNodes.set(index.size),

@@ -19,7 +19,7 @@ import { sendError } from '../../shared/http-body.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
-import { ServiceHttp } from '../../shared/service-http.ts';
+import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { JobTimeouts } from './job-timeouts.ts';
 import { LivenessReaper } from './liveness-reaper.ts';
 import { PoolIndexer } from './pool-indexer.ts';
@@ -51,6 +51,7 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
   const quitRedis = () => Promise.allSettled([redis.quit(), bull.quit()]);
   const http = await ServiceHttp.listen(env.PORT ?? 8082, env.HOST, {
     service: 'worker',
+    limits: { ...httpLimits(env) },
     registry,
     isReady: async () =>
       !closing &&
