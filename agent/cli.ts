@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from '../shared/logger.ts';
-import { SERVICE_TYPES, type ServiceType } from '../shared/protocol/node-messages.ts';
+import { SERVICE_TYPES } from '../shared/protocol/node-messages.ts';
 import { simulatedRegistration } from './fleet-profiles.ts';
 import { NodeAgent } from './node-agent.ts';
 import { simulatedHandler } from './simulated-job.ts';
@@ -76,7 +76,7 @@ function main(): void {
   const registration = simulatedRegistration({
     nodeId: '',
     profile: { name: 'cli', asr: langs, tts: langs, nmt: { rule: 'any_to_any', languages: langs } },
-    services: services as ServiceType[],
+    services: services,
     gpu: values['no-gpu'] ? null : { name: 'Simulated GPU', memory_gb: 24 },
     cpuCores: 16,
     memoryGb: 64,

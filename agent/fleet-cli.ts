@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { SERVICE_TYPES, type ServiceType } from '../shared/protocol/node-messages.ts';
+import { SERVICE_TYPES } from '../shared/protocol/node-messages.ts';
 import { LANGUAGE_PROFILES, parseProfileMix } from './fleet-profiles.ts';
 import { FleetSimulator } from './fleet-simulator.ts';
 
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
     nodes: Math.floor(number('nodes', values.nodes) ?? 200),
     idPrefix: values.prefix,
     profiles: values.profiles ? parseProfileMix(values.profiles) : undefined,
-    services: services as ServiceType[],
+    services: services,
     gpu: !values['no-gpu'],
     maxJobs: number('max-jobs', values['max-jobs']),
     job: {

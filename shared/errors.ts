@@ -48,17 +48,26 @@ export function isRedisUnavailable(err: unknown): boolean {
   );
 }
 
+/**
+ * Redis answered but refuses writes for now: out of memory under `maxmemory-policy
+ * noeviction` (OOM), a replica not promoted yet (READONLY), a failover (MASTERDOWN), a busy
+ * script (BUSY). Retrying later is the right answer, as for an unreachable Redis.
+ */
+const REDIS_REFUSING: [RegExp, string][] = [
+  [/^OOM\b|OOM command not allowed/, 'Redis is out of memory (maxmemory reached); retry later'],
+  [/^(READONLY|MASTERDOWN)\b/, 'Redis is failing over (no writable master yet); retry later'],
+  [/^BUSY\b/, 'Redis is busy running a script; retry later'],
+];
+
 /** Maps anything thrown to a catalog error; unknown errors become INTERNAL. */
 export function toSwitchboardError(err: unknown): SwitchboardError {
   if (err instanceof SwitchboardError) return err;
   if (isRedisUnavailable(err)) return new SwitchboardError('SCHEDULER_DEPENDENCY_DOWN');
+  const refusing = err instanceof Error && REDIS_REFUSING.find(([pattern]) => pattern.test(err.message));
+  if (refusing) return new SwitchboardError('SCHEDULER_DEPENDENCY_DOWN', refusing[1]);
   return new SwitchboardError('INTERNAL');
 }
 
 export function httpErrorBody(err: SwitchboardError): { error: { code: ErrorCode; message: string } } {
   return { error: { code: err.code, message: err.message } };
-}
-
-export function wsErrorFrame(err: SwitchboardError): string {
-  return JSON.stringify({ type: 'error', code: err.code, message: err.message });
 }

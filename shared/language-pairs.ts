@@ -44,7 +44,8 @@ export interface LanguageProfile {
   semantic: ReadonlySet<string>;
   /**
    * directed NMT pairs "src:tgt" the node serves (src ≠ tgt), after blocked pairs; or from
-   * supported_language_pairs when present and non-empty (it REPLACES the NMT rules)
+   * supported_language_pairs when present and non-empty (it REPLACES the NMT rules); with
+   * neither, asr_languages × semantic_languages (the lingua scheduler's derivation)
    */
   nmtPairs: ReadonlySet<string>;
 }
@@ -102,11 +103,23 @@ function addEntryPairs(out: Set<string>, entry: NmtCapability): void {
   }
 }
 
+/**
+ * supported_language_pairs when non-empty; else the `nmt_capabilities` rules when there are
+ * any; else (a node that sends no NMT rules, like the lingua client at its head) the pairs the
+ * lingua scheduler derives: asr_languages × semantic_languages, src ≠ tgt.
+ */
 function nmtPairSet(caps: LanguageCapabilities): Set<string> {
   const explicit = caps.supported_language_pairs;
   if (explicit != null && explicit.length > 0) return pairSet(explicit);
   const out = new Set<string>();
-  for (const entry of caps.nmt_capabilities ?? []) addEntryPairs(out, entry);
+  const rules = caps.nmt_capabilities ?? [];
+  if (rules.length > 0) {
+    for (const entry of rules) addEntryPairs(out, entry);
+    return out;
+  }
+  for (const src of caps.asr_languages ?? []) {
+    for (const tgt of caps.semantic_languages ?? []) addPair(out, src, tgt);
+  }
   return out;
 }
 

@@ -255,5 +255,14 @@ declare module 'ioredis' {
       cutoffMs: number,
     ): Result<[number, number], Context>;
     recordNodeError(node: string, errorJson: string, nowMs: number): Result<number, Context>;
+    appendPartial(
+      job: string,
+      partials: string,
+      nodeId: string,
+      text: string,
+      isFinal: '0' | '1',
+      nowMs: number,
+      streamCap: number,
+    ): Result<number, Context>;
   }
 }

@@ -33,6 +33,10 @@ export function createRedisClient(config: Config, logger: Logger, options: Redis
     connectionName: `sb:${options.name}`,
     enableOfflineQueue: !failFast,
     maxRetriesPerRequest: failFast ? 1 : null,
+    // request paths fail fast during a stall too (blocking clients wait: BullMQ blocks on purpose)
+    ...(failFast && config.env.SB_REDIS_COMMAND_TIMEOUT_MS > 0
+      ? { commandTimeout: config.env.SB_REDIS_COMMAND_TIMEOUT_MS }
+      : {}),
     enableReadyCheck: true,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     reconnectOnError: (err) => /READONLY|LOADING/.test(err.message),

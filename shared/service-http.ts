@@ -17,6 +17,11 @@ export interface OpsDeps {
   registry: Registry;
   /** Redis reachable, the service started, not closing (and whatever else the service needs). */
   isReady: () => Promise<boolean>;
+  /**
+   * `/readyz` answers 503 when `isReady` has not answered within this (a stalled Redis must
+   * not hold the probe). Default 2000.
+   */
+  readyTimeoutMs?: number;
   /** Called before each scrape, to refresh gauges. */
   beforeScrape?: () => void;
   /** Bounds on slow or idle clients (see `httpLimits`); Node's defaults (60/300 s) without. */
@@ -141,10 +146,7 @@ function opsHandler(ops: OpsDeps): (req: IncomingMessage, res: ServerResponse) =
     if (path === '/healthz') {
       sendJson(res, 200, healthBody(ops.service));
     } else if (path === '/readyz') {
-      void ops.isReady().then(
-        (ready) => sendJson(res, ready ? 200 : 503, { ready }),
-        () => sendJson(res, 503, { ready: false }),
-      );
+      void boundedReady(ops).then((ready) => sendJson(res, ready ? 200 : 503, { ready }));
     } else {
       ops.beforeScrape?.();
       void ops.registry.metrics().then(
@@ -157,6 +159,19 @@ function opsHandler(ops: OpsDeps): (req: IncomingMessage, res: ServerResponse) =
     }
     return true;
   };
+}
+
+/** `isReady`, false when it throws or has not answered within `readyTimeoutMs`. */
+async function boundedReady(ops: OpsDeps): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ops.readyTimeoutMs || 2000);
+  });
+  try {
+    return await Promise.race([ops.isReady().catch(() => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function refuseWhileStarting(_req: IncomingMessage, socket: Duplex): void {

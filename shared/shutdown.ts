@@ -1,4 +1,5 @@
 import type { Logger } from './logger.ts';
+import type { RedisClient } from './redis-client.ts';
 
 interface Handler {
   name: string;
@@ -60,4 +61,55 @@ export class ShutdownManager {
     if (!finished) this.log.error({ timeoutMs: this.timeoutMs }, 'shutdown deadline passed');
     return finished && ok;
   }
+}
+
+/** Resolves true when `work` settled within `ms` (it keeps running otherwise). */
+export async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A service's close, bounded whatever Redis does: `graceful` (finish in-flight work, close
+ * queues and servers) gets `graceMs` while Redis is ready, no time when it is not (its QUITs
+ * and BullMQ's closes would wait in offline queues for a Redis that may never come back).
+ * Then `force` drops what is left (disconnect: pending commands fail at once), and `graceful`
+ * gets one more second to settle. Last, every client is quit (disconnected if it cannot).
+ */
+export async function closeBounded(options: {
+  redis: RedisClient[];
+  graceMs: number;
+  graceful: () => Promise<unknown>;
+  force: () => void;
+}): Promise<void> {
+  const { redis, graceMs } = options;
+  const ready = redis.every((c) => c.status === 'ready');
+  const graceful = options.graceful();
+  if (!(await settlesWithin(graceful, ready ? graceMs : 0))) {
+    options.force();
+    for (const client of redis) client.disconnect();
+    await settlesWithin(graceful, 1000);
+  }
+  await quitRedisClients(redis, 500);
+}
+
+/** QUIT each ready client within `ms`; one not ready or not answering is disconnected. */
+export async function quitRedisClients(clients: RedisClient[], ms: number): Promise<void> {
+  await Promise.all(
+    clients.map(async (client) => {
+      if (client.status === 'end') return;
+      if (client.status !== 'ready' || !(await settlesWithin(client.quit(), ms))) client.disconnect();
+    }),
+  );
 }

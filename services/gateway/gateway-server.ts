@@ -84,6 +84,7 @@ export class GatewayServer {
         this.deps.limits,
         this.deps.metrics,
         this.deps.log,
+        req.socket.remoteAddress ?? '',
       );
       this.sockets.add(node);
       this.deps.metrics.wsConnections.inc();

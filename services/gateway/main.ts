@@ -4,8 +4,10 @@ import type { Logger } from '../../shared/logger.ts';
 import { createMetricsRegistry } from '../../shared/metrics.ts';
 import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
+import { checkRedisGuarantees } from '../../shared/redis-guarantees.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
+import { closeBounded } from '../../shared/shutdown.ts';
 import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { createGatewayMetrics } from './gateway-metrics.ts';
 import { AssignmentFeed } from './assignment-feed.ts';
@@ -43,6 +45,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     service: 'gateway',
     limits: { ...httpLimits(env), maxConnections: env.SB_MAX_CONNECTIONS },
     registry: metricsRegistry,
+    readyTimeoutMs: env.SB_REDIS_COMMAND_TIMEOUT_MS,
     isReady: async () => server !== undefined && !server.closing && (await redis.ping()) === 'PONG',
   }).catch(async (err: unknown) => {
     await quitRedis();
@@ -50,6 +53,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   });
   try {
     await waitForRedis([redis, queueRedis, feedRedis]);
+    void checkRedisGuarantees(redis, log.child({ component: 'redis' })); // one warning line if not
     const feed = new AssignmentFeed(redis, feedRedis, keys, log.child({ component: 'assignment-feed' }));
     await feed.start();
 
@@ -93,12 +97,17 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     server = gateway;
     return {
       port: http.port,
-      close: async () => {
-        await gateway.close();
-        await feed.close();
-        await queues.close();
-        await quitRedis();
-      },
+      close: () =>
+        closeBounded({
+          redis: [redis, queueRedis, feedRedis],
+          graceMs: env.SB_SHUTDOWN_TIMEOUT_MS / 2,
+          graceful: async () => {
+            await gateway.close(); // sockets closed with 1001, in-flight requests answered
+            await feed.close();
+            await queues.close();
+          },
+          force: () => void http.close(),
+        }),
     };
   } catch (err) {
     await http.close();

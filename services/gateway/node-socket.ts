@@ -1,8 +1,9 @@
 import type { RawData, WebSocket } from 'ws';
-import { SwitchboardError, toSwitchboardError, wsErrorFrame } from '../../shared/errors.ts';
+import { SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { describeValue, parseJsonMessage } from '../../shared/protocol/json-message.ts';
 import { NODE_FRAME_TYPES, type NodeFrameType } from '../../shared/protocol/node-messages.ts';
+import { errorFrame } from '../../shared/protocol/outbound-frames.ts';
 import type { AssignmentFeed } from './assignment-feed.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { TokenBucket, type InflightLimiter } from './load-shedding.ts';
@@ -34,6 +35,10 @@ const FRAME_TYPES = new Set<string>(NODE_FRAME_TYPES);
 export class NodeSocket {
   private nodeId: string | null = null;
   private epoch = 0;
+  /** The registered node sends job_ack; when not, delivering job_assign accepts the job. */
+  private acksJobs = true;
+  /** A node_register was received on this socket (refused or not). */
+  private registerSeen = false;
   private readonly queue: { data: RawData; at: number }[] = [];
   private busy = false;
   private readonly bucket: TokenBucket;
@@ -58,6 +63,8 @@ export class NodeSocket {
     private readonly limits: SocketLimits,
     private readonly metrics: GatewayMetrics,
     private readonly log: Logger,
+    /** The peer's address, for the log line of a refused registration. */
+    private readonly remoteAddress = '',
   ) {
     this.bucket = new TokenBucket(limits.rate, limits.rate * 4);
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
@@ -153,6 +160,11 @@ export class NodeSocket {
     try {
       const frame = parseFrame(data);
       type = frame.type;
+      if (type === 'node_heartbeat' && this.nodeId === null && !this.registerSeen) {
+        // the lingua client's reconnect order: a heartbeat, then node_register; the register resumes it
+        this.observeHeartbeat(receivedAt, 'before_register');
+        return;
+      }
       if (!this.inflight.tryAcquire()) {
         this.metrics.rejected.inc({ reason: 'inflight' });
         throw new SwitchboardError('RATE_LIMITED', 'gateway at capacity; retry shortly');
@@ -175,19 +187,21 @@ export class NodeSocket {
   /** Handles one frame; for a heartbeat, answers its outcome (applied, clock_jump, stale). */
   private async dispatch(type: NodeFrameType, body: Record<string, unknown>): Promise<string | undefined> {
     if (type === 'node_register') {
+      this.registerSeen = true;
       try {
-        const { ack, epoch } = await this.service.register(body, this.principal);
+        const { ack, epoch, acksJobs } = await this.service.register(body, this.principal);
         if (this.nodeId !== null && this.nodeId !== ack.node_id) this.feed.detach(this.nodeId, this.push);
         this.nodeId = ack.node_id;
         this.epoch = epoch;
+        this.acksJobs = acksJobs;
         clearTimeout(this.registerTimer);
         this.metrics.registrations.inc({ outcome: 'ok' });
         this.send(JSON.stringify(ack));
         // live assignments from now on, then whatever waits unacked (at least once)
         this.feed.attach(ack.node_id, this.push);
-        for (const pending of await this.feed.pending(ack.node_id)) this.send(pending);
+        for (const pending of await this.feed.pending(ack.node_id)) this.push(pending);
       } catch (err) {
-        this.metrics.registrations.inc({ outcome: toSwitchboardError(err).code });
+        this.refused(toSwitchboardError(err), body);
         throw err;
       }
       return;
@@ -200,6 +214,9 @@ export class NodeSocket {
         return (await this.service.heartbeat(body, this.principal, nodeId)).kind;
       case 'node_error':
         await this.service.nodeError(body, this.principal, nodeId);
+        return;
+      case 'asr_partial':
+        await this.service.asrPartial(body, this.principal, nodeId); // a late one is ignored
         return;
       case 'job_ack':
       case 'job_started':
@@ -214,7 +231,44 @@ export class NodeSocket {
     this.metrics.heartbeatSeconds.observe((performance.now() - receivedAt) / 1000);
   }
 
-  private readonly push = (frame: string): void => this.send(frame);
+  /** A refused registration, visible to operators: the client itself ignores error frames. */
+  private refused(error: SwitchboardError, body: Record<string, unknown>): void {
+    this.metrics.registrations.inc({ outcome: error.code });
+    if (error.code === 'RATE_LIMITED' || error.code === 'SCHEDULER_DEPENDENCY_DOWN') return;
+    const field = /^([^\s:;]+):/.exec(error.message)?.[1] ?? '(none)';
+    this.metrics.registrationRefusals.inc({ code: error.code, field });
+    this.log.warn(
+      {
+        remoteAddress: this.remoteAddress,
+        nodeId: typeof body['node_id'] === 'string' ? body['node_id'] : null,
+        code: error.code,
+        field,
+        reason: error.message,
+      },
+      'node_register refused',
+    );
+  }
+
+  /**
+   * Sends a frame from the assignment feed or the inbox. For a node that does not ack, the
+   * delivery of a job_assign is its acceptance (PROTOCOL.md "Acceptance").
+   */
+  private readonly push = (frame: string): void => {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(frame);
+    const nodeId = this.nodeId;
+    if (this.acksJobs || nodeId === null || !frame.includes('"job_assign"')) return;
+    const job = JSON.parse(frame) as { type?: unknown; job_id?: unknown; attempt_id?: unknown };
+    if (job.type !== 'job_assign' || typeof job.job_id !== 'string' || typeof job.attempt_id !== 'number')
+      return;
+    this.service.accept(nodeId, job.job_id, job.attempt_id).catch((err: unknown) => {
+      // the reservation then expires after SB_ACK_TIMEOUT_MS and the job fails over
+      this.log.warn(
+        { nodeId, jobId: job.job_id, err: (err as Error).message },
+        'could not accept on delivery',
+      );
+    });
+  };
 
   private async onClose(): Promise<void> {
     clearTimeout(this.registerTimer);
@@ -231,7 +285,7 @@ export class NodeSocket {
   }
 
   private sendError(error: SwitchboardError): void {
-    this.send(wsErrorFrame(error));
+    this.send(errorFrame(error));
   }
 
   private send(text: string): void {

@@ -5,8 +5,10 @@ import { createMetricsRegistry } from '../../shared/metrics.ts';
 import { Worker } from 'bullmq';
 import { DerivedWorkQueues, logQueueErrors, QUEUE_FAILOVER, type FailoverJob } from '../../shared/queues.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
+import { checkRedisGuarantees } from '../../shared/redis-guarantees.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
+import { closeBounded } from '../../shared/shutdown.ts';
 import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { JobPlacer } from './job-placer.ts';
 import { JobStore } from './job-store.ts';
@@ -47,6 +49,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
     service: 'selector',
     limits: { ...httpLimits(env) },
     registry,
+    readyTimeoutMs: env.SB_REDIS_COMMAND_TIMEOUT_MS,
     isReady: async () => !closing && replica?.ready === true && (await redis.ping()) === 'PONG',
     beforeScrape: () => metrics.replicaNodes.set(index.size),
   }).catch(async (err: unknown) => {
@@ -55,6 +58,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
   });
   try {
     await waitForRedis([redis, tail, queueRedis]);
+    void checkRedisGuarantees(redis, log.child({ component: 'redis' })); // one warning line if not
     const staleness = new StalenessWindow();
     const lastHeartbeat = new Map<string, number>();
     const loaded = new SnapshotReplica(tail, keys, index, {
@@ -99,6 +103,9 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
         nodeTtlMs: env.SB_NODE_TTL_MS,
         maxReservationAttempts: env.SB_RESERVATION_ATTEMPTS,
         inboxLength: env.SB_INBOX_LEN,
+        jobTimeoutMs: env.SB_JOB_TIMEOUT_MS,
+        maxJobTimeoutMs: env.SB_MAX_JOB_TIMEOUT_MS,
+        sessionTtlMs: env.SB_SESSION_TTL_MS,
       },
     );
     // The worker finds timed-out attempts; a selector (it holds the snapshot) places the next one.
@@ -134,15 +141,25 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
     );
     return {
       port: http.port,
-      close: async () => {
+      close: () => {
         closing = true;
-        const closed = new Promise<void>((resolve) => http.server.close(() => resolve()));
-        http.server.closeIdleConnections();
-        await closed;
-        await failoverWorker.close();
-        await loaded.close();
-        await queues.close();
-        await quitRedis();
+        return closeBounded({
+          redis: [redis, tail, queueRedis],
+          graceMs: env.SB_SHUTDOWN_TIMEOUT_MS / 2,
+          graceful: async () => {
+            const closed = new Promise<void>((resolve) => http.server.close(() => resolve()));
+            http.server.closeIdleConnections(); // requests in flight are answered first
+            await closed;
+            await failoverWorker.close();
+            await loaded.close();
+            await queues.close();
+          },
+          force: () => {
+            http.server.closeAllConnections();
+            void failoverWorker.disconnect().catch(() => undefined);
+            void loaded.close();
+          },
+        });
       },
     };
   } catch (err) {

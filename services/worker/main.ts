@@ -5,7 +5,6 @@ import type { Logger } from '../../shared/logger.ts';
 import { createMetricsRegistry } from '../../shared/metrics.ts';
 import {
   DerivedWorkQueues,
-  LIVENESS_SCHEDULER_ID,
   logQueueErrors,
   QUEUE_FAILOVER,
   QUEUE_LIVENESS,
@@ -17,11 +16,14 @@ import {
 import { SwitchboardError } from '../../shared/errors.ts';
 import { sendError } from '../../shared/http-body.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
+import { checkRedisGuarantees } from '../../shared/redis-guarantees.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
+import { closeBounded } from '../../shared/shutdown.ts';
 import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { JobTimeouts } from './job-timeouts.ts';
 import { LivenessReaper } from './liveness-reaper.ts';
+import { LivenessSchedule } from './liveness-schedule.ts';
 import { PoolIndexer } from './pool-indexer.ts';
 import { SnapshotFlusher } from './snapshot-flusher.ts';
 import { createWorkerMetrics, registerQueueDepths } from './worker-metrics.ts';
@@ -42,6 +44,7 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
   const registry = createMetricsRegistry('worker');
   const metrics = createWorkerMetrics(registry);
   let workers: Worker[] | undefined;
+  let schedule: LivenessSchedule | undefined;
   let closing = false;
   const reachability = new RedisReachability(config.redis, log.child({ component: 'redis' }));
   // Scripts and reads: waits out a Redis blip instead of failing the job.
@@ -53,17 +56,22 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
     service: 'worker',
     limits: { ...httpLimits(env) },
     registry,
+    readyTimeoutMs: env.SB_REDIS_COMMAND_TIMEOUT_MS,
     isReady: async () =>
       !closing &&
       workers !== undefined &&
       workers.every((w) => w.isRunning()) &&
-      (await redis.ping()) === 'PONG',
+      redis.status === 'ready' && // its PING would wait in the offline queue
+      (await redis.ping()) === 'PONG' &&
+      schedule !== undefined &&
+      (await schedule.exists()),
   }).catch(async (err: unknown) => {
     await quitRedis();
     throw err;
   });
   try {
     await waitForRedis([redis, bull]);
+    void checkRedisGuarantees(redis, log.child({ component: 'redis' })); // one warning line if not
     const queues = new DerivedWorkQueues(bull, keys, env.SB_FLUSH_DELAY_MS, log);
     const indexer = new PoolIndexer(redis, keys, queues, metrics);
     const flusher = new SnapshotFlusher(redis, keys, queues, metrics, {
@@ -109,14 +117,13 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       [QUEUE_FAILOVER]: queues.failover as Queue,
       [QUEUE_LIVENESS]: liveness,
     });
-    await liveness.upsertJobScheduler(
-      LIVENESS_SCHEDULER_ID,
-      { every: env.SB_REAPER_INTERVAL_MS },
-      {
-        name: LIVENESS_SCHEDULER_ID,
-        opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
-      },
-    );
+    // re-created by itself when Redis comes back without it (no worker restart needed)
+    const watched = new LivenessSchedule(liveness, redis, metrics, log.child({ component: 'liveness' }), {
+      everyMs: env.SB_REAPER_INTERVAL_MS,
+      checkEveryMs: Math.min(env.SB_REAPER_INTERVAL_MS, 5_000),
+    });
+    await watched.start();
+    schedule = watched;
     workers = running;
     http.serve((req, res) => {
       sendError(
@@ -126,12 +133,22 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
     });
     return {
       port: http.port,
-      close: async () => {
+      close: () => {
         closing = true;
-        await Promise.all(running.map((w) => w.close()));
-        await Promise.all([liveness.close(), queues.close()]);
-        await http.close();
-        await quitRedis();
+        watched.close();
+        return closeBounded({
+          redis: [redis, bull],
+          graceMs: env.SB_SHUTDOWN_TIMEOUT_MS / 2,
+          graceful: async () => {
+            await Promise.all(running.map((w) => w.close())); // active jobs finish
+            await Promise.all([liveness.close(), queues.close()]);
+            await http.close();
+          },
+          force: () => {
+            for (const w of running) void w.disconnect().catch(() => undefined);
+            void http.close();
+          },
+        });
       },
     };
   } catch (err) {

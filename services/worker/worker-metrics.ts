@@ -83,6 +83,11 @@ export function createWorkerMetrics(registry: Registry) {
       help: 'Nodes whose reserved/committed counters were corrected by reconciliation (should stay 0)',
       registers,
     }),
+    schedulerRestored: new Counter({
+      name: 'sb_liveness_scheduler_restored_total',
+      help: 'Times this worker found the liveness job scheduler missing from Redis (Redis lost its data) and created it again',
+      registers,
+    }),
     reaped: new Counter({
       name: 'sb_nodes_reaped_total',
       help: 'Nodes the reaper marked offline or removed',

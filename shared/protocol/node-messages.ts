@@ -14,9 +14,17 @@ const list = <T extends z.ZodType>(item: T, max = 1024) => z.array(item).max(max
 
 export const nodeIdSchema = z.string().regex(NODE_ID_PATTERN, 'expected 1-128 characters of [A-Za-z0-9._:-]');
 
-export const SERVICE_TYPES = ['asr', 'nmt', 'tts', 'tone', 'semantic'] as const;
-export const serviceTypeSchema = z.enum(SERVICE_TYPES);
-export type ServiceType = z.infer<typeof serviceTypeSchema>;
+/**
+ * Service types Switchboard's own pipeline flags name. Any other type a node reports (the
+ * lingua fleet ships `phonetic`, `punctuation`, `lexicon`, …) is stored and usable as a
+ * required type like these: a type is a name, never a reason to refuse a registration.
+ */
+export const SERVICE_TYPES = ['asr', 'nmt', 'tts', 'tone', 'semantic', 'phonetic', 'lexicon'] as const;
+export const SERVICE_TYPE_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+export const serviceTypeSchema = z
+  .string()
+  .regex(SERVICE_TYPE_PATTERN, 'expected 1-64 of [a-z0-9_.-], starting with a letter or digit');
+export type ServiceType = string;
 
 export const FEATURE_FLAGS = [
   'emotion_detection',
@@ -37,7 +45,8 @@ export const hardwareSchema = z.object({
 
 export const installedModelSchema = z.object({
   model_id: id,
-  kind: z.enum(['asr', 'nmt', 'tts', 'emotion', 'other']),
+  /** asr | nmt | tts | emotion | other, or any kind a newer client reports */
+  kind: z.string().min(1).max(64),
   src_lang: lang.nullish(),
   tgt_lang: lang.nullish(),
   dialect: text.nullish(),
@@ -48,8 +57,10 @@ export const installedModelSchema = z.object({
 export const installedServiceSchema = z.object({
   service_id: id,
   type: serviceTypeSchema,
-  device: z.enum(['gpu', 'cpu']),
-  status: z.enum(['running', 'stopped', 'error']),
+  /** gpu | cpu (other values are kept as reported) */
+  device: z.string().min(1).max(64),
+  /** running | stopped | error (other values are kept as reported) */
+  status: z.string().min(1).max(64),
   version: text.nullish(),
   model_id: id.nullish(),
   engine: text.nullish(),
@@ -92,7 +103,8 @@ export const nodeRegisterSchema = z.object({
   node_id: nodeIdSchema.nullish(),
   version: text,
   capability_schema_version: z.string().max(16).nullish(),
-  platform: z.enum(['windows', 'linux', 'macos']),
+  /** windows | linux | macos, or what the node says (the lingua test node says "test") */
+  platform: z.string().min(1).max(64),
   hardware: hardwareSchema,
   installed_models: list(installedModelSchema),
   installed_services: list(installedServiceSchema).nullish(),
@@ -101,6 +113,11 @@ export const nodeRegisterSchema = z.object({
   accept_public_jobs: z.boolean(),
   language_capabilities: languageCapabilitiesSchema.nullish(),
   max_concurrent_jobs: z.number().int().min(1).max(10000).nullish(),
+  /**
+   * The node sends job_ack for every job_assign (PROTOCOL.md "Acceptance"). Absent or false:
+   * delivery on the socket counts as acceptance (the lingua client never acks).
+   */
+  acks_jobs: z.boolean().nullish(),
 });
 export type NodeRegister = z.infer<typeof nodeRegisterSchema>;
 
@@ -161,6 +178,18 @@ export const nodeErrorSchema = z.object({
   details: z.unknown().optional(),
 });
 
+/** Streaming ASR text of a running job (the lingua client's `asr_partial`; no attempt id). */
+export const asrPartialSchema = z.object({
+  node_id: nodeIdSchema,
+  job_id: id,
+  session_id: text.nullish(),
+  utterance_index: z.number().int().min(0).nullish(),
+  text: z.string().max(65536),
+  is_final: z.boolean().nullish(),
+  trace_id: text.nullish(),
+});
+export type AsrPartial = z.infer<typeof asrPartialSchema>;
+
 /** WebSocket frames the gateway accepts, by `type`. */
 export const NODE_FRAME_TYPES = [
   'node_register',
@@ -169,5 +198,6 @@ export const NODE_FRAME_TYPES = [
   'job_started',
   'job_result',
   'node_error',
+  'asr_partial',
 ] as const;
 export type NodeFrameType = (typeof NODE_FRAME_TYPES)[number];
