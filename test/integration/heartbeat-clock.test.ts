@@ -5,6 +5,7 @@ import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
 import {
   inspectClient,
   JOIN_TOKEN,
+  nodeToken,
   scrape,
   startTestGateway,
   type TestGateway,
@@ -65,7 +66,11 @@ describe('heartbeat timestamps that jump', () => {
     const post = (path: string, body: unknown) =>
       fetch(`${gw.http}${path}`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${JOIN_TOKEN}`, 'content-type': 'application/json' },
+        headers: {
+          // the join token registers; the node's token does the rest
+          authorization: `Bearer ${path === '/v1/nodes/register' ? JOIN_TOKEN : nodeToken(id)}`,
+          'content-type': 'application/json',
+        },
         body: JSON.stringify(body),
       });
     expect((await post('/v1/nodes/register', registerBody({ node_id: id }))).status).toBe(201);
