@@ -32,6 +32,8 @@
   handed over (conn 'gone', a gateway shutting down). Any successful registration clears claim.
 
   Returns { epoch, capability_changed (1|0), dirty_was_empty (1|0), is_new (1|0) }
+    capability_changed is also 1 for a node that was offline: it left its pools when it went
+    offline (the pool index then recomputes them)
        or { -1, 0, 0, 0 } when a generated id collides (nothing written; generate another)
        or { -2, 0, 0, 0 } when the join token may not take this id (nothing written)
 ]]
@@ -51,9 +53,10 @@ if proof ~= '' and not isNew then
   if not free then return { -2, 0, 0, 0 } end
 end
 rcall('HDEL', nodeKey, 'claim')
-local stored = rcall('HMGET', nodeKey, 'dg_static', 'dg_svc', 'dg_lang', 'dg_models')
+local stored = rcall('HMGET', nodeKey, 'dg_static', 'dg_svc', 'dg_lang', 'dg_models', 'status')
 
 local capChanged = 0
+if stored[5] == 'offline' then capChanged = 1 end
 local parts = { 'static', 'svc', 'lang', 'models' }
 for i = 1, 4 do
   local digest = ARGV[6 + 2 * i]
