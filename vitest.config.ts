@@ -22,6 +22,12 @@ export default defineConfig({
     ...shared,
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/setup/global-setup.ts'],
-    projects: [project('unit'), project('integration'), project('e2e'), project('cluster')],
+    projects: [
+      project('unit'),
+      project('integration'),
+      project('e2e'),
+      project('cluster'),
+      project('faults'),
+    ],
   },
 });
