@@ -53,6 +53,8 @@ export class FaultRig {
   readonly resubmitted = new Set<string>();
   /** Capacity violations seen: in Redis (sampled) and on the nodes (concurrent jobs). */
   readonly overCapacity: string[] = [];
+  /** 503 answers to job submissions (Redis down or stalled, no node free). */
+  unavailable = 0;
   private readonly env: Record<string, string>;
   private readonly running = new Map<string, number>();
   private sampler: NodeJS.Timeout | undefined;
@@ -166,6 +168,7 @@ export class FaultRig {
           return;
         }
         if (res.status !== 503) throw new Error(`job ${jobId}: ${res.status} ${await res.text()}`);
+        this.unavailable++;
       } catch (err) {
         if (err instanceof Error && err.message.startsWith(`job ${jobId}`)) throw err;
       }
