@@ -177,6 +177,7 @@ declare module 'ioredis' {
       nowMs: number,
       request: string,
       retentionMs: number,
+      abandonedBeforeMs?: number,
     ): Result<[number, string?, string?], Context>;
     setDrain(
       node: string,

@@ -50,6 +50,7 @@ describe('Redis Cluster master failing over to its replica', () => {
     const statuses = await rig.settleJobs();
     console.log(`cluster failover: ${rig.summary(statuses)}`);
     expect(statuses['finished'] ?? 0).toBeGreaterThan(0);
+    expect([...rig.unplaced]).toEqual([]); // every submitted job was accepted in the end
     await rig.assertIdle();
     await rig.assertServing();
     expect(rig.overCapacity).toEqual([]);

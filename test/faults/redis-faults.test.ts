@@ -41,6 +41,7 @@ describe('Redis faults mid-flow', () => {
     const statuses = await rig.settleJobs();
     console.log(`${fault.name || 'stall'} (${args.join(' ') || 'no persistence'}): ${rig.summary(statuses)}`);
     expect(statuses['finished'] ?? 0).toBeGreaterThan(0);
+    expect([...rig.unplaced]).toEqual([]); // every submitted job was accepted in the end
     await rig.assertIdle();
     await rig.assertServing();
     expect(rig.overCapacity).toEqual([]);

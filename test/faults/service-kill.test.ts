@@ -38,6 +38,8 @@ describe('SIGKILL of a service mid-flow', () => {
       const statuses = await rig.settleJobs();
       console.log(`SIGKILL ${kind}: ${rig.summary(statuses)}`);
       expect(statuses['finished'] ?? 0).toBeGreaterThan(0);
+      expect([...rig.unplaced]).toEqual([]); // every submitted job was accepted in the end
+      expect([...rig.unplaced]).toEqual([]); // every submitted job was accepted in the end
       await rig.assertIdle();
       await rig.assertServing();
       expect(rig.overCapacity).toEqual([]);

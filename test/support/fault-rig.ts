@@ -53,6 +53,12 @@ export class FaultRig {
   readonly resubmitted = new Set<string>();
   /** Capacity violations seen: in Redis (sampled) and on the nodes (concurrent jobs). */
   readonly overCapacity: string[] = [];
+  /**
+   * Jobs no selector accepted before the client gave up, with the last answer. "still being
+   * placed" is the window between a placement's round trips (issue 12): a placement cut short
+   * by a Redis error after it claimed the job_id leaves it claimed, unplaced, for good.
+   */
+  readonly unplaced = new Map<string, string>();
   /** 503 answers to job submissions (Redis down or stalled, no node free). */
   unavailable = 0;
   private readonly env: Record<string, string>;
@@ -140,7 +146,7 @@ export class FaultRig {
     const loop = async () => {
       while (this.submitting) {
         const id = `fj-${++this.seq}`;
-        this.submitters.push(this.submit(id, Date.now() + 15_000));
+        this.submitters.push(this.submit(id, Date.now() + 8_000));
         await new Promise((r) => setTimeout(r, every));
       }
     };
@@ -154,6 +160,7 @@ export class FaultRig {
 
   /** POSTs until a selector accepts (or answers for good); 503 and connection errors are retried. */
   private async submit(jobId: string, deadline: number): Promise<void> {
+    let last = '';
     for (let attempt = 0; Date.now() < deadline; attempt++) {
       const selectors = this.services.selector;
       const selector = selectors[(this.seq + attempt) % Math.max(selectors.length, 1)];
@@ -169,11 +176,13 @@ export class FaultRig {
         }
         if (res.status !== 503) throw new Error(`job ${jobId}: ${res.status} ${await res.text()}`);
         this.unavailable++;
+        last = await res.text();
       } catch (err) {
         if (err instanceof Error && err.message.startsWith(`job ${jobId}`)) throw err;
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+    this.unplaced.set(jobId, last);
   }
 
   /**
@@ -307,7 +316,7 @@ export class FaultRig {
   summary(statuses: Record<string, number>): string {
     const declined = this.agents.reduce((n, a) => n + a.stats.jobs.declined, 0);
     const received = this.agents.reduce((n, a) => n + a.stats.jobs.received, 0);
-    return `${this.accepted.size} accepted, ${this.resubmitted.size} lost and resubmitted, ${JSON.stringify(statuses)}, ${received} assignments (${declined} declined: node at max_concurrent_jobs)`;
+    return `${this.accepted.size} accepted, ${this.unplaced.size} never accepted, ${this.resubmitted.size} lost and resubmitted, ${JSON.stringify(statuses)}, ${received} assignments (${declined} declined: node at max_concurrent_jobs)`;
   }
 
   /** Assignments nodes declined (not acked) because they were at max_concurrent_jobs. */
