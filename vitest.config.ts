@@ -13,8 +13,11 @@ const shared = {
   pool: 'forks',
 } as const;
 
-function project(name: string): TestProjectInlineConfiguration {
-  return { extends: false, test: { ...shared, name, include: [`test/${name}/**/*.test.ts`] } };
+function project(name: string, overrides: { testTimeout?: number } = {}): TestProjectInlineConfiguration {
+  return {
+    extends: false,
+    test: { ...shared, ...overrides, name, include: [`test/${name}/**/*.test.ts`] },
+  };
 }
 
 export default defineConfig({
@@ -27,7 +30,8 @@ export default defineConfig({
       project('integration'),
       project('e2e'),
       project('cluster'),
-      project('faults'),
+      // a fault case runs traffic, the fault and the settling of every job: ~10-20 s, more on a busy machine
+      project('faults', { testTimeout: 120_000 }),
     ],
   },
 });

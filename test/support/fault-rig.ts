@@ -316,7 +316,7 @@ export class FaultRig {
   summary(statuses: Record<string, number>): string {
     const declined = this.agents.reduce((n, a) => n + a.stats.jobs.declined, 0);
     const received = this.agents.reduce((n, a) => n + a.stats.jobs.received, 0);
-    return `${this.accepted.size} accepted, ${this.unplaced.size} never accepted, ${this.resubmitted.size} lost and resubmitted, ${JSON.stringify(statuses)}, ${received} assignments (${declined} declined: node at max_concurrent_jobs)`;
+    return `${this.accepted.size} accepted, ${this.unplaced.size} never accepted, ${this.resubmitted.size} lost and resubmitted, ${JSON.stringify(statuses)}, ${received} assignments (${declined} declined: node at max_concurrent_jobs)${[...this.unplaced].map(([id, last]) => `\n  never accepted ${id}: ${last}`).join('')}`;
   }
 
   /** Assignments nodes declined (not acked) because they were at max_concurrent_jobs. */
