@@ -146,7 +146,7 @@ export class FaultRig {
     const loop = async () => {
       while (this.submitting) {
         const id = `fj-${++this.seq}`;
-        this.submitters.push(this.submit(id, Date.now() + 8_000));
+        this.submitters.push(this.submit(id, Date.now() + 15_000));
         await new Promise((r) => setTimeout(r, every));
       }
     };
