@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from '../shared/logger.ts';
-import { SERVICE_TYPES, type ServiceType } from '../shared/protocol/node-messages.ts';
+import { SERVICE_TYPE_PATTERN } from '../shared/protocol/node-messages.ts';
 import { simulatedRegistration } from './fleet-profiles.ts';
+import { LinguaNodeAgent } from './lingua-agent.ts';
 import { NodeAgent } from './node-agent.ts';
 import { simulatedHandler } from './simulated-job.ts';
 
@@ -15,7 +16,12 @@ Options:
   --token TOKEN       cluster join token (default: $SB_JOIN_TOKEN; omit when the gateway has SB_AUTH=off)
   --node-id ID        node id (default: the gateway generates node-<8 hex>)
   --langs LIST        languages, any-to-any among them (default zh,en,ja)
-  --services LIST     service types to report ready (default asr,nmt,tts; also tone, semantic)
+  --services LIST     service types to report ready (default asr,nmt,tts; also tone, semantic, any other)
+  --lingua            speak the lingua node client's dialect instead (TinoTau/lingua_1): register with
+                      node_id null (or --node-id), never ack, heartbeat before re-registering,
+                      asr_partial for streaming jobs; pairs are --langs × --langs
+  --bundle B          with --lingua: the service bundle, core (asr,nmt,tts,semantic) or full
+                      (also phonetic, punctuation, tone; default core)
   --max-jobs N        max_concurrent_jobs (default 4)
   --job-ms MS         mean simulated job duration (default 2000; lognormal, see --job-sigma)
   --job-sigma S       lognormal shape of job durations (default 0.5; 0 = fixed)
@@ -51,6 +57,8 @@ function main(): void {
       langs: { type: 'string', default: 'zh,en,ja' },
       services: { type: 'string', default: 'asr,nmt,tts' },
       'max-jobs': { type: 'string' },
+      lingua: { type: 'boolean', default: false },
+      bundle: { type: 'string', default: 'core' },
       'job-ms': { type: 'string' },
       'job-sigma': { type: 'string' },
       'fail-rate': { type: 'string' },
@@ -66,17 +74,61 @@ function main(): void {
   }
   if (!values.gateway) throw new Error('--gateway is required (see --help)');
   const services = list(values.services);
-  const unknown = services.filter((s) => !(SERVICE_TYPES as readonly string[]).includes(s));
-  if (unknown.length)
-    throw new Error(`--services: unknown ${unknown.join(', ')} (known: ${SERVICE_TYPES.join(', ')})`);
+  const bad = services.filter((s) => !SERVICE_TYPE_PATTERN.test(s));
+  if (bad.length) throw new Error(`--services: not a service type: ${bad.join(', ')} (expected [a-z0-9_.-])`);
   const langs = list(values.langs);
   if (langs.length === 0) throw new Error('--langs: give at least one language');
 
   const log = createLogger('node-agent', values['log-level']);
+  const job = {
+    meanMs: number('job-ms', values['job-ms'], 2000),
+    sigma: number('job-sigma', values['job-sigma'], 0.5),
+    failureRate: number('fail-rate', values['fail-rate'], 0),
+  };
+  const heartbeatMs = values['heartbeat-ms'];
+  const onSignals = (stop: () => Promise<void>, running: () => number) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (++signals > 1) {
+        log.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      log.info({ signal, running: running() }, 'stopping');
+      void stop();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  };
+  if (values.lingua) {
+    if (values.bundle !== 'core' && values.bundle !== 'full')
+      throw new Error(`--bundle: expected core or full, got ${values.bundle}`);
+    const lingua = new LinguaNodeAgent({
+      gatewayUrls: list(values.gateway),
+      token: values.token ?? process.env['SB_JOIN_TOKEN'],
+      nodeId: values['node-id'] ?? null,
+      shape: {
+        bundle: values.bundle,
+        languages: langs,
+        tts: langs,
+        gpu: values['no-gpu'] ? null : { name: 'Simulated GPU', memory_gb: 24 },
+        cpuCores: 16,
+        memoryGb: 64,
+      },
+      heartbeatIntervalMs: heartbeatMs === undefined ? undefined : number('heartbeat-ms', heartbeatMs, 0),
+      job,
+      log,
+    });
+    onSignals(
+      () => lingua.stop(30_000).then(() => process.exit(0)),
+      () => lingua.runningJobs,
+    );
+    lingua.start();
+    return;
+  }
   const registration = simulatedRegistration({
     nodeId: '',
     profile: { name: 'cli', asr: langs, tts: langs, nmt: { rule: 'any_to_any', languages: langs } },
-    services: services as ServiceType[],
+    services: services,
     gpu: values['no-gpu'] ? null : { name: 'Simulated GPU', memory_gb: 24 },
     cpuCores: 16,
     memoryGb: 64,
@@ -84,32 +136,19 @@ function main(): void {
   });
   registration.node_id = values['node-id'] ?? null;
 
-  const heartbeatMs = values['heartbeat-ms'];
   const agent = new NodeAgent({
     gatewayUrls: list(values.gateway),
     token: values.token ?? process.env['SB_JOIN_TOKEN'],
     registration,
     heartbeatIntervalMs: heartbeatMs === undefined ? undefined : number('heartbeat-ms', heartbeatMs, 0),
-    handler: simulatedHandler({
-      meanMs: number('job-ms', values['job-ms'], 2000),
-      sigma: number('job-sigma', values['job-sigma'], 0.5),
-      failureRate: number('fail-rate', values['fail-rate'], 0),
-    }),
+    handler: simulatedHandler(job),
     log,
   });
   agent.on('stopped', () => process.exit(0));
-
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (++signals > 1) {
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    log.info({ signal, running: agent.runningJobs }, 'stopping');
-    void agent.stop();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  onSignals(
+    () => agent.stop(),
+    () => agent.runningJobs,
+  );
   agent.start();
 }
 

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { SERVICE_TYPES, type ServiceType } from '../shared/protocol/node-messages.ts';
+import { SERVICE_TYPE_PATTERN } from '../shared/protocol/node-messages.ts';
 import { LANGUAGE_PROFILES, parseProfileMix } from './fleet-profiles.ts';
 import { FleetSimulator } from './fleet-simulator.ts';
 
@@ -17,7 +17,9 @@ Options:
   --profiles MIX      language profiles with weights (default zh-en:3,en-ja-zh:2,en-es-fr-de:2,any-to-en:1)
                       built in: ${Object.keys(LANGUAGE_PROFILES).join(', ')}; or a custom
                       any-to-any set such as en+ko:2
-  --services LIST     service types every node runs (default asr,nmt,tts; also tone, semantic)
+  --services LIST     service types every node runs (default asr,nmt,tts; also tone, semantic, any other)
+  --lingua-share S    share of the nodes, 0..1, speaking the lingua node client's dialect (default 0;
+                      no acks, generated node ids, the fleet's core/full service bundles)
   --max-jobs N        max_concurrent_jobs per node (default 4)
   --job-ms MS         mean simulated job duration (default 2000)
   --job-sigma S       lognormal shape of job durations (default 0.5; 0 = fixed)
@@ -58,6 +60,7 @@ async function main(): Promise<void> {
       profiles: { type: 'string' },
       services: { type: 'string', default: 'asr,nmt,tts' },
       'max-jobs': { type: 'string' },
+      'lingua-share': { type: 'string' },
       'job-ms': { type: 'string' },
       'job-sigma': { type: 'string' },
       'fail-rate': { type: 'string' },
@@ -77,9 +80,11 @@ async function main(): Promise<void> {
   }
   if (!values.gateway) throw new Error('--gateway is required (see --help)');
   const services = list(values.services);
-  const unknown = services.filter((s) => !(SERVICE_TYPES as readonly string[]).includes(s));
-  if (unknown.length)
-    throw new Error(`--services: unknown ${unknown.join(', ')} (known: ${SERVICE_TYPES.join(', ')})`);
+  const bad = services.filter((s) => !SERVICE_TYPE_PATTERN.test(s));
+  if (bad.length) throw new Error(`--services: not a service type: ${bad.join(', ')} (expected [a-z0-9_.-])`);
+  const linguaShare = number('lingua-share', values['lingua-share']);
+  if (linguaShare !== undefined && linguaShare > 1)
+    throw new Error(`--lingua-share: expected 0..1, got ${values['lingua-share']}`);
 
   const log = pino(
     { level: values['log-level'], base: { service: 'fleet' }, timestamp: pino.stdTimeFunctions.isoTime },
@@ -91,9 +96,10 @@ async function main(): Promise<void> {
     nodes: Math.floor(number('nodes', values.nodes) ?? 200),
     idPrefix: values.prefix,
     profiles: values.profiles ? parseProfileMix(values.profiles) : undefined,
-    services: services as ServiceType[],
+    services: services,
     gpu: !values['no-gpu'],
     maxJobs: number('max-jobs', values['max-jobs']),
+    linguaShare,
     job: {
       meanMs: number('job-ms', values['job-ms']),
       sigma: number('job-sigma', values['job-sigma']),
@@ -110,7 +116,7 @@ async function main(): Promise<void> {
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (++signals > 1) process.exit(1);
-    console.log(`${signal}: stopping ${fleet.agents.length} nodes…`);
+    console.log(`${signal}: stopping ${fleet.nodes.length} nodes…`);
     void fleet.stop().then(() => {
       console.log(FleetSimulator.format(fleet.summary()));
       process.exit(0);

@@ -72,13 +72,14 @@ export interface NodeShape {
   maxJobs: number;
 }
 
-const MODEL_OF: Record<ServiceType, string> = {
+const MODEL_OF: Record<string, string> = {
   asr: 'whisper-large-v3',
   nmt: 'm2m100-1.2b',
   tts: 'vits-multi',
   tone: 'tone-v1',
   semantic: 'semantic-v1',
 };
+const modelOf = (type: ServiceType): string => MODEL_OF[type] ?? `${type}-v1`;
 
 /** The `node_register` body of a simulated node. */
 export function simulatedRegistration(shape: NodeShape): RegistrationBody {
@@ -96,14 +97,14 @@ export function simulatedRegistration(shape: NodeShape): RegistrationBody {
     },
     installed_models: shape.services
       .filter((t) => t === 'asr' || t === 'nmt' || t === 'tts')
-      .map((t) => ({ model_id: MODEL_OF[t], kind: t, version: '1' })),
+      .map((t) => ({ model_id: modelOf(t), kind: t, version: '1' })),
     installed_services: shape.services.map((type) => ({
       service_id: `${type}-1`,
       type,
       device,
       status: 'running' as const,
       version: '1.0',
-      model_id: MODEL_OF[type],
+      model_id: modelOf(type),
     })),
     capability_by_type: shape.services.map((type) => ({ type, ready: true })),
     features_supported: { emotion_detection: has('asr'), speech_rate_detection: has('asr') },
@@ -112,7 +113,7 @@ export function simulatedRegistration(shape: NodeShape): RegistrationBody {
       asr_languages: has('asr') ? shape.profile.asr : [],
       tts_languages: has('tts') ? shape.profile.tts : [],
       semantic_languages: has('semantic') ? shape.profile.asr : null,
-      nmt_capabilities: has('nmt') ? [{ model_id: MODEL_OF.nmt, ...shape.profile.nmt }] : [],
+      nmt_capabilities: has('nmt') ? [{ model_id: modelOf('nmt'), ...shape.profile.nmt }] : [],
     },
     max_concurrent_jobs: shape.maxJobs,
   };

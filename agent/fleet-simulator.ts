@@ -7,6 +7,7 @@ import {
   type LanguageProfile,
   type NodeShape,
 } from './fleet-profiles.ts';
+import { LinguaNodeAgent } from './lingua-agent.ts';
 import { NodeAgent } from './node-agent.ts';
 import type { HeartbeatParts } from './protocol.ts';
 import { normal, seededRandom, weightedPick } from './random.ts';
@@ -45,6 +46,12 @@ export interface FleetOptions {
   log?: AgentLog & { child?: (bindings: object) => AgentLog };
   /** stop(): how long to let running jobs finish (default 5000). */
   shutdownGraceMs?: number;
+  /**
+   * Share of the nodes, 0..1 (default 0), that speak the lingua client's dialect
+   * (lingua-agent.ts: no acks, node_id from the gateway, the fleet's service bundles) instead of
+   * Switchboard's; spread evenly over the node indexes.
+   */
+  linguaShare?: number;
 }
 
 export interface FleetSummary {
@@ -92,7 +99,10 @@ interface Load {
  * whole interval, so heartbeats arrive evenly rather than in bursts.
  */
 export class FleetSimulator {
+  /** The nodes speaking Switchboard's dialect. */
   readonly agents: NodeAgent[] = [];
+  /** The nodes speaking the lingua client's (`linguaShare`). */
+  readonly linguaNodes: LinguaNodeAgent[] = [];
   /** What each node is (same index as `agents`). */
   readonly shapes: NodeShape[] = [];
   readonly timers = new TimerQueue();
@@ -114,19 +124,30 @@ export class FleetSimulator {
         item: LANGUAGE_PROFILES[name]!,
         weight,
       }));
-    for (let i = 0; i < n; i++) this.agents.push(this.createAgent(i, mix));
+    const share = Math.min(1, Math.max(0, opts.linguaShare ?? 0));
+    for (let i = 0; i < n; i++) {
+      if (Math.floor((i + 1) * share) > Math.floor(i * share))
+        this.linguaNodes.push(this.createLingua(i, mix));
+      else this.agents.push(this.createAgent(i, mix));
+    }
+  }
+
+  /** Every node, both dialects. */
+  get nodes(): (NodeAgent | LinguaNodeAgent)[] {
+    return [...this.agents, ...this.linguaNodes];
   }
 
   /** Starts the nodes, spread over the ramp-up; resolves once the last one has been started. */
   async start(): Promise<void> {
     this.startedAt = performance.now();
     this.lastSummary = { at: this.startedAt, heartbeats: 0 };
-    const n = this.agents.length;
+    const all = this.nodes;
+    const n = all.length;
     const ramp = this.opts.rampUpMs ?? n * 10;
     const interval = this.opts.summaryIntervalMs ?? 5000;
     if (interval > 0) this.scheduleSummary(interval);
     await Promise.all(
-      this.agents.map(
+      all.map(
         (agent, i) =>
           new Promise<void>((resolve) => {
             this.startTimers.push(
@@ -142,7 +163,7 @@ export class FleetSimulator {
 
   /** Registered nodes right now. */
   get registered(): number {
-    return this.agents.filter((a) => a.registered).length;
+    return this.nodes.filter((a) => a.registered).length;
   }
 
   /** Stops every node (jobs get `shutdownGraceMs` to finish), then the timers. */
@@ -150,7 +171,7 @@ export class FleetSimulator {
     this.stopping ??= (async () => {
       this.summaryTimer?.cancel();
       for (const t of this.startTimers) t.cancel();
-      await Promise.all(this.agents.map((a) => a.stop(this.opts.shutdownGraceMs ?? 5000)));
+      await Promise.all(this.nodes.map((a) => a.stop(this.opts.shutdownGraceMs ?? 5000)));
       this.timers.close();
     })();
     return this.stopping;
@@ -160,7 +181,7 @@ export class FleetSimulator {
     const now = performance.now();
     const s: FleetSummary = {
       elapsedS: Math.round((now - this.startedAt) / 100) / 10,
-      nodes: this.agents.length,
+      nodes: this.agents.length + this.linguaNodes.length,
       registered: 0,
       unregistered: 0,
       heartbeats: 0,
@@ -170,7 +191,7 @@ export class FleetSimulator {
       jobs: { running: 0, received: 0, succeeded: 0, failed: 0, cancelled: 0, declined: 0 },
       errors: {},
     };
-    for (const a of this.agents) {
+    for (const a of this.nodes) {
       if (a.registered) s.registered++;
       else if (a.lifecycle === 'running') s.unregistered++;
       const st = a.stats;
@@ -252,6 +273,49 @@ export class FleetSimulator {
       shutdownGraceMs: o.shutdownGraceMs ?? 5000,
     });
     return agent;
+  }
+
+  /** Node i as a lingua client: core or full bundle, its profile's ASR languages × themselves. */
+  private createLingua(i: number, mix: { item: LanguageProfile; weight: number }[]): LinguaNodeAgent {
+    const o = this.opts;
+    const random = this.random;
+    const profile = weightedPick(random, mix);
+    const gpu = o.gpu === false ? null : GPUS[Math.floor(random() * GPUS.length)]!;
+    const shape = {
+      bundle: this.linguaNodes.length % 2 === 0 ? ('core' as const) : ('full' as const),
+      languages: profile.asr,
+      tts: profile.tts,
+      gpu,
+      cpuCores: [8, 16, 32][Math.floor(random() * 3)]!,
+      memoryGb: [32, 64, 128][Math.floor(random() * 3)]!,
+    };
+    const base = {
+      cpu: 5 + random() * 15,
+      gpu: gpu ? 2 + random() * 10 : 0,
+      gpuMem: 20,
+      mem: 25 + random() * 20,
+    };
+    const load: Load = { ...base, base };
+    return new LinguaNodeAgent({
+      gatewayUrls: o.gatewayUrls.map((_, k) => o.gatewayUrls[(i + k) % o.gatewayUrls.length]!),
+      token: o.token,
+      shape,
+      heartbeatIntervalMs: o.heartbeatIntervalMs,
+      job: o.job,
+      usage: (running) => {
+        const u = this.walk(load, running, gpu !== null).resource_usage;
+        return {
+          cpu: u.cpu_percent,
+          gpu: u.gpu_percent ?? null,
+          gpuMem: u.gpu_mem_percent ?? null,
+          mem: u.mem_percent,
+          runningJobs: running,
+        };
+      },
+      timers: this.timers,
+      random,
+      log: o.log?.child ? o.log.child({ lingua: i }) : (o.log ?? silentLog),
+    });
   }
 
   /** One step of a mean-reverting random walk whose targets rise with the running jobs. */

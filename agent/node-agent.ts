@@ -230,7 +230,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     this.phase = 'registering';
     this.heartbeats.stop();
     this.registerTimer?.cancel();
-    const body: Record<string, unknown> = { ...this.registration(), type: 'node_register' };
+    const body: Record<string, unknown> = { acks_jobs: true, ...this.registration(), type: 'node_register' };
     if (this.id) body['node_id'] = this.id;
     this.registerSentFirst = this.conn.sentOnSocket === 0;
     this.conn.send(JSON.stringify(body));

@@ -1,8 +1,8 @@
 --[[
   expireSlot: the worker's verdict on a slot a node holds for a job attempt — a reservation
   not acked in time, a running job past its deadline, or either on a node gone offline:
-  release it (reserved − 1, or committed − 1 plus a job_cancel pushed to the node through the
-  assignment feed). Idempotent with ackJob/releaseJob: whichever removes the member first wins.
+  release it (reserved − 1, or committed − 1), and push a job_cancel to the node through the
+  assignment feed (a node that never acks may be working on a reservation). Idempotent with ackJob/releaseJob: whichever removes the member first wins.
 
   KEYS[1] node hash            {p:sK}:node:<id>
   KEYS[2] reservation record   {p:sK}:resv:<job id>
@@ -14,7 +14,7 @@
 
   ARGV[1] 'reservation' | 'running'
   ARGV[2] the zset member
-  ARGV[3] node id   ARGV[4] job cancel frame (JSON, for 'running')   ARGV[5] stream cap
+  ARGV[3] node id   ARGV[4] job cancel frame (JSON)   ARGV[5] stream cap
 
   Returns { code, dirty_was_empty }   code 1 released, 0 already released (acked, finished, expired)
 ]]
@@ -31,8 +31,8 @@ if kind == 'reservation' then
 else
   if rcall('ZREM', runKey, member) == 0 then return { 0, 0 } end
   if rcall('HINCRBY', nodeKey, 'committed', -1) < 0 then rcall('HSET', nodeKey, 'committed', 0) end
-  rcall('XADD', feedKey, 'MAXLEN', '~', ARGV[5], '*', 'node', nodeId, 'frame', ARGV[4])
 end
+rcall('XADD', feedKey, 'MAXLEN', '~', ARGV[5], '*', 'node', nodeId, 'frame', ARGV[4])
 local dirtyWasEmpty = 0
 if rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end
 return { 1, dirtyWasEmpty }

@@ -68,6 +68,7 @@ async function main(): Promise<void> {
 
     const nodes = Number(process.env['START_NODES'] ?? 200);
     const jobsPerSecond = Number(process.env['START_JOBS_PER_S'] ?? 2);
+    const linguaShare = process.env['START_LINGUA_SHARE'] ?? '0.5';
     const tokens = {
       SB_AUTH: process.env['SB_AUTH'] ?? 'on',
       SB_JOIN_TOKEN: process.env['SB_JOIN_TOKEN'] ?? `join-${randomBytes(9).toString('base64url')}`,
@@ -112,8 +113,9 @@ Switchboard is running (Ctrl-C stops everything).
   Metrics          /metrics on every service above; readiness /readyz
   Join token       ${tokens.SB_JOIN_TOKEN}
   API key          ${tokens.SB_API_KEY}
-  Fleet            ${nodes} simulated nodes (agent/fleet-cli.ts) on both gateways, ${jobsPerSecond} jobs/s submitted
-                   (START_NODES, START_JOBS_PER_S change them; 0 = none)
+  Fleet            ${nodes} simulated nodes (agent/fleet-cli.ts) on both gateways, ${jobsPerSecond} jobs/s submitted,
+                   a share of ${linguaShare} speaking the lingua node client's dialect
+                   (START_NODES, START_JOBS_PER_S, START_LINGUA_SHARE change them; 0 = none)
 
 Service logs: VERBOSE=1 npm start
 `);
@@ -136,6 +138,8 @@ Service logs: VERBOSE=1 npm start
           '5000',
           '--summary-ms',
           '0',
+          '--lingua-share',
+          linguaShare,
         ],
         { stdio: ['ignore', 'pipe', verbose ? 'inherit' : 'ignore'] },
       );

@@ -83,7 +83,3 @@ export function toSwitchboardError(err: unknown): SwitchboardError {
 export function httpErrorBody(err: SwitchboardError): { error: { code: ErrorCode; message: string } } {
   return { error: { code: err.code, message: err.message } };
 }
-
-export function wsErrorFrame(err: SwitchboardError): string {
-  return JSON.stringify({ type: 'error', code: err.code, message: err.message });
-}

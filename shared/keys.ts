@@ -27,7 +27,10 @@ import { crc32 } from 'node:zlib';
  *   <tag>:assign      stream every new assignment (node, frame): gateways tail it to push job_assign
  *
  * Jobs are spread over the same number of job shards by crc32(jobId) (tag `{sb:j<k>}`):
- *   <jtag>:job:<id>   hash   the job record (status, request, placement, attempts)
+ *   <jtag>:job:<id>   hash   the job record (status, request, placement, attempts, timeout_ms)
+ *   <jtag>:partials:<id> stream the job's asr_partial texts (attempt, text, final, at), expires with the job
+ * Sessions (`payload.session_id`) by crc32(sessionId), same tags:
+ *   <jtag>:sess:<id>  hash   node (of the session's last job), next (utterance index); expires after SB_SESSION_TTL_MS
  */
 
 export const NODE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -100,6 +103,16 @@ export class KeyBuilder {
   /** The record of a job, in job shard crc32(jobId) mod shards. */
   job(jobId: string): string {
     return `{${this.prefix}:j${shardOf(jobId, this.shards)}}:job:${jobId}`;
+  }
+
+  /** The asr_partial stream of a job: same slot as its record. */
+  partials(jobId: string): string {
+    return `{${this.prefix}:j${shardOf(jobId, this.shards)}}:partials:${jobId}`;
+  }
+
+  /** A session's affinity and utterance counter, in job shard crc32(sessionId) mod shards. */
+  session(sessionId: string): string {
+    return `{${this.prefix}:j${shardOf(sessionId, this.shards)}}:sess:${sessionId}`;
   }
 }
 

@@ -22,6 +22,12 @@ export function createGatewayMetrics(registry: Registry) {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    registrationRefusals: new Counter({
+      name: 'sb_registration_refusals_total',
+      help: 'node_register refused, by error code and the first field named (the lingua client shows nothing)',
+      labelNames: ['code', 'field'] as const,
+      registers: [registry],
+    }),
     wsConnections: new Gauge({
       name: 'sb_ws_connections',
       help: 'Open node WebSocket connections',

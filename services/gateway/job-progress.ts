@@ -14,17 +14,24 @@ export class JobProgress {
     private readonly redis: RedisClient,
     private readonly keys: KeyBuilder,
     private readonly queues: DerivedWorkQueues,
+    /** SB_JOB_TIMEOUT_MS: for a job whose record names no `timeout_ms` */
     private readonly jobTimeoutMs: number,
+    private readonly partialStreamCap = 1000,
   ) {}
 
+  /**
+   * The attempt is accepted: a job_ack, or (for a node that does not ack) its delivery on the
+   * socket. Its deadline is now + the job's `timeout_ms` (SB_JOB_TIMEOUT_MS when it has none).
+   */
   async ack(nodeId: string, jobId: string, attempt: number): Promise<ProgressOutcome> {
+    const timeout = Number(await this.redis.hget(this.keys.job(jobId), 'timeout_ms'));
     const [code, dirtyWasEmpty] = await this.redis.ackJob(
       ...this.keys.slotKeys(nodeId, jobId),
       nodeId,
       jobId,
       attempt,
       Date.now(),
-      this.jobTimeoutMs,
+      timeout > 0 ? timeout : this.jobTimeoutMs,
     );
     if (code === -1) return 'stale';
     if (dirtyWasEmpty === 1) await this.queues.requestFlush(this.keys.shardOf(nodeId));
@@ -64,6 +71,23 @@ export class JobProgress {
     );
     if (dirtyWasEmpty === 1) await this.queues.requestFlush(this.keys.shardOf(nodeId));
     return outcome;
+  }
+
+  /**
+   * An asr_partial of the job the node runs: appended to the job's partials while the job is
+   * not terminal and the node is its current one; otherwise ignored ('stale').
+   */
+  async partial(nodeId: string, jobId: string, text: string, isFinal: boolean): Promise<ProgressOutcome> {
+    const code = await this.redis.appendPartial(
+      this.keys.job(jobId),
+      this.keys.partials(jobId),
+      nodeId,
+      text,
+      isFinal ? '1' : '0',
+      Date.now(),
+      this.partialStreamCap,
+    );
+    return code === 1 ? 'applied' : 'stale';
   }
 
   private async advance(

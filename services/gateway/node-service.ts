@@ -4,6 +4,7 @@ import { capabilityPart, servicesPart, staticPart } from '../../shared/capabilit
 import { SwitchboardError } from '../../shared/errors.ts';
 import { issueNodeToken } from '../../shared/node-token.ts';
 import {
+  asrPartialSchema,
   jobProgressSchema,
   jobResultSchema,
   nodeErrorSchema,
@@ -12,6 +13,7 @@ import {
   nodeRegisterSchema,
 } from '../../shared/protocol/node-messages.ts';
 import { describeValue } from '../../shared/protocol/json-message.ts';
+import { registerAckFrame, type RegisterAck } from '../../shared/protocol/outbound-frames.ts';
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import { inSpan, remoteParent, tracingEnabled } from '../../shared/telemetry.ts';
 import { NodeAuthenticator, type Principal } from './node-auth.ts';
@@ -32,14 +34,14 @@ export interface NodeServiceOptions {
   nodeTokenSecret: string;
 }
 
-export interface RegisterAck {
-  type: 'node_register_ack';
-  node_id: string;
-  message: 'registered';
-  status: string;
-  node_token?: string;
-  heartbeat_interval_ms: number;
-  node_ttl_ms: number;
+export type { RegisterAck } from '../../shared/protocol/outbound-frames.ts';
+
+/** A registration's answer: the ack, the connection epoch, and whether the node acks jobs. */
+export interface Registered {
+  ack: RegisterAck;
+  epoch: number;
+  /** `acks_jobs: true` in node_register; else delivery counts as acceptance. */
+  acksJobs: boolean;
 }
 
 /**
@@ -55,7 +57,7 @@ export class NodeService {
     private readonly options: NodeServiceOptions,
   ) {}
 
-  async register(body: unknown, principal: Principal): Promise<{ ack: RegisterAck; epoch: number }> {
+  async register(body: unknown, principal: Principal): Promise<Registered> {
     const reg = parseOrThrow(nodeRegisterSchema, body);
     if (
       reg.capability_schema_version != null &&
@@ -101,16 +103,14 @@ export class NodeService {
       if (result === null) throw new SwitchboardError('INTERNAL', 'could not generate a free node_id');
     }
 
-    const ack: RegisterAck = {
-      type: 'node_register_ack',
+    const ack = registerAckFrame({
       node_id: nodeId,
-      message: 'registered',
       status: 'registering',
       heartbeat_interval_ms: this.options.heartbeatIntervalMs,
       node_ttl_ms: this.options.nodeTtlMs,
-    };
+    });
     if (this.options.nodeTokenSecret) ack.node_token = issueNodeToken(this.options.nodeTokenSecret, nodeId);
-    return { ack, epoch: result!.epoch };
+    return { ack, epoch: result!.epoch, acksJobs: reg.acks_jobs === true };
   }
 
   /**
@@ -177,6 +177,24 @@ export class NodeService {
       details: err.details,
     });
     if (!recorded) throw new SwitchboardError('NOT_REGISTERED', `node ${err.node_id} is not registered`);
+  }
+
+  /** asr_partial of the node `boundNodeId`: kept for the job's client, or ignored when stale. */
+  async asrPartial(body: unknown, principal: Principal, boundNodeId: string): Promise<ProgressOutcome> {
+    NodeAuthenticator.assertMayActFor(principal, boundNodeId);
+    const frame = parseOrThrow(asrPartialSchema, body);
+    if (frame.node_id !== boundNodeId) {
+      throw new SwitchboardError(
+        'NODE_ID_MISMATCH',
+        `node_id: expected ${boundNodeId}, got ${frame.node_id}`,
+      );
+    }
+    return this.jobs.partial(boundNodeId, frame.job_id, frame.text, frame.is_final === true);
+  }
+
+  /** Delivery counts as acceptance for a node that does not ack: the gateway acks for it. */
+  accept(nodeId: string, jobId: string, attemptId: number): Promise<ProgressOutcome> {
+    return this.jobs.ack(nodeId, jobId, attemptId);
   }
 
   /**

@@ -1,8 +1,9 @@
 import type { RawData, WebSocket } from 'ws';
-import { SwitchboardError, toSwitchboardError, wsErrorFrame } from '../../shared/errors.ts';
+import { SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { describeValue, parseJsonMessage } from '../../shared/protocol/json-message.ts';
 import { NODE_FRAME_TYPES, type NodeFrameType } from '../../shared/protocol/node-messages.ts';
+import { errorFrame } from '../../shared/protocol/outbound-frames.ts';
 import type { AssignmentFeed } from './assignment-feed.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { TokenBucket, type InflightLimiter } from './load-shedding.ts';
@@ -15,11 +16,14 @@ export interface SocketLimits {
   rate: number;
   /** Frames accepted but not yet handled, per socket. */
   maxQueued: number;
+  /** A socket not registered within this is closed with 4408. */
+  registerTimeoutMs: number;
 }
 
 export const CLOSE_TOO_BIG = 1009;
 export const CLOSE_FLOODING = 4429;
 export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_REGISTER_TIMEOUT = 4408;
 export const CLOSE_NOT_REGISTERED = 4404;
 /**
  * A registered socket whose node record is gone (Redis came back without its data) and that
@@ -38,6 +42,10 @@ const FRAME_TYPES = new Set<string>(NODE_FRAME_TYPES);
 export class NodeSocket {
   private nodeId: string | null = null;
   private epoch = 0;
+  /** The registered node sends job_ack; when not, delivering job_assign accepts the job. */
+  private acksJobs = true;
+  /** A node_register was received on this socket (refused or not). */
+  private registerSeen = false;
   private readonly queue: { data: RawData; at: number }[] = [];
   private busy = false;
   private readonly bucket: TokenBucket;
@@ -50,6 +58,10 @@ export class NodeSocket {
   private forgotten: NodeJS.Timeout | undefined;
   /** Resolves once the close has been handled (the offline mark written or skipped). */
   readonly closed: Promise<void>;
+  /** Closes a socket that never registers (SB_WS_REGISTER_TIMEOUT_MS). */
+  private registerTimer: NodeJS.Timeout | undefined;
+  /** Answered the last ping (or sent something) since: see `ping()`. */
+  private alive = true;
 
   constructor(
     private readonly ws: WebSocket,
@@ -60,11 +72,34 @@ export class NodeSocket {
     private readonly limits: SocketLimits,
     private readonly metrics: GatewayMetrics,
     private readonly log: Logger,
+    /** The peer's address, for the log line of a refused registration. */
+    private readonly remoteAddress = '',
   ) {
     this.bucket = new TokenBucket(limits.rate, limits.rate * 4);
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     this.closed = new Promise((resolve) => ws.on('close', () => void this.onClose().finally(resolve)));
     ws.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+    ws.on('pong', () => (this.alive = true));
+    this.registerTimer = setTimeout(() => {
+      if (this.nodeId !== null) return;
+      this.metrics.rejected.inc({ reason: 'register_timeout' });
+      this.ws.close(CLOSE_REGISTER_TIMEOUT, 'no node_register in time');
+    }, limits.registerTimeoutMs);
+    this.registerTimer.unref();
+  }
+
+  /**
+   * Called every SB_WS_PING_INTERVAL_MS: a socket that has neither answered the previous ping
+   * nor sent anything since is dead (a peer gone without a close) and is terminated.
+   */
+  ping(): void {
+    if (!this.alive) {
+      this.log.debug({ nodeId: this.nodeId }, 'no pong: terminating socket');
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
   }
 
   get registeredNodeId(): string | null {
@@ -83,6 +118,7 @@ export class NodeSocket {
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
+    this.alive = true;
     const at = performance.now();
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     if (size > this.limits.maxMessageBytes) {
@@ -133,16 +169,22 @@ export class NodeSocket {
     try {
       const frame = parseFrame(data);
       type = frame.type;
+      if (type === 'node_heartbeat' && this.nodeId === null && !this.registerSeen) {
+        // the lingua client's reconnect order: a heartbeat, then node_register; the register resumes it
+        this.observeHeartbeat(receivedAt, 'before_register');
+        return;
+      }
       if (!this.inflight.tryAcquire()) {
         this.metrics.rejected.inc({ reason: 'inflight' });
         throw new SwitchboardError('RATE_LIMITED', 'gateway at capacity; retry shortly');
       }
+      let outcome: string | undefined;
       try {
-        await this.dispatch(frame.type, frame.body);
+        outcome = await this.dispatch(frame.type, frame.body);
       } finally {
         this.inflight.release();
       }
-      if (type === 'node_heartbeat') this.observeHeartbeat(receivedAt, 'applied');
+      if (type === 'node_heartbeat') this.observeHeartbeat(receivedAt, outcome ?? 'applied');
     } catch (err) {
       const error = toSwitchboardError(err);
       if (error.code === 'INTERNAL') this.log.error({ err, type }, 'frame failed');
@@ -162,22 +204,26 @@ export class NodeSocket {
     this.forgotten.unref();
   }
 
-  private async dispatch(type: NodeFrameType, body: Record<string, unknown>): Promise<void> {
+  /** Handles one frame; for a heartbeat, answers its outcome (applied, clock_jump, stale). */
+  private async dispatch(type: NodeFrameType, body: Record<string, unknown>): Promise<string | undefined> {
     if (type === 'node_register') {
+      this.registerSeen = true;
       try {
-        const { ack, epoch } = await this.service.register(body, this.principal);
+        const { ack, epoch, acksJobs } = await this.service.register(body, this.principal);
         if (this.nodeId !== null && this.nodeId !== ack.node_id) this.feed.detach(this.nodeId, this.push);
         this.nodeId = ack.node_id;
         this.epoch = epoch;
+        this.acksJobs = acksJobs;
+        clearTimeout(this.registerTimer);
         clearTimeout(this.forgotten);
         this.forgotten = undefined;
         this.metrics.registrations.inc({ outcome: 'ok' });
         this.send(JSON.stringify(ack));
         // live assignments from now on, then whatever waits unacked (at least once)
         this.feed.attach(ack.node_id, this.push);
-        for (const pending of await this.feed.pending(ack.node_id)) this.send(pending);
+        for (const pending of await this.feed.pending(ack.node_id)) this.push(pending);
       } catch (err) {
-        this.metrics.registrations.inc({ outcome: toSwitchboardError(err).code });
+        this.refused(toSwitchboardError(err), body);
         throw err;
       }
       return;
@@ -187,10 +233,12 @@ export class NodeSocket {
       throw new SwitchboardError('NOT_REGISTERED', `${type} before node_register on this connection`);
     switch (type) {
       case 'node_heartbeat':
-        await this.service.heartbeat(body, this.principal, nodeId);
-        return;
+        return (await this.service.heartbeat(body, this.principal, nodeId)).kind;
       case 'node_error':
         await this.service.nodeError(body, this.principal, nodeId);
+        return;
+      case 'asr_partial':
+        await this.service.asrPartial(body, this.principal, nodeId); // a late one is ignored
         return;
       case 'job_ack':
       case 'job_started':
@@ -205,9 +253,47 @@ export class NodeSocket {
     this.metrics.heartbeatSeconds.observe((performance.now() - receivedAt) / 1000);
   }
 
-  private readonly push = (frame: string): void => this.send(frame);
+  /** A refused registration, visible to operators: the client itself ignores error frames. */
+  private refused(error: SwitchboardError, body: Record<string, unknown>): void {
+    this.metrics.registrations.inc({ outcome: error.code });
+    if (error.code === 'RATE_LIMITED' || error.code === 'SCHEDULER_DEPENDENCY_DOWN') return;
+    const field = /^([^\s:;]+):/.exec(error.message)?.[1] ?? '(none)';
+    this.metrics.registrationRefusals.inc({ code: error.code, field });
+    this.log.warn(
+      {
+        remoteAddress: this.remoteAddress,
+        nodeId: typeof body['node_id'] === 'string' ? body['node_id'] : null,
+        code: error.code,
+        field,
+        reason: error.message,
+      },
+      'node_register refused',
+    );
+  }
+
+  /**
+   * Sends a frame from the assignment feed or the inbox. For a node that does not ack, the
+   * delivery of a job_assign is its acceptance (PROTOCOL.md "Acceptance").
+   */
+  private readonly push = (frame: string): void => {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(frame);
+    const nodeId = this.nodeId;
+    if (this.acksJobs || nodeId === null || !frame.includes('"job_assign"')) return;
+    const job = JSON.parse(frame) as { type?: unknown; job_id?: unknown; attempt_id?: unknown };
+    if (job.type !== 'job_assign' || typeof job.job_id !== 'string' || typeof job.attempt_id !== 'number')
+      return;
+    this.service.accept(nodeId, job.job_id, job.attempt_id).catch((err: unknown) => {
+      // the reservation then expires after SB_ACK_TIMEOUT_MS and the job fails over
+      this.log.warn(
+        { nodeId, jobId: job.job_id, err: (err as Error).message },
+        'could not accept on delivery',
+      );
+    });
+  };
 
   private async onClose(): Promise<void> {
+    clearTimeout(this.registerTimer);
     clearTimeout(this.forgotten);
     this.queue.length = 0;
     const nodeId = this.nodeId;
@@ -222,7 +308,7 @@ export class NodeSocket {
   }
 
   private sendError(error: SwitchboardError): void {
-    this.send(wsErrorFrame(error));
+    this.send(errorFrame(error));
   }
 
   private send(text: string): void {

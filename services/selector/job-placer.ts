@@ -2,25 +2,21 @@ import { randomUUID } from 'node:crypto';
 import type { Span } from '@opentelemetry/api';
 import { commandNotRun, SwitchboardError } from '../../shared/errors.ts';
 import type { KeyBuilder } from '../../shared/keys.ts';
-import { AUTO_LANG, normalizeLang } from '../../shared/language-pairs.ts';
 import {
   JOB_DEFAULTS,
   jobRequestSchema,
   type JobPlacement,
   type JobRequest,
 } from '../../shared/protocol/client-messages.ts';
+import { jobAssignFrame, type AssignTrace } from '../../shared/protocol/outbound-frames.ts';
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import type { DerivedWorkQueues, FailoverJob } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import { inSpan, parseTraceparent, remoteParent, traceparentOf } from '../../shared/telemetry.ts';
-import type { JobStore } from './job-store.ts';
-import {
-  select,
-  validateFeatures,
-  type Breakdown,
-  type SelectionPolicy,
-  type SelectionRequest,
-} from './selection.ts';
+import { toSelection } from './job-selection.ts';
+import type { JobStore, JobSession } from './job-store.ts';
+import { select, type Breakdown, type SelectionPolicy } from './selection.ts';
+import { SessionStore } from './session-store.ts';
 import type { SelectorMetrics } from './selector-metrics.ts';
 import type { SnapshotIndex } from './snapshot-index.ts';
 
@@ -36,10 +32,7 @@ const RESERVE_OUTCOMES: Record<number, string> = {
 };
 
 /** Where the job_assign frame points a node's trace: `trace_id` and the placement span's `traceparent`. */
-interface TraceRef {
-  traceId: string | null;
-  traceparent: string | null;
-}
+type TraceRef = AssignTrace;
 
 export interface PlacerOptions {
   policy: Omit<SelectionPolicy, 'knownLoad'>;
@@ -48,6 +41,12 @@ export interface PlacerOptions {
   /** Reservation attempts on further candidates after a conflict. */
   maxReservationAttempts: number;
   inboxLength: number;
+  /** SB_JOB_TIMEOUT_MS: a job's deadline after acceptance when it gives no timeout_ms */
+  jobTimeoutMs: number;
+  /** SB_MAX_JOB_TIMEOUT_MS: the largest timeout_ms a job may ask for */
+  maxJobTimeoutMs: number;
+  /** SB_SESSION_TTL_MS */
+  sessionTtlMs: number;
 }
 
 export interface PlacementResponse {
@@ -79,6 +78,7 @@ interface LiveLoad {
 export class JobPlacer {
   /** What reservation replies told us about nodes, newer than the snapshot. */
   private readonly live = new Map<string, LiveLoad>();
+  private readonly sessions: SessionStore;
 
   constructor(
     private readonly redis: RedisClient,
@@ -89,7 +89,9 @@ export class JobPlacer {
     private readonly snapshotOf: (shard: number) => { version: number; ageMs: number },
     private readonly metrics: SelectorMetrics,
     private readonly options: PlacerOptions,
-  ) {}
+  ) {
+    this.sessions = new SessionStore(redis, keys, options.sessionTtlMs);
+  }
 
   /**
    * `clientTraceparent`: the request's W3C header. The placement runs in a `job.select` span
@@ -103,7 +105,15 @@ export class JobPlacer {
   private async placeIn(span: Span, body: unknown, trace: TraceRef): Promise<PlacementResponse> {
     const req = parseOrThrow(jobRequestSchema, body);
     const dryRun = req.dry_run ?? JOB_DEFAULTS.dry_run;
-    const selection = toSelection(req);
+    const timeoutMs = req.timeout_ms ?? this.options.jobTimeoutMs;
+    if (timeoutMs > this.options.maxJobTimeoutMs)
+      throw new SwitchboardError(
+        'INVALID_MESSAGE',
+        `timeout_ms: at most ${this.options.maxJobTimeoutMs} (SB_MAX_JOB_TIMEOUT_MS), got ${timeoutMs}`,
+      );
+    const givenSession = req.payload?.['session_id'];
+    const sessionId = typeof givenSession === 'string' && givenSession !== '' ? givenSession : null;
+    const selection = toSelection(req, sessionId === null ? null : await this.sessions.node(sessionId));
     const started = performance.now();
     const result = select(this.index, selection, {
       ...this.options.policy,
@@ -152,15 +162,16 @@ export class JobPlacer {
       return this.existing(jobId, claim.placement);
     }
 
+    const session = await this.sessionOf(req, jobId, sessionId, timeoutMs);
     let conflicts = 0;
     for (const nodeId of result.ranked.slice(0, this.options.maxReservationAttempts)) {
       const placement = answer(jobId, nodeId, 1);
       let reserved: boolean;
       try {
         await inSpan('job.dispatch', { 'sb.job_id': jobId, 'sb.node_id': nodeId, 'sb.attempt': 1 }, () =>
-          this.jobs.assign(jobId, nodeId, 1, trace.traceparent),
+          this.jobs.assign(jobId, nodeId, 1, trace.traceparent, session),
         );
-        reserved = await this.reserve(nodeId, jobId, 1, assignFrame(req, jobId, 1, trace));
+        reserved = await this.reserve(nodeId, jobId, 1, assignFor(req, jobId, 1, session, trace));
       } catch (err) {
         // Redis refused it (the node's shard failing over, …): nothing was reserved, give the id back
         if (commandNotRun(err)) await this.jobs.release(jobId).catch(() => undefined);
@@ -168,6 +179,7 @@ export class JobPlacer {
       }
       if (reserved) {
         span.setAttribute('sb.reservation_conflicts', conflicts);
+        if (sessionId !== null) await this.sessions.bind(sessionId, nodeId);
         await this.jobs.recordPlacement(jobId, placement);
         return {
           status: 201,
@@ -191,12 +203,15 @@ export class JobPlacer {
    * the worker), on a node not tried yet; with none left, the job fails with JOB_TIMEOUT.
    */
   async failover(job: FailoverJob): Promise<'placed' | 'failed' | 'moved_on'> {
-    const [requestText, status, current, traceparent] = await this.redis.hmget(
+    const [requestText, status, current, traceparent, sessionId, utterance, timeout] = await this.redis.hmget(
       this.keys.job(job.jobId),
       'request',
       'status',
       'attempt_id',
       'traceparent',
+      'session_id',
+      'utterance_index',
+      'timeout_ms',
     );
     if (!requestText || status === 'finished' || status === 'failed' || Number(current) !== job.attempt - 1)
       return 'moved_on';
@@ -205,7 +220,12 @@ export class JobPlacer {
       'job.failover',
       { 'sb.job_id': job.jobId, 'sb.attempt': job.attempt },
       async (span) => {
-        const outcome = await this.failoverIn(job, requestText, traceRefOf(span, traceparent));
+        const session: JobSession = {
+          sessionId: sessionId ?? job.jobId,
+          utteranceIndex: Number(utterance ?? 0),
+          timeoutMs: Number(timeout ?? this.options.jobTimeoutMs),
+        };
+        const outcome = await this.failoverIn(job, requestText, session, traceRefOf(span, traceparent));
         span.setAttribute('sb.outcome', outcome);
         return outcome;
       },
@@ -216,6 +236,7 @@ export class JobPlacer {
   private async failoverIn(
     job: FailoverJob,
     requestText: string,
+    session: JobSession,
     trace: TraceRef,
   ): Promise<'placed' | 'failed' | 'moved_on'> {
     const req = parseOrThrow(jobRequestSchema, JSON.parse(requestText));
@@ -237,7 +258,12 @@ export class JobPlacer {
       );
       if (recorded !== 1) return 'moved_on';
       if (
-        await this.reserve(nodeId, job.jobId, job.attempt, assignFrame(req, job.jobId, job.attempt, trace))
+        await this.reserve(
+          nodeId,
+          job.jobId,
+          job.attempt,
+          assignFor(req, job.jobId, job.attempt, session, trace),
+        )
       ) {
         return 'placed';
       }
@@ -256,6 +282,23 @@ export class JobPlacer {
       JSON.stringify(error),
     );
     return 'failed';
+  }
+
+  /**
+   * session_id / utterance_index of a new job, never colliding by default: no session_id → the
+   * job is its own session (its id; the given index, else 0); a session_id without an index →
+   * the session's next.
+   */
+  private async sessionOf(
+    req: JobRequest,
+    jobId: string,
+    sessionId: string | null,
+    timeoutMs: number,
+  ): Promise<JobSession> {
+    const given = req.payload?.['utterance_index'];
+    const index = typeof given === 'number' && Number.isFinite(given) ? given : null;
+    if (sessionId === null) return { sessionId: jobId, utteranceIndex: index ?? 0, timeoutMs };
+    return { sessionId, utteranceIndex: index ?? (await this.sessions.nextIndex(sessionId)), timeoutMs };
   }
 
   /** The same job_id again: the same answer, never a second reservation. */
@@ -334,33 +377,6 @@ export class JobPlacer {
   }
 }
 
-function toSelection(req: JobRequest): SelectionRequest {
-  const features = Object.entries(req.features ?? {})
-    .filter(([, on]) => on)
-    .map(([name]) => name);
-  validateFeatures(features);
-  const src = normalizeLang(req.src_lang);
-  const p = req.pipeline ?? {};
-  return {
-    srcLang: src === AUTO_LANG ? AUTO_LANG : src,
-    tgtLang: normalizeLang(req.tgt_lang),
-    pipeline: {
-      asr: p.use_asr ?? JOB_DEFAULTS.pipeline.use_asr,
-      nmt: p.use_nmt ?? JOB_DEFAULTS.pipeline.use_nmt,
-      tts: p.use_tts ?? JOB_DEFAULTS.pipeline.use_tts,
-      semantic: p.use_semantic ?? JOB_DEFAULTS.pipeline.use_semantic,
-      tone: p.use_tone ?? JOB_DEFAULTS.pipeline.use_tone,
-    },
-    features,
-    routingKey: req.routing_key ?? null,
-    public: req.public ?? JOB_DEFAULTS.public,
-    requireGpu: req.require_gpu ?? JOB_DEFAULTS.require_gpu,
-    autoLangs: req.auto_langs?.map(normalizeLang) ?? null,
-    preferredNodeId: req.preferred_node_id ?? null,
-    excludeNodeIds: req.exclude_node_ids ?? [],
-  };
-}
-
 /** The span's own context when tracing is on; else the caller's `traceparent` passed through. */
 function traceRefOf(span: Span, fallback: string | null | undefined): TraceRef {
   const own = traceparentOf(span);
@@ -369,27 +385,13 @@ function traceRefOf(span: Span, fallback: string | null | undefined): TraceRef {
   return given ? { traceId: given.traceId, traceparent: fallback! } : { traceId: null, traceparent: null };
 }
 
-/** job_assign (PROTOCOL.md): the client's payload merged in; Switchboard's own fields win. */
-function assignFrame(req: JobRequest, jobId: string, attemptId: number, trace: TraceRef): string {
-  const payload = req.payload ?? {};
-  const p = req.pipeline ?? {};
-  return JSON.stringify({
-    ...payload,
-    type: 'job_assign',
-    job_id: jobId,
-    attempt_id: attemptId,
-    session_id: typeof payload['session_id'] === 'string' ? payload['session_id'] : '',
-    utterance_index: typeof payload['utterance_index'] === 'number' ? payload['utterance_index'] : 0,
-    src_lang: req.src_lang,
-    tgt_lang: req.tgt_lang,
-    dialect: payload['dialect'] ?? null,
-    features: req.features ?? undefined,
-    pipeline: {
-      use_asr: p.use_asr ?? JOB_DEFAULTS.pipeline.use_asr,
-      use_nmt: p.use_nmt ?? JOB_DEFAULTS.pipeline.use_nmt,
-      use_tts: p.use_tts ?? JOB_DEFAULTS.pipeline.use_tts,
-    },
-    trace_id: trace.traceId,
-    traceparent: trace.traceparent ?? undefined,
-  });
+/** The attempt's job_assign frame (shared/protocol/outbound-frames.ts). */
+function assignFor(
+  req: JobRequest,
+  jobId: string,
+  attemptId: number,
+  s: JobSession,
+  trace: TraceRef,
+): string {
+  return jobAssignFrame(req, { jobId, attemptId, ...s, trace });
 }

@@ -2,6 +2,15 @@ import type { KeyBuilder } from '../../shared/keys.ts';
 import type { JobAttempt, JobStatus, JobView } from '../../shared/protocol/client-messages.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 
+/** What a job's attempts all carry in job_assign: its session, utterance index and deadline. */
+export interface JobSession {
+  sessionId: string;
+  utteranceIndex: number;
+  timeoutMs: number;
+}
+
+type Partials = NonNullable<JobView['partials']>;
+
 export type ClaimResult = { claimed: true } | { claimed: false; status: string; placement: string };
 
 /** The selector's door to job records (job shards `{p:j<k>}`). */
@@ -38,8 +47,9 @@ export class JobStore {
     await this.redis.del(this.keys.job(jobId));
   }
 
-  /** `traceparent`: the placement span's, for later attempts (failover) to join the job's trace. */
   /**
+   * `traceparent`: the placement span's, for later attempts (failover) to join the job's trace;
+   * `session`: what every attempt's job_assign carries, and the deadline the gateway applies.
    * Points the job at `nodeId` for its first attempt BEFORE the reservation hands the node the
    * assignment: the node may ack and answer within microseconds, and its progress is checked
    * against this record (attempt and node). A reservation conflict re-points it.
@@ -49,6 +59,7 @@ export class JobStore {
     nodeId: string,
     attemptId: number,
     traceparent: string | null = null,
+    session: JobSession | null = null,
   ): Promise<void> {
     const now = Date.now();
     const attempts: JobAttempt[] = [{ attempt_id: attemptId, node_id: nodeId, status: 'dispatched' }];
@@ -60,6 +71,13 @@ export class JobStore {
       reserved_at: now,
       dispatched_at: now,
       ...(traceparent ? { traceparent } : {}),
+      ...(session
+        ? {
+            session_id: session.sessionId,
+            utterance_index: session.utteranceIndex,
+            timeout_ms: session.timeoutMs,
+          }
+        : {}),
     });
   }
 
@@ -88,8 +106,35 @@ export class JobStore {
     for (const field of ['dispatched_at', 'accepted_at', 'started_at', 'finished_at'] as const) {
       if (h[field] !== undefined) view[field] = Number(h[field]);
     }
+    const partials = await this.partials(jobId, view.attempt_id);
+    if (partials.length > 0) view.partials = partials;
     if (h['result']) view.result = JSON.parse(h['result']) as unknown;
     if (h['error']) view.error = JSON.parse(h['error']) as JobView['error'];
     return view;
+  }
+
+  /**
+   * The asr_partial texts of an attempt in arrival order, each with its stream id; `after` = the
+   * last id already seen (exclusive).
+   */
+  async partialEntries(
+    jobId: string,
+    attemptId: number | null,
+    after = '-',
+  ): Promise<{ id: string; partial: Partials[number] }[]> {
+    const start = after === '-' ? '-' : `(${after}`;
+    const entries = await this.redis.xrange(this.keys.partials(jobId), start, '+', 'COUNT', 1000);
+    const out: { id: string; partial: Partials[number] }[] = [];
+    for (const [id, fields] of entries) {
+      const f: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+      if (attemptId !== null && Number(f['attempt']) !== attemptId) continue;
+      out.push({ id, partial: { text: f['text'] ?? '', is_final: f['final'] === '1', at: Number(f['at']) } });
+    }
+    return out;
+  }
+
+  private async partials(jobId: string, attemptId: number | null): Promise<Partials> {
+    return (await this.partialEntries(jobId, attemptId)).map((e) => e.partial);
   }
 }

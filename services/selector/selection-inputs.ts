@@ -7,6 +7,11 @@ export interface SelectionRequest {
   /** normalised */
   tgtLang: string;
   pipeline: { asr: boolean; nmt: boolean; tts: boolean; semantic: boolean; tone: boolean };
+  /**
+   * Further service types the pipeline needs ready, without a language check (`use_phonetic`,
+   * `use_lexicon`, any other `use_<type>` flag set true), in request order.
+   */
+  extraTypes?: readonly string[];
   /** requested feature names (those set to true); unknown names throw UnknownFeatureError */
   features: string[];
   routingKey?: string | null;

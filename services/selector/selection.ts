@@ -55,14 +55,20 @@ type Pipeline = SelectionRequest['pipeline'];
 /**
  * Service types a job needs every node to report ready: its pipeline flags plus those of its
  * features (PROTOCOL.md "Feature expansion"), deduplicated: the pipeline's in the order asr,
- * nmt, tts, semantic, tone, then the features' in request order. Throws UnknownFeatureError for
+ * nmt, tts, semantic, tone, then its further `use_<type>` flags, then the features' in request order. Throws UnknownFeatureError for
  * an unknown feature.
  */
-export function requiredServiceTypes(req: Pick<SelectionRequest, 'pipeline' | 'features'>): ServiceType[] {
-  return serviceTypes(req.pipeline, expandFeatures(req.features).types);
+export function requiredServiceTypes(
+  req: Pick<SelectionRequest, 'pipeline' | 'features' | 'extraTypes'>,
+): ServiceType[] {
+  return serviceTypes(req.pipeline, expandFeatures(req.features).types, req.extraTypes);
 }
 
-function serviceTypes(pipeline: Pipeline, featureTypes: readonly ServiceType[]): ServiceType[] {
+function serviceTypes(
+  pipeline: Pipeline,
+  featureTypes: readonly ServiceType[],
+  extraTypes: readonly ServiceType[] = [],
+): ServiceType[] {
   const out: ServiceType[] = [];
   const add = (on: boolean, type: ServiceType): void => {
     if (on && !out.includes(type)) out.push(type);
@@ -72,6 +78,7 @@ function serviceTypes(pipeline: Pipeline, featureTypes: readonly ServiceType[]):
   add(pipeline.tts, 'tts');
   add(pipeline.semantic, 'semantic');
   add(pipeline.tone, 'tone');
+  for (const type of extraTypes) add(true, type);
   for (const type of featureTypes) add(true, type);
   return out;
 }
@@ -101,7 +108,7 @@ export function select(
   policy: SelectionPolicy,
 ): SelectionResult {
   const needs = expandFeatures(req.features);
-  const types = serviceTypes(req.pipeline, needs.types);
+  const types = serviceTypes(req.pipeline, needs.types, req.extraTypes);
   const steps = langSteps(index, req);
   let indexed = 0;
   while (indexed < steps.length && steps[indexed]!.prefix !== null) indexed++;

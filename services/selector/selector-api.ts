@@ -12,6 +12,7 @@ import { NODE_ID_PATTERN } from '../../shared/keys.ts';
 import type { NoAvailableNode } from '../../shared/protocol/client-messages.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
+import { streamJobEvents } from './job-events.ts';
 import { NoAvailableNodeError, type JobPlacer } from './job-placer.ts';
 import type { JobStore } from './job-store.ts';
 import type { SelectorMetrics } from './selector-metrics.ts';
@@ -94,6 +95,10 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
     if (!view) throw new SwitchboardError('NOT_FOUND', `no job ${id}`);
     res.json(view);
   });
+
+  app.get('/v1/jobs/:id/events', (req: Request, res: Response) =>
+    streamJobEvents(req, res, { jobs: deps.jobs, isClosing: deps.isClosing }),
+  );
 
   app.get('/v1/nodes', (_req, res) => {
     res.json({ nodes: [...deps.index.all()].map((n) => ({ ...n.entry, shard: n.shard })) });

@@ -1,6 +1,7 @@
 import type { KeyBuilder, ShardKeys } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
+import { jobCancelFrame } from '../../shared/protocol/outbound-frames.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
 
 export interface TimeoutOptions {
@@ -16,7 +17,7 @@ type Reason = 'ack_timeout' | 'job_timeout' | 'node_offline';
 /**
  * Part of the liveness tick, per shard: reservations not acked within SB_ACK_TIMEOUT_MS,
  * running jobs without a result within SB_JOB_TIMEOUT_MS, and anything held by a node that
- * went offline are released (a running job also gets job_cancel), and the job fails over:
+ * went offline are released (the node gets job_cancel), and the job fails over:
  * a selector places the next attempt on a node not tried yet, until SB_MAX_ATTEMPTS, then the
  * job fails with JOB_TIMEOUT.
  */
@@ -106,7 +107,7 @@ export class JobTimeouts {
     now: number,
   ): Promise<boolean> {
     const { job, node, attempt } = parseMember(member);
-    const cancel = JSON.stringify({ type: 'job_cancel', job_id: job, attempt_id: attempt, reason });
+    const cancel = jobCancelFrame(job, attempt, reason);
     const [code, dirtyWasEmpty] = await this.redis.expireSlot(
       ...this.keys.slotKeys(node, job),
       k.assignments,

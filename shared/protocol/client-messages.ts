@@ -14,13 +14,23 @@ import { FEATURE_FLAGS } from './node-messages.ts';
  * (services/selector/job-placer.ts); the schema carries them as the documented defaults.
  */
 export const JOB_DEFAULTS = {
-  pipeline: { use_asr: true, use_nmt: true, use_tts: true, use_semantic: false, use_tone: false },
+  pipeline: {
+    use_asr: true,
+    use_nmt: true,
+    use_tts: true,
+    use_semantic: false,
+    use_tone: false,
+    use_phonetic: false,
+    use_lexicon: false,
+  },
   public: true,
   require_gpu: true,
   dry_run: false,
 } as const;
 
 const JOB_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+/** `use_<service type>`: a pipeline flag (the type's pattern is SERVICE_TYPE_PATTERN's). */
+export const PIPELINE_FLAG = /^use_[a-z0-9][a-z0-9_.-]{0,63}$/;
 const lang = z.string().min(1).max(35);
 const flag = (name: keyof typeof JOB_DEFAULTS.pipeline, description: string) =>
   z.boolean().nullish().meta({ description, default: JOB_DEFAULTS.pipeline[name] });
@@ -57,12 +67,39 @@ export const jobRequestSchema = z
           'use_tone',
           'Tone / voice: the node needs the tone service ready (no language check).',
         ),
+        use_phonetic: flag(
+          'use_phonetic',
+          'Phonetic correction: the node needs the `phonetic` service ready (no language check).',
+        ),
+        use_lexicon: flag(
+          'use_lexicon',
+          'Lexicon: the node needs the `lexicon` service ready (no language check).',
+        ),
+      })
+      .catchall(z.boolean().nullish())
+      .superRefine((pipeline, ctx) => {
+        for (const name of Object.keys(pipeline)) {
+          if (!PIPELINE_FLAG.test(name))
+            ctx.addIssue({ code: 'custom', path: [name], message: 'expected use_<service type>' });
+        }
       })
       .nullish()
       .meta({
         description:
           'The services the job runs; each absent or null flag takes its default. A service that is on must be ' +
-          'reported ready by the node (`model_not_available`) and brings its language check.',
+          'reported ready by the node (`model_not_available`) and brings its language check. Any other ' +
+          '`use_<type>` flag (e.g. `use_punctuation`) requires a node reporting that service type ready; every ' +
+          "flag is passed on in the node's `job_assign.pipeline`.",
+      }),
+    timeout_ms: z
+      .int()
+      .min(1000)
+      .nullish()
+      .meta({
+        description:
+          "The job's deadline once the node accepted it (job_ack, or delivery for nodes that do not ack): no " +
+          'job_result within it and the attempt times out (job_cancel, failover). At most `SB_MAX_JOB_TIMEOUT_MS` ' +
+          '(400 beyond); absent: `SB_JOB_TIMEOUT_MS`.',
       }),
     features: z
       .record(z.string(), z.boolean())
@@ -121,7 +158,10 @@ export const jobRequestSchema = z
       .meta({
         description:
           "Opaque to Switchboard, merged into the node's `job_assign` as given; Switchboard's own fields win. " +
-          '`session_id` (string, default "") and `utterance_index` (number, default 0) are read from it. ' +
+          '`session_id` (string) and `utterance_index` (number) are read from it: without a session_id the job is ' +
+          'its own session (`session_id` = job id, `utterance_index` as given, else 0); a session_id without an utterance_index ' +
+          "gets the session's next index; a session's jobs go to the node of its previous one while that node is " +
+          'eligible (`SB_SESSION_TTL_MS`). `trace_id` (string) is passed on when tracing is off. ' +
           'The whole body is limited to `SB_MAX_MESSAGE_BYTES` (413 beyond).',
       }),
     dry_run: z
@@ -230,8 +270,9 @@ export const jobAttemptSchema = z.object({
     .optional()
     .meta({
       description:
-        'Why a `timed_out` attempt timed out: no job_ack within `SB_ACK_TIMEOUT_MS`, no result within ' +
-        '`SB_JOB_TIMEOUT_MS` of the ack, or its node went offline.',
+        'Why a `timed_out` attempt timed out: not accepted within `SB_ACK_TIMEOUT_MS` (no job_ack, or never ' +
+        "delivered to a node that does not ack), no result within the job's `timeout_ms` of the acceptance, " +
+        'or its node went offline.',
     }),
 });
 export type JobAttempt = z.infer<typeof jobAttemptSchema>;
@@ -257,6 +298,20 @@ export const jobViewSchema = z
     accepted_at: epochMs('The node acked the current attempt.'),
     started_at: epochMs('The node reported job_started for the current attempt.'),
     finished_at: epochMs('Terminal: the result arrived, or the job failed.'),
+    partials: z
+      .array(
+        z.object({
+          text: z.string().meta({ description: 'The partial text as the node sent it.' }),
+          is_final: z.boolean().meta({ description: "The node's `is_final` (false when absent)." }),
+          at: z.int().min(0).meta({ description: 'Server time it arrived.' }),
+        }),
+      )
+      .optional()
+      .meta({
+        description:
+          "The current attempt's `asr_partial` texts, in arrival order (streaming ASR); present once one " +
+          'arrived. Also streamed by `GET /v1/jobs/:job_id/events`.',
+      }),
     result: z
       .unknown()
       .optional()

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { NODE_ID_PATTERN } from '../keys.ts';
+import { derivedPairsExceed } from '../language-pairs.ts';
 
 /**
  * Schemas of the node wire protocol (PROTOCOL.md "Node WebSocket"). Unknown extra fields are
@@ -12,11 +13,36 @@ const lang = z.string().min(1).max(35);
 const percent = z.number().min(0).max(100);
 const list = <T extends z.ZodType>(item: T, max = 1024) => z.array(item).max(max);
 
+/**
+ * Caps that bound what one registration or heartbeat can cost (PROTOCOL.md "Limits"): the
+ * pools and index entries of a node grow with the directed pairs its languages derive.
+ */
+export const CAPABILITY_LIMITS = {
+  /** codes per language list (asr/tts/semantic languages, an nmt entry's languages) */
+  languageCodes: 128,
+  /** entries per pair list (blocked_pairs, supported_pairs, supported_language_pairs) */
+  pairEntries: 4096,
+  /** entries of nmt_capabilities */
+  nmtEntries: 64,
+  /** directed NMT pairs one node's capabilities may derive */
+  derivedPairs: 4096,
+} as const;
+const langList = list(lang, CAPABILITY_LIMITS.languageCodes);
+const pairList = list(z.object({ src: lang, tgt: lang }), CAPABILITY_LIMITS.pairEntries);
+
 export const nodeIdSchema = z.string().regex(NODE_ID_PATTERN, 'expected 1-128 characters of [A-Za-z0-9._:-]');
 
-export const SERVICE_TYPES = ['asr', 'nmt', 'tts', 'tone', 'semantic'] as const;
-export const serviceTypeSchema = z.enum(SERVICE_TYPES);
-export type ServiceType = z.infer<typeof serviceTypeSchema>;
+/**
+ * Service types Switchboard's own pipeline flags name. Any other type a node reports (the
+ * lingua fleet ships `phonetic`, `punctuation`, `lexicon`, …) is stored and usable as a
+ * required type like these: a type is a name, never a reason to refuse a registration.
+ */
+export const SERVICE_TYPES = ['asr', 'nmt', 'tts', 'tone', 'semantic', 'phonetic', 'lexicon'] as const;
+export const SERVICE_TYPE_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+export const serviceTypeSchema = z
+  .string()
+  .regex(SERVICE_TYPE_PATTERN, 'expected 1-64 of [a-z0-9_.-], starting with a letter or digit');
+export type ServiceType = string;
 
 export const FEATURE_FLAGS = [
   'emotion_detection',
@@ -27,8 +53,6 @@ export const FEATURE_FLAGS = [
   'persona_adaptation',
 ] as const;
 
-const langPair = z.object({ src: lang, tgt: lang });
-
 export const hardwareSchema = z.object({
   cpu_cores: z.number().int().min(0).max(100000),
   memory_gb: z.number().min(0).max(1e6),
@@ -37,7 +61,8 @@ export const hardwareSchema = z.object({
 
 export const installedModelSchema = z.object({
   model_id: id,
-  kind: z.enum(['asr', 'nmt', 'tts', 'emotion', 'other']),
+  /** asr | nmt | tts | emotion | other, or any kind a newer client reports */
+  kind: z.string().min(1).max(64),
   src_lang: lang.nullish(),
   tgt_lang: lang.nullish(),
   dialect: text.nullish(),
@@ -48,8 +73,10 @@ export const installedModelSchema = z.object({
 export const installedServiceSchema = z.object({
   service_id: id,
   type: serviceTypeSchema,
-  device: z.enum(['gpu', 'cpu']),
-  status: z.enum(['running', 'stopped', 'error']),
+  /** gpu | cpu (other values are kept as reported) */
+  device: z.string().min(1).max(64),
+  /** running | stopped | error (other values are kept as reported) */
+  status: z.string().min(1).max(64),
   version: text.nullish(),
   model_id: id.nullish(),
   engine: text.nullish(),
@@ -67,19 +94,29 @@ export const capabilityByTypeSchema = z.object({
 
 export const nmtCapabilitySchema = z.object({
   model_id: id,
-  languages: list(lang),
+  languages: langList,
   rule: z.enum(['any_to_any', 'any_to_en', 'en_to_any', 'specific_pairs']),
-  blocked_pairs: list(langPair, 10000).nullish(),
-  supported_pairs: list(langPair, 10000).nullish(),
+  blocked_pairs: pairList.nullish(),
+  supported_pairs: pairList.nullish(),
 });
 
-export const languageCapabilitiesSchema = z.object({
-  asr_languages: list(lang).nullish(),
-  tts_languages: list(lang).nullish(),
-  semantic_languages: list(lang).nullish(),
-  nmt_capabilities: list(nmtCapabilitySchema, 256).nullish(),
-  supported_language_pairs: list(langPair, 10000).nullish(),
-});
+export const languageCapabilitiesSchema = z
+  .object({
+    asr_languages: langList.nullish(),
+    tts_languages: langList.nullish(),
+    semantic_languages: langList.nullish(),
+    nmt_capabilities: list(nmtCapabilitySchema, CAPABILITY_LIMITS.nmtEntries).nullish(),
+    supported_language_pairs: pairList.nullish(),
+  })
+  .superRefine((caps, ctx) => {
+    if (derivedPairsExceed(caps, CAPABILITY_LIMITS.derivedPairs))
+      ctx.addIssue({
+        code: 'custom',
+        // without NMT rules, the pairs are asr_languages × semantic_languages
+        path: [(caps.nmt_capabilities ?? []).length > 0 ? 'nmt_capabilities' : 'semantic_languages'],
+        message: `derives more than ${CAPABILITY_LIMITS.derivedPairs} directed NMT pairs (the limit per node)`,
+      });
+  });
 
 export const featuresSchema = z.object(
   Object.fromEntries(FEATURE_FLAGS.map((f) => [f, z.boolean().nullish()])) as Record<
@@ -92,7 +129,8 @@ export const nodeRegisterSchema = z.object({
   node_id: nodeIdSchema.nullish(),
   version: text,
   capability_schema_version: z.string().max(16).nullish(),
-  platform: z.enum(['windows', 'linux', 'macos']),
+  /** windows | linux | macos, or what the node says (the lingua test node says "test") */
+  platform: z.string().min(1).max(64),
   hardware: hardwareSchema,
   installed_models: list(installedModelSchema),
   installed_services: list(installedServiceSchema).nullish(),
@@ -101,6 +139,11 @@ export const nodeRegisterSchema = z.object({
   accept_public_jobs: z.boolean(),
   language_capabilities: languageCapabilitiesSchema.nullish(),
   max_concurrent_jobs: z.number().int().min(1).max(10000).nullish(),
+  /**
+   * The node sends job_ack for every job_assign (PROTOCOL.md "Acceptance"). Absent or false:
+   * delivery on the socket counts as acceptance (the lingua client never acks).
+   */
+  acks_jobs: z.boolean().nullish(),
 });
 export type NodeRegister = z.infer<typeof nodeRegisterSchema>;
 
@@ -161,6 +204,18 @@ export const nodeErrorSchema = z.object({
   details: z.unknown().optional(),
 });
 
+/** Streaming ASR text of a running job (the lingua client's `asr_partial`; no attempt id). */
+export const asrPartialSchema = z.object({
+  node_id: nodeIdSchema,
+  job_id: id,
+  session_id: text.nullish(),
+  utterance_index: z.number().int().min(0).nullish(),
+  text: z.string().max(65536),
+  is_final: z.boolean().nullish(),
+  trace_id: text.nullish(),
+});
+export type AsrPartial = z.infer<typeof asrPartialSchema>;
+
 /** WebSocket frames the gateway accepts, by `type`. */
 export const NODE_FRAME_TYPES = [
   'node_register',
@@ -169,5 +224,6 @@ export const NODE_FRAME_TYPES = [
   'job_started',
   'job_result',
   'node_error',
+  'asr_partial',
 ] as const;
 export type NodeFrameType = (typeof NODE_FRAME_TYPES)[number];

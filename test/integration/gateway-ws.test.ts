@@ -111,11 +111,15 @@ describe('gateway over WebSocket', () => {
     await socket.close();
   });
 
-  it('answers heartbeat and job frames before node_register with NOT_REGISTERED', async () => {
+  it('ignores a heartbeat before any node_register (reconnect order); job frames and heartbeats after a refused one get NOT_REGISTERED', async () => {
     const socket = await TestSocket.open(gw.ws, JOIN_TOKEN);
     socket.send(frame('node_heartbeat', heartbeatBody('nobody')));
-    expect(await socket.nextOfType('error')).toMatchObject({ code: 'NOT_REGISTERED' });
     socket.send(frame('job_ack', { job_id: 'j', attempt_id: 1, node_id: 'nobody' }));
+    // the first error answers the job_ack: the heartbeat got none
+    expect(await socket.nextOfType('error')).toMatchObject({ code: 'NOT_REGISTERED', message: /^job_ack/ });
+    socket.send(frame('node_register', registerBody({ node_id: 'nobody', hardware: { cpu_cores: -1 } })));
+    expect(await socket.nextOfType('error')).toMatchObject({ code: 'INVALID_MESSAGE' });
+    socket.send(frame('node_heartbeat', heartbeatBody('nobody')));
     expect(await socket.nextOfType('error')).toMatchObject({ code: 'NOT_REGISTERED' });
     await socket.close();
   });
@@ -141,10 +145,10 @@ describe('gateway over WebSocket', () => {
       [frame('node_heartbeat', heartbeatBody(id, {}, { cpu_percent: 101 })), /resource_usage\.cpu_percent/],
       [frame('node_heartbeat', heartbeatBody(id, { timestamp: 'soon' })), /^timestamp: /],
       [
-        frame('node_heartbeat', heartbeatBody(id, { capability_by_type: [{ type: 'gpu', ready: true }] })),
+        frame('node_heartbeat', heartbeatBody(id, { capability_by_type: [{ type: 'GPU!', ready: true }] })),
         /capability_by_type\.0\.type/,
       ],
-      [frame('node_register', registerBody({ node_id: id, platform: 'beos' })), /^platform: /],
+      [frame('node_register', registerBody({ node_id: id, platform: 42 })), /^platform: /],
       [frame('node_register', registerBody({ node_id: 'bad id!' })), /^node_id: /],
       [
         frame('node_register', registerBody({ node_id: id, hardware: { cpu_cores: 1 } })),

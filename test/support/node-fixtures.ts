@@ -20,6 +20,7 @@ export function registerBody(overrides: Record<string, unknown> = {}): Record<st
     ],
     features_supported: { emotion_detection: true },
     accept_public_jobs: true,
+    acks_jobs: true,
     language_capabilities: {
       asr_languages: ['zh', 'en', 'ja'],
       tts_languages: ['zh', 'en'],

@@ -11,7 +11,7 @@ describe('protocol validation', () => {
   });
 
   it('names the field path of every problem (up to 3)', () => {
-    const body = registerBody({ platform: 'amiga', hardware: { cpu_cores: -1, memory_gb: 1 } });
+    const body = registerBody({ platform: 7, hardware: { cpu_cores: -1, memory_gb: 1 } });
     expect(() => parseOrThrow(nodeRegisterSchema, body)).toThrow(/platform: .*; hardware\.cpu_cores: /);
     const nested = registerBody({
       language_capabilities: { nmt_capabilities: [{ model_id: 'm', languages: [], rule: 'all' }] },

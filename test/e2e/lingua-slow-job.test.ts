@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LinguaReplayNode } from '../support/lingua-node.ts';
+import {
+  JOIN_TOKEN,
+  startTestGateway,
+  startTestSelector,
+  startTestWorker,
+  type TestGateway,
+  type TestSelector,
+  type TestWorker,
+} from '../support/service-harness.ts';
+import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
+import type { Frame } from '../support/ws-client.ts';
+
+/**
+ * The lingua client never acks and answers when the work is done (its configuration budgets
+ * 20–30 s for large-model ASR). With the default deadlines (SB_ACK_TIMEOUT_MS 10 s,
+ * SB_JOB_TIMEOUT_MS 60 s) and a fast liveness tick, a job answered after 20 s finishes on its
+ * first attempt: delivery was its acceptance, no job_cancel, no failover.
+ */
+describe('lingua compatibility: a job answered after 20 s with no ack (gateway, worker, selector)', () => {
+  const prefix = uniquePrefix();
+  let gw: TestGateway;
+  let worker: TestWorker;
+  let selector: TestSelector;
+  let node: LinguaReplayNode;
+
+  beforeAll(async () => {
+    gw = await startTestGateway(prefix, { redisUrl: redisUrl() });
+    worker = await startTestWorker(prefix, { redisUrl: redisUrl() }, { SB_REAPER_INTERVAL_MS: '200' });
+    selector = await startTestSelector(prefix, { redisUrl: redisUrl() });
+    node = await LinguaReplayNode.connect(gw.ws, JOIN_TOKEN, 'core');
+    await node.register();
+    node.heartbeat();
+    await waitFor(
+      async () => ((await (await selector.api('/v1/snapshot')).json()) as { nodes: number }).nodes === 1,
+    );
+  });
+  afterAll(async () => {
+    await node.close();
+    await selector.close();
+    await worker.close();
+    await gw.close();
+  });
+
+  it('finishes with its job_result, 20 s after delivery, on attempt 1', { timeout: 60_000 }, async () => {
+    const res = await selector.api('/v1/jobs', {
+      method: 'POST',
+      body: JSON.stringify({ src_lang: 'zh', tgt_lang: 'en', pipeline: { use_semantic: true } }),
+    });
+    expect(res.status).toBe(201);
+    const assign = await node.nextAssign();
+    const started = Date.now();
+    await new Promise((r) => setTimeout(r, 20_000));
+    // still alive: its heartbeat every 15 s
+    node.heartbeat(true);
+    node.result(assign);
+    const view = await waitFor(async () => {
+      const v = (await (await selector.api(`/v1/jobs/${String(assign['job_id'])}`)).json()) as Frame;
+      return v['status'] === 'finished' && v;
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(20_000);
+    expect(view).toMatchObject({ attempt_id: 1, attempts: [{ attempt_id: 1, status: 'finished' }] });
+    expect(node.assigns).toHaveLength(1);
+    await expect(node.nextOfType('job_cancel', 200)).rejects.toThrow(/no matching frame/);
+    expect(node.errors).toEqual([]);
+  });
+});
