@@ -239,6 +239,7 @@ declare module 'ioredis' {
       nowMs: number,
       request: string,
       retentionMs: number,
+      abandonedBeforeMs: number,
       tenant: string,
     ): Result<[number, string?, string?, string?], Context>;
     setDrain(
