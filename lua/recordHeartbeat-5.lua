@@ -1,6 +1,10 @@
 --[[
   recordHeartbeat: the whole heartbeat hot path, O(1).
-    1. unknown node -> -1; heartbeat older than the stored one -> 0 (ignored, nothing written)
+    1. unknown node -> -1. A heartbeat older than the stored one by at most the reorder window
+       was overtaken in flight by a newer one: its load is not applied, but the node spoke, so
+       its liveness is refreshed -> 0. Older by more than the window, the node's clock went
+       back (an NTP correction after a timestamp in the future): applied, and its timestamp
+       becomes the reference -> 3. A timestamp in the future therefore never silences a node.
     2. load, running jobs, node and server timestamps, liveness score
     3. status machine (PROTOCOL.md "Node status")
     4. capability parts: a part whose digest differs from the stored one is stored
@@ -30,10 +34,12 @@
   ARGV[17] load change threshold, percentage points
   ARGV[18] max age of a published entry, ms
   ARGV[19] consecutive unhealthy heartbeats before ready -> degraded
+  ARGV[20] reorder window, ms (SB_HEARTBEAT_REORDER_MS)
 
   Returns { code, status, capability_changed (1|0), dirty_was_empty (1|0) }
-    code  1 applied   0 stale (older than stored; ignored)   -1 not registered
+    code  1 applied   0 stale (reordered: only liveness refreshed)   -1 not registered
           2 a changed part came without its blob: nothing written, call again with blobs
+          3 applied after a clock jump (older than stored by more than the reorder window)
 ]]
 local rcall = redis.call
 local nodeKey, liveKey, offlineKey, dirtyKey, pubKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -42,7 +48,19 @@ local nodeId, ts, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local s = rcall('HMGET', nodeKey, 'status', 'hb_ts', 'gpu', 'unhealthy', 'dg_svc', 'dg_lang', 'dg_models')
 local status = s[1]
 if not status or status == 'removed' then return { -1, '', 0, 0 } end
-if ts < (tonumber(s[2]) or 0) then return { 0, status, 0, 0 } end
+local storedTs = tonumber(s[2]) or 0
+local applied = 1
+if ts < storedTs then
+  if storedTs - ts <= tonumber(ARGV[20]) then
+    -- an offline node is brought back by its newer heartbeats only
+    if status ~= 'offline' then
+      rcall('HSET', nodeKey, 'hb_at', ARGV[3])
+      rcall('ZADD', liveKey, now, nodeId)
+    end
+    return { 0, status, 0, 0 }
+  end
+  applied = 3
+end
 local svcChanged = s[5] ~= ARGV[11]
 local langChanged = ARGV[13] ~= '' and s[6] ~= ARGV[13]
 local modelsChanged = ARGV[15] ~= '' and s[7] ~= ARGV[15]
@@ -104,4 +122,4 @@ local dirty = capChanged == 1 or pAt == nil or pStatus ~= next or pRunning ~= AR
 local dirtyWasEmpty = 0
 if dirty and rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end
 
-return { 1, next, capChanged, dirtyWasEmpty }
+return { applied, next, capChanged, dirtyWasEmpty }

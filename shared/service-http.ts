@@ -24,6 +24,28 @@ export interface OpsDeps {
   readyTimeoutMs?: number;
   /** Called before each scrape, to refresh gauges. */
   beforeScrape?: () => void;
+  /** Bounds on slow or idle clients (see `httpLimits`); Node's defaults (60/300 s) without. */
+  limits?: HttpLimits;
+}
+
+export interface HttpLimits {
+  /** Headers not complete within this: 408 and the connection closed. */
+  headersTimeoutMs: number;
+  /** Whole request (headers and body) not received within this: 408 and closed. */
+  requestTimeoutMs: number;
+  /** Open connections beyond this are dropped at once (undefined: no bound). */
+  maxConnections?: number;
+}
+
+/** The HTTP limits of the environment: SB_HTTP_HEADERS_TIMEOUT_MS, SB_HTTP_REQUEST_TIMEOUT_MS. */
+export function httpLimits(env: {
+  SB_HTTP_HEADERS_TIMEOUT_MS: number;
+  SB_HTTP_REQUEST_TIMEOUT_MS: number;
+}): HttpLimits {
+  return {
+    headersTimeoutMs: env.SB_HTTP_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: env.SB_HTTP_REQUEST_TIMEOUT_MS,
+  };
 }
 
 export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -50,7 +72,21 @@ export class ServiceHttp {
     this.waiting = (req, res) => {
       if (!serveOps(req, res)) sendError(res, STARTING);
     };
-    this.server = createServer({ keepAliveTimeout: 65_000 }, this.waiting);
+    const limits = ops.limits;
+    this.server = createServer(
+      limits
+        ? {
+            keepAliveTimeout: 65_000,
+            // a request timeout below the headers one would be refused by node:http
+            headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
+            requestTimeout: limits.requestTimeoutMs,
+            // how often node:http checks those timeouts (default 30 s)
+            connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+          }
+        : { keepAliveTimeout: 65_000 },
+      this.waiting,
+    );
+    if (limits?.maxConnections !== undefined) this.server.maxConnections = limits.maxConnections;
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.upgrade(req, socket, head);
     });

@@ -17,7 +17,7 @@ export interface GatewayServerDeps {
   feed: AssignmentFeed;
   auth: NodeAuthenticator;
   metrics: GatewayMetrics;
-  limits: SocketLimits & { maxInflight: number };
+  limits: SocketLimits & { maxInflight: number; pingIntervalMs: number };
   log: Logger;
 }
 
@@ -30,6 +30,7 @@ export class GatewayServer {
   private readonly wss: WebSocketServer;
   private readonly sockets = new Set<NodeSocket>();
   private closingFlag = false;
+  private readonly pinger: NodeJS.Timeout | undefined;
 
   constructor(
     serviceHttp: ServiceHttp,
@@ -49,6 +50,12 @@ export class GatewayServer {
       }),
       (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head, inflight),
     );
+    if (deps.limits.pingIntervalMs > 0) {
+      this.pinger = setInterval(() => {
+        for (const node of this.sockets) node.ping();
+      }, deps.limits.pingIntervalMs);
+      this.pinger.unref();
+    }
   }
 
   /** True once close() began: /readyz answers 503 and new work is refused. */
@@ -91,6 +98,7 @@ export class GatewayServer {
   /** Stops accepting, closes node sockets with 1001, waits for in-flight requests, then the server. */
   async close(): Promise<void> {
     this.closingFlag = true;
+    clearInterval(this.pinger);
     const sockets = [...this.sockets];
     for (const node of sockets) node.closeForShutdown();
     const serverClosed = new Promise<void>((resolve) => this.http.close(() => resolve()));

@@ -8,7 +8,7 @@ import { checkRedisGuarantees } from '../../shared/redis-guarantees.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
 import { closeBounded } from '../../shared/shutdown.ts';
-import { ServiceHttp } from '../../shared/service-http.ts';
+import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { createGatewayMetrics } from './gateway-metrics.ts';
 import { AssignmentFeed } from './assignment-feed.ts';
 import { GatewayServer } from './gateway-server.ts';
@@ -43,6 +43,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const quitRedis = () => Promise.allSettled([redis.quit(), queueRedis.quit(), feedRedis.quit()]);
   const http = await ServiceHttp.listen(env.PORT ?? 8080, env.HOST, {
     service: 'gateway',
+    limits: { ...httpLimits(env), maxConnections: env.SB_MAX_CONNECTIONS },
     registry: metricsRegistry,
     readyTimeoutMs: env.SB_REDIS_COMMAND_TIMEOUT_MS,
     isReady: async () => server !== undefined && !server.closing && (await redis.ping()) === 'PONG',
@@ -66,6 +67,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
         loadChangeThreshold: env.SB_LOAD_CHANGE_THRESHOLD,
         snapshotMaxAgeMs: env.SB_SNAPSHOT_MAX_AGE_MS,
         unhealthyHeartbeats: env.SB_UNHEALTHY_HEARTBEATS,
+        reorderWindowMs: env.SB_HEARTBEAT_REORDER_MS,
       },
       log,
     );
@@ -87,6 +89,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
         rate: env.SB_WS_RATE_LIMIT,
         maxQueued: env.SB_WS_MAX_QUEUED,
         maxInflight: env.SB_MAX_INFLIGHT,
+        registerTimeoutMs: env.SB_WS_REGISTER_TIMEOUT_MS,
+        pingIntervalMs: env.SB_WS_PING_INTERVAL_MS,
       },
       log: log.child({ component: 'gateway-server' }),
     });

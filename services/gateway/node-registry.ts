@@ -1,4 +1,4 @@
-import type { HeartbeatReply } from '../../shared/lua-scripts.ts';
+import { HEARTBEAT_CODE, heartbeatArgs, type HeartbeatReply } from '../../shared/lua-scripts.ts';
 import type { KeyBuilder, ShardKeys } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
@@ -42,10 +42,17 @@ export interface HeartbeatPolicy {
   loadChangeThreshold: number;
   snapshotMaxAgeMs: number;
   unhealthyHeartbeats: number;
+  /** SB_HEARTBEAT_REORDER_MS: how far behind the last timestamp a heartbeat is merely reordered */
+  reorderWindowMs: number;
 }
 
+/**
+ * `applied`; `clock_jump`: applied although its timestamp was behind the last one by more than
+ * the reorder window (the node's clock went back); `stale`: reordered in flight, only liveness
+ * refreshed. The kind is the `outcome` label of sb_heartbeats_total.
+ */
 export type HeartbeatOutcome =
-  | { kind: 'applied'; status: string; capabilityChanged: boolean }
+  | { kind: 'applied' | 'clock_jump'; status: string; capabilityChanged: boolean }
   | { kind: 'stale'; status: string }
   | { kind: 'not_registered' };
 
@@ -113,7 +120,8 @@ export class NodeRegistry {
       const outcome = await this.writeHeartbeat(w);
       span.setAttribute('sb.outcome', outcome.kind);
       if (outcome.kind !== 'not_registered') span.setAttribute('sb.status', outcome.status);
-      if (outcome.kind === 'applied') span.setAttribute('sb.capability_changed', outcome.capabilityChanged);
+      if (outcome.kind === 'applied' || outcome.kind === 'clock_jump')
+        span.setAttribute('sb.capability_changed', outcome.capabilityChanged);
       return outcome;
     } catch (err) {
       failSpan(span, err);
@@ -127,12 +135,13 @@ export class NodeRegistry {
     const k = this.keys.forNode(w.nodeId);
     let reply = await this.recordHeartbeat(k, w, !w.cached);
     // 2: Redis holds other digests than this gateway last sent (another replica wrote since)
-    if (reply[0] === 2) reply = await this.recordHeartbeat(k, w, true);
+    if (reply[0] === HEARTBEAT_CODE.sendBlobs) reply = await this.recordHeartbeat(k, w, true);
     const [code, status, capChanged, dirtyWasEmpty] = reply;
-    if (code === -1) return { kind: 'not_registered' };
-    if (code === 0) return { kind: 'stale', status };
+    if (code === HEARTBEAT_CODE.notRegistered) return { kind: 'not_registered' };
+    if (code === HEARTBEAT_CODE.stale) return { kind: 'stale', status };
     await this.followUp(w.nodeId, k.shard, capChanged === 1, dirtyWasEmpty === 1);
-    return { kind: 'applied', status, capabilityChanged: capChanged === 1 };
+    const kind = code === HEARTBEAT_CODE.clockJump ? 'clock_jump' : 'applied';
+    return { kind, status, capabilityChanged: capChanged === 1 };
   }
 
   /**
@@ -149,25 +158,18 @@ export class NodeRegistry {
       k.offline,
       k.dirty,
       k.published,
-      w.nodeId,
-      w.timestamp,
-      Date.now(),
-      w.cpu,
-      w.gpu ?? '',
-      w.gpuMem ?? '',
-      w.mem,
-      w.running,
-      w.anyReady ? 1 : 0,
-      p.requireGpu ? 1 : 0,
-      w.svc.digest,
-      blob(w.svc),
-      w.lang?.digest ?? '',
-      blob(w.lang),
-      w.models?.digest ?? '',
-      blob(w.models),
-      p.loadChangeThreshold,
-      p.snapshotMaxAgeMs,
-      p.unhealthyHeartbeats,
+      ...heartbeatArgs({
+        ...w,
+        nowMs: Date.now(),
+        requireGpu: p.requireGpu,
+        svc: { digest: w.svc.digest, blob: blob(w.svc) },
+        lang: w.lang && { digest: w.lang.digest, blob: blob(w.lang) },
+        models: w.models && { digest: w.models.digest, blob: blob(w.models) },
+        loadChangeThreshold: p.loadChangeThreshold,
+        snapshotMaxAgeMs: p.snapshotMaxAgeMs,
+        unhealthyHeartbeats: p.unhealthyHeartbeats,
+        reorderWindowMs: p.reorderWindowMs,
+      }),
     );
   }
 

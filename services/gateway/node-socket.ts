@@ -17,11 +17,14 @@ export interface SocketLimits {
   rate: number;
   /** Frames accepted but not yet handled, per socket. */
   maxQueued: number;
+  /** A socket not registered within this is closed with 4408. */
+  registerTimeoutMs: number;
 }
 
 export const CLOSE_TOO_BIG = 1009;
 export const CLOSE_FLOODING = 4429;
 export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_REGISTER_TIMEOUT = 4408;
 
 const FRAME_TYPES = new Set<string>(NODE_FRAME_TYPES);
 
@@ -47,6 +50,10 @@ export class NodeSocket {
   private handover = false;
   /** Resolves once the close has been handled (the offline mark written or skipped). */
   readonly closed: Promise<void>;
+  /** Closes a socket that never registers (SB_WS_REGISTER_TIMEOUT_MS). */
+  private registerTimer: NodeJS.Timeout | undefined;
+  /** Answered the last ping (or sent something) since: see `ping()`. */
+  private alive = true;
 
   constructor(
     private readonly ws: WebSocket,
@@ -64,6 +71,27 @@ export class NodeSocket {
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     this.closed = new Promise((resolve) => ws.on('close', () => void this.onClose().finally(resolve)));
     ws.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+    ws.on('pong', () => (this.alive = true));
+    this.registerTimer = setTimeout(() => {
+      if (this.nodeId !== null) return;
+      this.metrics.rejected.inc({ reason: 'register_timeout' });
+      this.ws.close(CLOSE_REGISTER_TIMEOUT, 'no node_register in time');
+    }, limits.registerTimeoutMs);
+    this.registerTimer.unref();
+  }
+
+  /**
+   * Called every SB_WS_PING_INTERVAL_MS: a socket that has neither answered the previous ping
+   * nor sent anything since is dead (a peer gone without a close) and is terminated.
+   */
+  ping(): void {
+    if (!this.alive) {
+      this.log.debug({ nodeId: this.nodeId }, 'no pong: terminating socket');
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
   }
 
   get registeredNodeId(): string | null {
@@ -82,6 +110,7 @@ export class NodeSocket {
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
+    this.alive = true;
     const at = performance.now();
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     if (size > this.limits.maxMessageBytes) {
@@ -141,12 +170,13 @@ export class NodeSocket {
         this.metrics.rejected.inc({ reason: 'inflight' });
         throw new SwitchboardError('RATE_LIMITED', 'gateway at capacity; retry shortly');
       }
+      let outcome: string | undefined;
       try {
-        await this.dispatch(frame.type, frame.body);
+        outcome = await this.dispatch(frame.type, frame.body);
       } finally {
         this.inflight.release();
       }
-      if (type === 'node_heartbeat') this.observeHeartbeat(receivedAt, 'applied');
+      if (type === 'node_heartbeat') this.observeHeartbeat(receivedAt, outcome ?? 'applied');
     } catch (err) {
       const error = toSwitchboardError(err);
       if (error.code === 'INTERNAL') this.log.error({ err, type }, 'frame failed');
@@ -155,7 +185,8 @@ export class NodeSocket {
     }
   }
 
-  private async dispatch(type: NodeFrameType, body: Record<string, unknown>): Promise<void> {
+  /** Handles one frame; for a heartbeat, answers its outcome (applied, clock_jump, stale). */
+  private async dispatch(type: NodeFrameType, body: Record<string, unknown>): Promise<string | undefined> {
     if (type === 'node_register') {
       this.registerSeen = true;
       try {
@@ -164,6 +195,7 @@ export class NodeSocket {
         this.nodeId = ack.node_id;
         this.epoch = epoch;
         this.acksJobs = acksJobs;
+        clearTimeout(this.registerTimer);
         this.metrics.registrations.inc({ outcome: 'ok' });
         this.send(JSON.stringify(ack));
         // live assignments from now on, then whatever waits unacked (at least once)
@@ -180,8 +212,7 @@ export class NodeSocket {
       throw new SwitchboardError('NOT_REGISTERED', `${type} before node_register on this connection`);
     switch (type) {
       case 'node_heartbeat':
-        await this.service.heartbeat(body, this.principal, nodeId);
-        return;
+        return (await this.service.heartbeat(body, this.principal, nodeId)).kind;
       case 'node_error':
         await this.service.nodeError(body, this.principal, nodeId);
         return;
@@ -223,6 +254,7 @@ export class NodeSocket {
   };
 
   private async onClose(): Promise<void> {
+    clearTimeout(this.registerTimer);
     this.queue.length = 0;
     const nodeId = this.nodeId;
     if (nodeId !== null) this.feed.detach(nodeId, this.push);

@@ -9,7 +9,7 @@ import { checkRedisGuarantees } from '../../shared/redis-guarantees.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
 import { closeBounded } from '../../shared/shutdown.ts';
-import { ServiceHttp } from '../../shared/service-http.ts';
+import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { JobPlacer } from './job-placer.ts';
 import { JobStore } from './job-store.ts';
 import { createSelectorApi } from './selector-api.ts';
@@ -47,6 +47,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
   const quitRedis = () => Promise.allSettled([redis.quit(), tail.quit(), queueRedis.quit()]);
   const http = await ServiceHttp.listen(env.PORT ?? 8081, env.HOST, {
     service: 'selector',
+    limits: { ...httpLimits(env) },
     registry,
     readyTimeoutMs: env.SB_REDIS_COMMAND_TIMEOUT_MS,
     isReady: async () => !closing && replica?.ready === true && (await redis.ping()) === 'PONG',

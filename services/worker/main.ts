@@ -20,7 +20,7 @@ import { checkRedisGuarantees } from '../../shared/redis-guarantees.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
 import { closeBounded } from '../../shared/shutdown.ts';
-import { ServiceHttp } from '../../shared/service-http.ts';
+import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { JobTimeouts } from './job-timeouts.ts';
 import { LivenessReaper } from './liveness-reaper.ts';
 import { LivenessSchedule } from './liveness-schedule.ts';
@@ -54,6 +54,7 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
   const quitRedis = () => Promise.allSettled([redis.quit(), bull.quit()]);
   const http = await ServiceHttp.listen(env.PORT ?? 8082, env.HOST, {
     service: 'worker',
+    limits: { ...httpLimits(env) },
     registry,
     readyTimeoutMs: env.SB_REDIS_COMMAND_TIMEOUT_MS,
     isReady: async () =>

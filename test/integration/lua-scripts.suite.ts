@@ -85,6 +85,7 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
       maxAgeMs?: number;
       /** Send digests only, as a gateway does when it believes Redis holds them. */
       noBlobs?: boolean;
+      reorderMs?: number;
     }
     function heartbeat(h: Hb = {}) {
       const svc = part(h.svc ?? { capability_by_type: [{ type: 'asr', ready: true }] });
@@ -115,6 +116,7 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         h.threshold ?? 5,
         h.maxAgeMs ?? 30000,
         3,
+        h.reorderMs ?? 5000,
       );
     }
     const markOffline = (epoch: number | '', cutoff: number | '' = '') =>
@@ -189,13 +191,37 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         expect(await redis.zscore(k().live, nodeId)).toBeNull();
       });
 
-      it('ignores an older heartbeat (0) and applies an equal one', async () => {
+      it('ignores the load of a reordered older heartbeat (0) but refreshes liveness; applies an equal one', async () => {
         await register();
-        expect((await heartbeat({ ts: 1000, cpu: 11 }))[0]).toBe(1);
-        expect(await heartbeat({ ts: 999, cpu: 99 })).toEqual([0, 'ready', 0, 0]);
+        expect((await heartbeat({ ts: 1000, now: 50_000, cpu: 11 }))[0]).toBe(1);
+        expect(await heartbeat({ ts: 999, now: 60_000, cpu: 99 })).toEqual([0, 'ready', 0, 0]);
         expect(await field('cpu')).toBe('11');
+        expect(await field('hb_ts')).toBe('1000');
+        expect(await redis.zscore(k().live, nodeId)).toBe('60000');
+        expect(await field('hb_at')).toBe('60000');
         expect((await heartbeat({ ts: 1000, cpu: 12 }))[0]).toBe(1);
         expect(await field('cpu')).toBe('12');
+      });
+
+      it('a clock jump back past the reorder window is applied (3): a future timestamp never silences a node', async () => {
+        await register();
+        const hourAhead = Date.now() + 3_600_000;
+        expect((await heartbeat({ ts: hourAhead, cpu: 11 }))[0]).toBe(1);
+        const back = Date.now();
+        expect((await heartbeat({ ts: back, cpu: 42, reorderMs: 5000 })).slice(0, 2)).toEqual([3, 'ready']);
+        expect(await field('cpu')).toBe('42');
+        expect(await field('hb_ts')).toBe(String(back));
+        expect((await heartbeat({ ts: back + 1000, cpu: 43 }))[0]).toBe(1);
+        expect(await field('cpu')).toBe('43');
+      });
+
+      it('a reordered heartbeat does not bring an offline node back', async () => {
+        await register();
+        await heartbeat({ ts: 1000 });
+        expect((await markOffline(''))[0]).toBe(1);
+        expect((await heartbeat({ ts: 999 }))[0]).toBe(0);
+        expect(await field('status')).toBe('offline');
+        expect(await redis.zscore(k().live, nodeId)).toBeNull();
       });
 
       it('writes load, server time and liveness', async () => {
