@@ -121,7 +121,7 @@ describe('lingua compatibility: jobs (gateway, worker, selector)', () => {
   it('two jobs without session ids never collide; a session keeps its node and counts its utterances', async () => {
     const pairs = new Set<string>();
     for (let i = 0; i < 2; i++) {
-      const placed = await submit({ src_lang: 'zh', tgt_lang: 'en', preferred_node_id: core.nodeId });
+      const placed = await submit({ src_lang: 'zh', tgt_lang: 'en', exclude_node_ids: [full.nodeId] });
       const assign = await core.nextAssign();
       expect(typeof assign['trace_id']).toBe('string');
       pairs.add(`${String(assign['session_id'])}:${String(assign['utterance_index'])}`);
@@ -150,7 +150,7 @@ describe('lingua compatibility: jobs (gateway, worker, selector)', () => {
     const placed = await submit({
       src_lang: 'zh',
       tgt_lang: 'en',
-      preferred_node_id: full.nodeId,
+      exclude_node_ids: [core.nodeId],
       payload: { enable_streaming_asr: true, partial_update_interval_ms: 1000, trace_id: 'trace-partials' },
     });
     const assign = await full.nextAssign();
