@@ -37,6 +37,8 @@
   ARGV[20] reorder window, ms (SB_HEARTBEAT_REORDER_MS)
 
   Returns { code, status, capability_changed (1|0), dirty_was_empty (1|0) }
+    capability_changed is also 1 when the heartbeat brings an offline node back: it left its
+    pools when it went offline (the pool index then recomputes them)
     code  1 applied   0 stale (reordered: only liveness refreshed)   -1 not registered
           2 a changed part came without its blob: nothing written, call again with blobs
           3 applied after a clock jump (older than stored by more than the reorder window)
@@ -101,7 +103,10 @@ end
 rcall('HSET', nodeKey, 'status', next, 'unhealthy', unhealthy, 'hb_ts', ARGV[2], 'hb_at', ARGV[3],
   'cpu', ARGV[4], 'gpu_pct', ARGV[5], 'gpu_mem', ARGV[6], 'mem', ARGV[7], 'running', ARGV[8])
 rcall('ZADD', liveKey, now, nodeId)
-if status == 'offline' then rcall('ZREM', offlineKey, nodeId) end
+if status == 'offline' then
+  rcall('ZREM', offlineKey, nodeId)
+  capChanged = 1
+end
 
 -- 5. significance filter against the published entry
 local pStatus, pRunning, pCpu, pGpu, pMem, pAt

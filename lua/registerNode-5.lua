@@ -24,6 +24,8 @@
   heartbeats apply whatever the node's clock did.
 
   Returns { epoch, capability_changed (1|0), dirty_was_empty (1|0), is_new (1|0) }
+    capability_changed is also 1 for a node that was offline: it left its pools when it went
+    offline (the pool index then recomputes them)
        or { -1, 0, 0, 0 } when a generated id collides (nothing written; generate another)
 ]]
 local rcall = redis.call
@@ -32,9 +34,10 @@ local nodeId, now = ARGV[1], ARGV[2]
 
 local isNew = rcall('EXISTS', nodeKey) == 0
 if ARGV[16] == '1' and not isNew then return { -1, 0, 0, 0 } end
-local stored = rcall('HMGET', nodeKey, 'dg_static', 'dg_svc', 'dg_lang', 'dg_models')
+local stored = rcall('HMGET', nodeKey, 'dg_static', 'dg_svc', 'dg_lang', 'dg_models', 'status')
 
 local capChanged = 0
+if stored[5] == 'offline' then capChanged = 1 end
 local parts = { 'static', 'svc', 'lang', 'models' }
 for i = 1, 4 do
   local digest = ARGV[6 + 2 * i]

@@ -65,6 +65,36 @@ function langSet(codes: LangList): Set<string> {
   return out;
 }
 
+/** Thrown by a BoundedSet that would grow past its limit. */
+class PairLimitExceeded extends Error {}
+
+/** A set of pair keys that refuses to grow past `limit` (the work stops at once). */
+class BoundedSet extends Set<string> {
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override add(key: string): this {
+    super.add(key);
+    if (this.size > this.limit) throw new PairLimitExceeded();
+    return this;
+  }
+}
+
+/**
+ * True when the capabilities derive more than `limit` directed NMT pairs. Stops counting at
+ * `limit + 1`, so the cost is bounded whatever the lists hold: at most 64 entries × 128² pair
+ * checks (PROTOCOL.md "Limits").
+ */
+export function derivedPairsExceed(caps: LanguageCapabilities, limit: number): boolean {
+  try {
+    nmtPairSet(caps, new BoundedSet(limit));
+    return false;
+  } catch (err) {
+    if (err instanceof PairLimitExceeded) return true;
+    throw err;
+  }
+}
+
 /** Adds the pair when both codes are usable and differ. */
 function addPair(out: Set<string>, src: string, tgt: string): void {
   const s = usable(src);
@@ -72,8 +102,7 @@ function addPair(out: Set<string>, src: string, tgt: string): void {
   if (s !== '' && t !== '' && s !== t) out.add(pairKey(s, t));
 }
 
-function pairSet(pairs: PairList): Set<string> {
-  const out = new Set<string>();
+function pairSet(pairs: PairList, out = new Set<string>()): Set<string> {
   for (const { src, tgt } of pairs ?? []) addPair(out, src, tgt);
   return out;
 }
@@ -108,10 +137,9 @@ function addEntryPairs(out: Set<string>, entry: NmtCapability): void {
  * any; else (a node that sends no NMT rules, like the lingua client at its head) the pairs the
  * lingua scheduler derives: asr_languages × semantic_languages, src ≠ tgt.
  */
-function nmtPairSet(caps: LanguageCapabilities): Set<string> {
+function nmtPairSet(caps: LanguageCapabilities, out = new Set<string>()): Set<string> {
   const explicit = caps.supported_language_pairs;
-  if (explicit != null && explicit.length > 0) return pairSet(explicit);
-  const out = new Set<string>();
+  if (explicit != null && explicit.length > 0) return pairSet(explicit, out);
   const rules = caps.nmt_capabilities ?? [];
   if (rules.length > 0) {
     for (const entry of rules) addEntryPairs(out, entry);

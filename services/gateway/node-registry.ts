@@ -186,7 +186,8 @@ export class NodeRegistry {
       Date.now(),
       '',
     );
-    await this.followUp(nodeId, k.shard, false, dirtyWasEmpty === 1);
+    // an offline node leaves its pools (the pool index job)
+    await this.followUp(nodeId, k.shard, code === 1, dirtyWasEmpty === 1);
     return code === 1;
   }
 

@@ -24,7 +24,8 @@ export interface TickResult {
 /**
  * The liveness tick (once per SB_REAPER_INTERVAL_MS for the whole deployment, via a BullMQ
  * job scheduler), per shard:
- *  - nodes silent for longer than SB_NODE_TTL_MS → offline (unless they heartbeat meanwhile);
+ *  - nodes silent for longer than SB_NODE_TTL_MS → offline (unless they heartbeat meanwhile),
+ *    and out of their pools (pool index);
  *  - nodes offline for longer than SB_NODE_RETENTION_MS → removed (pool index clears them);
  *  - job attempts past their ack or job timeout, or on a node gone offline, fail over
  *    (JobTimeouts);
@@ -73,7 +74,10 @@ export class LivenessReaper {
         silentSince,
       );
       if (code === -1) await this.redis.zrem(k.live, id); // a record that is gone leaves no trace
-      if (code === 1) offline++;
+      if (code === 1) {
+        offline++;
+        await this.queues.requestPoolIndex(id, shard); // an offline node leaves its pools
+      }
     }
     const removeBefore = now - retentionMs;
     let removed = 0;

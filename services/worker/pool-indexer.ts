@@ -11,7 +11,9 @@ export type PoolIndexOutcome = 'changed' | 'unchanged' | 'gone';
 /**
  * Rebuilds one node's pool membership from its CURRENT language capabilities (the job only
  * names the node): computes the directed pipeline pools, diffs them against the stored ones
- * and applies the diff in one script. Runs only on a real capability change.
+ * and applies the diff in one script. Runs on a real capability change, and when the node goes
+ * offline or comes back: an offline node is in no pool (its entries do not wait the
+ * SB_NODE_RETENTION_MS until removal), a node back is in its pools again.
  */
 export class PoolIndexer {
   constructor(
@@ -27,7 +29,8 @@ export class PoolIndexer {
       const [status, capLang, stored] = await this.redis.hmget(k.node(nodeId), 'status', 'cap_lang', 'pools');
       if (status === null) return this.done('gone');
       const removing = status === 'removed';
-      const next = removing ? [] : pipelinePools(languageProfile(parseLang(capLang ?? null)));
+      const next =
+        removing || status === 'offline' ? [] : pipelinePools(languageProfile(parseLang(capLang ?? null)));
       const current = new Set<string>(stored ? (JSON.parse(stored) as string[]) : []);
       const wanted = new Set(next);
       const joined = next.filter((p) => !current.has(p));

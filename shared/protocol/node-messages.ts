@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { NODE_ID_PATTERN } from '../keys.ts';
+import { derivedPairsExceed } from '../language-pairs.ts';
 
 /**
  * Schemas of the node wire protocol (PROTOCOL.md "Node WebSocket"). Unknown extra fields are
@@ -11,6 +12,23 @@ const text = z.string().max(4096);
 const lang = z.string().min(1).max(35);
 const percent = z.number().min(0).max(100);
 const list = <T extends z.ZodType>(item: T, max = 1024) => z.array(item).max(max);
+
+/**
+ * Caps that bound what one registration or heartbeat can cost (PROTOCOL.md "Limits"): the
+ * pools and index entries of a node grow with the directed pairs its languages derive.
+ */
+export const CAPABILITY_LIMITS = {
+  /** codes per language list (asr/tts/semantic languages, an nmt entry's languages) */
+  languageCodes: 128,
+  /** entries per pair list (blocked_pairs, supported_pairs, supported_language_pairs) */
+  pairEntries: 4096,
+  /** entries of nmt_capabilities */
+  nmtEntries: 64,
+  /** directed NMT pairs one node's capabilities may derive */
+  derivedPairs: 4096,
+} as const;
+const langList = list(lang, CAPABILITY_LIMITS.languageCodes);
+const pairList = list(z.object({ src: lang, tgt: lang }), CAPABILITY_LIMITS.pairEntries);
 
 export const nodeIdSchema = z.string().regex(NODE_ID_PATTERN, 'expected 1-128 characters of [A-Za-z0-9._:-]');
 
@@ -34,8 +52,6 @@ export const FEATURE_FLAGS = [
   'speaker_identification',
   'persona_adaptation',
 ] as const;
-
-const langPair = z.object({ src: lang, tgt: lang });
 
 export const hardwareSchema = z.object({
   cpu_cores: z.number().int().min(0).max(100000),
@@ -78,19 +94,29 @@ export const capabilityByTypeSchema = z.object({
 
 export const nmtCapabilitySchema = z.object({
   model_id: id,
-  languages: list(lang),
+  languages: langList,
   rule: z.enum(['any_to_any', 'any_to_en', 'en_to_any', 'specific_pairs']),
-  blocked_pairs: list(langPair, 10000).nullish(),
-  supported_pairs: list(langPair, 10000).nullish(),
+  blocked_pairs: pairList.nullish(),
+  supported_pairs: pairList.nullish(),
 });
 
-export const languageCapabilitiesSchema = z.object({
-  asr_languages: list(lang).nullish(),
-  tts_languages: list(lang).nullish(),
-  semantic_languages: list(lang).nullish(),
-  nmt_capabilities: list(nmtCapabilitySchema, 256).nullish(),
-  supported_language_pairs: list(langPair, 10000).nullish(),
-});
+export const languageCapabilitiesSchema = z
+  .object({
+    asr_languages: langList.nullish(),
+    tts_languages: langList.nullish(),
+    semantic_languages: langList.nullish(),
+    nmt_capabilities: list(nmtCapabilitySchema, CAPABILITY_LIMITS.nmtEntries).nullish(),
+    supported_language_pairs: pairList.nullish(),
+  })
+  .superRefine((caps, ctx) => {
+    if (derivedPairsExceed(caps, CAPABILITY_LIMITS.derivedPairs))
+      ctx.addIssue({
+        code: 'custom',
+        // without NMT rules, the pairs are asr_languages × semantic_languages
+        path: [(caps.nmt_capabilities ?? []).length > 0 ? 'nmt_capabilities' : 'semantic_languages'],
+        message: `derives more than ${CAPABILITY_LIMITS.derivedPairs} directed NMT pairs (the limit per node)`,
+      });
+  });
 
 export const featuresSchema = z.object(
   Object.fromEntries(FEATURE_FLAGS.map((f) => [f, z.boolean().nullish()])) as Record<

@@ -99,7 +99,11 @@ describe('worker: pool index and coalesced snapshot', () => {
     };
     const fleet = await TestFleet.connect(gw.ws, [id], { language_capabilities: lang });
     fleet.heartbeat(0, 1, {}, { language_capabilities: lang });
-    await waitFor(async () => (await checkpointEntry(redis, gw.keys, id))?.status === 'ready');
+    // the pool index runs beside the status (behind the previous test's nodes leaving their pools)
+    await waitFor(async () => {
+      const entry = await checkpointEntry(redis, gw.keys, id);
+      return entry?.status === 'ready' && entry.pools.length > 0;
+    });
     const before = await checkpointEntry(redis, gw.keys, id);
     // the old defect: {en, ja, zh} must serve en→zh
     expect(before!.pools).toEqual(['auto:en', 'auto:zh', 'en:zh', 'ja:en', 'ja:zh', 'zh:en']);
