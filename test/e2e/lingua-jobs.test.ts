@@ -44,9 +44,10 @@ describe('lingua compatibility: jobs (gateway, worker, selector)', () => {
       node.heartbeat();
     }
     await waitFor(async () => {
-      const snap = (await (await selector.api('/v1/snapshot')).json()) as { nodes: number };
-      const pools = (await (await selector.api('/v1/pools')).json()) as { pools: { pool: string }[] };
-      return snap.nodes === 2 && pools.pools.some((p) => p.pool === 'en:zh');
+      const listed = (await (await selector.api('/v1/nodes')).json()) as {
+        nodes: { status: string; pools: string[] }[];
+      };
+      return listed.nodes.filter((n) => n.status === 'ready' && n.pools.includes('en:zh')).length === 2;
     });
   });
   afterAll(async () => {

@@ -148,7 +148,7 @@ describe('lingua compatibility: registration, pairs, reconnect (2 gateways, work
     await waitFor(async () => (await snapshotHas(nodeId)).status === 'ready');
 
     const u = schedulerE2e.session_utterance;
-    const placed = await submit({ ...u, preferred_node_id: nodeId });
+    const placed = await submit({ ...u, exclude_node_ids: [core.nodeId, full.nodeId] });
     expect(placed.status).toBe(201);
     const assign = await socket.nextOfType('job_assign');
     // every field its serde types cannot do without, with their JSON types
