@@ -8,6 +8,7 @@ import type { AssignmentFeed } from './assignment-feed.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { TokenBucket, type InflightLimiter } from './load-shedding.ts';
 import type { Principal } from './node-auth.ts';
+import { recordRegistrationFailure } from './registration-refusals.ts';
 import type { NodeService } from './node-service.ts';
 
 export interface SocketLimits {
@@ -230,7 +231,7 @@ export class NodeSocket {
         for (const pending of await this.feed.pending(ack.node_id)) this.push(pending);
       } catch (err) {
         const error = toSwitchboardError(err);
-        this.refused(error, body);
+        recordRegistrationFailure(this.metrics, this.log, error, body, this.remoteAddress);
         if (error.code === 'UNAUTHORIZED' && this.principal.kind === 'join') {
           // a client that ignores error frames (lingua) retries on reconnect
           this.sendError(error);
@@ -264,24 +265,6 @@ export class NodeSocket {
   private observeHeartbeat(receivedAt: number, outcome: string): void {
     this.metrics.heartbeats.inc({ outcome });
     this.metrics.heartbeatSeconds.observe((performance.now() - receivedAt) / 1000);
-  }
-
-  /** A refused registration, visible to operators: the client itself ignores error frames. */
-  private refused(error: SwitchboardError, body: Record<string, unknown>): void {
-    this.metrics.registrations.inc({ outcome: error.code });
-    if (error.code === 'RATE_LIMITED' || error.code === 'SCHEDULER_DEPENDENCY_DOWN') return;
-    const field = /^([^\s:;]+):/.exec(error.message)?.[1] ?? '(none)';
-    this.metrics.registrationRefusals.inc({ code: error.code, field });
-    this.log.warn(
-      {
-        remoteAddress: this.remoteAddress,
-        nodeId: typeof body['node_id'] === 'string' ? body['node_id'] : null,
-        code: error.code,
-        field,
-        reason: error.message,
-      },
-      'node_register refused',
-    );
   }
 
   /**
