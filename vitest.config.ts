@@ -13,8 +13,11 @@ const shared = {
   pool: 'forks',
 } as const;
 
-function project(name: string): TestProjectInlineConfiguration {
-  return { extends: false, test: { ...shared, name, include: [`test/${name}/**/*.test.ts`] } };
+function project(name: string, overrides: { testTimeout?: number } = {}): TestProjectInlineConfiguration {
+  return {
+    extends: false,
+    test: { ...shared, ...overrides, name, include: [`test/${name}/**/*.test.ts`] },
+  };
 }
 
 export default defineConfig({
@@ -22,6 +25,13 @@ export default defineConfig({
     ...shared,
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/setup/global-setup.ts'],
-    projects: [project('unit'), project('integration'), project('e2e'), project('cluster')],
+    projects: [
+      project('unit'),
+      project('integration'),
+      project('e2e'),
+      project('cluster'),
+      // a fault case runs traffic, the fault and the settling of every job: ~10-20 s, more on a busy machine
+      project('faults', { testTimeout: 120_000 }),
+    ],
   },
 });

@@ -59,6 +59,18 @@ const REDIS_REFUSING: [RegExp, string][] = [
   [/^BUSY\b/, 'Redis is busy running a script; retry later'],
 ];
 
+/**
+ * True when Redis certainly did NOT run the command: it refused it (cluster down or moving,
+ * replica, out of memory, loading, busy) or the client never sent it. A timeout or a connection
+ * lost after sending is NOT such an error: the command may have run.
+ */
+export function commandNotRun(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return /^(CLUSTERDOWN|TRYAGAIN|READONLY|MASTERDOWN|OOM|LOADING|BUSY)\b|Stream isn't writeable|enableOfflineQueue|Too many Cluster redirections|None of startup nodes is available/.test(
+    err.message,
+  );
+}
+
 /** Maps anything thrown to a catalog error; unknown errors become INTERNAL. */
 export function toSwitchboardError(err: unknown): SwitchboardError {
   if (err instanceof SwitchboardError) return err;

@@ -239,6 +239,7 @@ declare module 'ioredis' {
       nowMs: number,
       request: string,
       retentionMs: number,
+      abandonedBeforeMs?: number,
     ): Result<[number, string?, string?], Context>;
     setDrain(
       node: string,

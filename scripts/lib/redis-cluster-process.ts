@@ -1,7 +1,7 @@
 /**
  * Forms a Redis Cluster of real `redis-server` processes (redis-server-process.ts) for tests:
- * masters only, slots assigned evenly, formed with ioredis (ADDSLOTSRANGE + MEET), no
- * redis-cli needed.
+ * masters (slots assigned evenly) and optionally replicas of each, formed with ioredis
+ * (ADDSLOTSRANGE + MEET + REPLICATE), no redis-cli needed.
  */
 import { Redis } from 'ioredis';
 import { findFreePort, HOST } from './local-ports.ts';
@@ -11,16 +11,20 @@ const CLUSTER_DEADLINE_MS = 30_000;
 const CLUSTER_SLOTS = 16384;
 
 export interface RedisClusterOptions {
-  /** Number of masters (no replicas). Default 3. */
+  /** Number of masters. Default 3. */
   masters?: number;
+  /** Replicas per master (they take over when it fails: cluster-node-timeout 2 s). Default 0. */
+  replicas?: number;
 }
 
 export interface RedisClusterHandle {
   nodes: { host: string; port: number }[];
   /** `"127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3"` (the REDIS_CLUSTER_NODES format). */
   seeds: string;
-  /** The underlying per-node servers (e.g. to kill one). */
+  /** The underlying per-node servers (e.g. to kill one): the masters, then the replicas. */
   servers: RedisServerHandle[];
+  /** `replicaOf[i]`: index in `servers` of the master replica `servers[masters + i]` follows. */
+  replicaOf: number[];
   /** Stops every node and removes their temp dirs. */
   stop(): Promise<void>;
 }
@@ -37,14 +41,14 @@ function parseInfo(text: string): Map<string, string> {
 }
 
 /** Empty string if this node sees a healthy, fully meshed cluster; else the reason. */
-async function clusterProblem(client: Redis, masters: number): Promise<string> {
+async function clusterProblem(client: Redis, known: number): Promise<string> {
   const info = parseInfo(String(await client.call('CLUSTER', 'INFO')));
   if (info.get('cluster_state') !== 'ok') return `cluster_state:${info.get('cluster_state')}`;
   if (info.get('cluster_slots_assigned') !== String(CLUSTER_SLOTS))
     return `cluster_slots_assigned:${info.get('cluster_slots_assigned')}`;
   if (info.get('cluster_slots_ok') !== String(CLUSTER_SLOTS))
     return `cluster_slots_ok:${info.get('cluster_slots_ok')}`;
-  if (info.get('cluster_known_nodes') !== String(masters))
+  if (info.get('cluster_known_nodes') !== String(known))
     return `cluster_known_nodes:${info.get('cluster_known_nodes')}`;
   const nodes = String(await client.call('CLUSTER', 'NODES'))
     .trim()
@@ -66,10 +70,13 @@ async function clusterProblem(client: Redis, masters: number): Promise<string> {
 export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise<RedisClusterHandle> {
   const masters = opts.masters ?? 3;
   if (!Number.isInteger(masters) || masters < 1) throw new Error(`masters must be a positive integer`);
+  const replicas = opts.replicas ?? 0;
+  const total = masters * (1 + replicas);
+  const replicaOf = Array.from({ length: masters * replicas }, (_, i) => i % masters);
 
   const busPorts = new Map<number, number>();
   const settled = await Promise.allSettled(
-    Array.from({ length: masters }, () =>
+    Array.from({ length: total }, () =>
       startServer({
         argsForPort: async (port) => {
           const bus = await findFreePort();
@@ -104,7 +111,7 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
   try {
     await Promise.all(clients.map((c) => c.connect()));
     await Promise.all(
-      clients.map(async (c, i) => {
+      clients.slice(0, masters).map(async (c, i) => {
         const first = Math.floor((i * CLUSTER_SLOTS) / masters);
         const last = Math.floor(((i + 1) * CLUSTER_SLOTS) / masters) - 1;
         // Distinct config epochs up front, so no epoch-collision dance is needed (like redis-cli does).
@@ -119,10 +126,25 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
     }
 
     const deadline = Date.now() + CLUSTER_DEADLINE_MS;
+    if (replicas > 0) {
+      const ids = await Promise.all(clients.slice(0, masters).map((c) => c.call('CLUSTER', 'MYID')));
+      for (const [i, master] of replicaOf.entries()) {
+        // a replica can follow its master only once it knows it (MEET propagates by gossip)
+        for (;;) {
+          try {
+            await clients[masters + i]!.call('CLUSTER', 'REPLICATE', String(ids[master]));
+            break;
+          } catch (err) {
+            if (Date.now() > deadline) throw err;
+            await sleep(100);
+          }
+        }
+      }
+    }
     for (;;) {
       const problems = await Promise.all(
         clients.map(async (c, i) => {
-          const p = await clusterProblem(c, masters).catch((e: unknown) => String(e));
+          const p = await clusterProblem(c, total).catch((e: unknown) => String(e));
           return p ? `${servers[i]?.port}: ${p}` : '';
         }),
       );
@@ -148,6 +170,7 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
     nodes,
     seeds: nodes.map((n) => `${n.host}:${n.port}`).join(','),
     servers,
+    replicaOf,
     stop: stopAll,
   };
 }

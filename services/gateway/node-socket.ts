@@ -24,6 +24,13 @@ export const CLOSE_TOO_BIG = 1009;
 export const CLOSE_FLOODING = 4429;
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_REGISTER_TIMEOUT = 4408;
+export const CLOSE_NOT_REGISTERED = 4404;
+/**
+ * A registered socket whose node record is gone (Redis came back without its data) and that
+ * did not register again within this is closed with 4404: an agent that ignores `error` frames
+ * (the lingua client does) reconnects and registers, instead of heartbeating unseen forever.
+ */
+export const REREGISTER_GRACE_MS = 2000;
 
 const FRAME_TYPES = new Set<string>(NODE_FRAME_TYPES);
 
@@ -47,6 +54,8 @@ export class NodeSocket {
   private floodAt = performance.now();
   /** Set when this replica closes the socket while shutting down: the node is not offline, it moves. */
   private handover = false;
+  /** Set while a registered node was answered NOT_REGISTERED (its record is gone). */
+  private forgotten: NodeJS.Timeout | undefined;
   /** Resolves once the close has been handled (the offline mark written or skipped). */
   readonly closed: Promise<void>;
   /** Closes a socket that never registers (SB_WS_REGISTER_TIMEOUT_MS). */
@@ -181,7 +190,18 @@ export class NodeSocket {
       if (error.code === 'INTERNAL') this.log.error({ err, type }, 'frame failed');
       if (type === 'node_heartbeat') this.observeHeartbeat(receivedAt, error.code);
       this.sendError(error);
+      if (error.code === 'NOT_REGISTERED' && this.nodeId !== null) this.recordLost();
     }
+  }
+
+  /** The node registered on this socket, but Redis no longer knows it: see REREGISTER_GRACE_MS. */
+  private recordLost(): void {
+    if (this.forgotten) return;
+    this.forgotten = setTimeout(() => {
+      this.log.warn({ nodeId: this.nodeId }, 'node record lost and not registered again: closing 4404');
+      this.ws.close(CLOSE_NOT_REGISTERED, 'not registered: reconnect and send node_register');
+    }, REREGISTER_GRACE_MS);
+    this.forgotten.unref();
   }
 
   /** Handles one frame; for a heartbeat, answers its outcome (applied, clock_jump, stale). */
@@ -195,6 +215,8 @@ export class NodeSocket {
         this.epoch = epoch;
         this.acksJobs = acksJobs;
         clearTimeout(this.registerTimer);
+        clearTimeout(this.forgotten);
+        this.forgotten = undefined;
         this.metrics.registrations.inc({ outcome: 'ok' });
         this.send(JSON.stringify(ack));
         // live assignments from now on, then whatever waits unacked (at least once)
@@ -272,6 +294,7 @@ export class NodeSocket {
 
   private async onClose(): Promise<void> {
     clearTimeout(this.registerTimer);
+    clearTimeout(this.forgotten);
     this.queue.length = 0;
     const nodeId = this.nodeId;
     if (nodeId !== null) this.feed.detach(nodeId, this.push);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Span } from '@opentelemetry/api';
-import { SwitchboardError } from '../../shared/errors.ts';
+import { commandNotRun, SwitchboardError } from '../../shared/errors.ts';
 import type { KeyBuilder } from '../../shared/keys.ts';
 import {
   JOB_DEFAULTS,
@@ -166,10 +166,18 @@ export class JobPlacer {
     let conflicts = 0;
     for (const nodeId of result.ranked.slice(0, this.options.maxReservationAttempts)) {
       const placement = answer(jobId, nodeId, 1);
-      await inSpan('job.dispatch', { 'sb.job_id': jobId, 'sb.node_id': nodeId, 'sb.attempt': 1 }, () =>
-        this.jobs.assign(jobId, nodeId, 1, trace.traceparent, session),
-      );
-      if (await this.reserve(nodeId, jobId, 1, assignFor(req, jobId, 1, session, trace))) {
+      let reserved: boolean;
+      try {
+        await inSpan('job.dispatch', { 'sb.job_id': jobId, 'sb.node_id': nodeId, 'sb.attempt': 1 }, () =>
+          this.jobs.assign(jobId, nodeId, 1, trace.traceparent, session),
+        );
+        reserved = await this.reserve(nodeId, jobId, 1, assignFor(req, jobId, 1, session, trace));
+      } catch (err) {
+        // Redis refused it (the node's shard failing over, …): nothing was reserved, give the id back
+        if (commandNotRun(err)) await this.jobs.release(jobId).catch(() => undefined);
+        throw err;
+      }
+      if (reserved) {
         span.setAttribute('sb.reservation_conflicts', conflicts);
         if (sessionId !== null) await this.sessions.bind(sessionId, nodeId);
         await this.jobs.recordPlacement(jobId, placement);
@@ -351,7 +359,8 @@ export class JobPlacer {
       'sb.reserved': reserved,
     });
     if (code === 1) span.addEvent('job_assign dispatched', { 'sb.inbox': k.inbox(nodeId) });
-    if (dirtyWasEmpty === 1) await this.queues.requestFlush(k.shard);
+    // best effort: the liveness tick requests a flush for any dirty set left without one
+    if (dirtyWasEmpty === 1) await this.queues.requestFlush(k.shard).catch(() => undefined);
     return code === 1 || code === 2;
   }
 

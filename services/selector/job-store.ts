@@ -19,15 +19,23 @@ export class JobStore {
     private readonly redis: RedisClient,
     private readonly keys: KeyBuilder,
     private readonly retentionMs: number,
+    /**
+     * A claim still `created` this long after it was made was abandoned: its placement failed
+     * (a Redis error or timeout) after the claim executed. The next request with the job_id
+     * claims it again instead of hearing "still being placed" until the record expires. 0: never.
+     */
+    private readonly abandonedAfterMs = 0,
   ) {}
 
   async claim(jobId: string, request: unknown): Promise<ClaimResult> {
+    const now = Date.now();
     const [code, status, placement] = await this.redis.createJob(
       this.keys.job(jobId),
       jobId,
-      Date.now(),
+      now,
       JSON.stringify(request),
       this.retentionMs,
+      this.abandonedAfterMs > 0 ? now - this.abandonedAfterMs : 0,
     );
     return code === 1
       ? { claimed: true }

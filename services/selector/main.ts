@@ -80,7 +80,9 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
     await loaded.start();
 
     const queues = new DerivedWorkQueues(queueRedis, keys, env.SB_FLUSH_DELAY_MS, log);
-    const jobs = new JobStore(redis, keys, env.SB_JOB_RETENTION_MS);
+    // a live placement goes from claim to node within one command timeout: 4x + 1 s is abandoned
+    const timeoutMs = env.SB_REDIS_COMMAND_TIMEOUT_MS;
+    const jobs = new JobStore(redis, keys, env.SB_JOB_RETENTION_MS, timeoutMs > 0 ? 4 * timeoutMs + 1000 : 0);
     const shardStatus = () => new Map(loaded.status().shards.map((s) => [s.shard, s]));
     const placer = new JobPlacer(
       redis,

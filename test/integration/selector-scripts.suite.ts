@@ -117,6 +117,25 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
         ]);
         expect(await redis.hget(job, 'request')).toBe('{"a":1}');
       });
+
+      it('claims again a job left `created` before the abandoned-before time, and only such a job', async () => {
+        const job = keys.job(`job-a${n}`);
+        expect(await redis.createJob(job, `job-a${n}`, now, '{"a":1}', 60_000)).toEqual([1]);
+        // claimed at `now`: not abandoned before `now`
+        expect(await redis.createJob(job, `job-a${n}`, now + 5000, '{"a":2}', 60_000, now)).toEqual([
+          0,
+          'created',
+          '',
+        ]);
+        expect(await redis.createJob(job, `job-a${n}`, now + 5000, '{"a":2}', 60_000, now + 1)).toEqual([1]);
+        expect(await redis.hmget(job, 'created_at', 'request')).toEqual([String(now + 5000), '{"a":2}']);
+        await redis.hset(job, { status: 'dispatched', node_id: 'x' });
+        expect(await redis.createJob(job, `job-a${n}`, now + 9000, '{}', 60_000, now + 8000)).toEqual([
+          0,
+          'dispatched',
+          '',
+        ]);
+      });
     });
 
     describe('setDrain', () => {

@@ -1,0 +1,80 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedisCluster, type RedisClusterHandle } from '../../scripts/lib/redis-cluster-process.ts';
+import { FaultRig } from '../support/fault-rig.ts';
+import { waitFor } from '../support/redis.ts';
+
+/**
+ * Fault suite: a Redis Cluster master SIGKILLed mid-flow; its replica takes over (after
+ * cluster-node-timeout, 2 s). Requests for its slots answer 503 meanwhile; then the clients
+ * follow the new topology, and the invariants of FaultRig hold. A cluster of its own: 3
+ * masters with one replica each.
+ */
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('Redis Cluster master failing over to its replica', () => {
+  let cluster: RedisClusterHandle;
+  let rig: FaultRig;
+  beforeAll(async () => {
+    cluster = await startRedisCluster({ masters: 3, replicas: 1 });
+    rig = new FaultRig({
+      redis: { clusterNodes: cluster.seeds },
+      services: { gateway: 1, worker: 1, selector: 1 },
+      nodes: 6,
+    });
+    await rig.start();
+  });
+  afterAll(async () => {
+    await rig?.stop();
+    await cluster?.stop();
+  });
+
+  it('master killed mid-flow: its replica is promoted; every job settles, nothing leaks, never over capacity', async () => {
+    const victim = cluster.servers[0]!;
+    const replica = cluster.servers[3 + cluster.replicaOf.indexOf(0)]!;
+    rig.startJobs(10);
+    await sleep(1200);
+    await victim.kill();
+    const promoted = new Redis(replica.port, '127.0.0.1');
+    try {
+      await waitFor(async () => /role:master/.test(await promoted.info('replication')), {
+        timeoutMs: 15_000,
+        intervalMs: 100,
+        message: 'replica promoted',
+      });
+    } finally {
+      promoted.disconnect();
+    }
+    await sleep(2500);
+    await rig.stopJobs();
+    const statuses = await rig.settleJobs();
+    console.log(`cluster failover: ${rig.summary(statuses)}`);
+    // Never accepted: only jobs cut between placement round trips — claimed and pointed at a
+    // node on the failing master, whose reservation timed out or lost its connection (it may
+    // or may not have run). Issue 12's placement redesign closes this window (see the todo).
+    for (const id of rig.unplaced.keys()) {
+      const [status, attempt, placement] = await rig.inspect.hmget(
+        rig.keys.job(id),
+        'status',
+        'attempt_id',
+        'placement',
+      );
+      expect({ id, status, attempt, placement }).toEqual({
+        id,
+        status: 'dispatched',
+        attempt: '1',
+        placement: null,
+      });
+    }
+    expect(statuses['finished'] ?? 0).toBeGreaterThan(0);
+    await rig.assertIdle();
+    await rig.assertServing();
+    expect(rig.overCapacity).toEqual([]);
+  });
+
+  it.todo(
+    'every submitted job is accepted in the end: a placement whose reservation timed out or lost its ' +
+      'connection on the failing master (it may have run) leaves the job "dispatched", answered "still ' +
+      'being placed" — the window between the placement round trips, closed by issue 12',
+  );
+});
