@@ -137,15 +137,26 @@ export interface Verdict {
   names: string[];
 }
 
-/** What the gateway or selector must say of `body` (as sent, `text`) under `schema`. */
-export function verdict(schema: z.ZodType, body: unknown, text: string, what: 'frame' | 'body'): Verdict {
+/**
+ * What the gateway or selector must say of the JSON `text` it receives under `schema` (`seen`:
+ * what the server makes of the parsed body before validating it, e.g. the URL's node_id filled
+ * in). Judged on the text, not on the object it was made from: JSON has no NaN or Infinity
+ * (they become null) nor undefined.
+ */
+export function verdict(
+  schema: z.ZodType,
+  text: string,
+  what: 'frame' | 'body',
+  seen: (parsed: unknown) => unknown = (parsed) => parsed,
+): Verdict {
   if (jsonDepthExceeds(text))
     return { invalid: true, names: [`${what}: JSON nested deeper than ${MAX_JSON_DEPTH} levels`] };
-  const result = schema.safeParse(body);
+  const result = schema.safeParse(seen(JSON.parse(text)));
   if (result.success) return { invalid: false, names: [] };
   return {
     invalid: true,
-    names: result.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: `),
+    // rendered as describeIssues does (an empty key adds nothing to the path)
+    names: result.error.issues.map((i) => `${i.path.map(String).filter(Boolean).join('.') || '(root)'}: `),
   };
 }
 
@@ -164,5 +175,12 @@ export async function redisState(redis: Redis | Cluster, prefix: string): Promis
   return out;
 }
 
-/** fast-check settings: short runs (the whole suite stays well inside its budget), seed printed on failure. */
-export const FUZZ_RUNS = { numRuns: 60, endOnFailure: true } as const;
+/**
+ * fast-check settings: short runs by default (the whole suite stays well inside its budget);
+ * `FUZZ_RUNS=5000 npx vitest run test/integration/fuzz-*` for a longer hunt. A failure prints
+ * its seed and the shrunk counterexample.
+ */
+const runs = Number(process.env['FUZZ_RUNS'] ?? '') || 60;
+export const FUZZ_RUNS = { numRuns: runs, endOnFailure: true } as const;
+/** For the garbage properties, whose cases are cheaper. */
+export const GARBAGE_RUNS = { numRuns: runs * 2.5, endOnFailure: true } as const;
