@@ -11,6 +11,7 @@ import type { InflightLimiter } from './load-shedding.ts';
 import { decodeRouteParam, guardRouteParams, routeParam } from '../../shared/route-params.ts';
 import { tokenFrom, type NodeAuthenticator } from './node-auth.ts';
 import type { NodeService } from './node-service.ts';
+import { recordRegistrationFailure } from './registration-refusals.ts';
 
 export interface HttpApiDeps {
   service: NodeService;
@@ -88,13 +89,14 @@ function createExpressApp(deps: HttpApiDeps): express.Express {
     if (!deps.inflight.tryAcquire())
       throw new SwitchboardError('RATE_LIMITED', 'gateway at capacity; retry shortly');
     try {
-      const { ack } = await deps.service.register(body, principal);
+      const { ack } = await deps.service.register(body, principal).catch((err: unknown) => {
+        const error = toSwitchboardError(err);
+        recordRegistrationFailure(deps.metrics, deps.log, error, body, req.socket.remoteAddress ?? '');
+        throw error;
+      });
       const { type: _type, ...httpAck } = ack;
       deps.metrics.registrations.inc({ outcome: 'ok' });
       sendJson(res, 201, httpAck);
-    } catch (err) {
-      deps.metrics.registrations.inc({ outcome: toSwitchboardError(err).code });
-      throw err;
     } finally {
       deps.inflight.release();
     }

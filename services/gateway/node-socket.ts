@@ -8,6 +8,7 @@ import type { AssignmentFeed } from './assignment-feed.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { TokenBucket, type InflightLimiter } from './load-shedding.ts';
 import type { Principal } from './node-auth.ts';
+import { recordRegistrationFailure } from './registration-refusals.ts';
 import type { NodeService } from './node-service.ts';
 
 export interface SocketLimits {
@@ -223,7 +224,7 @@ export class NodeSocket {
         this.feed.attach(ack.node_id, this.push);
         for (const pending of await this.feed.pending(ack.node_id)) this.push(pending);
       } catch (err) {
-        this.refused(toSwitchboardError(err), body);
+        recordRegistrationFailure(this.metrics, this.log, toSwitchboardError(err), body, this.remoteAddress);
         throw err;
       }
       return;
@@ -251,24 +252,6 @@ export class NodeSocket {
   private observeHeartbeat(receivedAt: number, outcome: string): void {
     this.metrics.heartbeats.inc({ outcome });
     this.metrics.heartbeatSeconds.observe((performance.now() - receivedAt) / 1000);
-  }
-
-  /** A refused registration, visible to operators: the client itself ignores error frames. */
-  private refused(error: SwitchboardError, body: Record<string, unknown>): void {
-    this.metrics.registrations.inc({ outcome: error.code });
-    if (error.code === 'RATE_LIMITED' || error.code === 'SCHEDULER_DEPENDENCY_DOWN') return;
-    const field = /^([^\s:;]+):/.exec(error.message)?.[1] ?? '(none)';
-    this.metrics.registrationRefusals.inc({ code: error.code, field });
-    this.log.warn(
-      {
-        remoteAddress: this.remoteAddress,
-        nodeId: typeof body['node_id'] === 'string' ? body['node_id'] : null,
-        code: error.code,
-        field,
-        reason: error.message,
-      },
-      'node_register refused',
-    );
   }
 
   /**

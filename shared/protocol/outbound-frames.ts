@@ -109,6 +109,7 @@ export function jobAssignFrame(req: JobRequest, ctx: AssignContext): string {
     tgt_lang: req.tgt_lang,
     dialect: typeof payload['dialect'] === 'string' ? payload['dialect'] : null,
     features: req.features ?? undefined,
+    auto_langs: req.auto_langs ?? undefined,
     pipeline: pipelineFlags(req.pipeline),
     audio: str(payload['audio'], ''),
     audio_format: str(payload['audio_format'], 'pcm16'),

@@ -44,9 +44,10 @@ describe('lingua compatibility: jobs (gateway, worker, selector)', () => {
       node.heartbeat();
     }
     await waitFor(async () => {
-      const snap = (await (await selector.api('/v1/snapshot')).json()) as { nodes: number };
-      const pools = (await (await selector.api('/v1/pools')).json()) as { pools: { pool: string }[] };
-      return snap.nodes === 2 && pools.pools.some((p) => p.pool === 'en:zh');
+      const listed = (await (await selector.api('/v1/nodes')).json()) as {
+        nodes: { status: string; pools: string[] }[];
+      };
+      return listed.nodes.filter((n) => n.status === 'ready' && n.pools.includes('en:zh')).length === 2;
     });
   });
   afterAll(async () => {
@@ -121,7 +122,7 @@ describe('lingua compatibility: jobs (gateway, worker, selector)', () => {
   it('two jobs without session ids never collide; a session keeps its node and counts its utterances', async () => {
     const pairs = new Set<string>();
     for (let i = 0; i < 2; i++) {
-      const placed = await submit({ src_lang: 'zh', tgt_lang: 'en', preferred_node_id: core.nodeId });
+      const placed = await submit({ src_lang: 'zh', tgt_lang: 'en', exclude_node_ids: [full.nodeId] });
       const assign = await core.nextAssign();
       expect(typeof assign['trace_id']).toBe('string');
       pairs.add(`${String(assign['session_id'])}:${String(assign['utterance_index'])}`);
@@ -150,7 +151,7 @@ describe('lingua compatibility: jobs (gateway, worker, selector)', () => {
     const placed = await submit({
       src_lang: 'zh',
       tgt_lang: 'en',
-      preferred_node_id: full.nodeId,
+      exclude_node_ids: [core.nodeId],
       payload: { enable_streaming_asr: true, partial_update_interval_ms: 1000, trace_id: 'trace-partials' },
     });
     const assign = await full.nextAssign();

@@ -111,8 +111,11 @@ describe('lingua compatibility: registration, pairs, reconnect (2 gateways, work
     await core.reconnect();
     expect(core.nodeId).toBe(id);
     core.heartbeat();
+    // the live record: the re-registration made it `registering` until that heartbeat
+    await waitFor(async () => (await redis.hget(gwA.keys.forNode(id).node(id), 'status')) === 'ready');
     await waitFor(async () => (await snapshotHas(id)).status === 'ready');
-    const placed = await submit({ src_lang: 'en', tgt_lang: 'zh', preferred_node_id: id });
+    const placed = await submit({ src_lang: 'en', tgt_lang: 'zh', exclude_node_ids: [full.nodeId] });
+    expect(placed.body['node_id']).toBe(id);
     expect(placed.status).toBe(201);
     const assign = await core.nextAssign();
     expect(assign['job_id']).toBe(placed.body['job_id']);
@@ -145,7 +148,7 @@ describe('lingua compatibility: registration, pairs, reconnect (2 gateways, work
     await waitFor(async () => (await snapshotHas(nodeId)).status === 'ready');
 
     const u = schedulerE2e.session_utterance;
-    const placed = await submit({ ...u, preferred_node_id: nodeId });
+    const placed = await submit({ ...u, exclude_node_ids: [core.nodeId, full.nodeId] });
     expect(placed.status).toBe(201);
     const assign = await socket.nextOfType('job_assign');
     // every field its serde types cannot do without, with their JSON types

@@ -32,9 +32,10 @@ describe('lingua compatibility: a job answered after 20 s with no ack (gateway, 
     node = await LinguaReplayNode.connect(gw.ws, JOIN_TOKEN, 'core');
     await node.register();
     node.heartbeat();
-    await waitFor(
-      async () => ((await (await selector.api('/v1/snapshot')).json()) as { nodes: number }).nodes === 1,
-    );
+    await waitFor(async () => {
+      const listed = (await (await selector.api('/v1/nodes')).json()) as { nodes: { status: string }[] };
+      return listed.nodes.filter((n) => n.status === 'ready').length === 1;
+    });
   });
   afterAll(async () => {
     await node.close();

@@ -82,8 +82,8 @@ describe('the agent in the lingua dialect (2 gateways, worker, selector)', () =>
     await waitFor(() => core.registered && full.registered);
     expect(core.nodeId).toMatch(/^node-[0-9a-f]{8}$/);
     await waitFor(async () => {
-      const snap = (await (await selector.api('/v1/snapshot')).json()) as { nodes: number };
-      return snap.nodes === 2;
+      const listed = (await (await selector.api('/v1/nodes')).json()) as { nodes: { status: string }[] };
+      return listed.nodes.filter((n) => n.status === 'ready').length === 2;
     });
     for (const [src, tgt, node] of [
       ['zh', 'en', core],
@@ -92,7 +92,7 @@ describe('the agent in the lingua dialect (2 gateways, worker, selector)', () =>
       const placed = await submit({
         src_lang: src,
         tgt_lang: tgt,
-        preferred_node_id: node.nodeId,
+        exclude_node_ids: [node === core ? full.nodeId : core.nodeId],
         pipeline: { use_semantic: true },
         payload: { enable_streaming_asr: true, partial_update_interval_ms: 100 },
       });
@@ -122,7 +122,11 @@ describe('the agent in the lingua dialect (2 gateways, worker, selector)', () =>
     await gwC.close(); // closes its sockets with 1001
     await waitFor(() => moving.stats.registrations === 2, { timeoutMs: 10_000 });
     expect(moving.nodeId).toBe(movingId);
-    // eligible again once its heartbeat after the new registration is in the snapshot
+    // eligible again once its heartbeat after the new registration is in the live record and the snapshot
+    await waitFor(async () => {
+      const v = (await (await selector.api(`/v1/nodes/${movingId}`)).json()) as { live: { status: string } };
+      return v.live.status === 'ready';
+    });
     await waitFor(
       async () =>
         (await submit({ src_lang: 'zh', tgt_lang: 'en', preferred_node_id: movingId, dry_run: true })).body[
