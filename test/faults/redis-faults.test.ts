@@ -1,6 +1,8 @@
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServerHandle } from '../../scripts/lib/redis-server-process.ts';
 import { FaultRig } from '../support/fault-rig.ts';
+import { waitFor } from '../support/redis.ts';
 
 /**
  * Fault suite, standalone Redis: killed mid-flow (SIGKILL, jobs flowing) and started again,
@@ -25,12 +27,16 @@ describe('Redis faults mid-flow', () => {
     await server?.destroy();
   });
 
-  async function run(args: string[], fault: (server: RedisServerHandle) => Promise<void>): Promise<FaultRig> {
+  async function run(
+    args: string[],
+    fault: (server: RedisServerHandle) => Promise<void>,
+    nodes: { nodes: number; linguaNodes?: number } = { nodes: 6 },
+  ): Promise<FaultRig> {
     server = await startRedisServer({ args });
     rig = new FaultRig({
       redis: { url: server.url },
       services: { gateway: 1, worker: 1, selector: 1 },
-      nodes: 6,
+      ...nodes,
     });
     await rig.start();
     rig.startJobs(10);
@@ -55,6 +61,29 @@ describe('Redis faults mid-flow', () => {
 
   it('without persistence: Redis comes back empty; lost jobs are resubmitted and every job settles, nothing leaks', async () => {
     await run([], restart);
+  });
+
+  it('emptied by FLUSHALL (lingua nodes that ignore errors among ours): every node registers again, every job settles', async () => {
+    const r = await run(
+      ['--appendonly', 'yes'],
+      async function flushall(s) {
+        const admin = new Redis(s.url);
+        await admin.flushall();
+        admin.disconnect();
+      },
+      { nodes: 3, linguaNodes: 3 },
+    );
+    // the lingua nodes ignore NOT_REGISTERED: only the 4404 close brings them back
+    await waitFor(
+      async () => {
+        const ids = r.agents.map((a) => a.nodeId!);
+        const statuses = await Promise.all(
+          ids.map((id) => r.inspect.hget(r.keys.forNode(id).node(id), 'status')),
+        );
+        return statuses.every((status) => status === 'ready');
+      },
+      { timeoutMs: 10_000, message: 'every node registered again' },
+    );
   });
 
   it('stalled for 3 s (SIGSTOP): clients get 503 meanwhile; then every job settles, nothing leaks', async () => {

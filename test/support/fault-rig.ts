@@ -9,6 +9,8 @@
  *  4. no manual restart: every service still runs and answers /readyz 200.
  */
 import { Cluster, Redis } from 'ioredis';
+import type { JobStats } from '../../agent/job-runner.ts';
+import { LinguaNodeAgent } from '../../agent/lingua-agent.ts';
 import { NodeAgent } from '../../agent/node-agent.ts';
 import type { JobHandler } from '../../agent/job-runner.ts';
 import type { RegistrationBody } from '../../agent/protocol.ts';
@@ -40,11 +42,24 @@ export interface RigOptions {
   redis: { url: string } | { clusterNodes: string };
   services: Record<ServiceKind, number>;
   nodes: number;
+  /**
+   * Nodes speaking the lingua client's dialect besides (agent/lingua-agent.ts): they ignore
+   * `error` frames and never ack; a close makes them reconnect and register. Default 0.
+   */
+  linguaNodes?: number;
+}
+
+/** What the rig needs of a node agent, ours or the lingua one. */
+interface Agent {
+  readonly nodeId: string | null;
+  readonly registered: boolean;
+  readonly stats: { jobs: JobStats };
+  stop(graceMs?: number): Promise<void>;
 }
 
 export class FaultRig {
   readonly services: Record<ServiceKind, LaunchedService[]> = { gateway: [], worker: [], selector: [] };
-  readonly agents: NodeAgent[] = [];
+  readonly agents: Agent[] = [];
   readonly keys: KeyBuilder;
   readonly inspect: Redis | Cluster;
   /** Jobs a selector accepted (201/200 with the job_id). */
@@ -117,6 +132,25 @@ export class FaultRig {
         connectTimeoutMs: 2000,
         registerTimeoutMs: 2000,
         shutdownGraceMs: 0,
+      });
+      agent.start();
+      this.agents.push(agent);
+    }
+    for (let i = 0; i < (this.options.linguaNodes ?? 0); i++) {
+      const agent = new LinguaNodeAgent({
+        gatewayUrls: [...urls.slice(i % urls.length), ...urls.slice(0, i % urls.length)],
+        token: JOIN_TOKEN,
+        shape: {
+          bundle: 'core',
+          languages: ['zh', 'en'],
+          tts: ['zh', 'en'],
+          gpu: { name: 'L4', memory_gb: 24 },
+          cpuCores: 8,
+          memoryGb: 32,
+        },
+        heartbeatIntervalMs: 500,
+        reconnectMs: 200,
+        job: { meanMs: 250, sigma: 0.3 },
       });
       agent.start();
       this.agents.push(agent);
