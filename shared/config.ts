@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { redactRedisUrl } from './redis-reachability.ts';
 
 /**
  * Every environment variable Switchboard reads, with its default. Parsed once at boot by
@@ -137,6 +138,17 @@ export class ConfigError extends Error {
   }
 }
 
+/** Names whose values are secrets: never echoed, only their length (REDIS_URL: its password masked). */
+const SECRET_NAME = /TOKEN|SECRET|KEY|PASSWORD|PASS\b/i;
+
+/** A configuration value as a configuration error may show it. */
+function shownValue(name: string, value: string | undefined): string {
+  if (value === undefined) return 'nothing';
+  if (SECRET_NAME.test(name)) return `${value.length} characters, not shown`;
+  if (name === 'REDIS_URL') return JSON.stringify(redactRedisUrl(value));
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+}
+
 export type ServiceName = 'gateway' | 'worker' | 'selector';
 
 /**
@@ -149,16 +161,6 @@ export const REQUIRED_SECRETS = {
   selector: ['SB_API_KEY'],
   worker: [],
 } as const satisfies Record<ServiceName, readonly (keyof Env)[]>;
-
-const SECRET_NAMES = new Set<string>([
-  'SB_JOIN_TOKEN',
-  'SB_NODE_TOKEN_SECRET',
-  'SB_API_KEY',
-  'SB_JOIN_TOKENS',
-  'SB_NODE_TOKEN_SECRETS',
-  'SB_API_KEYS',
-  'SB_ADMIN_API_KEYS',
-]);
 
 /** A required secret is also satisfied by its list (rotation) form. */
 const SECRET_LISTS: Partial<Record<keyof Env, keyof Env>> = {
@@ -182,10 +184,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, service?: Se
   const problems: string[] = [];
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      const name = String(issue.path[0]);
-      // a secret's value is never echoed
-      const got = SECRET_NAMES.has(name) ? '' : ` (got ${JSON.stringify(relevant[name])})`;
-      problems.push(`${issue.path.join('.')}: ${issue.message}${got}`);
+      problems.push(
+        `${issue.path.join('.')}: ${issue.message} (got ${shownValue(String(issue.path[0]), relevant[String(issue.path[0])])})`,
+      );
     }
   }
   // Checked on the raw values, so a missing secret is listed with the schema's problems.

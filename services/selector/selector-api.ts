@@ -63,7 +63,7 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
     let outcome = 'error';
     try {
       if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
-      const body = await readJsonBody(req, deps.maxMessageBytes);
+      const body = await readJsonBody(req, deps.maxMessageBytes, deps.log);
       const placed = await deps.placer.place(body, firstHeader(req.headers['traceparent']), callerOf(res));
       outcome = placed.body['dry_run'] ? 'dry_run' : placed.status === 201 ? 'placed' : 'repeated';
       res.status(placed.status).json(placed.body);
