@@ -12,10 +12,11 @@ export type CutOutcome = 'placed' | 'released' | 'moved_on' | 'unknown';
  * placed" until the record expires. Once Redis answers:
  *  - the reservation exists, or the job moved on (acked, failed over, finished): the placement is
  *    recorded, and a repeat of the job_id gets it;
- *  - the job is still `created`/`dispatched` at attempt 1 on `nodeId` without a reservation: the
+ *  - the job is still `dispatched` at attempt 1 on `nodeId` without a reservation: the
  *    reservation never ran (these reads go on the same connections as the writes they follow,
  *    so a write still on its way would have run first), and nothing can move the job any more:
- *    the id is given back (a repeat places it anew).
+ *    the id is given back (a repeat places it anew). One still `created` (the record's write
+ *    did not run) is left to createJob-1.lua, which lets a repeat claim it again.
  * Retries every `retryMs` for at most `giveUpMs`.
  */
 export async function settleCutPlacement(
@@ -36,9 +37,10 @@ export async function settleCutPlacement(
         'attempt_id',
         'placement',
       );
-      if (status === null || placement) return 'moved_on';
-      const untouched = (status === 'created' || status === 'dispatched') && (node ?? nodeId) === nodeId;
-      if (held?.startsWith(`${nodeId}|1|`) || !untouched || (attempt ?? '1') !== '1') {
+      // gone, answered, or never pointed at the node (a repeat claims it again: createJob-1.lua)
+      if (status === null || placement || status === 'created') return 'moved_on';
+      const untouched = status === 'dispatched' && node === nodeId && attempt === '1';
+      if (held?.startsWith(`${nodeId}|1|`) || !untouched) {
         await jobs.recordPlacement(jobId, cut.placement);
         return 'placed';
       }

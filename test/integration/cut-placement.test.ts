@@ -57,4 +57,12 @@ describe('settleCutPlacement', () => {
     );
     expect(await redis.hget(keys.job('cut-3'), 'status')).toBe('accepted');
   });
+
+  it('the record was never pointed at the node (still `created`): left for createJob to claim again', async () => {
+    expect((await jobs.claim('cut-5', {})).claimed).toBe(true);
+    expect(await settleCutPlacement({ redis, keys, jobs }, { jobId: 'cut-5', nodeId: 'n1', placement })).toBe(
+      'moved_on',
+    );
+    expect(await redis.hget(keys.job('cut-5'), 'status')).toBe('created');
+  });
 });
