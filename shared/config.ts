@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { redactRedisUrl } from './redis-reachability.ts';
 
 /**
  * Every environment variable Switchboard reads, with its default. Parsed once at boot by
@@ -92,6 +93,17 @@ export class ConfigError extends Error {
   }
 }
 
+/** Names whose values are secrets: never echoed, only their length (REDIS_URL: its password masked). */
+const SECRET_NAME = /TOKEN|SECRET|KEY|PASSWORD|PASS\b/i;
+
+/** A configuration value as a configuration error may show it. */
+function shownValue(name: string, value: string | undefined): string {
+  if (value === undefined) return 'nothing';
+  if (SECRET_NAME.test(name)) return `${value.length} characters, not shown`;
+  if (name === 'REDIS_URL') return JSON.stringify(redactRedisUrl(value));
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+}
+
 export type ServiceName = 'gateway' | 'worker' | 'selector';
 
 /**
@@ -121,7 +133,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, service?: Se
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       problems.push(
-        `${issue.path.join('.')}: ${issue.message} (got ${JSON.stringify(relevant[String(issue.path[0])])})`,
+        `${issue.path.join('.')}: ${issue.message} (got ${shownValue(String(issue.path[0]), relevant[String(issue.path[0])])})`,
       );
     }
   }

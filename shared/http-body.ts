@@ -1,9 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SwitchboardError, httpErrorBody } from './errors.ts';
+import type { Logger } from './logger.ts';
 import { parseJsonMessage } from './protocol/json-message.ts';
 
-/** Reads and parses a JSON body of at most `limit` bytes (413 beyond, 400 when not JSON). */
-export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+/**
+ * Reads and parses a JSON body of at most `limit` bytes (413 beyond, 400 when not JSON). A client
+ * that goes away mid-upload is not a server error: it is logged at debug (with `log`) and the
+ * request fails as INVALID_MESSAGE, which no one will read.
+ */
+export function readJsonBody(req: IncomingMessage, limit: number, log?: Logger): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {
@@ -31,7 +36,15 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
         reject(err instanceof Error ? err : new Error(String(err)));
       }
     });
-    req.on('error', reject);
+    req.on('error', (err: Error) => {
+      log?.debug({ err: err.message, received: size }, 'client aborted the upload');
+      reject(
+        new SwitchboardError(
+          'INVALID_MESSAGE',
+          'body: the client closed the connection before sending it whole',
+        ),
+      );
+    });
   });
 }
 

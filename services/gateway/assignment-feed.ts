@@ -59,6 +59,15 @@ export class AssignmentFeed {
     const groups = base instanceof Cluster ? shards.map((s) => [s]) : [shards];
     for (const group of groups) {
       const reader: RedisClient = base instanceof Cluster ? base.duplicate() : base.duplicate();
+      // without a listener ioredis prints "[ioredis] Unhandled error event" with a stack on every
+      // retry; an unreachable Redis is the service's RedisReachability's to say
+      let down = false;
+      reader.on('error', (err: Error) => {
+        if (!down && !this.closed)
+          this.log.debug({ err: err.message, shards: group }, 'feed reader: redis error');
+        down = true;
+      });
+      reader.on('ready', () => (down = false));
       this.readers.push(reader);
       // start from what exists now: earlier assignments are in the inboxes, replayed on register
       const ids = await Promise.all(group.map((s) => this.lastId(reader, this.keys.shard(s).assignments)));

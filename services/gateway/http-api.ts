@@ -51,7 +51,7 @@ async function handleHeartbeat(
     if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
     const principal = deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
     const nodeId = decodeRouteParam('node_id', rawNodeId);
-    const body = await readJsonBody(req, deps.maxMessageBytes);
+    const body = await readJsonBody(req, deps.maxMessageBytes, deps.log);
     if (typeof body === 'object' && body !== null && !('node_id' in body))
       (body as { node_id: string }).node_id = nodeId;
     if (!deps.inflight.tryAcquire()) {
@@ -85,7 +85,7 @@ function createExpressApp(deps: HttpApiDeps): express.Express {
   app.post('/v1/nodes/register', async (req: Request, res: Response) => {
     if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
     const principal = deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
-    const body = await readJsonBody(req, deps.maxMessageBytes);
+    const body = await readJsonBody(req, deps.maxMessageBytes, deps.log);
     if (!deps.inflight.tryAcquire())
       throw new SwitchboardError('RATE_LIMITED', 'gateway at capacity; retry shortly');
     try {
@@ -108,7 +108,7 @@ function createExpressApp(deps: HttpApiDeps): express.Express {
     if (!type) throw new SwitchboardError('NOT_FOUND', `no route POST ${req.path}`);
     if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
     const principal = deps.auth.authenticate(tokenFrom(req.headers.authorization, req.url));
-    const body = await readJsonBody(req, deps.maxMessageBytes);
+    const body = await readJsonBody(req, deps.maxMessageBytes, deps.log);
     const nodeId = routeParam(req, 'node_id');
     if (typeof body === 'object' && body !== null && !('node_id' in body))
       (body as { node_id: string }).node_id = nodeId;

@@ -50,14 +50,14 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
     }
     next();
   });
-  app.use(guardRouteParams(['/v1/jobs/:id', '/v1/nodes/:id', '/v1/nodes/:id/drain']));
+  app.use(guardRouteParams(['/v1/jobs/:id', '/v1/jobs/:id/events', '/v1/nodes/:id', '/v1/nodes/:id/drain']));
 
   app.post('/v1/jobs', async (req: Request, res: Response) => {
     const started = performance.now();
     let outcome = 'error';
     try {
       if (deps.isClosing()) throw new SwitchboardError('SHUTTING_DOWN');
-      const body = await readJsonBody(req, deps.maxMessageBytes);
+      const body = await readJsonBody(req, deps.maxMessageBytes, deps.log);
       const placed = await deps.placer.place(body, firstHeader(req.headers['traceparent']));
       outcome = placed.body['dry_run'] ? 'dry_run' : placed.status === 201 ? 'placed' : 'repeated';
       res.status(placed.status).json(placed.body);
