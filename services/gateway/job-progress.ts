@@ -50,6 +50,8 @@ export class JobProgress {
     frame: Record<string, unknown>,
   ): Promise<ProgressOutcome> {
     const success = frame['success'] === true;
+    // the lingua client's answer to a copy of a job it already runs: not its verdict on the job
+    if (!success && isDuplicateDelivery(frame['error'])) return 'duplicate';
     const { type: _type, ...result } = frame;
     const error = success
       ? null
@@ -109,4 +111,10 @@ export class JobProgress {
     );
     return code === 1 ? 'applied' : code === 0 ? 'duplicate' : 'stale';
   }
+}
+
+/** `PROCESSING_ERROR` "DUPLICATE_JOB_ID: …": the lingua client refusing a second copy of a job. */
+function isDuplicateDelivery(error: unknown): boolean {
+  const message = (error as { message?: unknown } | null | undefined)?.message;
+  return typeof message === 'string' && message.startsWith('DUPLICATE_JOB_ID');
 }

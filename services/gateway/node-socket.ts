@@ -34,6 +34,8 @@ export const CLOSE_NOT_REGISTERED = 4404;
 export const REREGISTER_GRACE_MS = 2000;
 
 const FRAME_TYPES = new Set<string>(NODE_FRAME_TYPES);
+/** Deliveries a socket remembers to send each assignment once (a node holds far fewer jobs). */
+const DELIVERED_MEMORY = 1024;
 
 /**
  * One node's WebSocket: frames handled strictly in order, one at a time; shed (RATE_LIMITED)
@@ -47,6 +49,8 @@ export class NodeSocket {
   private acksJobs = true;
   /** A node_register was received on this socket (refused or not). */
   private registerSeen = false;
+  /** job_assign "<job>|<attempt>" delivered on this socket to a node that does not ack (oldest first). */
+  private readonly delivered = new Set<string>();
   private readonly queue: { data: RawData; at: number }[] = [];
   private busy = false;
   private readonly bucket: TokenBucket;
@@ -260,12 +264,22 @@ export class NodeSocket {
    */
   private readonly push = (frame: string): void => {
     if (this.ws.readyState !== this.ws.OPEN) return;
-    this.ws.send(frame);
     const nodeId = this.nodeId;
-    if (this.acksJobs || nodeId === null || !frame.includes('"job_assign"')) return;
-    const job = JSON.parse(frame) as { type?: unknown; job_id?: unknown; attempt_id?: unknown };
-    if (job.type !== 'job_assign' || typeof job.job_id !== 'string' || typeof job.attempt_id !== 'number')
+    if (this.acksJobs || nodeId === null || !frame.includes('"job_assign"')) {
+      this.ws.send(frame);
       return;
+    }
+    const job = JSON.parse(frame) as { type?: unknown; job_id?: unknown; attempt_id?: unknown };
+    if (job.type !== 'job_assign' || typeof job.job_id !== 'string' || typeof job.attempt_id !== 'number') {
+      this.ws.send(frame);
+      return;
+    }
+    // at most once per socket: the client answers a second copy with a DUPLICATE_JOB_ID failure
+    const key = `${job.job_id}|${job.attempt_id}`;
+    if (this.delivered.has(key)) return;
+    if (this.delivered.size >= DELIVERED_MEMORY) this.delivered.delete(this.delivered.values().next().value!);
+    this.delivered.add(key);
+    this.ws.send(frame);
     this.service.accept(nodeId, job.job_id, job.attempt_id).catch((err: unknown) => {
       // the reservation then expires after SB_ACK_TIMEOUT_MS and the job fails over
       this.log.warn(

@@ -201,6 +201,16 @@ describe('lingua compatibility: jobs (gateway, worker, selector)', () => {
     expect(failed['error']).toMatchObject({ code: 'JOB_TIMEOUT' });
   });
 
+  it("the client's DUPLICATE_JOB_ID refusal of a copy is not its verdict on the job: the job still finishes", async () => {
+    const placed = await submit({ src_lang: 'en', tgt_lang: 'zh', exclude_node_ids: [full.nodeId] });
+    const assign = await core.nextAssign();
+    core.duplicate(assign, true);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await view(placed.body['job_id']))['status']).toBe('accepted');
+    core.result(assign);
+    expect(await view(placed.body['job_id'], 5000)).toMatchObject({ status: 'finished', attempt_id: 1 });
+  });
+
   it('timeout_ms beyond SB_MAX_JOB_TIMEOUT_MS answers 400 naming the field', async () => {
     const res = await submit({ src_lang: 'zh', tgt_lang: 'en', timeout_ms: 300_001 });
     expect(res.status).toBe(400);

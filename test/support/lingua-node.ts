@@ -18,6 +18,7 @@ export const clientFrames = load('client-frames.json') as {
   profiles: Record<'core' | 'full', Record<string, Frame>>;
   asr_partial: Frame;
   job_result_success: Frame;
+  job_result_duplicate_job: Frame;
   job_result_duplicate_utterance: Frame;
   reconnect_first_frames: string[];
 };
@@ -116,9 +117,11 @@ export class LinguaReplayNode {
     this.socket.send(JSON.stringify(r));
   }
 
-  /** The recorded DUPLICATE_UTTERANCE_INDEX failure for `job`. */
-  duplicate(job: Frame): void {
-    const r = clone(clientFrames.job_result_duplicate_utterance);
+  /** The recorded DUPLICATE_UTTERANCE_INDEX (or, `sameJob`, DUPLICATE_JOB_ID) failure for `job`. */
+  duplicate(job: Frame, sameJob = false): void {
+    const r = clone(
+      sameJob ? clientFrames.job_result_duplicate_job : clientFrames.job_result_duplicate_utterance,
+    );
     Object.assign(r, this.ids(job), { attempt_id: job['attempt_id'] });
     this.socket.send(JSON.stringify(r));
   }
