@@ -16,6 +16,7 @@ import { inSpan, parseTraceparent, remoteParent, traceparentOf } from '../../sha
 import { jobTenant, type Caller } from './api-keys.ts';
 import { toSelection } from './job-selection.ts';
 import type { JobStore, JobSession } from './job-store.ts';
+import { settleCutPlacement } from './cut-placement.ts';
 import { select, type Breakdown, type SelectionPolicy } from './selection.ts';
 import { SessionStore } from './session-store.ts';
 import type { SelectorMetrics } from './selector-metrics.ts';
@@ -181,25 +182,30 @@ export class JobPlacer {
     let conflicts = 0;
     for (const nodeId of result.ranked.slice(0, this.options.maxReservationAttempts)) {
       const placement = answer(jobId, nodeId, 1);
-      let reserved: boolean;
+      let reserved = false;
       try {
         await inSpan('job.dispatch', { 'sb.job_id': jobId, 'sb.node_id': nodeId, 'sb.attempt': 1 }, () =>
           this.jobs.assign(jobId, nodeId, 1, trace.traceparent, session),
         );
         reserved = await this.reserve(nodeId, jobId, 1, assignFor(req, jobId, 1, session, trace));
+        if (reserved) {
+          span.setAttribute('sb.reservation_conflicts', conflicts);
+          if (sessionId !== null) await this.sessions.bind(sessionId, nodeId);
+          await this.jobs.recordPlacement(jobId, placement);
+          return {
+            status: 201,
+            body: conflicts ? { ...placement, reservation_conflicts: conflicts } : placement,
+          };
+        }
       } catch (err) {
-        // Redis refused it (the node's shard failing over, …): nothing was reserved, give the id back
-        if (commandNotRun(err)) await this.jobs.release(jobId).catch(() => undefined);
+        // Redis refused it (nothing was reserved): the id back now; it may have run: settled later
+        if (!reserved && commandNotRun(err)) await this.jobs.release(jobId).catch(() => undefined);
+        else
+          void settleCutPlacement(
+            { redis: this.redis, keys: this.keys, jobs: this.jobs },
+            { jobId, nodeId, placement },
+          );
         throw err;
-      }
-      if (reserved) {
-        span.setAttribute('sb.reservation_conflicts', conflicts);
-        if (sessionId !== null) await this.sessions.bind(sessionId, nodeId);
-        await this.jobs.recordPlacement(jobId, placement);
-        return {
-          status: 201,
-          body: conflicts ? { ...placement, reservation_conflicts: conflicts } : placement,
-        };
       }
       conflicts++;
       this.metrics.reservationConflicts.inc();
