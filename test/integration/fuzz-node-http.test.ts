@@ -13,7 +13,13 @@ import {
 } from '../support/fuzz-oracle.ts';
 import { rawRequest } from '../support/raw-http.ts';
 import { redisUrl, uniquePrefix } from '../support/redis.ts';
-import { inspectClient, JOIN_TOKEN, startTestGateway, type TestGateway } from '../support/service-harness.ts';
+import {
+  inspectClient,
+  JOIN_TOKEN,
+  nodeToken,
+  startTestGateway,
+  type TestGateway,
+} from '../support/service-harness.ts';
 
 /**
  * Issue 11 deliverable 3, node HTTP: every body the gateway takes, mutated one field at a time,
@@ -38,8 +44,12 @@ describe('fuzz: node HTTP bodies and route parameters', () => {
   beforeAll(async () => {
     gw = await startTestGateway(prefix, { redisUrl: redisUrl() });
     redis = inspectClient(gw.config);
+    // the join token registers; the node's own token does the rest
     const post = (path: string, body: unknown) =>
-      rawRequest(gw.http, 'POST', path, { token: JOIN_TOKEN, body: JSON.stringify(body) });
+      rawRequest(gw.http, 'POST', path, {
+        token: path === '/v1/nodes/register' ? JOIN_TOKEN : nodeToken(nodeId),
+        body: JSON.stringify(body),
+      });
     expect((await post('/v1/nodes/register', validFrame('node_register', nodeId))).status).toBe(201);
     expect((await post(`/v1/nodes/${nodeId}/heartbeat`, validFrame('node_heartbeat', nodeId))).status).toBe(
       200,
@@ -70,7 +80,7 @@ describe('fuzz: node HTTP bodies and route parameters', () => {
           );
           fc.pre(expected.invalid);
           const res = await rawRequest(gw.http, 'POST', route.path(nodeId), {
-            token: JOIN_TOKEN,
+            token: route.type === 'node_register' ? JOIN_TOKEN : nodeToken(nodeId),
             body: text,
           });
           const error = res.body['error'] as { code: string; message: string };
