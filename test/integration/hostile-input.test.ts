@@ -93,6 +93,28 @@ describe('hostile input: route parameters and nesting', () => {
     expect(errorLines(selectorLog.lines)).toEqual([]);
   });
 
+  it('a refused registration is logged with its node_id cut short and counted per field, not per list index', async () => {
+    const socket = await TestSocket.open(`ws://127.0.0.1:${gateway.port}/ws/node`, JOIN_TOKEN);
+    const models = Array.from({ length: 9 }, (_, i) => ({ model_id: `m${i}`, kind: 'asr', version: '1' }));
+    models[7] = { ...models[7]!, version: 7 as unknown as string };
+    socket.send(
+      frame('node_register', registerBody({ node_id: 'n'.repeat(5000), installed_models: models })),
+    );
+    expect(await socket.nextOfType('error')).toMatchObject({ code: 'INVALID_MESSAGE' });
+    socket.send(
+      frame('node_register', registerBody({ node_id: 'hostile-models', installed_models: models })),
+    );
+    expect(await socket.nextOfType('error')).toMatchObject({ message: /^installed_models\.7\.version: / });
+    await socket.close();
+    const [first, second] = gatewayLog.lines.filter((l) => l['msg'] === 'node_register refused').slice(-2);
+    expect(String(first!['nodeId']).length).toBeLessThan(80);
+    expect(first!['field']).toBe('node_id');
+    expect(second!['field']).toBe('installed_models.*.version');
+    const metrics = await (await fetch(`${gw}/metrics`)).text();
+    expect(metrics).toContain('field="installed_models.*.version"');
+    expect(metrics).not.toMatch(/field="[^"]*\.\d+[."]/);
+  });
+
   const deep = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
 
   it('deep JSON over HTTP is 400 naming the nesting, changes nothing and logs no error', async () => {

@@ -128,7 +128,9 @@ export function describeLifecycleScripts(label: string, target: () => RedisTarge
           '{"type":"job_cancel"}',
           100,
         );
+      const fed = await redis.xlen(k.assignments);
       expect((await expire('reservation', member!))[0]).toBe(1);
+      expect(await redis.xlen(k.assignments)).toBe(fed + 1); // job_cancel for an unacked one too
       expect(await counts()).toEqual([0, 0]);
       expect(await redis.xlen(k.inbox(id))).toBe(0);
       expect((await expire('reservation', member!))[0]).toBe(0);
@@ -139,6 +141,25 @@ export function describeLifecycleScripts(label: string, target: () => RedisTarge
       expect((await expire('running', `${job}|${id}|1`))[0]).toBe(1);
       expect(await counts()).toEqual([0, 0]);
       expect(await redis.xlen(k.assignments)).toBe(feed + 1);
+    });
+
+    it("appendPartial: kept in order for the current node's running job; another node's or a finished job's ignored", async () => {
+      await redis.pexpire(keys.job(job), 60_000);
+      const partial = (text: string, node = id) =>
+        redis.appendPartial(keys.job(job), keys.partials(job), node, text, '0', now, 100);
+      expect(await partial('你')).toBe(1);
+      expect(await partial('你好')).toBe(1);
+      expect(await partial('intruder', 'other-node')).toBe(0);
+      expect(await redis.appendPartial(keys.job('nope'), keys.partials('nope'), id, 'x', '0', now, 100)).toBe(
+        -2,
+      );
+      const entries = await redis.xrange(keys.partials(job), '-', '+');
+      expect(entries.map(([, f]) => f[f.indexOf('text') + 1])).toEqual(['你', '你好']);
+      expect(entries[0]![1]).toEqual(['attempt', '1', 'text', '你', 'final', '0', 'at', String(now)]);
+      expect(await redis.pttl(keys.partials(job))).toBeGreaterThan(0); // expires with the job
+      expect(await advance('finished', 1, id, '{}')).toBe(1);
+      expect(await partial('too late')).toBe(0);
+      expect(await redis.xlen(keys.partials(job))).toBe(2);
     });
 
     it('advanceJob: forward only, for the current attempt and node; terminal is final', async () => {
