@@ -1,8 +1,26 @@
+import { commandNotRun } from '../../shared/errors.ts';
 import type { KeyBuilder } from '../../shared/keys.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import type { JobStore } from './job-store.ts';
 
 export type CutOutcome = 'placed' | 'released' | 'moved_on' | 'unknown';
+
+type Deps = { redis: RedisClient; keys: KeyBuilder; jobs: JobStore };
+
+/**
+ * A first placement failed with `err` after its job record was pointed at a node: when Redis
+ * certainly did not run the command and nothing was reserved, the id is given back now;
+ * otherwise the placement is settled in the background (settleCutPlacement).
+ */
+export async function placementCut(
+  deps: Deps,
+  err: unknown,
+  reserved: boolean,
+  cut: { jobId: string; nodeId: string; placement: unknown },
+): Promise<void> {
+  if (!reserved && commandNotRun(err)) await deps.jobs.release(cut.jobId).catch(() => undefined);
+  else void settleCutPlacement(deps, cut);
+}
 
 /**
  * Settles, in the background, a first placement that a Redis error cut short after its job
@@ -20,7 +38,7 @@ export type CutOutcome = 'placed' | 'released' | 'moved_on' | 'unknown';
  * Retries every `retryMs` for at most `giveUpMs`.
  */
 export async function settleCutPlacement(
-  deps: { redis: RedisClient; keys: KeyBuilder; jobs: JobStore },
+  deps: Deps,
   cut: { jobId: string; nodeId: string; placement: unknown },
   { retryMs = 250, giveUpMs = 60_000 } = {},
 ): Promise<CutOutcome> {

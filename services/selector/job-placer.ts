@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Span } from '@opentelemetry/api';
-import { commandNotRun, SwitchboardError } from '../../shared/errors.ts';
+import { SwitchboardError } from '../../shared/errors.ts';
 import type { KeyBuilder } from '../../shared/keys.ts';
 import {
   JOB_DEFAULTS,
@@ -16,7 +16,7 @@ import { inSpan, parseTraceparent, remoteParent, traceparentOf } from '../../sha
 import { jobTenant, type Caller } from './api-keys.ts';
 import { toSelection } from './job-selection.ts';
 import type { JobStore, JobSession } from './job-store.ts';
-import { settleCutPlacement } from './cut-placement.ts';
+import { placementCut } from './cut-placement.ts';
 import { select, type Breakdown, type SelectionPolicy } from './selection.ts';
 import { SessionStore } from './session-store.ts';
 import type { SelectorMetrics } from './selector-metrics.ts';
@@ -198,13 +198,11 @@ export class JobPlacer {
           };
         }
       } catch (err) {
-        // Redis refused it (nothing was reserved): the id back now; it may have run: settled later
-        if (!reserved && commandNotRun(err)) await this.jobs.release(jobId).catch(() => undefined);
-        else
-          void settleCutPlacement(
-            { redis: this.redis, keys: this.keys, jobs: this.jobs },
-            { jobId, nodeId, placement },
-          );
+        await placementCut({ redis: this.redis, keys: this.keys, jobs: this.jobs }, err, reserved, {
+          jobId,
+          nodeId,
+          placement,
+        });
         throw err;
       }
       conflicts++;
