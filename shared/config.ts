@@ -87,6 +87,10 @@ export const envSchema = z.object({
   SB_RESERVATION_ATTEMPTS: int(1, 100).default(8),
   SB_JOB_RETENTION_MS: int(1000).default(86_400_000),
   SB_INBOX_LEN: int(10).default(1000),
+  SB_QUARANTINE_FAULTS: int(0, 1000).default(3),
+  SB_QUARANTINE_WINDOW_MS: int(100).default(60_000),
+  SB_QUARANTINE_BASE_MS: int(100).default(30_000),
+  SB_QUARANTINE_MAX_MS: int(100).default(600_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

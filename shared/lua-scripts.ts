@@ -270,6 +270,18 @@ declare module 'ioredis' {
       streamCap: number,
     ): Result<[number, number, number], Context>;
     releaseConnection(node: string, epoch: number): Result<number, Context>;
+    recordNodeFault(
+      node: string,
+      dirty: string,
+      nodeId: string,
+      nowMs: number,
+      windowMs: number,
+      threshold: number,
+      baseMs: number,
+      maxMs: number,
+      reason: string,
+    ): Result<[number, number, number], Context>;
+    clearNodeFaults(node: string): Result<number, Context>;
     appendPartial(
       job: string,
       partials: string,

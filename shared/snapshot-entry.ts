@@ -34,6 +34,10 @@ export interface SnapshotEntry {
   /** null when the node does not report it. */
   gpuPct: number | null;
   mem: number;
+  /** Server time (ms) until which selection skips the node (README "Quarantine"); absent: never was. */
+  quarantinedUntil?: number;
+  /** The fault that quarantined it (ack_timeout, job_timeout, job_failed, node_error). */
+  quarantineReason?: string;
 }
 
 export type NodeStatus = 'registering' | 'ready' | 'degraded' | 'offline';
@@ -57,6 +61,8 @@ export const ENTRY_FIELDS = [
   'cpu',
   'gpu_pct',
   'mem',
+  'q_until',
+  'q_reason',
 ] as const;
 
 const num = (v: string | null, fallback = 0): number => {
@@ -90,7 +96,9 @@ export function buildSnapshotEntry(
   const svc = json<{ capability_by_type?: { type: ServiceType; ready: boolean }[] }>(f.cap_svc, {});
   const stat = json<{ features_supported?: Record<string, boolean> }>(f.cap_static, {});
   const features = stat.features_supported ?? {};
+  const quarantinedUntil = num(f.q_until);
   return {
+    ...(quarantinedUntil > 0 ? { quarantinedUntil, quarantineReason: f.q_reason ?? '' } : {}),
     id,
     status: f.status as NodeStatus,
     draining: f.draining === '1',

@@ -1,5 +1,6 @@
 import type { KeyBuilder } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
+import { isClientFault, type NodeQuarantine } from '../../shared/quarantine.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 
 export type ProgressOutcome = 'applied' | 'duplicate' | 'stale';
@@ -17,7 +18,14 @@ export class JobProgress {
     /** SB_JOB_TIMEOUT_MS: for a job whose record names no `timeout_ms` */
     private readonly jobTimeoutMs: number,
     private readonly partialStreamCap = 1000,
+    /** Counts failed results and node errors against the node (README "Quarantine"). */
+    private readonly quarantine: NodeQuarantine | null = null,
   ) {}
+
+  /** A node_error: counted as a fault of the node. */
+  async nodeFault(nodeId: string): Promise<void> {
+    await this.quarantine?.fault(nodeId, 'node_error');
+  }
 
   /**
    * The attempt is accepted: a job_ack, or (for a node that does not ack) its delivery on the
@@ -72,6 +80,11 @@ export class JobProgress {
       attempt,
     );
     if (dirtyWasEmpty === 1) await this.queues.requestFlush(this.keys.shardOf(nodeId));
+    // the job's verdict, once: a success starts the node's fault count over, a failure adds to it
+    if (outcome === 'applied' && this.quarantine !== null) {
+      if (success) await this.quarantine.success(nodeId);
+      else if (!isClientFault(error)) await this.quarantine.fault(nodeId, 'job_failed');
+    }
     return outcome;
   }
 

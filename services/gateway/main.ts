@@ -2,6 +2,7 @@ import type { Config } from '../../shared/config.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { createMetricsRegistry } from '../../shared/metrics.ts';
+import { NodeQuarantine, quarantineCounter, quarantinePolicy } from '../../shared/quarantine.ts';
 import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
 import { checkRedisGuarantees } from '../../shared/redis-guarantees.ts';
@@ -71,7 +72,15 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       },
       log,
     );
-    const jobs = new JobProgress(redis, keys, queues, env.SB_JOB_TIMEOUT_MS);
+    const quarantine = new NodeQuarantine(
+      redis,
+      keys,
+      queues,
+      quarantinePolicy(env),
+      quarantineCounter(metricsRegistry),
+      log.child({ component: 'quarantine' }),
+    );
+    const jobs = new JobProgress(redis, keys, queues, env.SB_JOB_TIMEOUT_MS, undefined, quarantine);
     const auth = new NodeAuthenticator(config.auth, redis, keys);
     const service = new NodeService(
       registry,

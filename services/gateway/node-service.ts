@@ -189,6 +189,7 @@ export class NodeService {
       details: err.details,
     });
     if (!recorded) throw new SwitchboardError('NOT_REGISTERED', `node ${err.node_id} is not registered`);
+    await this.jobs.nodeFault(err.node_id);
   }
 
   /** asr_partial of the node `boundNodeId`: kept for the job's client, or ignored when stale. */

@@ -12,6 +12,7 @@ import {
   NOT_PUBLIC,
   NOT_READY,
   OFFLINE,
+  QUARANTINED,
   REJECT_REASONS,
   RESOURCES,
 } from './reject-reasons.ts';
@@ -19,7 +20,7 @@ import type { KnownLoad, SelectionPolicy, SelectionRequest } from './selection-i
 import type { ReplicaNode } from './snapshot-index.ts';
 
 /**
- * The per-node filters of a selection (reasons 5–14, plus the language reasons the indexes
+ * The per-node filters of a selection (reasons 5–15, plus the language reasons the indexes
  * could not answer), applied to each visited node, and the counts and samples of the
  * rejections. A node that passes them all joins the eligible list (eligible-nodes.ts).
  */
@@ -41,7 +42,7 @@ function contains(list: readonly string[], item: string): boolean {
   return false;
 }
 
-/** One selection's visit of the language candidates: reasons 5–14 and the eligible list. */
+/** One selection's visit of the language candidates: reasons 5–15 and the eligible list. */
 export class Pass {
   readonly counts: number[] = new Array<number>(REJECT_REASONS.length).fill(0);
   readonly samples: (string[] | undefined)[] = [];
@@ -57,6 +58,8 @@ export class Pass {
   private readonly excludeSet: ReadonlySet<string> | null;
   private readonly knownLoad: ((nodeId: string) => KnownLoad | undefined) | null;
   private readonly languageMemo = new Map<LanguageProfile, number>();
+  /** Server-ish time of this selection, for quarantines (they end by themselves). */
+  private readonly now = Date.now();
 
   constructor(
     req: SelectionRequest,
@@ -119,6 +122,8 @@ export class Pass {
     const e = node.entry;
     if (e.status !== 'ready') return this.reject(e.status === 'offline' ? OFFLINE : NOT_READY, id);
     if (e.draining) return this.reject(DRAINING, id);
+    const quarantined = e.quarantinedUntil;
+    if (quarantined !== undefined && quarantined > this.now) return this.reject(QUARANTINED, id);
     if (this.requireGpu && !e.gpu) return this.reject(NO_GPU, id);
     if (this.publicJob && !e.public) return this.reject(NOT_PUBLIC, id);
     const types = this.types;

@@ -1,7 +1,7 @@
 /**
  * Why a node is not eligible for a job (ARCHITECTURE.md "Selection"), in filter order: a node
  * is counted once, under its FIRST failing reason. Reasons 1–4 are about languages (see
- * language-stage.ts), 5–14 about the node itself (see node-filters.ts).
+ * language-stage.ts), 5–15 about the node itself (see node-filters.ts).
  */
 export const REJECT_REASONS = [
   'asr_lang_unsupported',
@@ -12,6 +12,7 @@ export const REJECT_REASONS = [
   'offline',
   'status_not_ready',
   'draining',
+  'quarantined',
   'gpu_unavailable',
   'not_accepting_public',
   'model_not_available',
@@ -35,6 +36,8 @@ export const REJECT_REASON_TEXT: Readonly<Record<RejectReason, string>> = {
   offline: 'The node is offline in the snapshot (its socket closed, or silent for `SB_NODE_TTL_MS`).',
   status_not_ready: 'The node is `registering` (no healthy heartbeat yet) or `degraded`.',
   draining: 'An operator drained the node.',
+  quarantined:
+    'The node failed or let time out `SB_QUARANTINE_FAULTS` jobs it had accepted within `SB_QUARANTINE_WINDOW_MS`: skipped until its back-off ends (`GET /v1/nodes/:id` says until when and why).',
   gpu_unavailable: 'The job requires a GPU and the node has none.',
   not_accepting_public: 'A public job, and the node registered with `accept_public_jobs: false`.',
   model_not_available:
@@ -56,10 +59,11 @@ export const SEMANTIC_LANG = 4;
 export const OFFLINE = 5;
 export const NOT_READY = 6;
 export const DRAINING = 7;
-export const NO_GPU = 8;
-export const NOT_PUBLIC = 9;
-export const NO_MODEL = 10;
-export const NO_FEATURE = 11;
-export const EXCLUDED = 12;
-export const CAPACITY = 13;
-export const RESOURCES = 14;
+export const QUARANTINED = 8;
+export const NO_GPU = 9;
+export const NOT_PUBLIC = 10;
+export const NO_MODEL = 11;
+export const NO_FEATURE = 12;
+export const EXCLUDED = 13;
+export const CAPACITY = 14;
+export const RESOURCES = 15;

@@ -127,6 +127,11 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
       'reserved',
       'hb_at',
       'last_error',
+      'q_until',
+      'q_reason',
+      'q_level',
+      'q_strikes',
+      'q_at',
     );
     if (!node && live[0] === null) throw new SwitchboardError('NOT_FOUND', `no node ${id}`);
     res.json({
@@ -138,6 +143,7 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
         reserved: Number(live[3] ?? 0),
         last_heartbeat_at: live[4] ? Number(live[4]) : null,
         last_error: live[5] ? (JSON.parse(live[5]) as unknown) : null,
+        quarantine: quarantineView(live.slice(6)),
       },
     });
   });
@@ -168,6 +174,23 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
   mountCredentialRoutes(app, deps);
 
   return finishServiceApp(app, deps.log);
+}
+
+/**
+ * The node's quarantine as the API shows it (README "Quarantine"): `active` while selection
+ * skips it; `until`/`reason`/`since` of the last one; `level` = quarantines in a row (the
+ * back-off doubles with each); `faults` = faults counted towards the next.
+ */
+function quarantineView([until, reason, level, strikes, since]: (string | null)[]) {
+  const untilMs = Number(until ?? 0);
+  return {
+    active: untilMs > Date.now(),
+    until: untilMs > 0 ? untilMs : null,
+    reason: untilMs > 0 ? (reason ?? null) : null,
+    since: since ? Number(since) : null,
+    level: Number(level ?? 0),
+    faults: Number(strikes ?? 0),
+  };
 }
 
 function firstHeader(header: string | string[] | undefined): string | null {

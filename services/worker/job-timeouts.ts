@@ -1,5 +1,6 @@
 import type { KeyBuilder, ShardKeys } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
+import type { NodeQuarantine } from '../../shared/quarantine.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import { jobCancelFrame } from '../../shared/protocol/outbound-frames.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
@@ -9,6 +10,11 @@ export interface TimeoutOptions {
   /** Most expired slots handled per shard and kind in one tick; the rest wait for the next. */
   perTick: number;
   streamCap: number;
+  /**
+   * A timeout found later than this after its deadline is not counted against the node
+   * (quarantine): the liveness tick was not running (a Redis outage, no worker).
+   */
+  lateToleranceMs: number;
 }
 
 type Kind = 'reservation' | 'running';
@@ -28,6 +34,8 @@ export class JobTimeouts {
     private readonly queues: DerivedWorkQueues,
     private readonly metrics: WorkerMetrics,
     private readonly options: TimeoutOptions,
+    /** Counts ack and job timeouts against the node (README "Quarantine"). */
+    private readonly quarantine: NodeQuarantine | null = null,
   ) {}
 
   async tickShard(shard: number, now: number): Promise<number> {
@@ -35,8 +43,11 @@ export class JobTimeouts {
     const { perTick } = this.options;
     let handled = 0;
     const due = async (kind: Kind, key: string, reason: Reason) => {
-      for (const member of await this.redis.zrangebyscore(key, '-inf', now, 'LIMIT', 0, perTick)) {
-        if (await this.expire(k, kind, member, reason, now)) handled++;
+      const found = await this.redis.zrangebyscore(key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, perTick);
+      for (let i = 0; i < found.length; i += 2) {
+        // expired long ago: the worker was not watching (Redis down, no worker), not the node's fault
+        const onTime = now - Number(found[i + 1]) <= this.options.lateToleranceMs;
+        if (await this.expire(k, kind, found[i]!, reason, now, onTime)) handled++;
       }
     };
     await due('reservation', k.reservations, 'ack_timeout');
@@ -105,6 +116,7 @@ export class JobTimeouts {
     member: string,
     reason: Reason,
     now: number,
+    blameNode = false,
   ): Promise<boolean> {
     const { job, node, attempt } = parseMember(member);
     const cancel = jobCancelFrame(job, attempt, reason);
@@ -120,6 +132,8 @@ export class JobTimeouts {
     if (code !== 1) return false; // the node acked or finished first
     if (dirtyWasEmpty === 1) await this.queues.requestFlush(k.shard);
     this.metrics.timeouts.inc({ reason });
+    // an offline node is out of selection anyway; a live one that let the deadline pass is at fault
+    if (blameNode && reason !== 'node_offline') await this.quarantine?.fault(node, reason);
     const decision = await this.redis.failoverJob(
       this.keys.job(job),
       attempt,

@@ -26,6 +26,7 @@ import { LivenessReaper } from './liveness-reaper.ts';
 import { LivenessSchedule } from './liveness-schedule.ts';
 import { PoolIndexer } from './pool-indexer.ts';
 import { SnapshotFlusher } from './snapshot-flusher.ts';
+import { NodeQuarantine, quarantineCounter, quarantinePolicy } from '../../shared/quarantine.ts';
 import { createWorkerMetrics, registerQueueDepths } from './worker-metrics.ts';
 
 export interface WorkerService {
@@ -79,11 +80,27 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       streamLength: env.SB_DELTA_STREAM_LEN,
       pauseAfterTakeMs: env.SB_FAULT_FLUSH_PAUSE_MS,
     });
-    const timeouts = new JobTimeouts(redis, keys, queues, metrics, {
-      maxAttempts: env.SB_MAX_ATTEMPTS,
-      perTick: 1000,
-      streamCap: env.SB_INBOX_LEN,
-    });
+    const quarantine = new NodeQuarantine(
+      redis,
+      keys,
+      queues,
+      quarantinePolicy(env),
+      quarantineCounter(registry),
+      log.child({ component: 'quarantine' }),
+    );
+    const timeouts = new JobTimeouts(
+      redis,
+      keys,
+      queues,
+      metrics,
+      {
+        maxAttempts: env.SB_MAX_ATTEMPTS,
+        perTick: 1000,
+        streamCap: env.SB_INBOX_LEN,
+        lateToleranceMs: 3 * env.SB_REAPER_INTERVAL_MS + 1000,
+      },
+      quarantine,
+    );
     const reaper = new LivenessReaper(redis, keys, queues, metrics, timeouts, {
       nodeTtlMs: env.SB_NODE_TTL_MS,
       retentionMs: env.SB_NODE_RETENTION_MS,

@@ -27,6 +27,8 @@ describe('timeouts and failover (2 gateways, worker, selector)', () => {
     SB_JOB_TIMEOUT_MS: '1000',
     SB_REAPER_INTERVAL_MS: '200',
     SB_MAX_ATTEMPTS: '3',
+    // these nodes time out on purpose, again and again: failover, not quarantine, is tested here
+    SB_QUARANTINE_FAULTS: '0',
   };
   let gwA: TestGateway;
   let gwB: TestGateway;

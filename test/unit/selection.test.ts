@@ -158,6 +158,7 @@ function referenceReason(e: SnapshotEntry, req: SelectionRequest, pol: Selection
   if (e.status === 'offline') return 'offline';
   if (e.status !== 'ready') return 'status_not_ready';
   if (e.draining) return 'draining';
+  if ((e.quarantinedUntil ?? 0) > Date.now()) return 'quarantined';
   if (req.requireGpu && !e.gpu) return 'gpu_unavailable';
   if (req.public && !e.public) return 'not_accepting_public';
   const types = new Set<ServiceType>();
@@ -230,6 +231,10 @@ const BREAK: Record<RejectReason, Breaker> = {
   },
   draining: (e) => {
     e.draining = true;
+  },
+  quarantined: (e) => {
+    e.quarantinedUntil = Date.now() + 60_000;
+    e.quarantineReason = 'job_failed';
   },
   gpu_unavailable: (e) => {
     e.gpu = false;
