@@ -137,6 +137,16 @@ describe('quarantine of failing nodes (gateway, worker, selector)', () => {
     expect(await node('q-fail')).toMatchObject({ active: false, faults: 0 });
   });
 
+  it('timeouts the worker finds late (it was not running) are not blamed on the node', async () => {
+    await worker.close();
+    const jobs = [await jobOn('q-silent', null), await jobOn('q-silent', null)]; // never acked
+    // past the ack deadline and the tolerance (3 x SB_REAPER_INTERVAL_MS + 1 s) with no worker
+    await new Promise((r) => setTimeout(r, 2_000));
+    worker = await startTestWorker(prefix, { redisUrl: redisUrl() }, env);
+    for (const jobId of jobs) await waitFor(async () => (await status(jobId)) === 'failed');
+    expect(await node('q-silent')).toMatchObject({ active: false, faults: 0, level: 0 });
+  });
+
   it('a node that lets accepted jobs time out is quarantined too (the worker counts the timeouts)', async () => {
     for (let i = 0; i < 2; i++) {
       const jobId = await jobOn('q-silent', null); // assigned, never acked
