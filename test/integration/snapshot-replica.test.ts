@@ -2,108 +2,19 @@ import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SnapshotIndex } from '../../services/selector/snapshot-index.ts';
 import { SnapshotReplica, type SnapshotReplicaOptions } from '../../services/selector/snapshot-replica.ts';
-import { KeyBuilder } from '../../shared/keys.ts';
-import { createLogger } from '../../shared/logger.ts';
-import { createRedisClient, waitUntilReady, type RedisClient } from '../../shared/redis-client.ts';
 import { publishedValues, type SnapshotEntry } from '../../shared/snapshot-entry.ts';
-import { startRedisServer, type RedisServerHandle } from '../../scripts/lib/redis-server-process.ts';
+import { KeyBuilder } from '../../shared/keys.ts';
+import { createRedisClient, waitUntilReady, type RedisClient } from '../../shared/redis-client.ts';
 import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
 import { testConfig } from '../support/service-harness.ts';
-
-const log = createLogger('snapshot-replica-test', 'silent');
-const SHARDS = 4;
-
-const LANGS: SnapshotEntry['lang'][] = [
-  {
-    asr_languages: ['zh', 'en'],
-    tts_languages: ['en'],
-    nmt_capabilities: [{ model_id: 'm', languages: ['zh', 'en'], rule: 'any_to_any' }],
-  },
-  {
-    asr_languages: ['ja'],
-    tts_languages: ['ja', 'en'],
-    nmt_capabilities: [{ model_id: 'm', languages: ['ja', 'en'], rule: 'any_to_any' }],
-  },
-  {},
-];
-
-/** A valid entry whose fields vary with `seed` (what buildSnapshotEntry would produce). */
-function entry(id: string, seed: number, at = 1_000 + seed): SnapshotEntry {
-  return {
-    id,
-    status: seed % 5 === 0 ? 'degraded' : 'ready',
-    draining: seed % 7 === 0,
-    hb: at - 1,
-    at,
-    gpu: seed % 2 === 0,
-    public: true,
-    types: seed % 3 === 0 ? ['asr'] : ['asr', 'nmt', 'tts'],
-    features: [],
-    lang: LANGS[seed % LANGS.length]!,
-    langDigest: `d${seed % LANGS.length}`,
-    pools: [],
-    max: 4,
-    running: seed % 4,
-    reserved: 0,
-    cpu: seed % 100,
-    gpuPct: seed % 2 === 0 ? seed % 90 : null,
-    mem: 30,
-  };
-}
-
-/** Publishes like the worker's flush does: the real script, one new version per call. */
-function publish(
-  redis: RedisClient,
-  keys: KeyBuilder,
-  shard: number,
-  upserts: SnapshotEntry[],
-  removals: string[] = [],
-  at = Date.now(),
-): Promise<number> {
-  const k = keys.shard(shard);
-  const args = upserts.flatMap((e) => [e.id, JSON.stringify(e), publishedValues(e)]);
-  return redis.publishSnapshot(
-    k.checkpoint,
-    k.version,
-    k.deltas,
-    k.dirtyTaken,
-    k.published,
-    at,
-    1000,
-    upserts.length,
-    ...args,
-    ...removals,
-  );
-}
-
-async function redisVersions(redis: RedisClient, keys: KeyBuilder): Promise<number[]> {
-  const shards = Array.from({ length: keys.shards }, (_, s) => s);
-  return Promise.all(shards.map(async (s) => Number((await redis.get(keys.shard(s).version)) ?? 0)));
-}
-
-/** Every shard's checkpoint, id → JSON, vs. the replica's index. */
-async function expectReplicaEqualsRedis(redis: RedisClient, keys: KeyBuilder, index: SnapshotIndex) {
-  let total = 0;
-  for (let shard = 0; shard < keys.shards; shard++) {
-    const checkpoint = await redis.hgetall(keys.shard(shard).checkpoint);
-    const replica: Record<string, string> = {};
-    for (const node of index.all())
-      if (node.shard === shard) replica[node.entry.id] = JSON.stringify(node.entry);
-    expect(replica, `shard ${shard}`).toEqual(checkpoint);
-    total += Object.keys(checkpoint).length;
-  }
-  expect(index.size).toBe(total);
-}
-
-async function caughtUp(redis: RedisClient, keys: KeyBuilder, replica: SnapshotReplica): Promise<void> {
-  await waitFor(
-    async () => {
-      const versions = await redisVersions(redis, keys);
-      expect(replica.status().shards.map((s) => s.version)).toEqual(versions);
-    },
-    { timeoutMs: 5000, intervalMs: 20, message: 'replica did not catch up' },
-  );
-}
+import {
+  SHARDS,
+  caughtUp,
+  entry,
+  expectReplicaEqualsRedis,
+  log,
+  publish,
+} from '../support/snapshot-replica-fixtures.ts';
 
 describe('SnapshotReplica (standalone Redis)', () => {
   let redis: RedisClient;
@@ -352,69 +263,5 @@ describe('SnapshotReplica (standalone Redis)', () => {
     );
     expect(reloads).toBeGreaterThan(0); // the gap paths were exercised
     expect(performance.now() - started).toBeLessThan(20_000);
-  });
-});
-
-describe('SnapshotReplica across a Redis outage', () => {
-  let server: RedisServerHandle;
-  let writer: RedisClient;
-  let client: RedisClient;
-
-  beforeAll(async () => {
-    server = await startRedisServer(); // no persistence: a restart loses everything
-    const config = testConfig(uniquePrefix(), { redisUrl: server.url });
-    writer = createRedisClient(config, log, { name: 'writer', mode: 'blocking' });
-    client = createRedisClient(config, log, { name: 'replica', mode: 'blocking' });
-    await Promise.all([waitUntilReady(writer), waitUntilReady(client)]);
-  });
-  afterAll(async () => {
-    writer.disconnect();
-    client.disconnect();
-    await server.destroy();
-  });
-
-  it('waits for Redis to bootstrap, then reloads after Redis came back empty', async () => {
-    const keys = new KeyBuilder(uniquePrefix('outage'), SHARDS);
-    await server.stop();
-    const index = new SnapshotIndex();
-    const replica = new SnapshotReplica(client, keys, index, { blockMs: 100, log });
-    const started = replica.start();
-    await new Promise((r) => setTimeout(r, 300));
-    expect(replica.ready).toBe(false);
-    await server.restart();
-    await publish(writer, keys, 0, [entry('o1', 1)]);
-    await publish(writer, keys, 0, [entry('o2', 2)]);
-    await started;
-    expect(replica.ready).toBe(true);
-    await caughtUp(writer, keys, replica);
-    await expectReplicaEqualsRedis(writer, keys, index);
-
-    await server.stop(); // loses versions 1..2
-    await new Promise((r) => setTimeout(r, 200));
-    await server.restart();
-    await publish(writer, keys, 1, [entry('o3', 3)]);
-    await waitFor(() => replica.status().reloads >= 1, { timeoutMs: 10_000 });
-    await caughtUp(writer, keys, replica);
-    await expectReplicaEqualsRedis(writer, keys, index);
-    expect(index.get('o1')).toBeUndefined();
-    expect(replica.ready).toBe(true);
-
-    await server.stop();
-    const t0 = performance.now();
-    await replica.close(); // prompt even while Redis is down
-    expect(performance.now() - t0).toBeLessThan(500);
-  });
-
-  it('start rejects when closed before the bootstrap could complete', async () => {
-    await server.stop();
-    const replica = new SnapshotReplica(client, new KeyBuilder(uniquePrefix(), SHARDS), new SnapshotIndex(), {
-      log,
-    });
-    const started = replica.start();
-    await new Promise((r) => setTimeout(r, 100));
-    await replica.close();
-    await expect(started).rejects.toThrow(/closed before bootstrap/);
-    expect(replica.ready).toBe(false);
-    await server.restart();
   });
 });

@@ -1,0 +1,108 @@
+/** Shared fixtures for the SnapshotReplica integration tests (test/integration/snapshot-replica*.test.ts). */
+import { expect } from 'vitest';
+import type { SnapshotIndex } from '../../services/selector/snapshot-index.ts';
+import type { SnapshotReplica } from '../../services/selector/snapshot-replica.ts';
+import type { KeyBuilder } from '../../shared/keys.ts';
+import { createLogger } from '../../shared/logger.ts';
+import type { RedisClient } from '../../shared/redis-client.ts';
+import { publishedValues, type SnapshotEntry } from '../../shared/snapshot-entry.ts';
+import { waitFor } from './redis.ts';
+
+export const log = createLogger('snapshot-replica-test', 'silent');
+export const SHARDS = 4;
+
+export const LANGS: SnapshotEntry['lang'][] = [
+  {
+    asr_languages: ['zh', 'en'],
+    tts_languages: ['en'],
+    nmt_capabilities: [{ model_id: 'm', languages: ['zh', 'en'], rule: 'any_to_any' }],
+  },
+  {
+    asr_languages: ['ja'],
+    tts_languages: ['ja', 'en'],
+    nmt_capabilities: [{ model_id: 'm', languages: ['ja', 'en'], rule: 'any_to_any' }],
+  },
+  {},
+];
+
+/** A valid entry whose fields vary with `seed` (what buildSnapshotEntry would produce). */
+export function entry(id: string, seed: number, at = 1_000 + seed): SnapshotEntry {
+  return {
+    id,
+    status: seed % 5 === 0 ? 'degraded' : 'ready',
+    draining: seed % 7 === 0,
+    hb: at - 1,
+    at,
+    gpu: seed % 2 === 0,
+    public: true,
+    types: seed % 3 === 0 ? ['asr'] : ['asr', 'nmt', 'tts'],
+    features: [],
+    lang: LANGS[seed % LANGS.length]!,
+    langDigest: `d${seed % LANGS.length}`,
+    pools: [],
+    max: 4,
+    running: seed % 4,
+    reserved: 0,
+    cpu: seed % 100,
+    gpuPct: seed % 2 === 0 ? seed % 90 : null,
+    mem: 30,
+  };
+}
+
+/** Publishes like the worker's flush does: the real script, one new version per call. */
+export function publish(
+  redis: RedisClient,
+  keys: KeyBuilder,
+  shard: number,
+  upserts: SnapshotEntry[],
+  removals: string[] = [],
+  at = Date.now(),
+): Promise<number> {
+  const k = keys.shard(shard);
+  const args = upserts.flatMap((e) => [e.id, JSON.stringify(e), publishedValues(e)]);
+  return redis.publishSnapshot(
+    k.checkpoint,
+    k.version,
+    k.deltas,
+    k.dirtyTaken,
+    k.published,
+    at,
+    1000,
+    upserts.length,
+    ...args,
+    ...removals,
+  );
+}
+
+export async function redisVersions(redis: RedisClient, keys: KeyBuilder): Promise<number[]> {
+  const shards = Array.from({ length: keys.shards }, (_, s) => s);
+  return Promise.all(shards.map(async (s) => Number((await redis.get(keys.shard(s).version)) ?? 0)));
+}
+
+/** Every shard's checkpoint, id → JSON, vs. the replica's index. */
+export async function expectReplicaEqualsRedis(redis: RedisClient, keys: KeyBuilder, index: SnapshotIndex) {
+  let total = 0;
+  for (let shard = 0; shard < keys.shards; shard++) {
+    const checkpoint = await redis.hgetall(keys.shard(shard).checkpoint);
+    const replica: Record<string, string> = {};
+    for (const node of index.all())
+      if (node.shard === shard) replica[node.entry.id] = JSON.stringify(node.entry);
+    expect(replica, `shard ${shard}`).toEqual(checkpoint);
+    total += Object.keys(checkpoint).length;
+  }
+  expect(index.size).toBe(total);
+}
+
+export async function caughtUp(
+  redis: RedisClient,
+  keys: KeyBuilder,
+  replica: SnapshotReplica,
+): Promise<void> {
+  await waitFor(
+    async () => {
+      const versions = await redisVersions(redis, keys);
+      expect(replica.status().shards.map((s) => s.version)).toEqual(versions);
+    },
+    { timeoutMs: 5000, intervalMs: 20, message: 'replica did not catch up' },
+  );
+}
