@@ -11,6 +11,8 @@
     5. significance filter against the PUBLISHED values (the shard's published-values hash,
        written by the snapshot flush): the node is added to the dirty set only when the
        snapshot would change meaningfully; reports whether the dirty set was empty before.
+       A real change (not the max-age republication) that is the first since the node's last
+       publication stamps `chg_at` = server time: where the pipeline lag of the change starts.
 
   KEYS[1] node hash      {p:sK}:node:<id>
   KEYS[2] liveness zset  {p:sK}:live
@@ -120,9 +122,13 @@ local function moved(value, published)
   local a, b = tonumber(value), tonumber(published)
   return a == nil or b == nil or math.abs(a - b) > threshold
 end
-local dirty = capChanged == 1 or pAt == nil or pStatus ~= next or pRunning ~= ARGV[8]
-  or now - tonumber(pAt) >= tonumber(ARGV[18])
+local changed = capChanged == 1 or pAt == nil or pStatus ~= next or pRunning ~= ARGV[8]
   or moved(ARGV[4], pCpu) or moved(ARGV[5], pGpu) or moved(ARGV[7], pMem)
+local dirty = changed or now - tonumber(pAt) >= tonumber(ARGV[18])
+-- pipeline lag starts here: the server time of the first change since the last publication
+if changed and (tonumber(rcall('HGET', nodeKey, 'chg_at')) or 0) <= (tonumber(pAt) or 0) then
+  rcall('HSET', nodeKey, 'chg_at', ARGV[3])
+end
 
 local dirtyWasEmpty = 0
 if dirty and rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end

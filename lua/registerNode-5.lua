@@ -24,7 +24,8 @@
 
   Status becomes `registering` (a healthy heartbeat makes it ready). reserved/running/draining
   survive a re-registration; the stored heartbeat timestamp is reset so the new session's
-  heartbeats apply whatever the node's clock did.
+  heartbeats apply whatever the node's clock did. Marking the node dirty when it was not
+  stamps `chg_at` = server time (where the pipeline lag of the change starts).
 
   A join token may take a known id only when an operator reset it (claim 'open', used up by
   this registration), never after a revocation (claim 'blocked'), and otherwise under
@@ -82,6 +83,10 @@ rcall('ZADD', liveKey, now, nodeId)
 rcall('ZREM', offlineKey, nodeId)
 
 local dirtyWasEmpty = 0
-if rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end
+if rcall('SADD', dirtyKey, nodeId) == 1 then
+  -- first change since the last publication: where its pipeline lag starts
+  rcall('HSET', nodeKey, 'chg_at', now)
+  if rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end
+end
 
 return { epoch, capChanged, dirtyWasEmpty, isNew and 1 or 0 }

@@ -15,6 +15,13 @@ export interface SnapshotEntry {
   hb: number;
   /** Server time (ms) the flush published this entry. */
   at: number;
+  /**
+   * Server time (ms) the gateway applied the first heartbeat (or registration) that changed the
+   * node since its previous publication (`chg_at`, stamped by recordHeartbeat/registerNode):
+   * where the pipeline lag of that change starts. Absent: never stamped. An entry republished
+   * for another reason (a reservation, a drain) carries the same value again.
+   */
+  changedAt?: number;
   gpu: boolean;
   /** accept_public_jobs */
   public: boolean;
@@ -63,6 +70,7 @@ export const ENTRY_FIELDS = [
   'mem',
   'q_until',
   'q_reason',
+  'chg_at',
 ] as const;
 
 const num = (v: string | null, fallback = 0): number => {
@@ -97,6 +105,7 @@ export function buildSnapshotEntry(
   const stat = json<{ features_supported?: Record<string, boolean> }>(f.cap_static, {});
   const features = stat.features_supported ?? {};
   const quarantinedUntil = num(f.q_until);
+  const changedAt = num(f.chg_at);
   return {
     ...(quarantinedUntil > 0 ? { quarantinedUntil, quarantineReason: f.q_reason ?? '' } : {}),
     id,
@@ -104,6 +113,7 @@ export function buildSnapshotEntry(
     draining: f.draining === '1',
     hb: num(f.hb_at),
     at: publishedAt,
+    ...(changedAt > 0 ? { changedAt } : {}),
     gpu: f.gpu === '1',
     public: f.accept_public === '1',
     types: [...new Set((svc.capability_by_type ?? []).filter((c) => c.ready).map((c) => c.type))].sort(),

@@ -308,14 +308,14 @@ export function printSelectorSummary(r: SelectorResult): void {
       'other',
       'sel. GC ms',
       'sel. loop lag p99',
-      'staleness ms ⁶',
+      'lag ms ⁶',
     ],
     r.windows.map(loadRow),
   );
   console.log(
     [
       '  CPU in % of one core. ⁵ nodes in published snapshot deltas/s (worker): upserts every selector replica applies',
-      "  ⁶ the replica's heartbeat → applied, p50 / p99 of the last 2,048 entries (GET /v1/snapshot at the window's end)",
+      "  ⁶ pipeline lag: a change received (heartbeat or registration) → applied in the replica, p50 / p99 of the last 2,048 changes (GET /v1/snapshot at the window's end)",
     ].join('\n'),
   );
   for (const w of r.windows) {

@@ -69,8 +69,8 @@ async function replicaStaleness(
       signal: AbortSignal.timeout(5000),
     });
     if (!res.ok) return null;
-    const body = (await res.json()) as { staleness_ms?: { p50: number | null; p99: number | null } };
-    return body.staleness_ms ?? null;
+    const body = (await res.json()) as { lag_ms?: { p50: number | null; p99: number | null } };
+    return body.lag_ms ?? null;
   } catch {
     return null;
   }

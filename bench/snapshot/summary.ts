@@ -175,7 +175,7 @@ export function printSnapshotSummary(r: SnapshotResult): void {
       "  ¹ new shard versions (Redis `ver` keys) ÷ the gateway's applied heartbeats",
       '  ² sb_snapshot_delta_nodes sum ÷ count   ³ sb_snapshot_published_nodes_total ÷ applied heartbeats',
       '  ⁴ sb_snapshot_flush_duration_seconds, every flush   ⁵ worker CPU time (/proc) ÷ published nodes, ÷ deltas',
-      "  ⁶ sb_snapshot_staleness_seconds (entry's last heartbeat received → entry built), bucket-interpolated",
+      '  ⁶ sb_snapshot_lag_seconds (a change received: the node marked dirty → entry built), bucket-interpolated',
       `  ⁷ client side: probe sent (incl. the IPC hop to the load generator) → HGET sees it; polled every ` +
         `${p.options.pollMs} ms, achieved ${fmt.ms(p.meanPollGapMs)} between polls`,
       "  ⁸ wall clock, ms: probe sent → the entry's hb (gateway received it) → its at (flush built it) → seen",

@@ -50,7 +50,7 @@ export interface WorkerWindow {
   publishedPerHeartbeat: number | null;
   /** sb_snapshot_flush_duration_seconds (every flush, empty ones included). */
   flushMs: LatencyMs;
-  /** sb_snapshot_staleness_seconds: the entry's last heartbeat (server time) → entry built. */
+  /** sb_snapshot_lag_seconds: a change received (server time the node was marked dirty) → entry built. */
   stalenessMs: LatencyMs;
   /** % of one core (/proc), over the step's window. */
   cpuPct: number | null;
@@ -94,7 +94,7 @@ export function workerWindow(a: WorkerMark, b: WorkerMark, step: StepResult): Wo
     publishedNodesPerSec: publishedNodes / windowS,
     publishedPerHeartbeat: ratio(publishedNodes, step.applied),
     flushMs: latencyOf(hist('sb_snapshot_flush_duration_seconds')),
-    stalenessMs: latencyOf(hist('sb_snapshot_staleness_seconds')),
+    stalenessMs: latencyOf(hist('sb_snapshot_lag_seconds')),
     cpuPct,
     cpuUsPerPublishedNode: cpuUs === null ? null : ratio(cpuUs, publishedNodes),
     cpuUsPerDelta: cpuUs === null ? null : ratio(cpuUs, deltas),

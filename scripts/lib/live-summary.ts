@@ -70,7 +70,7 @@ export function startLiveSummary(
     let snapshot: {
       nodes?: number;
       shards?: { version: number }[];
-      staleness_ms?: { p50: number | null; p99: number | null };
+      lag_ms?: { p50: number | null; p99: number | null };
     } = {};
     let ready = 0;
     try {
@@ -94,7 +94,7 @@ export function startLiveSummary(
       `── Switchboard ${new Date(now).toISOString().slice(11, 19)} ─────────────────────────────────────────`,
       `nodes ready       ${ready} / ${snapshot.nodes ?? 0}   ws connections ${sum(gws, 'sb_ws_connections')}`,
       `heartbeats/s      ${fmt(rate(heartbeats, previous?.heartbeats))}   (gateway p99 ${fmt(quantileMs(gws, 'sb_heartbeat_duration_seconds', 0.99), 2)} ms)`,
-      `snapshot          versions Σ ${versions}   deltas ${sum([worker], 'sb_snapshot_flushes_total', 'published')}   staleness p50/p99 ${fmt(snapshot.staleness_ms?.p50 ?? null, 0)}/${fmt(snapshot.staleness_ms?.p99 ?? null, 0)} ms`,
+      `snapshot          versions Σ ${versions}   deltas ${sum([worker], 'sb_snapshot_flushes_total', 'published')}   lag (change received → selectable) p50/p99 ${fmt(snapshot.lag_ms?.p50 ?? null, 0)}/${fmt(snapshot.lag_ms?.p99 ?? null, 0)} ms`,
       `jobs/s            ${fmt(rate(placed, previous?.placed))}   placed ${placed}   no node ${sum(sels, 'sb_jobs_total', 'no_node')}   timeouts ${sum([worker], 'sb_job_timeouts_total')}`,
       `selection         p50 ${fmt(quantileMs(sels, 'sb_selection_duration_seconds', 0.5), 3)} ms   p99 ${fmt(quantileMs(sels, 'sb_selection_duration_seconds', 0.99), 3)} ms   reservation conflicts ${sum(sels, 'sb_reservation_conflicts_total')}`,
     ];

@@ -16,7 +16,7 @@ import { createSelectorApi } from './selector-api.ts';
 import { createSelectorMetrics } from './selector-metrics.ts';
 import { SnapshotIndex } from './snapshot-index.ts';
 import { SnapshotReplica } from './snapshot-replica.ts';
-import { StalenessWindow } from './staleness-window.ts';
+import { LagWindow } from './lag-window.ts';
 
 export interface SelectorService {
   port: number;
@@ -59,20 +59,22 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
   try {
     await waitForRedis([redis, tail, queueRedis]);
     void checkRedisGuarantees(redis, log.child({ component: 'redis' })); // one warning line if not
-    const staleness = new StalenessWindow();
-    const lastHeartbeat = new Map<string, number>();
+    const lag = new LagWindow();
+    const lastChange = new Map<string, number>();
     const loaded = new SnapshotReplica(tail, keys, index, {
       log: log.child({ component: 'snapshot-replica' }),
-      // heartbeat received (server time) → visible to this selector's choices; only for entries
-      // that show a newer heartbeat than the last one seen (not republishes for reservations)
+      // pipeline lag: a change received (server time the heartbeat or registration marked the
+      // node dirty) → visible to this selector's choices; once per change (an entry republished
+      // for a reservation or drain carries the same changedAt and is not counted again)
       onApplied: (_shard, _version, entries) => {
         const now = Date.now();
         for (const e of entries) {
-          if (e.hb <= (lastHeartbeat.get(e.id) ?? 0)) continue;
-          lastHeartbeat.set(e.id, e.hb);
-          const ms = Math.max(0, now - e.hb);
-          staleness.add(ms);
-          metrics.replicaStaleness.observe(ms / 1000);
+          const changedAt = e.changedAt ?? 0;
+          if (changedAt <= (lastChange.get(e.id) ?? 0)) continue;
+          lastChange.set(e.id, changedAt);
+          const ms = Math.max(0, now - changedAt);
+          lag.add(ms);
+          metrics.replicaLag.observe(ms / 1000);
         }
       },
     });
@@ -132,7 +134,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
             nodes: index.size,
             shards: status.shards,
             reloads: status.reloads,
-            staleness_ms: staleness.quantiles(),
+            lag_ms: lag.quantiles(),
           };
         },
         isClosing: () => closing,

@@ -29,9 +29,11 @@ export function createSelectorMetrics(registry: Registry) {
       registers,
     }),
     replicaNodes: new Gauge({ name: 'sb_replica_nodes', help: 'Nodes in this selector replica', registers }),
-    replicaStaleness: new Histogram({
-      name: 'sb_replica_staleness_seconds',
-      help: 'Heartbeat received (server time) to visible in this selector replica',
+    replicaLag: new Histogram({
+      name: 'sb_replica_lag_seconds',
+      help:
+        'Pipeline lag: a heartbeat (or registration) that changed the node received (server time the node ' +
+        'was first marked dirty since its previous publication) to visible to selection in this replica',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),

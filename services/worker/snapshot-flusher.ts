@@ -83,10 +83,11 @@ export class SnapshotFlusher {
       }
       args.push(id, JSON.stringify(entry), publishedValues(entry));
       upserts++;
-      // staleness of a heartbeat this publish is the first to show (not of a republish for a
-      // reservation or drain): heartbeat received after the previous publish
+      // pipeline lag of a change this publish is the first to show (not of a republish for a
+      // reservation or drain): the change was received after the previous publish
       const previousAt = Number(previous[i]?.slice(previous[i].lastIndexOf('|') + 1) ?? 0);
-      if (entry.hb > previousAt) this.metrics.staleness.observe(Math.max(0, now - entry.hb) / 1000);
+      const changedAt = entry.changedAt ?? 0;
+      if (changedAt > previousAt) this.metrics.lag.observe(Math.max(0, now - changedAt) / 1000);
     });
 
     const version = await this.redis.publishSnapshot(

@@ -49,9 +49,11 @@ export function createWorkerMetrics(registry: Registry) {
       buckets: LATENCY_BUCKETS,
       registers,
     }),
-    staleness: new Histogram({
-      name: 'sb_snapshot_staleness_seconds',
-      help: 'Heartbeat received (server time) to its entry published in the checkpoint',
+    lag: new Histogram({
+      name: 'sb_snapshot_lag_seconds',
+      help:
+        'Pipeline lag to publication: a heartbeat (or registration) that changed the node received ' +
+        '(server time the node was first marked dirty since its previous publication) to its entry published',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),

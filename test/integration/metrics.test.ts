@@ -63,7 +63,7 @@ describe('Prometheus metrics of every service', () => {
     expect(
       await scrape(url, 'sb_snapshot_version', { shard: String(gw.keys.shardOf('m-2')) }),
     ).toBeGreaterThan(0);
-    expect(await scrape(url, 'sb_snapshot_staleness_seconds_count')).toBeGreaterThan(0);
+    expect(await scrape(url, 'sb_snapshot_lag_seconds_count')).toBeGreaterThan(0);
     expect(await scrape(url, 'sb_snapshot_delta_nodes_count')).toBeGreaterThan(0);
     expect(await scrape(url, 'sb_pool_index_total', { outcome: 'changed' })).toBe(2);
     expect(await (await fetch(url)).text()).toMatch(/^sb_queue_jobs\{[^}]*queue="snapshot-flush"/m);
@@ -95,7 +95,7 @@ describe('Prometheus metrics of every service', () => {
     expect(await scrape(url, 'sb_selection_duration_seconds_count')).toBe(1);
     expect(await scrape(url, 'sb_jobs_total', { outcome: 'placed' })).toBe(1);
     expect(await (await fetch(url)).text()).toMatch(/^sb_reservation_conflicts_total\{[^}]*\} 0$/m);
-    expect(await scrape(url, 'sb_replica_staleness_seconds_count')).toBeGreaterThan(0);
+    expect(await scrape(url, 'sb_replica_lag_seconds_count')).toBeGreaterThan(0);
     expect(await scrape(url, 'sb_replica_nodes')).toBe(2);
   });
 });

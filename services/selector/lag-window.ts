@@ -1,5 +1,5 @@
-/** The last `size` staleness samples (ms), for p50/p99 in GET /v1/snapshot. */
-export class StalenessWindow {
+/** The last `size` pipeline-lag samples (ms), for p50/p99 in GET /v1/snapshot. */
+export class LagWindow {
   private readonly samples: number[] = [];
   private next = 0;
 
