@@ -46,6 +46,7 @@
           3 applied after a clock jump (older than stored by more than the reorder window)
 ]]
 local rcall = redis.call
+-- @include "significance"
 local nodeKey, liveKey, offlineKey, dirtyKey, pubKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local nodeId, ts, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 
@@ -111,22 +112,14 @@ if status == 'offline' then
 end
 
 -- 5. significance filter against the published entry
-local pStatus, pRunning, pCpu, pGpu, pMem, pAt
 local published = rcall('HGET', pubKey, nodeId)
-if published then
-  pStatus, pRunning, pCpu, pGpu, pMem, pAt = string.match(published, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
-end
-local threshold = tonumber(ARGV[17])
-local function moved(value, published)
-  if value == '' and (published == nil or published == '') then return false end
-  local a, b = tonumber(value), tonumber(published)
-  return a == nil or b == nil or math.abs(a - b) > threshold
-end
-local changed = capChanged == 1 or pAt == nil or pStatus ~= next or pRunning ~= ARGV[8]
-  or moved(ARGV[4], pCpu) or moved(ARGV[5], pGpu) or moved(ARGV[7], pMem)
-local dirty = changed or now - tonumber(pAt) >= tonumber(ARGV[18])
+local changed = capChanged == 1 or significantChange(published, next, ARGV[8], ARGV[4], ARGV[5], ARGV[7],
+  tonumber(ARGV[17]))
+local dirty = changed or significantChange(published, next, ARGV[8], ARGV[4], ARGV[5], ARGV[7],
+  tonumber(ARGV[17]), now, tonumber(ARGV[18]))
 -- pipeline lag starts here: the server time of the first change since the last publication
-if changed and (tonumber(rcall('HGET', nodeKey, 'chg_at')) or 0) <= (tonumber(pAt) or 0) then
+local pAt = published and tonumber(string.match(published, '|([^|]*)$')) or 0
+if changed and (tonumber(rcall('HGET', nodeKey, 'chg_at')) or 0) <= pAt then
   rcall('HSET', nodeKey, 'chg_at', ARGV[3])
 end
 
