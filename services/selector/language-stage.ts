@@ -1,25 +1,29 @@
-import { AUTO_LANG, normalizeLang, pairKey, type LanguageProfile } from '../../shared/language-pairs.ts';
-import { inUnion, seenBefore, sizeSum, unionSize, type Sets } from './index-unions.ts';
-import type { LanguageCheck, Pass } from './node-filters.ts';
+import { AUTO_LANG, normalizeLang, pairKey } from '../../shared/language-pairs.ts';
+import { andBits, countBits, forEachInOrder, hasBit, orBits, type Bits } from './bitset.ts';
+import type { Pass } from './node-filters.ts';
 import { ASR_LANG, LANG_PAIR, SEMANTIC_LANG, SRC_AUTO, TTS_LANG } from './reject-reasons.ts';
 import type { SelectionRequest } from './selection-inputs.ts';
 import { ANY_LANGUAGE, type SnapshotIndex } from './snapshot-index.ts';
 
 /**
- * The language stage of a selection: reasons 1–4, answered from the SnapshotIndex where the
- * indexes nest, and the visit of the nodes that remain.
+ * The language stage of a selection: reasons 1–5 over bit sets of the SnapshotIndex.
  *
- * Cost. For the pipeline steps in order (ASR, NMT, TTS, semantic), the set P(i) of nodes
- * passing step i and every earlier one is an index set as far as the indexes allow (see
- * langSteps), so reason i counts |P(i-1)| − |P(i)| without touching a node (P(0) = every
- * node). Only the members of the last such set are visited one by one — or those of the next
- * step's own index set when that is smaller (e.g. semantic(src) within the pool) — checking the
- * remaining language steps on the node's LanguageProfile, then reasons 5–14 (node-filters.ts).
- * For ASR+NMT+TTS that is the pool only: O(candidates), not O(fleet).
+ * For the pipeline steps in order (ASR, NMT, TTS, semantic), P(i) = the nodes passing step i
+ * and every earlier one = P(i-1) ∧ pass(i), with pass(i) a union of intersections of index
+ * sets (never a per-node check), so reason i counts |P(i-1)| − |P(i)| by popcount. The steps
+ * the indexes answer in one set (their `prefix`, see langSteps) settle first; the nodes left
+ * (that prefix, or the part of it in the next step's own set when that set is smaller) are
+ * the VISIT: the later steps and reasons 6–16 are masks over it (node-filters.ts), and every
+ * sample is taken in visit order — the order of a walk of the index Sets, so counts, samples
+ * and the eligible order are those of a node-by-node walk. For ASR+NMT+TTS, pass(TTS) is the
+ * worker's pool (snapshot-index.ts), so the pair decision is the worker's; while its pools lag
+ * a capability change, a node is a candidate only where the pool and the languages agree.
  */
 
-/** Reasons 1–4 counted from index sizes: at most this many nodes are probed for samples. */
+/** Reasons counted from a prefix: at most this many nodes are probed for samples. */
 const SAMPLE_PROBE = 64;
+
+type Sets = readonly ReadonlySet<string>[];
 
 /**
  * The candidate sources of src 'auto' the request allows: null = unrestricted; otherwise the
@@ -37,17 +41,20 @@ function autoCandidates(autoLangs: readonly string[] | null | undefined): string
 }
 
 /** One language reason. */
-export interface LangStep extends LanguageCheck {
+export interface LangStep {
+  reason: number;
   /**
    * Nodes passing this step AND every earlier one, as an index set — or, for the first step
-   * only, a union of index sets; null = not indexable (checked per node).
+   * only, a union of index sets; null = not answered by one set (a mask over the visit).
    */
   prefix: Sets | null;
   /**
    * Nodes that may pass this step alone (every other node fails it), as a union of index sets;
-   * lets the first non-indexable step visit the smaller of its own set and the indexed prefix.
+   * lets the first step without a prefix visit the smaller of its own set and the prefix.
    */
   own: Sets | null;
+  /** Nodes passing this step alone: the union of the terms, each the intersection of its sets. */
+  pass: Sets[];
 }
 
 /**
@@ -59,15 +66,15 @@ export interface LangStep extends LanguageCheck {
  * language. NMT passes when a candidate s ≠ tgt has s→tgt; semantic when a candidate is a
  * semantic language.
  *
- * Indexes used (P = passes this step and the earlier ones):
+ * Prefixes (P = passes this step and the earlier ones):
  *   ASR        asr(src) | asr('*') for auto | ∪ asr(a), a ∈ autoLangs
- *   +NMT       asrNmt(src:tgt) | asrNmt(auto:tgt)          (with autoLangs: per node)
- *   +TTS       pool(src:tgt)   | pool(auto:tgt)            (with autoLangs: per node)
- *   NMT first  nmt(src:tgt) | ∪ nmt(a:tgt), a ∈ autoLangs  (auto without autoLangs: per node)
+ *   +NMT       asrNmt(src:tgt) | asrNmt(auto:tgt)          (with autoLangs: none)
+ *   +TTS       pool(src:tgt)   | pool(auto:tgt)            (with autoLangs: none)
+ *   NMT first  nmt(src:tgt) | ∪ nmt(a:tgt), a ∈ autoLangs  (auto without autoLangs: none)
  *   TTS first  tts(tgt);  semantic first  semantic(src) | semantic('*') | ∪ semantic(a)
- * A union of several sets is only ever the first step: deduplicating unions costs a lookup per
- * set per member, so later steps over autoLangs are checked on the profile instead (a few
- * lookups in small, shared sets).
+ * Passes without a prefix: NMT ∪ asrNmt(a:tgt) (ASR, autoLangs) | nmt('*:tgt') (no ASR, any
+ * source); TTS tts(tgt); semantic semantic(src) | asrSemantic('*') (ASR, any source) |
+ * semantic('*') | ∪ (asr(a) ∧) semantic(a).
  */
 export function langSteps(index: SnapshotIndex, req: SelectionRequest): LangStep[] {
   const { asr, nmt, tts, semantic } = req.pipeline;
@@ -78,142 +85,123 @@ export function langSteps(index: SnapshotIndex, req: SelectionRequest): LangStep
   const restricted = cands !== null;
   const srcKeys = !auto ? [src] : (cands ?? [ANY_LANGUAGE]);
   /** candidates that can be translated into tgt, and their pair keys */
-  const pairSrcs = restricted ? cands.filter((a) => a !== tgt) : [];
-  const pairKeys = pairSrcs.map((a) => pairKey(a, tgt));
-  const sets = (kind: 'asr' | 'nmt' | 'semantic', keys: string[]): Sets =>
+  const pairKeys = restricted ? cands.filter((a) => a !== tgt).map((a) => pairKey(a, tgt)) : [];
+  const sets = (kind: 'asr' | 'nmt' | 'asrNmt' | 'semantic', keys: string[]): Sets =>
     keys.map((key) => index.index(kind, key));
+  const terms = (s: Sets): Sets[] => s.map((set) => [set]);
   const ttsSet = [index.index('tts', tgt)];
 
   const steps: LangStep[] = [];
   if (asr) {
-    steps.push({
-      reason: auto ? SRC_AUTO : ASR_LANG,
-      prefix: sets('asr', srcKeys),
-      own: null,
-      check: !auto
-        ? (p) => p.asr.has(src)
-        : restricted
-          ? (p) => cands.some((a) => p.asr.has(a))
-          : (p) => p.asr.size > 0,
-    });
+    const prefix = sets('asr', srcKeys);
+    steps.push({ reason: auto ? SRC_AUTO : ASR_LANG, prefix, own: null, pass: terms(prefix) });
   }
   if (nmt) {
     const key = pairKey(src, tgt);
-    const suffix = `:${tgt}`;
-    /** auto, unrestricted: does the node translate some candidate into tgt? */
-    const intoTarget = (p: LanguageProfile): boolean => {
-      for (const pair of p.nmtPairs) {
-        if (pair.endsWith(suffix) && (!asr || p.asr.has(pair.slice(0, pair.length - suffix.length))))
-          return true;
-      }
-      return false;
-    };
-    steps.push({
-      reason: LANG_PAIR,
-      prefix: !auto
-        ? [index.index(asr ? 'asrNmt' : 'nmt', key)]
+    const prefix: Sets | null = !auto
+      ? [index.index(asr ? 'asrNmt' : 'nmt', key)]
+      : !restricted
+        ? asr
+          ? [index.index('asrNmt', pairKey(AUTO_LANG, tgt))]
+          : null
+        : asr
+          ? null
+          : sets('nmt', pairKeys);
+    const pass: Sets[] =
+      prefix !== null
+        ? terms(prefix)
         : !restricted
-          ? asr
-            ? [index.index('asrNmt', pairKey(AUTO_LANG, tgt))]
-            : null
-          : asr
-            ? null
-            : sets('nmt', pairKeys),
-      own: null,
-      check: !auto
-        ? (p) => src !== tgt && p.nmtPairs.has(key)
-        : !restricted
-          ? intoTarget
-          : (p) => {
-              for (let i = 0; i < pairSrcs.length; i++) {
-                if ((!asr || p.asr.has(pairSrcs[i]!)) && p.nmtPairs.has(pairKeys[i]!)) return true;
-              }
-              return false;
-            },
-    });
+          ? [[index.index('nmt', pairKey(ANY_LANGUAGE, tgt))]]
+          : terms(sets('asrNmt', pairKeys));
+    steps.push({ reason: LANG_PAIR, prefix, own: null, pass });
   }
   if (tts) {
-    steps.push({
-      reason: TTS_LANG,
-      prefix:
-        asr && nmt && !restricted
-          ? [index.index('pool', auto ? pairKey(AUTO_LANG, tgt) : pairKey(src, tgt))]
-          : !asr && !nmt
-            ? ttsSet
-            : null,
-      own: ttsSet,
-      check: (p) => p.tts.has(tgt),
-    });
+    const prefix =
+      asr && nmt && !restricted
+        ? [index.index('pool', auto ? pairKey(AUTO_LANG, tgt) : pairKey(src, tgt))]
+        : !asr && !nmt
+          ? ttsSet
+          : null;
+    steps.push({ reason: TTS_LANG, prefix, own: ttsSet, pass: terms(prefix ?? ttsSet) });
   }
   if (semantic) {
     const own = sets('semantic', srcKeys);
-    steps.push({
-      reason: SEMANTIC_LANG,
-      prefix: steps.length === 0 ? own : null,
-      own,
-      check: !auto
-        ? (p) => p.semantic.has(src)
-        : restricted
-          ? (p) => cands.some((a) => (!asr || p.asr.has(a)) && p.semantic.has(a))
-          : asr
-            ? (p) => {
-                for (const s of p.asr) if (p.semantic.has(s)) return true;
-                return false;
-              }
-            : (p) => p.semantic.size > 0,
-    });
+    const pass: Sets[] = !auto
+      ? terms(own)
+      : restricted
+        ? cands.map((a) =>
+            asr ? [index.index('asr', a), index.index('semantic', a)] : [index.index('semantic', a)],
+          )
+        : asr
+          ? [[index.index('asrSemantic', ANY_LANGUAGE)]]
+          : terms(own);
+    steps.push({ reason: SEMANTIC_LANG, prefix: steps.length === 0 ? own : null, own, pass });
   }
-  // A step after a non-indexable one is not indexable either (its prefix would not nest).
+  // A step after one without a prefix has none either (its prefix would not nest).
   for (let i = 1; i < steps.length; i++) if (steps[i - 1]!.prefix === null) steps[i]!.prefix = null;
   return steps;
 }
 
-/** Counts the nodes of `superset` (size `supersetSize`) outside `prefix` (size `size`) under the step. */
-function settle(
-  pass: Pass,
-  index: SnapshotIndex,
-  step: LangStep,
-  superset: Sets | null,
-  supersetSize: number,
-  prefix: Sets,
-  size: number,
-): void {
-  const missing = supersetSize - size;
-  if (missing <= 0) return;
-  pass.counts[step.reason]! += missing;
-  sampleMissing(pass, index, step.reason, superset, prefix);
+function sizeSum(sets: Sets): number {
+  let n = 0;
+  for (const set of sets) n += set.size;
+  return n;
+}
+
+/** The union of index sets as bits: the set's own bits when one, else written into `out`. */
+function unionBits(index: SnapshotIndex, sets: Sets, out: Bits, nw: number): Bits {
+  if (sets.length === 0) return index.zero;
+  if (sets.length === 1) return index.bits(sets[0]!);
+  orBits(out, index.bits(sets[0]!), index.bits(sets[1]!), nw);
+  for (let i = 2; i < sets.length; i++) orBits(out, out, index.bits(sets[i]!), nw);
+  return out;
+}
+
+/** pass(step) as bits: the union of its terms (intersections); `out` and `tmp` are scratch. */
+export function passBits(index: SnapshotIndex, step: LangStep, out: Bits, tmp: Bits, nw: number): Bits {
+  const t = step.pass;
+  if (t.length === 1 && t[0]!.length === 1) return index.bits(t[0]![0]!);
+  out.fill(0, 0, nw);
+  for (const term of t) {
+    let bits = term.length === 0 ? index.zero : index.bits(term[0]!);
+    if (term.length > 1) {
+      bits = andBits(tmp, bits, index.bits(term[1]!), nw);
+      for (let i = 2; i < term.length; i++) andBits(tmp, tmp, index.bits(term[i]!), nw);
+    }
+    orBits(out, out, bits, nw);
+  }
+  return out;
+}
+
+/** Visit order of a union of index sets (null: every node, in slot order). */
+function orderOf(index: SnapshotIndex, sets: Sets | null): Bits[] | null {
+  return sets === null ? null : sets.map((set) => index.bits(set));
 }
 
 /**
- * Samples of a reason counted from index sizes: members of `superset` (null = every node) not
- * in `subset`. Best effort: probes at most SAMPLE_PROBE nodes, so a reason that holds a small
- * fraction of a large superset may come back with fewer samples (or none).
+ * Samples of a reason counted from sizes: members of the superset (`superset` in its order,
+ * `supersetBits` its members) not in `subsetBits`. Best effort: probes at most SAMPLE_PROBE
+ * nodes, so a reason that holds a small fraction of a large superset may come back with fewer
+ * samples (or none).
  */
 function sampleMissing(
   pass: Pass,
   index: SnapshotIndex,
   reason: number,
   superset: Sets | null,
-  subset: Sets,
+  supersetBits: Bits,
+  subsetBits: Bits,
 ): void {
   let probes = 0;
-  const probe = (id: string): boolean => {
-    if (!inUnion(subset, id) && !pass.sample(reason, id)) return false;
+  forEachInOrder(orderOf(index, superset), supersetBits, index.words, (slot) => {
+    if (!hasBit(subsetBits, slot) && !pass.sample(reason, index.idAt(slot))) return false;
     return ++probes < SAMPLE_PROBE;
-  };
-  if (superset === null) {
-    for (const node of index.all()) if (!probe(node.entry.id)) return;
-    return;
-  }
-  for (let i = 0; i < superset.length; i++) {
-    for (const id of superset[i]!) if (!seenBefore(superset, i, id) && !probe(id)) return;
-  }
+  });
 }
 
 /**
- * Runs the language stage on `pass`: counts the reasons of the first `indexed` steps (those
- * with a prefix) from index sizes, then visits the remaining nodes (Pass.visit checks the
- * later steps and reasons 5–14).
+ * Runs the language stage on `pass`: settles the steps with a prefix (`indexed` of them), then
+ * hands the visit (its members and order) with the remaining steps to Pass.filter.
  */
 export function visitLanguageCandidates(
   pass: Pass,
@@ -221,65 +209,42 @@ export function visitLanguageCandidates(
   steps: readonly LangStep[],
   indexed: number,
 ): void {
-  const total = index.size;
-  // Reasons answered by index sizes: |P(i-1)| − |P(i)|. When the last indexed prefix is a
-  // union (first step over autoLangs), its size comes from visiting it.
+  const nw = index.words;
+  let cum: Bits = index.live;
+  let cumSize = index.size;
   let superset: Sets | null = null;
-  let supersetSize = total;
-  let deferred: { step: LangStep; superset: Sets | null; size: number } | null = null;
   for (let i = 0; i < indexed; i++) {
     const step = steps[i]!;
     const prefix = step.prefix!;
-    if (i === indexed - 1 && prefix.length > 1) {
-      deferred = { step, superset, size: supersetSize };
-      supersetSize = -1;
-    } else {
-      const size = unionSize(prefix);
-      settle(pass, index, step, superset, supersetSize, prefix, size);
-      supersetSize = size;
+    const out = index.scratchBits(i % 2);
+    andBits(out, cum, unionBits(index, prefix, index.scratchBits(2), nw), nw);
+    const size = countBits(out, nw);
+    if (cumSize > size) {
+      pass.counts[step.reason]! += cumSize - size;
+      sampleMissing(pass, index, step.reason, superset, cum, out);
     }
+    cum = out;
+    cumSize = size;
     superset = prefix;
   }
 
-  // Visit the members of the last indexed set (every node when none is indexable) — or, when
-  // the next step's own set is smaller, the members of both: the others fail that step.
+  // Visit the members of the last prefix (every node when none) — or, when the next step's
+  // own set is smaller, the members of both, in the own set's order: the others fail that step.
   const next = steps[indexed];
   const own = next?.own ?? null;
-  const estimate = supersetSize >= 0 ? supersetSize : sizeSum(superset!);
+  const estimate = superset !== null && superset.length > 1 ? sizeSum(superset) : cumSize;
+  const rem = index.scratchBits(3);
   if (next !== undefined && own !== null && sizeSum(own) < estimate) {
-    if (deferred !== null) {
-      supersetSize = unionSize(superset!);
-      settle(pass, index, deferred.step, deferred.superset, deferred.size, superset!, supersetSize);
+    const ownBits = unionBits(index, own, index.scratchBits(4), nw);
+    andBits(rem, cum, ownBits, nw);
+    const inBoth = countBits(rem, nw);
+    pass.filter(index, rem, orderOf(index, own), steps.slice(indexed));
+    if (cumSize > inBoth) {
+      pass.counts[next.reason]! += cumSize - inBoth;
+      sampleMissing(pass, index, next.reason, superset, cum, ownBits);
     }
-    let inBoth = 0;
-    for (let i = 0; i < own.length; i++) {
-      for (const id of own[i]!) {
-        if ((i > 0 && seenBefore(own, i, id)) || (superset !== null && !inUnion(superset, id))) continue;
-        const node = index.get(id);
-        if (node === undefined) continue;
-        inBoth++;
-        pass.visit(node, id);
-      }
-    }
-    settle(pass, index, next, superset, supersetSize, own, inBoth);
   } else {
-    let visited = 0;
-    if (superset === null) {
-      for (const node of index.all()) pass.visit(node, node.entry.id);
-      visited = total;
-    } else {
-      for (let i = 0; i < superset.length; i++) {
-        for (const id of superset[i]!) {
-          if (i > 0 && seenBefore(superset, i, id)) continue;
-          const node = index.get(id);
-          if (node === undefined) continue;
-          visited++;
-          pass.visit(node, id);
-        }
-      }
-    }
-    if (deferred !== null) {
-      settle(pass, index, deferred.step, deferred.superset, deferred.size, superset!, visited);
-    }
+    rem.set(cum.subarray(0, nw));
+    pass.filter(index, rem, orderOf(index, superset), steps.slice(indexed));
   }
 }

@@ -1,7 +1,7 @@
-import type { LanguageProfile } from '../../shared/language-pairs.ts';
 import type { ServiceType } from '../../shared/protocol/node-messages.ts';
-import { growScratch, scratchGpu, scratchIds, scratchLoad } from './eligible-nodes.ts';
+import { andBits, countBits, forEachInOrder, hasBit, setBit, splitBits, type Bits } from './bitset.ts';
 import type { FeatureFlag } from './feature-expansion.ts';
+import { passBits, type LangStep } from './language-stage.ts';
 import {
   CAPACITY,
   DRAINING,
@@ -17,55 +17,46 @@ import {
   RESOURCES,
 } from './reject-reasons.ts';
 import type { KnownLoad, SelectionPolicy, SelectionRequest } from './selection-inputs.ts';
-import type { ReplicaNode } from './snapshot-index.ts';
+import type { SnapshotIndex } from './snapshot-index.ts';
 
 /**
- * The per-node filters of a selection (reasons 5–15, plus the language reasons the indexes
- * could not answer), applied to each visited node, and the counts and samples of the
- * rejections. A node that passes them all joins the eligible list (eligible-nodes.ts).
+ * The per-node filters of a selection (reasons 6–16, plus the language steps the prefixes did
+ * not answer) over the visit of the language stage, as bit-set masks in reason order: each
+ * reason takes the nodes still in the running that fail it (popcount = its count), and its
+ * samples are the first of them in visit order. The nodes left are eligible, listed in visit
+ * order (eligible-nodes.ts). Work: O(words of the bit sets) per reason, plus O(eligible).
  */
 
 const SAMPLES_PER_REASON = 3;
-/** More excluded ids than this are put in a Set; fewer are scanned. */
-const EXCLUDE_SCAN_LIMIT = 8;
 
-/** A language reason checked on one node's profile. */
-export interface LanguageCheck {
-  reason: number;
-  /** This step alone, on one node's profile (once a step is not indexable; memoised per profile). */
-  check: (p: LanguageProfile) => boolean;
-}
+// Scratch bit sets of the index this stage uses (language-stage.ts uses 0–4).
+const FAIL = 5;
+const PASS = 6;
+const TMP = 7;
+const MASK = 8;
+const OVERRIDDEN = 9;
 
-/** `list.includes(item)` for short string lists, as a plain loop (much faster in the hot path). */
-function contains(list: readonly string[], item: string): boolean {
-  for (let i = 0; i < list.length; i++) if (list[i] === item) return true;
-  return false;
-}
-
-/** One selection's visit of the language candidates: reasons 5–15 and the eligible list. */
+/** One selection's visit of the language candidates: reasons 6–16 and the eligible list. */
 export class Pass {
   readonly counts: number[] = new Array<number>(REJECT_REASONS.length).fill(0);
   readonly samples: (string[] | undefined)[] = [];
   candidates = 0;
   eligible = 0;
   preferredIndex = -1;
-  // The request and policy, flattened for the per-node loop.
   private readonly requireGpu: boolean;
   private readonly publicJob: boolean;
   private readonly threshold: number;
   private readonly preferredId: string | null;
-  private readonly excludeList: readonly string[] | null;
-  private readonly excludeSet: ReadonlySet<string> | null;
+  private readonly exclude: readonly string[];
   private readonly knownLoad: ((nodeId: string) => KnownLoad | undefined) | null;
-  private readonly languageMemo = new Map<LanguageProfile, number>();
+  private readonly knownLoadIds: (() => Iterable<string>) | null;
   /** Server-ish time of this selection, for quarantines (they end by themselves). */
   private readonly now = Date.now();
 
   constructor(
     req: SelectionRequest,
     policy: SelectionPolicy,
-    /** language steps to check per node (those after the last indexable one) */
-    private readonly lateSteps: readonly LanguageCheck[],
+    /** service types every node must report ready (those not every node has) */
     private readonly types: readonly ServiceType[],
     private readonly flags: readonly FeatureFlag[],
   ) {
@@ -73,15 +64,9 @@ export class Pass {
     this.publicJob = req.public;
     this.threshold = policy.resourceThreshold;
     this.preferredId = req.preferredNodeId ?? null;
-    const exclude = req.excludeNodeIds;
-    this.excludeSet = exclude.length > EXCLUDE_SCAN_LIMIT ? new Set(exclude) : null;
-    this.excludeList = exclude.length > 0 && exclude.length <= EXCLUDE_SCAN_LIMIT ? exclude : null;
+    this.exclude = req.excludeNodeIds;
     this.knownLoad = policy.knownLoad ?? null;
-  }
-
-  reject(reason: number, id: string): void {
-    this.counts[reason]!++;
-    this.sample(reason, id);
+    this.knownLoadIds = policy.knownLoadIds ?? null;
   }
 
   sample(reason: number, id: string): boolean {
@@ -93,71 +78,120 @@ export class Pass {
   }
 
   /**
-   * The first per-node language step the profile fails (its reason), or -1. Memoised per
-   * profile: profiles are shared by every node with the same language capabilities, and fleets
-   * have few distinct ones.
+   * Filters the visit: `rem` = its members (consumed), `order` = its order (null: slots).
+   * `late` = the language steps left to check, in order.
    */
-  private languageReason(profile: LanguageProfile): number {
-    let reason = this.languageMemo.get(profile);
-    if (reason === undefined) {
-      reason = -1;
-      for (const step of this.lateSteps) {
-        if (!step.check(profile)) {
-          reason = step.reason;
-          break;
-        }
-      }
-      this.languageMemo.set(profile, reason);
+  filter(index: SnapshotIndex, rem: Bits, order: Bits[] | null, late: readonly LangStep[]): void {
+    const nw = index.words;
+    const fail = index.scratchBits(FAIL);
+    const reject = (reason: number, mask: Bits, negate: boolean): void => {
+      const n = splitBits(fail, rem, mask, negate, nw);
+      if (n === 0) return;
+      this.counts[reason]! += n;
+      if ((this.samples[reason]?.length ?? 0) >= SAMPLES_PER_REASON) return;
+      forEachInOrder(order, fail, nw, (slot) => this.sample(reason, index.idAt(slot)));
+    };
+    for (const step of late) {
+      reject(step.reason, passBits(index, step, index.scratchBits(PASS), index.scratchBits(TMP), nw), true);
     }
-    return reason;
+    this.candidates = countBits(rem, nw);
+    if (this.candidates === 0) return;
+
+    reject(OFFLINE, index.offline, false);
+    reject(NOT_READY, index.notReady, false);
+    reject(DRAINING, index.draining, false);
+    const mask = index.scratchBits(MASK);
+    andBits(mask, rem, index.quarantined, nw); // those whose quarantine has not ended yet
+    for (let w = 0; w < nw; w++) {
+      for (let b = mask[w]!; b !== 0; b &= b - 1) {
+        const low = b & -b;
+        if (index.quarantinedUntil[(w << 5) | (31 - Math.clz32(low))]! <= this.now) mask[w]! &= ~low;
+      }
+    }
+    reject(QUARANTINED, mask, false);
+    if (this.requireGpu) reject(NO_GPU, index.gpu, true);
+    if (this.publicJob) reject(NOT_PUBLIC, index.acceptsPublic, true);
+    const all = (kind: 'type' | 'feature', keys: readonly string[]): Bits => {
+      let bits = index.bits(index.index(kind, keys[0]!));
+      for (let i = 1; i < keys.length; i++)
+        bits = andBits(mask, bits, index.bits(index.index(kind, keys[i]!)), nw);
+      return bits;
+    };
+    if (this.types.length > 0) reject(NO_MODEL, all('type', this.types), true);
+    if (this.flags.length > 0) reject(NO_FEATURE, all('feature', this.flags), true);
+    if (this.exclude.length > 0) {
+      mask.fill(0, 0, nw);
+      for (const id of this.exclude) {
+        const slot = index.slotOf(id);
+        if (slot >= 0) setBit(mask, slot);
+      }
+      reject(EXCLUDED, mask, false);
+    }
+    const overrides = this.knownLoads(index, rem, mask);
+    reject(CAPACITY, overrides === null ? index.full : mask, false);
+    reject(RESOURCES, index.overThreshold(this.threshold), false);
+
+    // The eligible list, in visit order.
+    const el = index.eligible;
+    el.n = 0;
+    const preferred = this.preferredId === null ? -1 : index.slotOf(this.preferredId);
+    const overridden = index.scratchBits(OVERRIDDEN);
+    const { running, reserved, max, gpuPct } = index;
+    forEachInOrder(order, rem, nw, (s) => {
+      const load =
+        overrides !== null && hasBit(overridden, s)
+          ? overrides.get(s)!
+          : (running[s]! + reserved[s]!) / max[s]!;
+      const gpu = gpuPct[s]!;
+      const n = el.push(s, load, gpu === gpu ? gpu : 0);
+      if (s === preferred) this.preferredIndex = n;
+      return true;
+    });
+    this.eligible = el.n;
   }
 
-  /** `id` is node.entry.id (passed to save a load). */
-  visit(node: ReplicaNode, id: string): void {
-    if (this.lateSteps.length > 0) {
-      const reason = this.languageReason(node.profile);
-      if (reason >= 0) return this.reject(reason, id);
-    }
-    this.candidates++;
-    const e = node.entry;
-    if (e.status !== 'ready') return this.reject(e.status === 'offline' ? OFFLINE : NOT_READY, id);
-    if (e.draining) return this.reject(DRAINING, id);
-    const quarantined = e.quarantinedUntil;
-    if (quarantined !== undefined && quarantined > this.now) return this.reject(QUARANTINED, id);
-    if (this.requireGpu && !e.gpu) return this.reject(NO_GPU, id);
-    if (this.publicJob && !e.public) return this.reject(NOT_PUBLIC, id);
-    const types = this.types;
-    for (let i = 0; i < types.length; i++)
-      if (!contains(e.types, types[i]!)) return this.reject(NO_MODEL, id);
-    const flags = this.flags;
-    for (let i = 0; i < flags.length; i++)
-      if (!contains(e.features, flags[i]!)) return this.reject(NO_FEATURE, id);
-    if (this.excludeList !== null && contains(this.excludeList, id)) return this.reject(EXCLUDED, id);
-    if (this.excludeSet !== null && this.excludeSet.has(id)) return this.reject(EXCLUDED, id);
-    // Snapshot counts lag (published per flush); the selector's own counters lead for its own
-    // reservations but miss other replicas'. Each count takes the larger of the two, so the
-    // same reservation is never counted twice (once flushed, it is in both) and neither
-    // source is ever under-counted. The reservation script re-checks against the live hash.
-    let running = e.running;
-    let reserved = e.reserved;
-    if (this.knownLoad !== null) {
-      const known = this.knownLoad(id);
-      if (known !== undefined) {
-        if (known.running > running) running = known.running;
-        if (known.reserved > reserved) reserved = known.reserved;
+  /**
+   * Snapshot counts lag (published per flush); the selector's own counters lead for its own
+   * reservations but miss other replicas'. Each count takes the larger of the two, so the same
+   * reservation is never counted twice (once flushed, it is in both) and neither source is
+   * ever under-counted. The reservation script re-checks against the live hash. Asks
+   * knownLoad for the nodes knownLoadIds lists (else for every node still in the running);
+   * writes into `full` the nodes full with them and returns the other changed loads by slot
+   * (their slots set in the OVERRIDDEN scratch), or null when nothing is known.
+   */
+  private knownLoads(index: SnapshotIndex, rem: Bits, full: Bits): Map<number, number> | null {
+    const knownLoad = this.knownLoad;
+    if (knownLoad === null) return null;
+    const nw = index.words;
+    let overrides: Map<number, number> | null = null;
+    const overridden = index.scratchBits(OVERRIDDEN);
+    const { running, reserved, max } = index;
+    const visit = (s: number): boolean => {
+      const known = knownLoad(index.idAt(s));
+      if (known === undefined) return true;
+      const r = Math.max(running[s]!, known.running);
+      const v = Math.max(reserved[s]!, known.reserved);
+      if (r === running[s] && v === reserved[s]) return true;
+      if (overrides === null) {
+        overrides = new Map();
+        full.set(index.full.subarray(0, nw));
+        overridden.fill(0, 0, nw);
       }
+      if (r + v >= max[s]!) setBit(full, s);
+      else {
+        overrides.set(s, (r + v) / max[s]!);
+        setBit(overridden, s);
+      }
+      return true;
+    };
+    if (this.knownLoadIds !== null) {
+      for (const id of this.knownLoadIds()) {
+        const s = index.slotOf(id);
+        if (s >= 0 && hasBit(rem, s)) visit(s);
+      }
+    } else {
+      forEachInOrder(null, rem, nw, visit);
     }
-    if (running + reserved >= e.max) return this.reject(CAPACITY, id);
-    const threshold = this.threshold;
-    const gpuPct = e.gpuPct;
-    if (e.cpu >= threshold || (gpuPct !== null && gpuPct >= threshold) || e.mem >= threshold) {
-      return this.reject(RESOURCES, id);
-    }
-    const n = this.eligible++;
-    if (n >= scratchLoad.length) growScratch(n);
-    scratchIds[n] = id;
-    scratchLoad[n] = (running + reserved) / e.max;
-    scratchGpu[n] = gpuPct ?? 0;
-    if (id === this.preferredId) this.preferredIndex = n;
+    return overrides;
   }
 }

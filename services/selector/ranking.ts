@@ -1,11 +1,11 @@
-import { scratchGpu, scratchIds, scratchLoad, scratchScore } from './eligible-nodes.ts';
-import { rendezvousBeats, rendezvousScore, rendezvousSeed } from './rendezvous.ts';
+import type { Eligible } from './eligible-nodes.ts';
+import { rendezvousScore, rendezvousSeed } from './rendezvous.ts';
 import type { SelectionPolicy, SelectionRequest } from './selection-inputs.ts';
 
 /**
  * Ranking of the eligible nodes (eligible-nodes.ts): the preferred node when eligible; else the
  * routing key's rendezvous winner (affinity); else by strategy (p2c, least_loaded, random) —
- * followed by the next ones to try on a reservation conflict.
+ * followed by the next ones to try on a reservation conflict. O(eligible) typed-array work.
  */
 
 /** Eligible nodes returned for the reservation-conflict retry, the chosen one included. */
@@ -30,39 +30,41 @@ function topK(n: number, k: number, better: (a: number, b: number) => boolean, s
   return top;
 }
 
-/** Lower load first: (running + reserved) / max, then GPU% (unreported = 0). */
-const lessLoaded = (a: number, b: number): boolean =>
-  scratchLoad[a]! < scratchLoad[b]! || (scratchLoad[a] === scratchLoad[b] && scratchGpu[a]! < scratchGpu[b]!);
-
-/** Higher rendezvous score first; a tie goes to the smaller id. */
-const higherScore = (a: number, b: number): boolean =>
-  rendezvousBeats(scratchScore[a]!, scratchIds[a]!, scratchScore[b]!, scratchIds[b]!);
-
 function randomIndex(random: () => number, n: number): number {
   return Math.min(n - 1, Math.max(0, Math.floor(random() * n)));
 }
 
 /**
- * Eligible indices in preference order, and how the first was chosen. `n` eligible nodes
- * (n > 0); `preferred` = the preferred node's index among them, or -1.
+ * Eligible indices in preference order, and how the first was chosen. `el.n` eligible nodes
+ * (> 0); `preferred` = the preferred node's index among them, or -1; `idOf(slot)` its id.
  */
 export function rank(
-  n: number,
+  el: Eligible,
+  nodeHash: Uint32Array,
+  idOf: (slot: number) => string,
   preferred: number,
   req: SelectionRequest,
   policy: SelectionPolicy,
 ): { order: number[]; choice: Choice } {
+  const n = el.n;
+  const { slots, load, gpu, score } = el;
   const limit = preferred >= 0 ? MAX_RANKED - 1 : MAX_RANKED;
   if (policy.affinity && req.routingKey) {
     // The rest of the order is the key's runners-up: a conflict on the winner sends the key
     // where it would go if the winner left.
     const seed = rendezvousSeed(req.routingKey);
-    for (let i = 0; i < n; i++) scratchScore[i] = rendezvousScore(seed, scratchIds[i]!);
+    for (let i = 0; i < n; i++) score[i] = rendezvousScore(seed, nodeHash[slots[i]!]!);
+    // higher score first; a tie goes to the smaller id
+    const higherScore = (a: number, b: number): boolean =>
+      score[a]! > score[b]! || (score[a] === score[b] && idOf(slots[a]!) < idOf(slots[b]!));
     const order = topK(n, limit, higherScore, preferred);
     if (preferred < 0) return { order, choice: 'affinity' };
     order.unshift(preferred);
     return { order, choice: 'preferred' };
   }
+  /** Lower load first: (running + reserved) / max, then GPU% (unreported = 0). */
+  const lessLoaded = (a: number, b: number): boolean =>
+    load[a]! < load[b]! || (load[a] === load[b] && gpu[a]! < gpu[b]!);
   // The rest of the order is the least loaded others; least_loaded takes its head.
   const order = topK(n, limit, lessLoaded, preferred);
   if (preferred >= 0) {

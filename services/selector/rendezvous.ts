@@ -4,15 +4,19 @@
  * matters, so adding, changing or removing any other node never moves the key; removing the
  * winner moves only the keys it won, each to its own runner-up.
  *
- * score = fmix32(FNV-1a-32(key ‖ 0xffff ‖ nodeId)): FNV-1a is fast and allocation-free over
- * UTF-16 code units; the murmur3 finaliser gives it the avalanche FNV lacks on short suffixes
- * (node ids often differ only in their last characters). 0xffff is not a character of a node
- * id, so it separates the key from the id. Not cryptographic: affinity, not security.
+ * score = fmix32(seed(key) ⊕ hash(nodeId)), both halves FNV-1a-32 over UTF-16 code units
+ * finished by the murmur3 finaliser (the avalanche FNV lacks on short suffixes: node ids often
+ * differ only in their last characters), from different offsets so that a key equal to a node
+ * id is not special. The node half is computed once per upsert (snapshot-index.ts), so scoring
+ * every eligible node of a selection costs a few integer operations each. fmix32 is a
+ * bijection: two nodes tie only when their 32-bit hashes collide; a tie goes to the smaller id.
+ * Not cryptographic: affinity, not security.
  */
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
-const SEPARATOR = 0xffff;
+/** Offset of the node half (the key half starts from FNV_OFFSET). */
+const NODE_OFFSET = 0x9e3779b9;
 
 function fnv1a(hash: number, text: string): number {
   let h = hash;
@@ -23,20 +27,29 @@ function fnv1a(hash: number, text: string): number {
   return h;
 }
 
-/** The hash state after `key` and the separator; compute once per selection. */
-export function rendezvousSeed(key: string): number {
-  return Math.imul(fnv1a(FNV_OFFSET, key) ^ SEPARATOR, FNV_PRIME);
-}
-
-/** The node's weight for the seeded key: an unsigned 32-bit integer. */
-export function rendezvousScore(seed: number, nodeId: string): number {
-  let h = fnv1a(seed, nodeId);
+function fmix32(x: number): number {
+  let h = x;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return h >>> 0;
+}
+
+/** The key half; compute once per selection. */
+export function rendezvousSeed(key: string): number {
+  return fmix32(fnv1a(FNV_OFFSET, key));
+}
+
+/** The node half; computed once per snapshot entry. */
+export function rendezvousNodeHash(nodeId: string): number {
+  return fmix32(fnv1a(NODE_OFFSET, nodeId));
+}
+
+/** The node's weight for the seeded key: an unsigned 32-bit integer. */
+export function rendezvousScore(seed: number, nodeHash: number): number {
+  return fmix32(seed ^ nodeHash);
 }
 
 /** Does (scoreA, idA) beat (scoreB, idB)? Higher score wins; a tie goes to the smaller id. */
@@ -50,7 +63,7 @@ export function rendezvousPick(key: string, nodeIds: Iterable<string>): string |
   let best: string | undefined;
   let bestScore = -1;
   for (const id of nodeIds) {
-    const score = rendezvousScore(seed, id);
+    const score = rendezvousScore(seed, rendezvousNodeHash(id));
     if (best === undefined || rendezvousBeats(score, id, bestScore, best)) {
       best = id;
       bestScore = score;

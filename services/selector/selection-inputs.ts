@@ -36,10 +36,16 @@ export interface SelectionPolicy {
   affinity: boolean;
   /**
    * Live counters the selector knows beyond the snapshot (reservations it made, running jobs it
-   * knows), by node id. Called once per language candidate that reaches the capacity check:
-   * return a stored object, do not build one per call.
+   * knows), by node id. Called once per language candidate that reaches the capacity check
+   * (or per id of knownLoadIds): return a stored object, do not build one per call.
    */
   knownLoad?: (nodeId: string) => KnownLoad | undefined;
+  /**
+   * The ids knownLoad may know (e.g. its map's keys): when given, knownLoad is asked for those
+   * only, instead of for every language candidate that reaches the capacity check — O(known)
+   * instead of O(candidates) per selection.
+   */
+  knownLoadIds?: () => Iterable<string>;
   /** [0, 1); injectable for tests. Default Math.random. */
   random?: () => number;
 }

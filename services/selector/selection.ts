@@ -1,6 +1,5 @@
 import { pairKey } from '../../shared/language-pairs.ts';
 import type { ServiceType } from '../../shared/protocol/node-messages.ts';
-import { scratchIds } from './eligible-nodes.ts';
 import { expandFeatures } from './feature-expansion.ts';
 import { langSteps, visitLanguageCandidates } from './language-stage.ts';
 import { Pass } from './node-filters.ts';
@@ -14,12 +13,13 @@ import type { SnapshotIndex } from './snapshot-index.ts';
  * in-memory SnapshotIndex. No I/O; the reservation that follows is the caller's.
  *
  * Filters run in the documented order and a node is counted once, under its FIRST failing
- * reason, so `eligible + Σ rejected = total_nodes`; `candidates` = nodes passing 1–4.
+ * reason, so `eligible + Σ rejected = total_nodes`; `candidates` = nodes passing 1–5.
  *
  * This module is the entry point; the stages live in:
- *   language-stage.ts   reasons 1–4, from the indexes where they nest, and the visit of the rest
- *   node-filters.ts     reasons 5–14 (and the language reasons left to check) per visited node
- *   eligible-nodes.ts   the eligible list (module-level scratch, no per-node allocation)
+ *   snapshot-index.ts   node slots: the filter predicates as bit sets (bitset.ts), the index Sets
+ *   language-stage.ts   reasons 1–5 as masks of index sets, and the visit of the rest
+ *   node-filters.ts     reasons 6–16 (and the language steps left) as masks over the visit
+ *   eligible-nodes.ts   the eligible list (the index's scratch, no per-node allocation)
  *   ranking.ts          preferred / affinity / strategy, and the ranked list
  */
 
@@ -113,9 +113,9 @@ export function select(
   let indexed = 0;
   while (indexed < steps.length && steps[indexed]!.prefix !== null) indexed++;
   const total = index.size;
-  // A type every node reports ready needs no per-node check (common: homogeneous fleets).
+  // A type every node reports ready needs no mask (common: homogeneous fleets).
   const checkTypes = types.filter((type) => index.index('type', type).size < total);
-  const pass = new Pass(req, policy, steps.slice(indexed), checkTypes, needs.flags);
+  const pass = new Pass(req, policy, checkTypes, needs.flags);
   visitLanguageCandidates(pass, index, steps, indexed);
 
   const rejected: Partial<Record<RejectReason, number>> = {};
@@ -128,12 +128,14 @@ export function select(
     const list = pass.samples[r];
     if (list !== undefined && list.length > 0) samples[reason] = list;
   }
+  const idOf = (slot: number): string => index.idAt(slot);
   const { order, choice } =
     pass.eligible > 0
-      ? rank(pass.eligible, pass.preferredIndex, req, policy)
+      ? rank(index.eligible, index.hash, idOf, pass.preferredIndex, req, policy)
       : { order: [] as number[], choice: null as Choice | null };
+  const slots = index.eligible.slots;
   return {
-    ranked: order.map((i) => scratchIds[i]!),
+    ranked: order.map((i) => idOf(slots[i]!)),
     choice,
     pool: pairKey(req.srcLang, req.tgtLang),
     breakdown: {

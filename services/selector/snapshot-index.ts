@@ -6,17 +6,28 @@ import {
   type LanguageProfile,
 } from '../../shared/language-pairs.ts';
 import type { SnapshotEntry } from '../../shared/snapshot-entry.ts';
+import { clearBit, setBit, type Bits } from './bitset.ts';
+import { Eligible } from './eligible-nodes.ts';
+import { rendezvousNodeHash } from './rendezvous.ts';
 
 /**
  * Index kinds, each mapping a key to the ids of the nodes that have it:
- *  pool     "src:tgt" | "auto:tgt" — full pipeline: ASR src, NMT src→tgt, TTS tgt
+ *  pool     "src:tgt" | "auto:tgt" — full pipeline, AS THE WORKER'S POOL INDEX PUBLISHED IT
+ *           (entry.pools, services/worker/pool-indexer.ts); an offline node, which the worker
+ *           keeps in no pool, is indexed under the pools its languages give (shared
+ *           language-pairs.ts), so that the breakdown still counts it as `offline`
  *  asrNmt   "src:tgt" | "auto:tgt" — ASR src and NMT src→tgt (pipelines without TTS)
- *  nmt      "src:tgt"               — NMT src→tgt
+ *  nmt      "src:tgt" | "*:tgt"     — NMT src→tgt; "*:tgt": some source into tgt
  *  asr | tts | semantic   language  — "*" = has at least one language of that kind
+ *  asrSemantic  "*"                 — some language is both ASR and semantic
  *  type     service type            — reported ready
- * Nesting the selector relies on: pool ⊆ asrNmt ⊆ asr(src) and asrNmt ⊆ nmt(src:tgt).
+ *  feature  feature flag            — supported
+ * Nesting the language stage relies on: asrNmt ⊆ asr(src) and asrNmt ⊆ nmt(src:tgt); pool ⊆
+ * asrNmt when the worker's pools agree with the entry's languages (not while a capability
+ * change waits for its re-index: selection then takes the intersection, language-stage.ts).
  */
-export type IndexKind = 'pool' | 'asrNmt' | 'nmt' | 'asr' | 'tts' | 'semantic' | 'type';
+export type IndexKind =
+  'pool' | 'asrNmt' | 'nmt' | 'asr' | 'tts' | 'semantic' | 'asrSemantic' | 'type' | 'feature';
 
 export const ANY_LANGUAGE = '*';
 
@@ -29,24 +40,81 @@ export interface ReplicaNode {
 interface Derived {
   profile: LanguageProfile;
   keys: [IndexKind, string][];
+  /** the pools the languages give: used for offline nodes only */
+  pools: string[];
+}
+
+interface Slotted extends ReplicaNode {
+  slot: number;
+  keys: [IndexKind, string][];
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
 const PROFILE_CACHE_LIMIT = 10_000;
+/** Index sets whose bit sets are kept (those selections asked for); beyond it they are dropped. */
+const BITS_CACHE_LIMIT = 4096;
+const MIN_CAPACITY = 1024;
 
 /**
- * The selector's in-memory snapshot: node entries plus incremental indexes. Updated in place
- * per upsert/removal (O(keys of that node)), never rebuilt from a copy; a delta is applied
- * synchronously, so a selection never sees half of one. Pure: no I/O.
+ * The selector's in-memory snapshot: node entries, incremental indexes (Sets of ids, for
+ * sizes and listing), and dense node SLOTS for selection: per-slot numbers in typed arrays and
+ * the filter predicates as bit sets (bitset.ts), kept up to date per upsert/removal.
+ *
+ * Every upsert takes a NEW slot (the next one), so slot order is the order of the nodes' last
+ * upsert — the iteration order of the Sets and the Map too: a selection that visits slots in
+ * order visits the nodes as a walk of the Sets would. When the slots run out, they are
+ * compacted in that order (or their number doubled when more than half are in use): O(nodes),
+ * once per ~nodes upserts. The bit set of an index Set is built when a selection first asks for
+ * it and then maintained in place. Updated synchronously, so a selection never sees half of a
+ * delta. Pure: no I/O.
  */
 export class SnapshotIndex {
-  private readonly nodes = new Map<string, ReplicaNode & { keys: [IndexKind, string][] }>();
+  private readonly nodes = new Map<string, Slotted>();
   private readonly indexes = new Map<IndexKind, Map<string, Set<string>>>();
   /** Language profiles are derived once per distinct language capability digest. */
   private readonly derived = new Map<string, Derived>();
+  private readonly setBits = new Map<ReadonlySet<string>, Bits>();
+
+  private capacity = 0;
+  private next = 0;
+  private slots: (Slotted | undefined)[] = [];
+  // Per slot (see writeSlot).
+  running = new Float64Array(0);
+  reserved = new Float64Array(0);
+  max = new Float64Array(0);
+  /** GPU% as reported, NaN when not reported */
+  gpuPct = new Float64Array(0);
+  /** max(cpu, gpu% when reported, mem): the resource threshold compares against it */
+  peak = new Float64Array(0);
+  quarantinedUntil = new Float64Array(0);
+  hash = new Uint32Array(0);
+  // Predicate bit sets.
+  live: Bits = new Uint32Array(0);
+  offline: Bits = new Uint32Array(0);
+  /** registering or degraded */
+  notReady: Bits = new Uint32Array(0);
+  draining: Bits = new Uint32Array(0);
+  /** has a quarantinedUntil (whether it has passed is checked per selection) */
+  quarantined: Bits = new Uint32Array(0);
+  gpu: Bits = new Uint32Array(0);
+  acceptsPublic: Bits = new Uint32Array(0);
+  /** running + reserved ≥ max in the snapshot */
+  full: Bits = new Uint32Array(0);
+  /** all zero: the bits of an empty set */
+  zero: Bits = new Uint32Array(0);
+  private hot: Bits | null = null;
+  private hotThreshold = NaN;
+  private readonly scratch: Bits[] = [];
+  /** The eligible list of the current selection (node-filters.ts, ranking.ts). */
+  readonly eligible = new Eligible();
 
   get size(): number {
     return this.nodes.size;
+  }
+
+  /** Words of the bit sets in use (slots below `next`). */
+  get words(): number {
+    return (this.next + 31) >>> 5;
   }
 
   get(id: string): ReplicaNode | undefined {
@@ -67,25 +135,79 @@ export class SnapshotIndex {
     return (this.indexes.get(kind) ?? new Map<string, Set<string>>()).keys();
   }
 
+  /** The slot of a node, or -1. */
+  slotOf(id: string): number {
+    return this.nodes.get(id)?.slot ?? -1;
+  }
+
+  idAt(slot: number): string {
+    return this.slots[slot]!.entry.id;
+  }
+
+  /** The bit set of an index Set (one `index()` returned). Do not mutate. */
+  bits(set: ReadonlySet<string>): Bits {
+    if (set.size === 0) return this.zero;
+    let bits = this.setBits.get(set);
+    if (bits === undefined) {
+      if (this.setBits.size >= BITS_CACHE_LIMIT) this.setBits.clear();
+      bits = new Uint32Array(this.capacity >>> 5);
+      for (const id of set) setBit(bits, this.nodes.get(id)!.slot);
+      this.setBits.set(set, bits);
+    }
+    return bits;
+  }
+
+  /** Nodes whose cpu, reported gpu or mem is ≥ `threshold` (kept for the last threshold asked). */
+  overThreshold(threshold: number): Bits {
+    if (this.hot === null || this.hotThreshold !== threshold) {
+      this.hot = new Uint32Array(this.capacity >>> 5);
+      this.hotThreshold = threshold;
+      for (let s = 0; s < this.next; s++)
+        if (this.slots[s] && this.peak[s]! >= threshold) setBit(this.hot, s);
+    }
+    return this.hot;
+  }
+
+  /** Scratch bit set `i` for a selection (synchronous: reused across selections). */
+  scratchBits(i: number): Bits {
+    let bits = this.scratch[i];
+    if (bits === undefined || bits.length !== this.capacity >>> 5)
+      bits = this.scratch[i] = new Uint32Array(this.capacity >>> 5);
+    return bits;
+  }
+
   upsert(entry: SnapshotEntry, shard: number): void {
     this.remove(entry.id);
     const d = this.derive(entry);
-    const keys: [IndexKind, string][] = [
-      ...d.keys,
-      ...entry.types.map((t): [IndexKind, string] => ['type', t]),
-    ];
-    for (const [kind, key] of keys) this.add(kind, key, entry.id);
-    this.nodes.set(entry.id, { entry, shard, profile: d.profile, keys });
+    const keys: [IndexKind, string][] = [...d.keys];
+    for (const pool of entry.status === 'offline' ? d.pools : entry.pools) keys.push(['pool', pool]);
+    for (const t of entry.types) keys.push(['type', t]);
+    for (const f of entry.features) keys.push(['feature', f]);
+    const slot = this.allocate();
+    const node: Slotted = { entry, shard, profile: d.profile, keys, slot };
+    this.nodes.set(entry.id, node);
+    this.slots[slot] = node;
+    for (const [kind, key] of keys) this.add(kind, key, entry.id, slot);
+    this.writeSlot(slot, entry);
   }
 
   remove(id: string): void {
     const node = this.nodes.get(id);
     if (!node) return;
     for (const [kind, key] of node.keys) {
-      const ids = this.indexes.get(kind)?.get(key);
-      ids?.delete(id);
-      if (ids?.size === 0) this.indexes.get(kind)!.delete(key);
+      const byKey = this.indexes.get(kind);
+      const ids = byKey?.get(key);
+      if (!ids) continue;
+      ids.delete(id);
+      const bits = this.setBits.get(ids);
+      if (bits) clearBit(bits, node.slot);
+      if (ids.size === 0) {
+        byKey!.delete(key);
+        this.setBits.delete(ids);
+      }
     }
+    this.clearSlot(node.slot);
+    this.slots[node.slot] = undefined;
     this.nodes.delete(id);
   }
 
@@ -95,12 +217,121 @@ export class SnapshotIndex {
     for (const entry of entries) this.upsert(entry, shard);
   }
 
-  private add(kind: IndexKind, key: string, id: string): void {
+  private add(kind: IndexKind, key: string, id: string, slot: number): void {
     let byKey = this.indexes.get(kind);
     if (!byKey) this.indexes.set(kind, (byKey = new Map<string, Set<string>>()));
     let ids = byKey.get(key);
     if (!ids) byKey.set(key, (ids = new Set()));
     ids.add(id);
+    const bits = this.setBits.get(ids);
+    if (bits) setBit(bits, slot);
+  }
+
+  private writeSlot(s: number, e: SnapshotEntry): void {
+    this.running[s] = e.running;
+    this.reserved[s] = e.reserved;
+    this.max[s] = e.max;
+    this.gpuPct[s] = e.gpuPct ?? NaN;
+    this.peak[s] = Math.max(e.cpu, e.gpuPct ?? -Infinity, e.mem);
+    this.quarantinedUntil[s] = e.quarantinedUntil ?? 0;
+    this.hash[s] = rendezvousNodeHash(e.id);
+    setBit(this.live, s);
+    if (e.status === 'offline') setBit(this.offline, s);
+    else if (e.status !== 'ready') setBit(this.notReady, s);
+    if (e.draining) setBit(this.draining, s);
+    if ((e.quarantinedUntil ?? 0) > 0) setBit(this.quarantined, s);
+    if (e.gpu) setBit(this.gpu, s);
+    if (e.public) setBit(this.acceptsPublic, s);
+    if (e.running + e.reserved >= e.max) setBit(this.full, s);
+    if (this.hot !== null && this.peak[s] >= this.hotThreshold) setBit(this.hot, s);
+  }
+
+  private predicates(): Bits[] {
+    const all = [this.live, this.offline, this.notReady, this.draining, this.quarantined, this.gpu];
+    all.push(this.acceptsPublic, this.full);
+    if (this.hot !== null) all.push(this.hot);
+    return all;
+  }
+
+  private clearSlot(s: number): void {
+    for (const bits of this.predicates()) clearBit(bits, s);
+  }
+
+  private allocate(): number {
+    if (this.next >= this.capacity) {
+      if (this.capacity > 0 && this.nodes.size * 2 <= this.capacity) this.compact();
+      else this.resize(Math.max(MIN_CAPACITY, this.capacity * 2));
+    }
+    return this.next++;
+  }
+
+  /** Renumbers the slots in use 0..n-1, in order: slot order (and so visit order) is kept. */
+  private compact(): void {
+    const moved = new Int32Array(this.next).fill(-1);
+    let n = 0;
+    for (let s = 0; s < this.next; s++) if (this.slots[s] !== undefined) moved[s] = n++;
+    const words = this.words;
+    const remap = (bits: Bits): void => {
+      const out = new Uint32Array(bits.length);
+      for (let w = 0; w < words; w++) {
+        for (let b = bits[w]!; b !== 0; b &= b - 1) {
+          const to = moved[(w << 5) | (31 - Math.clz32(b & -b))]!;
+          if (to >= 0) setBit(out, to);
+        }
+      }
+      bits.set(out);
+    };
+    for (const bits of this.predicates()) remap(bits);
+    for (const bits of this.setBits.values()) remap(bits);
+    for (const arr of [
+      this.running,
+      this.reserved,
+      this.max,
+      this.gpuPct,
+      this.peak,
+      this.quarantinedUntil,
+    ]) {
+      for (let s = 0; s < this.next; s++) if (moved[s]! >= 0) arr[moved[s]!] = arr[s]!;
+    }
+    for (let s = 0; s < this.next; s++) if (moved[s]! >= 0) this.hash[moved[s]!] = this.hash[s]!;
+    const slots: (Slotted | undefined)[] = [];
+    for (let s = 0; s < this.next; s++) {
+      const node = this.slots[s];
+      if (node === undefined) continue;
+      node.slot = moved[s]!;
+      slots[node.slot] = node;
+    }
+    this.slots = slots;
+    this.next = n;
+  }
+
+  private resize(capacity: number): void {
+    const grow = <T extends Float64Array | Uint32Array>(old: T, make: (n: number) => T): T => {
+      const next = make(capacity);
+      next.set(old);
+      return next;
+    };
+    const f64 = (n: number) => new Float64Array(n);
+    this.running = grow(this.running, f64);
+    this.reserved = grow(this.reserved, f64);
+    this.max = grow(this.max, f64);
+    this.gpuPct = grow(this.gpuPct, f64);
+    this.peak = grow(this.peak, f64);
+    this.quarantinedUntil = grow(this.quarantinedUntil, f64);
+    this.hash = grow(this.hash, (n) => new Uint32Array(n));
+    const words = (n: number) => new Uint32Array(n >>> 5);
+    this.live = grow(this.live, words);
+    this.offline = grow(this.offline, words);
+    this.notReady = grow(this.notReady, words);
+    this.draining = grow(this.draining, words);
+    this.quarantined = grow(this.quarantined, words);
+    this.gpu = grow(this.gpu, words);
+    this.acceptsPublic = grow(this.acceptsPublic, words);
+    this.full = grow(this.full, words);
+    this.zero = words(capacity);
+    if (this.hot !== null) this.hot = grow(this.hot, words);
+    for (const [set, bits] of this.setBits) this.setBits.set(set, grow(bits, words));
+    this.capacity = capacity;
   }
 
   private derive(entry: SnapshotEntry): Derived {
@@ -109,16 +340,18 @@ export class SnapshotIndex {
     if (hit) return hit;
     const profile = languageProfile(entry.lang);
     const keys: [IndexKind, string][] = [];
-    for (const pool of pipelinePools(profile)) keys.push(['pool', pool]);
     const autoTargets = new Set<string>();
+    const intoTargets = new Set<string>();
     for (const pair of profile.nmtPairs) {
       keys.push(['nmt', pair]);
       const [src, tgt] = pair.split(':') as [string, string];
+      intoTargets.add(tgt);
       if (profile.asr.has(src)) {
         keys.push(['asrNmt', pair]);
         autoTargets.add(tgt);
       }
     }
+    for (const tgt of intoTargets) keys.push(['nmt', pairKey(ANY_LANGUAGE, tgt)]);
     for (const tgt of autoTargets) keys.push(['asrNmt', pairKey(AUTO_LANG, tgt)]);
     for (const [kind, langs] of [
       ['asr', profile.asr],
@@ -128,7 +361,13 @@ export class SnapshotIndex {
       for (const lang of langs) keys.push([kind, lang]);
       if (langs.size > 0) keys.push([kind, ANY_LANGUAGE]);
     }
-    const d = { profile, keys };
+    for (const lang of profile.asr) {
+      if (profile.semantic.has(lang)) {
+        keys.push(['asrSemantic', ANY_LANGUAGE]);
+        break;
+      }
+    }
+    const d = { profile, keys, pools: pipelinePools(profile) };
     if (this.derived.size >= PROFILE_CACHE_LIMIT) this.derived.clear();
     this.derived.set(cacheKey, d);
     return d;

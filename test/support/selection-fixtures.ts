@@ -4,6 +4,7 @@ import {
   autoSources,
   languageProfile,
   normalizeLang,
+  pipelinePools,
   servesNmt,
   type LanguageCapabilities,
 } from '../../shared/language-pairs.ts';
@@ -23,9 +24,20 @@ import { SnapshotIndex } from '../../services/selector/snapshot-index.ts';
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 
-/** A ready, idle, public GPU node serving zh↔en (+ja ASR) with every type and no feature flag. */
+/**
+ * The pools the worker's pool index publishes for an entry (services/worker/pool-indexer.ts):
+ * its languages' full-pipeline pools, none while offline.
+ */
+export function workerPools(e: Pick<SnapshotEntry, 'status' | 'lang'>): string[] {
+  return e.status === 'offline' ? [] : pipelinePools(languageProfile(e.lang));
+}
+
+/**
+ * A ready, idle, public GPU node serving zh↔en (+ja ASR) with every type and no feature flag;
+ * its pools as the worker would publish them (unless given).
+ */
 export function node(id: string, over: Partial<SnapshotEntry> = {}): SnapshotEntry {
-  return {
+  const e: SnapshotEntry = {
     id,
     status: 'ready',
     draining: false,
@@ -51,6 +63,7 @@ export function node(id: string, over: Partial<SnapshotEntry> = {}): SnapshotEnt
     mem: 10,
     ...over,
   };
+  return over.pools === undefined ? { ...e, pools: workerPools(e) } : e;
 }
 
 export const withLang = (
@@ -59,9 +72,10 @@ export const withLang = (
   over: Partial<SnapshotEntry> = {},
 ): SnapshotEntry => node(id, { lang, ...over });
 
+/** An index of the entries, each with its pools as the worker publishes them for its languages now. */
 export function fleet(...entries: SnapshotEntry[]): SnapshotIndex {
   const index = new SnapshotIndex();
-  for (const e of entries) index.upsert(e, 0);
+  for (const e of entries) index.upsert({ ...e, pools: workerPools(e) }, 0);
   return index;
 }
 
