@@ -137,7 +137,7 @@ export class Pass {
     const preferred = this.preferredId === null ? -1 : index.slotOf(this.preferredId);
     const overridden = index.scratchBits(OVERRIDDEN);
     const { running, reserved, max, gpuPct } = index;
-    forEachInOrder(order, rem, nw, (s) => {
+    const add = (s: number): boolean => {
       const load =
         overrides !== null && hasBit(overridden, s)
           ? overrides.get(s)!
@@ -146,7 +146,14 @@ export class Pass {
       const n = el.push(s, load, gpu === gpu ? gpu : 0);
       if (s === preferred) this.preferredIndex = n;
       return true;
-    });
+    };
+    if (order !== null && order.length > 1) forEachInOrder(order, rem, nw, add);
+    else {
+      // slot order (rem lies within the one order set): the hot path, no callback per word
+      for (let w = 0; w < nw; w++) {
+        for (let b = rem[w]!; b !== 0; b &= b - 1) add((w << 5) | (31 - Math.clz32(b & -b)));
+      }
+    }
     this.eligible = el.n;
   }
 
