@@ -68,6 +68,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
     cpu: core(CORE.gateway),
     profileDir,
     nodeArgs: o.gatewayNodeArgs.split(/\s+/).filter(Boolean),
+    gcTrace: true,
   });
   const metricsUrl = `http://127.0.0.1:${gateway.port}/metrics`;
   const loadgen = startLoadGenerator(sup, core(CORE.loadgen));
@@ -76,7 +77,12 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
   cpu.track('gateway', gateway.proc.pid);
   cpu.track('redis', redisServer.pid);
   cpu.track('loadgen', loadgen.proc.pid);
-  const stepCtx: StepContext = { loadgen: loadgen.ipc, metricsUrl, cpu };
+  const stepCtx: StepContext = {
+    loadgen: loadgen.ipc,
+    metricsUrl,
+    cpu,
+    gcTrace: gateway.gcTrace ?? undefined,
+  };
 
   const phases = async () => {
     // --- registration ---------------------------------------------------------------------

@@ -10,7 +10,7 @@ import type { QueueActivity } from './queue-events.ts';
 import type { RampResult } from './ramp.ts';
 import type { StepResult } from './step.ts';
 
-export const GOALS = { sustainedPerSec: 10_000, p99Ms: 5, ratio: 0.5 } as const;
+export const GOALS = { sustainedPerSec: 10_000, p99Ms: 5, ratio: 0.5, bytesPerHeartbeat: 2048 } as const;
 
 export interface HeartbeatResult {
   scenario: 'heartbeat';
@@ -64,6 +64,15 @@ export function evaluateGoals(r: HeartbeatResult): Goal[] {
       target: `≤ ${GOALS.p99Ms} ms`,
       value: p99 === null ? '–' : `${r.main.latencyMs.overflow ? '> ' : ''}${fmt.ms(p99)}`,
       pass: p99 === null ? null : !r.main.latencyMs.overflow && p99 <= GOALS.p99Ms && r.main.pass,
+    },
+    {
+      name: `allocated per heartbeat at ${fmt.int(r.main.offeredRate)}/s`,
+      target: `≤ ${fmt.int(GOALS.bytesPerHeartbeat)} B`,
+      value: r.main.alloc?.bytesPerHeartbeat == null ? '–' : `${fmt.int(r.main.alloc.bytesPerHeartbeat)} B`,
+      pass:
+        r.main.alloc?.bytesPerHeartbeat == null
+          ? null
+          : r.main.alloc.bytesPerHeartbeat <= GOALS.bytesPerHeartbeat,
     },
     {
       name: 'ratio gateway max ÷ raw EVALSHA',
@@ -172,6 +181,23 @@ export function printHeartbeatSummary(r: HeartbeatResult): void {
     `pool-index jobs during heartbeat phases: ${pool.added} added, ${pool.addCalls} add calls` +
       ` (snapshot-flush: ${r.queues.snapshotFlush.addCalls} add calls)`,
   );
+  console.log(`per heartbeat (gateway, from --trace-gc-nvp and /proc; max-sustained step in brackets):`);
+  const best = r.ramp?.steps.filter((s) => s.pass).sort((x, y) => y.appliedRate - x.appliedRate)[0];
+  for (const [label, s] of [
+    [`main ${fmt.int(r.main.offeredRate)}/s`, r.main],
+    ...(best ? [[`max ${fmt.int(best.appliedRate)}/s`, best] as const] : []),
+  ] as const) {
+    const a = s.alloc;
+    console.log(
+      `  ${label}: ${a?.bytesPerHeartbeat == null ? '–' : fmt.int(a.bytesPerHeartbeat)} B allocated, ` +
+        `${s.gatewayCpuUsPerHeartbeat == null ? '–' : fmt.int(s.gatewayCpuUsPerHeartbeat)} µs CPU; ` +
+        (a
+          ? `GC in ${fmt.int(s.windowS)} s: ${a.count['s'] ?? 0} scavenges (${fmt.int(a.pauseMs['s'] ?? 0)} ms), ` +
+            `${a.markCompacts} mark-compacts (${fmt.int((a.pauseMs['mc'] ?? 0) + (a.pauseMs['ms'] ?? 0))} ms), ` +
+            `${a.pausesOver5ms} pauses ≥ 5 ms, longest ${a.maxPauseMs.toFixed(1)} ms`
+          : 'no GC trace'),
+    );
+  }
   if (r.main.errorFrames && Object.keys(r.main.errorFrames).length > 0) {
     console.log(`error frames in the main phase: ${JSON.stringify(r.main.errorFrames)}`);
   }
