@@ -16,6 +16,7 @@ import { GatewayServer } from './gateway-server.ts';
 import { JobProgress } from './job-progress.ts';
 import { NodeAuthenticator } from './node-auth.ts';
 import { NodeRegistry } from './node-registry.ts';
+import { NodeShardStore } from '../../shared/store/node-shard.ts';
 import { NodeService } from './node-service.ts';
 
 export interface Gateway {
@@ -59,7 +60,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     await feed.start();
 
     const queues = new DerivedWorkQueues(queueRedis, keys, env.SB_FLUSH_DELAY_MS, log);
-    const registry = new NodeRegistry(
+    const store = new NodeShardStore(
       redis,
       keys,
       queues,
@@ -72,6 +73,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       },
       log,
     );
+    const registry = new NodeRegistry(store, log.child({ component: 'node-registry' }));
     const quarantine = new NodeQuarantine(
       redis,
       keys,
@@ -119,6 +121,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
             await gateway.close(); // sockets closed with 1001, in-flight requests answered
             await feed.close();
             await queues.close();
+            store.close();
           },
           force: () => void http.close(),
         }),
