@@ -7,6 +7,7 @@ import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
 import { checkRedisGuarantees } from '../../shared/redis-guarantees.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
+import { clusterChildMetrics, isClusterChild, processCount } from '../../shared/process-cluster.ts';
 import { runService } from '../../shared/service-runner.ts';
 import { closeBounded } from '../../shared/shutdown.ts';
 import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
@@ -47,6 +48,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     service: 'gateway',
     limits: { ...httpLimits(env), maxConnections: env.SB_MAX_CONNECTIONS },
     registry: metricsRegistry,
+    ...(isClusterChild() ? { metrics: clusterChildMetrics(metricsRegistry) } : {}),
     readyTimeoutMs: env.SB_REDIS_COMMAND_TIMEOUT_MS,
     isReady: async () => server !== undefined && !server.closing && (await redis.ping()) === 'PONG',
   }).catch(async (err: unknown) => {
@@ -133,4 +135,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   }
 }
 
-runService(import.meta.url, 'gateway', startGateway);
+// SB_GATEWAY_PROCESSES processes on the one port (0: one per core), see shared/process-cluster.ts
+runService(import.meta.url, 'gateway', startGateway, (config) =>
+  processCount(config.env.SB_GATEWAY_PROCESSES),
+);
