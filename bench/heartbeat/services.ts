@@ -78,7 +78,8 @@ export async function startGateway(
     prefix: string;
     shards: number;
     wsRateLimit: number;
-    cpu: number | null;
+    /** A core, or a taskset list ("0,1"). */
+    cpu: number | string | null;
     profileDir: string | null;
     nodeArgs: string[];
     /** Shared with other services of the run (default: fresh ones). */
@@ -98,6 +99,8 @@ export async function startGateway(
     SB_AUTH: 'on',
     LOG_LEVEL: 'info',
     SB_WS_RATE_LIMIT: String(opts.wsRateLimit),
+    // one process unless asked (the service's own default is one per core)
+    SB_GATEWAY_PROCESSES: '1',
     ...opts.extraEnv,
   };
   const secrets = opts.secrets ?? newSecrets();

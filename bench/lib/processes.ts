@@ -36,8 +36,8 @@ export interface ChildSpec {
   label: string;
   command: string;
   args: string[];
-  /** Core to pin to (the whole process, from exec on); null = unpinned. */
-  cpu: number | null;
+  /** Core (or taskset list, e.g. "0,1") to pin to (the whole process, from exec on); null = unpinned. */
+  cpu: number | string | null;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** Open a Node IPC channel (the child must be a Node process). */
