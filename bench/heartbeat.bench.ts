@@ -162,7 +162,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
         pinned,
         core,
         p99GoalMs: GOALS.p99Ms,
-        startRate: gatewayMax({ ramp: measured.ramp, main: measured.main } as HeartbeatResult) ?? o.rate,
+        startRate: gatewayMax({ ramp: measured.ramp, main: measured.main }) ?? o.rate,
       })
     : null;
 
