@@ -8,7 +8,6 @@
  *  3. never over capacity (sampled in Redis all along, and counted on the nodes);
  *  4. no manual restart: every service still runs and answers /readyz 200.
  */
-import { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import type { JobStats } from '../../agent/job-runner.ts';
 import { LinguaNodeAgent } from '../../agent/lingua-agent.ts';
@@ -18,7 +17,7 @@ import type { RegistrationBody } from '../../agent/protocol.ts';
 import { simulatedHandler } from '../../agent/simulated-job.ts';
 import { launchService, stopService, type LaunchedService } from '../../scripts/lib/service-launcher.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
-import { QUEUE_FAILOVER } from '../../shared/queues.ts';
+import { FaultReport } from './fault-report.ts';
 import { registerBody } from './node-fixtures.ts';
 import { uniquePrefix, waitFor } from './redis.ts';
 import { API_KEY, JOIN_TOKEN, NODE_TOKEN_SECRET } from './service-harness.ts';
@@ -80,6 +79,7 @@ export class FaultRig {
   unavailable = 0;
   /** Cluster slots (first, last) of a master the test killed: explain() marks keys it served. */
   lostSlots: [number, number] | null = null;
+  private readonly report = new FaultReport(this);
   private readonly env: Record<string, string>;
   private readonly running = new Map<string, number>();
   private sampler: NodeJS.Timeout | undefined;
@@ -257,94 +257,16 @@ export class FaultRig {
     );
     if (unsettled.length) {
       const explained = await Promise.all(
-        unsettled.slice(0, 5).map(async (id) => `${id}:\n${await this.explain(id).catch((e) => String(e))}`),
+        unsettled
+          .slice(0, 5)
+          .map(async (id) => `${id}:\n${await this.report.explain(id).catch((e) => String(e))}`),
       );
       const worker = this.services.worker.flatMap((w) => w.lastLines().slice(-20));
       throw new Error(
-        `job ${unsettled[0]} did not settle (${unsettled.length} of ${this.accepted.size}: ${unsettled.join(', ')})\n${explained.join('\n')}\n${await this.failoverQueue(unsettled)}\nworker log tail:\n${worker.join('\n')}`,
+        `job ${unsettled[0]} did not settle (${unsettled.length} of ${this.accepted.size}: ${unsettled.join(', ')})\n${explained.join('\n')}\n${await this.report.failoverQueue(unsettled)}\nworker log tail:\n${worker.join('\n')}`,
       );
     }
     return statuses;
-  }
-
-  /**
-   * Everything Redis holds about a job, for a failure to explain itself: the client's view, the
-   * raw job record, and what the node shards hold for it (its reservation string, its members of
-   * every shard's `:resv` and `:run`, its node's inbox entries and counters), each key with its
-   * Cluster slot and whether the master killed by the test (`lostSlots`) served it.
-   */
-  async explain(jobId: string): Promise<string> {
-    const lines: string[] = [];
-    const slot = async (key: string) => {
-      if (!(this.inspect instanceof Cluster)) return '';
-      const n = Number(await this.inspect.cluster('KEYSLOT', key));
-      const lost = this.lostSlots && n >= this.lostSlots[0] && n <= this.lostSlots[1];
-      return ` [slot ${n}${lost ? ', on the killed master' : ''}]`;
-    };
-    const selector = this.services.selector[0];
-    if (selector) {
-      const res = await this.api(selector, `/v1/jobs/${jobId}`).catch((e: Error) => e);
-      lines.push(`view: ${res instanceof Error ? res.message : `${res.status} ${await res.text()}`}`);
-    }
-    const jobKey = this.keys.job(jobId);
-    const record = await this.inspect.hgetall(jobKey);
-    lines.push(`record ${jobKey}${await slot(jobKey)}: ${JSON.stringify(record)}`);
-    for (let s = 0; s < this.keys.shards; s++) {
-      const k = this.keys.shard(s);
-      const [resv, run, held] = await Promise.all([
-        this.inspect.zrange(k.reservations, '0', '-1', 'WITHSCORES'),
-        this.inspect.zrange(k.running, '0', '-1', 'WITHSCORES'),
-        this.inspect.get(k.reservation(jobId)),
-      ]);
-      const mine = (rows: string[]) =>
-        rows.flatMap((m, i) => (i % 2 === 0 && m.startsWith(`${jobId}|`) ? [`${m} → ${rows[i + 1]}`] : []));
-      const found = [
-        ...mine(resv).map((m) => `resv ${m}`),
-        ...mine(run).map((m) => `run ${m}`),
-        ...(held ? [`resv:${jobId} = ${held}`] : []),
-      ];
-      if (found.length) lines.push(`shard ${s}${await slot(k.tag)}: ${found.join('; ')}`);
-    }
-    const node = record['node_id'];
-    if (node) {
-      const k = this.keys.forNode(node);
-      const [inbox, counters] = await Promise.all([
-        this.inspect.xrange(k.inbox(node), '-', '+'),
-        this.inspect.hmget(k.node(node), 'status', 'reserved', 'committed', 'running'),
-      ]);
-      const entries = inbox.filter(([, f]) => f.join(' ').includes(`"${jobId}"`)).map(([id]) => id);
-      lines.push(
-        `node ${node} (shard ${k.shard}${await slot(k.tag)}): status/reserved/committed/running ${counters.join('/')}, inbox entries for the job: ${entries.join(',') || 'none'}`,
-      );
-    }
-    return lines.map((l) => `  ${l}`).join('\n');
-  }
-
-  /** The failover queue's jobs for these job ids (a failover asked for and not placed yet). */
-  private async failoverQueue(jobIds: string[]): Promise<string> {
-    const queue = new Queue(QUEUE_FAILOVER, { connection: this.inspect, prefix: this.keys.queuePrefix });
-    try {
-      const counts = await queue.getJobCounts();
-      const jobs = await queue.getJobs([
-        'waiting',
-        'active',
-        'delayed',
-        'failed',
-        'completed',
-        'prioritized',
-      ]);
-      const ours = jobs.filter((j) => jobIds.includes((j.data as { jobId?: string }).jobId ?? ''));
-      const states = await Promise.all(
-        ours.map(
-          async (j) => `${j.id} ${JSON.stringify(j.data)} ${await j.getState()} ${j.failedReason ?? ''}`,
-        ),
-      );
-      return `failover queue ${JSON.stringify(counts)}; for these jobs: ${states.join('; ') || 'none'}`;
-    } catch (err) {
-      return `failover queue unreadable: ${String(err)}`;
-    } finally {
-      await queue.close();
-    }
   }
 
   private async job(jobId: string): Promise<'gone' | { status: string; error?: { code?: string } } | null> {
@@ -381,8 +303,8 @@ export class FaultRig {
       }
       return held.length === 0;
     };
-    await waitFor(idle, { timeoutMs, intervalMs: 200 }).catch(() => {
-      throw new Error(`leaked once idle: ${held.join('; ')}`);
+    await waitFor(idle, { timeoutMs, intervalMs: 200 }).catch(async () => {
+      throw new Error(`leaked once idle: ${held.join('; ')}\n${await this.report.explainHeld()}`);
     });
   }
 
@@ -397,7 +319,7 @@ export class FaultRig {
     }
   }
 
-  private api(service: LaunchedService, path: string, init: RequestInit = {}): Promise<Response> {
+  api(service: LaunchedService, path: string, init: RequestInit = {}): Promise<Response> {
     return fetch(`http://127.0.0.1:${service.port}${path}`, {
       ...init,
       headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
