@@ -205,18 +205,22 @@ declare module 'ioredis' {
     ): Result<[number, number], Context>;
     failoverJob(
       job: string,
+      failed: string,
       attemptId: number,
       reason: string,
       nowMs: number,
       maxAttempts: number,
+      indexCap: number,
     ): Result<[0] | [1, string, string] | [2], Context>;
     recordAttempt(
       job: string,
+      failed: string,
       previousAttempt: number,
       attemptId: number,
       nodeId: string,
       nowMs: number,
       errorJson: string,
+      indexCap: number,
     ): Result<number, Context>;
     reconcileNode(
       node: string,
@@ -226,21 +230,25 @@ declare module 'ioredis' {
     ): Result<[number, number, number], Context>;
     advanceJob(
       job: string,
+      failed: string,
       attemptId: number,
       status: 'accepted' | 'running' | 'finished' | 'failed',
       nowMs: number,
       resultJson: string,
       errorJson: string,
       nodeId: string,
+      indexCap: number,
     ): Result<number, Context>;
     createJob(
       job: string,
+      recent: string,
       jobId: string,
       nowMs: number,
       request: string,
       retentionMs: number,
       abandonedBeforeMs: number,
       tenant: string,
+      indexCap: number,
     ): Result<[number, string?, string?, string?], Context>;
     setDrain(
       node: string,

@@ -1,4 +1,4 @@
-import type { KeyBuilder, ShardKeys } from '../../shared/keys.ts';
+import { JOB_INDEX_CAP, type KeyBuilder, type ShardKeys } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { NodeQuarantine } from '../../shared/quarantine.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
@@ -136,10 +136,12 @@ export class JobTimeouts {
     if (blameNode && reason !== 'node_offline') await this.quarantine?.fault(node, reason);
     const decision = await this.redis.failoverJob(
       this.keys.job(job),
+      this.keys.jobIndexesOf(job).failed,
       attempt,
       reason,
       now,
       this.options.maxAttempts,
+      JOB_INDEX_CAP,
     );
     if (decision[0] === 1) {
       const tried = JSON.parse(decision[2]) as string[];
