@@ -10,7 +10,7 @@ import { SwitchboardError } from '../../shared/errors.ts';
 import { readJsonBody } from '../../shared/http-body.ts';
 import type { KeyBuilder } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { QUEUE_LIVENESS, type DerivedWorkQueues } from '../../shared/queues.ts';
+import { logQueueErrors, QUEUE_LIVENESS, type DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import { callerOf } from './api-keys.ts';
 import {
@@ -95,6 +95,8 @@ export function mountConsole(app: express.Express, deps: ConsoleDeps): { close()
 
   // bull-board: admins only, read-only (its own mutating requests would carry no CSRF header)
   const liveness = new Queue(QUEUE_LIVENESS, { connection: deps.queueRedis, prefix: deps.keys.queuePrefix });
+  // an unreachable Redis is said once by the service, not as a stack trace per retry
+  logQueueErrors(liveness, deps.log, { queue: QUEUE_LIVENESS }, 'queue error');
   const board = new ExpressAdapter();
   board.setBasePath('/console/queues');
   createBullBoard({
