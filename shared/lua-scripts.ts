@@ -202,13 +202,21 @@ declare module 'ioredis' {
     ): Result<[number, number], Context>;
     failoverJob(
       job: string,
+      openJobs: string,
       failed: string,
       attemptId: number,
       reason: string,
       nowMs: number,
       maxAttempts: number,
+      jobId: string,
+      nextSweepMs: number,
       indexCap: number,
     ): Result<[0] | [1, string, string] | [2], Context>;
+    sweepJob(
+      job: string,
+      openJobs: string,
+      jobId: string,
+    ): Result<[0] | [1, string, string, string, string, string], Context>;
     recordAttempt(
       job: string,
       failed: string,
