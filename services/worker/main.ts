@@ -26,7 +26,8 @@ import { LivenessReaper } from './liveness-reaper.ts';
 import { LivenessSchedule } from './liveness-schedule.ts';
 import { PoolIndexer } from './pool-indexer.ts';
 import { SnapshotFlusher } from './snapshot-flusher.ts';
-import { SnapshotStore } from '../../shared/store/snapshot.ts';
+import { SlotCountStore, SnapshotStore } from '../../shared/store/snapshot.ts';
+import { SlotRecount } from './slot-recount.ts';
 import { NodeQuarantine, quarantineCounter, quarantinePolicy } from '../../shared/quarantine.ts';
 import { createWorkerMetrics, registerQueueDepths } from './worker-metrics.ts';
 
@@ -81,6 +82,7 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       batchSize: env.SB_FLUSH_BATCH,
       streamLength: env.SB_DELTA_STREAM_LEN,
       loadChangeThreshold: env.SB_LOAD_CHANGE_THRESHOLD,
+      deltaWindowMs: env.SB_DELTA_WINDOW_MS,
       ...(pauseMs > 0 ? { pauseAfterRead: () => new Promise<void>((r) => setTimeout(r, pauseMs)) } : {}),
     });
     const quarantine = new NodeQuarantine(
@@ -104,11 +106,11 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       },
       quarantine,
     );
-    const reaper = new LivenessReaper(redis, keys, queues, metrics, timeouts, {
+    const recount = new SlotRecount(new SlotCountStore(redis, keys), metrics, { everyTicks: 12 });
+    const reaper = new LivenessReaper(redis, keys, queues, metrics, timeouts, recount, {
       nodeTtlMs: env.SB_NODE_TTL_MS,
       retentionMs: env.SB_NODE_RETENTION_MS,
       perTick: 1000,
-      reconcileEvery: 12,
     });
 
     const common = { connection: bull, prefix: keys.queuePrefix, concurrency: env.SB_WORKER_CONCURRENCY };

@@ -83,6 +83,17 @@ export function createWorkerMetrics(registry: Registry) {
       labelNames: ['reason'] as const,
       registers,
     }),
+    recounted: new Counter({
+      name: 'sb_slots_recounted_total',
+      help: 'Nodes whose slot counters the liveness tick checked (a slice of each shard per tick)',
+      registers,
+    }),
+    reaperTickSeconds: new Histogram({
+      name: 'sb_reaper_tick_duration_seconds',
+      help: 'One liveness tick over every shard: offline, retention, timeouts, recount slice, sweep',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
     reconciled: new Counter({
       name: 'sb_slots_reconciled_total',
       help: 'Nodes whose reserved/committed counters were corrected by reconciliation (should stay 0)',

@@ -32,6 +32,7 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
       upserts: [string, string, string, string?][],
       removals: string[] = [],
       streamCap = 1000,
+      keepFromVersion = 0,
     ) => {
       const store = new SnapshotStore(redis, keys);
       const batch = upserts.map(([id, entry, values, stamp]) => ({ id, entry, values, stamp: stamp ?? '' }));
@@ -39,6 +40,7 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
         at: 12345,
         streamCap,
         loadChangeThreshold: 5,
+        keepFromVersion,
         upserts: batch,
         removals,
       });
@@ -143,6 +145,17 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
         const again = await publish([['ghost', '{"id":"ghost"}', 'ready|0|1||3|12345', 'ready|1|1']]);
         expect(again).toEqual({ version: 2, redirtied: 1, dirtyWasEmpty: false });
         expect((await redis.smembers(k.dirty)).sort()).toEqual(['busy', 'ghost', 'moved', 'other']);
+      });
+
+      it('trims the delta stream to the versions from keepFromVersion on (whole stream nodes: approximate)', async () => {
+        for (let i = 0; i < 300; i++) await publish([['a', `{"i":${i}}`, 'v']]);
+        expect(await redis.xlen(k.deltas)).toBe(300);
+        await publish([['a', '{"i":300}', 'v']], [], 1000, 250);
+        const ids = (await redis.xrange(k.deltas, '-', '+')).map(([id]) => Number(id.split('-')[0]));
+        expect(ids[0]).toBeGreaterThan(1);
+        expect(ids[0]).toBeLessThanOrEqual(250); // nothing from 250 on is trimmed
+        expect(ids.at(-1)).toBe(301);
+        ids.forEach((v, i) => expect(v).toBe(ids[0]! + i));
       });
 
       it('keeps versions contiguous when the stream is trimmed', async () => {
