@@ -3,6 +3,7 @@ import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import type { JobTimeouts } from './job-timeouts.ts';
 import type { SlotRecount } from './slot-recount.ts';
+import type { RetentionStore } from '../../shared/store/snapshot.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
 
 export interface ReaperOptions {
@@ -43,6 +44,7 @@ export class LivenessReaper {
     private readonly metrics: WorkerMetrics,
     private readonly timeouts: JobTimeouts,
     private readonly recount: SlotRecount,
+    private readonly retention: RetentionStore,
     private readonly options: ReaperOptions,
   ) {}
 
@@ -93,8 +95,7 @@ export class LivenessReaper {
     const removeBefore = now - retentionMs;
     let removed = 0;
     for (const id of await this.redis.zrangebyscore(k.offline, '-inf', removeBefore, 'LIMIT', 0, perTick)) {
-      const [code] = await this.redis.removeNode(k.node(id), k.nodes, k.offline, k.dirty, id, removeBefore);
-      if (code === 1) {
+      if ((await this.retention.removeNode(shard, id, removeBefore)).removed) {
         removed++;
         await this.queues.requestPoolIndex(id, shard);
       }
