@@ -9,6 +9,9 @@
   ARGV[2] reason: ack_timeout | job_timeout | node_offline
   ARGV[3] server time, ms
   ARGV[4] attempts allowed (SB_MAX_ATTEMPTS)
+  ARGV[5] the job shard's events channel {p:j<k>}:events   ARGV[6] job id
+
+  Failing the job is announced on the events channel: SPUBLISH "<job id>|failed".
 
   Returns { 0 } nothing to do (not the current attempt, or already terminal)
           { 1, request JSON, nodes tried (JSON array) }  place attempt ARGV[1] + 1
@@ -32,6 +35,7 @@ rcall('HSET', KEYS[1], 'attempts', cjson.encode(attempts))
 if tonumber(ARGV[1]) >= tonumber(ARGV[4]) then
   local err = cjson.encode({ code = 'JOB_TIMEOUT', message = 'attempt ' .. ARGV[1] .. ' of ' .. ARGV[4] .. ' timed out (' .. ARGV[2] .. ')' })
   rcall('HSET', KEYS[1], 'status', 'failed', 'finished_at', ARGV[3], 'error', err)
+  rcall('SPUBLISH', ARGV[5], ARGV[6] .. '|failed')
   return { 2 }
 end
 return { 1, job[4] or '{}', cjson.encode(tried) }

@@ -91,6 +91,8 @@ export const envSchema = z.object({
   SB_QUARANTINE_WINDOW_MS: int(100).default(60_000),
   SB_QUARANTINE_BASE_MS: int(100).default(30_000),
   SB_QUARANTINE_MAX_MS: int(100).default(600_000),
+  SB_MAX_JOB_WAITERS: int(1).default(10_000),
+  SB_JOB_EVENTS_FALLBACK_MS: int(50, 60_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -31,6 +31,8 @@ import { crc32 } from 'node:zlib';
  * Jobs are spread over the same number of job shards by crc32(jobId) (tag `{sb:j<k>}`):
  *   <jtag>:job:<id>   hash   the job record (status, request, placement, attempts, timeout_ms)
  *   <jtag>:partials:<id> stream the job's asr_partial texts (attempt, text, final, at), expires with the job
+ *   <jtag>:events     channel (sharded pub/sub, SPUBLISH) "<job id>|<status or partial>" for every change
+ *                            of a job of the shard, published by the script that made it (no key: nothing stored)
  * Sessions (`payload.session_id`) by crc32(sessionId), same tags:
  *   <jtag>:sess:<id>  hash   node (of the session's last job), next (utterance index); expires after SB_SESSION_TTL_MS
  */
@@ -111,6 +113,25 @@ export class KeyBuilder {
   /** The asr_partial stream of a job: same slot as its record. */
   partials(jobId: string): string {
     return `{${this.prefix}:j${shardOf(jobId, this.shards)}}:partials:${jobId}`;
+  }
+
+  /** The job shard of a job id: crc32(jobId) mod shards. */
+  jobShardOf(jobId: string): number {
+    return shardOf(jobId, this.shards);
+  }
+
+  /**
+   * The sharded pub/sub channel on which the job shard's scripts announce every change of a job
+   * (`<job id>|<status>` or `<job id>|partial`): same slot as the shard's job records, so a script
+   * may SPUBLISH to it on Redis Cluster.
+   */
+  jobEvents(shard: number): string {
+    return `{${this.prefix}:j${shard}}:events`;
+  }
+
+  /** The channel of a job's shard (see jobEvents). */
+  jobEventsOf(jobId: string): string {
+    return this.jobEvents(this.jobShardOf(jobId));
   }
 
   /** A session's affinity and utterance counter, in job shard crc32(sessionId) mod shards. */

@@ -209,6 +209,8 @@ declare module 'ioredis' {
       reason: string,
       nowMs: number,
       maxAttempts: number,
+      eventsChannel: string,
+      jobId: string,
     ): Result<[0] | [1, string, string] | [2], Context>;
     recordAttempt(
       job: string,
@@ -232,6 +234,8 @@ declare module 'ioredis' {
       resultJson: string,
       errorJson: string,
       nodeId: string,
+      eventsChannel: string,
+      jobId: string,
     ): Result<number, Context>;
     createJob(
       job: string,
@@ -290,6 +294,8 @@ declare module 'ioredis' {
       isFinal: '0' | '1',
       nowMs: number,
       streamCap: number,
+      eventsChannel: string,
+      jobId: string,
     ): Result<number, Context>;
   }
 }

@@ -101,6 +101,8 @@ export class JobProgress {
       isFinal ? '1' : '0',
       Date.now(),
       this.partialStreamCap,
+      this.keys.jobEventsOf(jobId),
+      jobId,
     );
     return code === 1 ? 'applied' : 'stale';
   }
@@ -121,6 +123,8 @@ export class JobProgress {
       result === undefined ? '' : JSON.stringify(result),
       error === undefined || error === null ? '' : JSON.stringify(error),
       nodeId,
+      this.keys.jobEventsOf(jobId),
+      jobId,
     );
     return code === 1 ? 'applied' : code === 0 ? 'duplicate' : 'stale';
   }

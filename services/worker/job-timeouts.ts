@@ -140,6 +140,8 @@ export class JobTimeouts {
       reason,
       now,
       this.options.maxAttempts,
+      this.keys.jobEventsOf(job),
+      job,
     );
     if (decision[0] === 1) {
       const tried = JSON.parse(decision[2]) as string[];

@@ -67,7 +67,7 @@ export function describeLifecycleScripts(label: string, target: () => RedisTarge
       attempt = 1,
       node = id,
       result = '',
-    ) => redis.advanceJob(keys.job(job), attempt, status, now, result, '', node);
+    ) => redis.advanceJob(keys.job(job), attempt, status, now, result, '', node, keys.jobEventsOf(job), job);
     const counts = async () => (await redis.hmget(k.node(id), 'reserved', 'committed')).map(Number);
 
     it('ackJob: commits the reservation once, out of the inbox, with a deadline', async () => {
@@ -146,13 +146,33 @@ export function describeLifecycleScripts(label: string, target: () => RedisTarge
     it("appendPartial: kept in order for the current node's running job; another node's or a finished job's ignored", async () => {
       await redis.pexpire(keys.job(job), 60_000);
       const partial = (text: string, node = id) =>
-        redis.appendPartial(keys.job(job), keys.partials(job), node, text, '0', now, 100);
+        redis.appendPartial(
+          keys.job(job),
+          keys.partials(job),
+          node,
+          text,
+          '0',
+          now,
+          100,
+          keys.jobEventsOf(job),
+          job,
+        );
       expect(await partial('你')).toBe(1);
       expect(await partial('你好')).toBe(1);
       expect(await partial('intruder', 'other-node')).toBe(0);
-      expect(await redis.appendPartial(keys.job('nope'), keys.partials('nope'), id, 'x', '0', now, 100)).toBe(
-        -2,
-      );
+      expect(
+        await redis.appendPartial(
+          keys.job('nope'),
+          keys.partials('nope'),
+          id,
+          'x',
+          '0',
+          now,
+          100,
+          keys.jobEventsOf('nope'),
+          'nope',
+        ),
+      ).toBe(-2);
       const entries = await redis.xrange(keys.partials(job), '-', '+');
       expect(entries.map(([, f]) => f[f.indexOf('text') + 1])).toEqual(['你', '你好']);
       expect(entries[0]![1]).toEqual(['attempt', '1', 'text', '你', 'final', '0', 'at', String(now)]);
@@ -174,7 +194,19 @@ export function describeLifecycleScripts(label: string, target: () => RedisTarge
       const h = await redis.hgetall(keys.job(job));
       expect(h).toMatchObject({ status: 'finished', result: '{"text":"ok"}' });
       expect(JSON.parse(h['attempts']!)).toEqual([{ attempt_id: 1, node_id: id, status: 'finished' }]);
-      expect(await redis.advanceJob(keys.job('nope'), 1, 'accepted', now, '', '', id)).toBe(-2);
+      expect(
+        await redis.advanceJob(
+          keys.job('nope'),
+          1,
+          'accepted',
+          now,
+          '',
+          '',
+          id,
+          keys.jobEventsOf('nope'),
+          'nope',
+        ),
+      ).toBe(-2);
     });
   });
 }
