@@ -14,6 +14,7 @@ import { redisTopology } from '../../shared/store/shard-subscriber.ts';
 import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { JobPlacer } from './job-placer.ts';
 import { JobStore } from './job-store.ts';
+import { OpenJobs, sweepMarginMs } from '../../shared/open-jobs.ts';
 import { createSelectorApi } from './selector-api.ts';
 import { createSelectorMetrics } from './selector-metrics.ts';
 import { SnapshotIndex } from './snapshot-index.ts';
@@ -160,6 +161,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
         isClosing: () => closing,
         metrics,
         maxMessageBytes: env.SB_MAX_MESSAGE_BYTES,
+        openJobs: new OpenJobs(redis, keys, env.SB_ACK_TIMEOUT_MS + sweepMarginMs(env.SB_REAPER_INTERVAL_MS)),
         feedCap: env.SB_INBOX_LEN,
         log: log.child({ component: 'selector-api' }),
       }),

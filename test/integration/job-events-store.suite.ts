@@ -82,12 +82,14 @@ export function describeJobEventsStore(label: string, target: () => RedisTarget)
         expect(await watch.next(20_000)).toBe('event');
         const failed = await redis.failoverJob(
           keys.job(id),
+          keys.openJobs(keys.jobShardOf(id)),
           1,
           'job_timeout',
           Date.now(),
           1,
-          keys.jobEventsOf(id),
           id,
+          Date.now() + 60_000,
+          keys.jobEventsOf(id),
         );
         expect(failed).toEqual([2]);
         expect(await watch.next(20_000)).toBe('event');
