@@ -5,8 +5,8 @@ import { ShardSubscriber, type SubscriberTopology } from './shard-subscriber.ts'
 
 /**
  * What a job-shard script announces on `{<prefix>:j<k>}:events` (SPUBLISH, in the script that
- * made the change): `<job id>|<kind>`, kind = the status it moved to (advanceJob-1.lua:
- * accepted, running, finished, failed; failoverJob-2.lua: failed) or `partial`
+ * made the change): `<job id>|<kind>`, kind = the status it moved to (advanceJob-2.lua:
+ * accepted, running, finished, failed; failoverJob-3.lua: failed) or `partial`
  * (appendPartial-2.lua).
  */
 export type JobEventKind = 'accepted' | 'running' | 'finished' | 'failed' | 'partial';

@@ -34,7 +34,19 @@ export function describeJobEventsStore(label: string, target: () => RedisTarget)
       return id;
     };
     const advance = (id: string, status: 'running' | 'finished') =>
-      redis.advanceJob(keys.job(id), 1, status, Date.now(), '', '', 'n1', keys.jobEventsOf(id), id);
+      redis.advanceJob(
+        keys.job(id),
+        keys.jobIndexesOf(id).failed,
+        1,
+        status,
+        Date.now(),
+        '',
+        '',
+        'n1',
+        500,
+        keys.jobEventsOf(id),
+        id,
+      );
 
     beforeAll(async () => {
       const config = testConfig(uniquePrefix('events'), target());
@@ -83,12 +95,14 @@ export function describeJobEventsStore(label: string, target: () => RedisTarget)
         const failed = await redis.failoverJob(
           keys.job(id),
           keys.openJobs(keys.jobShardOf(id)),
+          keys.jobIndexesOf(id).failed,
           1,
           'job_timeout',
           Date.now(),
           1,
           id,
           Date.now() + 60_000,
+          500,
           keys.jobEventsOf(id),
         );
         expect(failed).toEqual([2]);

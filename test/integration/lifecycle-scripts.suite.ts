@@ -67,7 +67,20 @@ export function describeLifecycleScripts(label: string, target: () => RedisTarge
       attempt = 1,
       node = id,
       result = '',
-    ) => redis.advanceJob(keys.job(job), attempt, status, now, result, '', node, keys.jobEventsOf(job), job);
+    ) =>
+      redis.advanceJob(
+        keys.job(job),
+        keys.jobIndexesOf(job).failed,
+        attempt,
+        status,
+        now,
+        result,
+        '',
+        node,
+        500,
+        keys.jobEventsOf(job),
+        job,
+      );
     const counts = async () => (await redis.hmget(k.node(id), 'reserved', 'committed')).map(Number);
 
     it('ackJob: commits the reservation once, out of the inbox, with a deadline', async () => {
@@ -197,16 +210,25 @@ export function describeLifecycleScripts(label: string, target: () => RedisTarge
       expect(
         await redis.advanceJob(
           keys.job('nope'),
+          keys.jobIndexesOf('nope').failed,
           1,
           'accepted',
           now,
           '',
           '',
           id,
+          500,
           keys.jobEventsOf('nope'),
           'nope',
         ),
       ).toBe(-2);
+      // a finished job is not in the failed index
+      expect(await redis.zscore(keys.jobIndexesOf(job).failed, job)).toBeNull();
+    });
+
+    it("advanceJob: a failed job joins its shard's failed index, at its finished_at", async () => {
+      expect(await advance('failed')).toBe(1);
+      expect(await redis.zscore(keys.jobIndexesOf(job).failed, job)).toBe(String(now));
     });
   });
 }
