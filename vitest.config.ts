@@ -11,6 +11,8 @@ const shared = {
   testTimeout: 30_000,
   hookTimeout: 60_000,
   pool: 'forks',
+  // a gateway process a test starts is one process unless the test asks for more (its default: every core)
+  env: { SB_GATEWAY_PROCESSES: '1' },
 } as const;
 
 function project(name: string, overrides: { testTimeout?: number } = {}): TestProjectInlineConfiguration {
@@ -32,6 +34,8 @@ export default defineConfig({
       project('cluster'),
       // a fault case runs traffic, the fault and the settling of every job: ~10-20 s, more on a busy machine
       project('faults', { testTimeout: 120_000 }),
+      // the console in Debian's chromium (playwright-core); skipped with a message without it, outside CI
+      project('browser', { testTimeout: 60_000 }),
     ],
   },
 });

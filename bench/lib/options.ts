@@ -23,6 +23,10 @@ export interface BenchOptions {
   baselineWindow: number;
   /** Run the max-throughput search (stepped open-loop rates). */
   ramp: boolean;
+  /** heartbeat: also measure max sustained with 1 and `processes` gateway processes (SB_GATEWAY_PROCESSES). */
+  scale: boolean;
+  /** heartbeat: gateway processes of the scaling comparison. */
+  processes: number;
   /** Measured window of one ramp step, seconds (after `rampSettleS`). */
   rampStepS: number;
   rampSettleS: number;
@@ -46,6 +50,14 @@ export interface BenchOptions {
   jobConnections: number;
   /** selector: heartbeat storm rate; 0 = search the gateway's max sustained rate in this layout. */
   stormRate: number;
+  /** scale: simulated nodes (HTTP, from two fleet processes). */
+  scaleNodes: number;
+  /** scale: heartbeats/s in the heartbeat phase; 0 = the fleet's interval (nodes ÷ 15 s). */
+  scaleHeartbeatRate: number;
+  /** scale: measured seconds of the heartbeat phase (dry-run jobs for choice p99 meanwhile). */
+  scaleDurationS: number;
+  /** scale: `standalone`, `cluster` (3 masters) or `both`. */
+  scaleRedis: string;
 }
 
 interface Spec {
@@ -119,6 +131,23 @@ const SPECS: Spec[] = [
     kind: 'bool',
     def: true,
     help: 'search the max sustained rate',
+  },
+  {
+    key: 'scale',
+    flag: 'scale',
+    env: 'BENCH_SCALE',
+    kind: 'bool',
+    def: true,
+    quick: false,
+    help: 'heartbeat: max sustained with 1 and --processes gateway processes on both cores',
+  },
+  {
+    key: 'processes',
+    flag: 'processes',
+    env: 'BENCH_PROCESSES',
+    kind: 'int',
+    def: 2,
+    help: 'heartbeat --scale: SB_GATEWAY_PROCESSES of the second gateway',
   },
   {
     key: 'rampStepS',
@@ -220,6 +249,40 @@ const SPECS: Spec[] = [
     kind: 'num',
     def: 0,
     help: 'selector: heartbeat storm rate (default 0: search the max sustained)',
+  },
+  {
+    key: 'scaleNodes',
+    flag: 'scale-nodes',
+    env: 'BENCH_SCALE_NODES',
+    kind: 'int',
+    def: 100_000,
+    quick: 10_000,
+    help: 'scale: simulated nodes over HTTP',
+  },
+  {
+    key: 'scaleHeartbeatRate',
+    flag: 'scale-rate',
+    env: 'BENCH_SCALE_RATE',
+    kind: 'num',
+    def: 0,
+    help: 'scale: heartbeats/s; 0 = nodes ÷ 15 s (the fleet interval)',
+  },
+  {
+    key: 'scaleDurationS',
+    flag: 'scale-duration',
+    env: 'BENCH_SCALE_DURATION_S',
+    kind: 'num',
+    def: 30,
+    quick: 15,
+    help: 'scale: measured seconds of the heartbeat phase',
+  },
+  {
+    key: 'scaleRedis',
+    flag: 'scale-redis',
+    env: 'BENCH_SCALE_REDIS',
+    kind: 'str',
+    def: 'both',
+    help: 'scale: standalone, cluster or both',
   },
 ];
 
