@@ -82,6 +82,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     );
     const jobs = new JobProgress(redis, keys, queues, env.SB_JOB_TIMEOUT_MS, undefined, quarantine);
     const auth = new NodeAuthenticator(config.auth, redis, keys);
+    const metrics = createGatewayMetrics(metricsRegistry);
     const service = new NodeService(
       registry,
       jobs,
@@ -92,12 +93,13 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
         nodeTtlMs: env.SB_NODE_TTL_MS,
       },
       auth,
+      metrics.jobResults,
     );
     const gateway = new GatewayServer(http, {
       service,
       feed,
       auth,
-      metrics: createGatewayMetrics(metricsRegistry),
+      metrics,
       limits: {
         maxMessageBytes: env.SB_MAX_MESSAGE_BYTES,
         rate: env.SB_WS_RATE_LIMIT,

@@ -17,6 +17,7 @@ import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import { inSpan, remoteParent, tracingEnabled } from '../../shared/telemetry.ts';
 import { NodeAuthenticator, type Principal } from './node-auth.ts';
 import { CapabilityCache, type HeartbeatCapabilities } from './capability-cache.ts';
+import type { GatewayMetrics } from './gateway-metrics.ts';
 import type { JobProgress, ProgressOutcome } from './job-progress.ts';
 import type { HeartbeatOutcome, NodeRegistry } from './node-registry.ts';
 
@@ -53,6 +54,8 @@ export class NodeService {
     private readonly jobs: JobProgress,
     private readonly options: NodeServiceOptions,
     private readonly auth: NodeAuthenticator,
+    /** sb_job_results_total: a result counts once, when it is applied to the current attempt. */
+    private readonly jobResults?: Pick<GatewayMetrics['jobResults'], 'inc'>,
   ) {}
 
   /**
@@ -250,6 +253,8 @@ export class NodeService {
       async (span) => {
         const outcome = await this.applyJobFrame(type, boundNodeId, frame);
         span.setAttribute('sb.outcome', outcome);
+        if (type === 'job_result' && outcome === 'applied')
+          this.jobResults?.inc({ status: attributes['sb.success'] === true ? 'finished' : 'failed' });
         return outcome;
       },
       parent,

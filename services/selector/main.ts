@@ -13,7 +13,8 @@ import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { JobPlacer } from './job-placer.ts';
 import { JobStore } from './job-store.ts';
 import { createSelectorApi } from './selector-api.ts';
-import { createSelectorMetrics } from './selector-metrics.ts';
+import { fleetFigures } from './fleet-gauges.ts';
+import { createSelectorMetrics, setFleetGauges } from './selector-metrics.ts';
 import { SnapshotIndex } from './snapshot-index.ts';
 import { SnapshotReplica } from './snapshot-replica.ts';
 import { StalenessWindow } from './staleness-window.ts';
@@ -51,7 +52,10 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
     registry,
     readyTimeoutMs: env.SB_REDIS_COMMAND_TIMEOUT_MS,
     isReady: async () => !closing && replica?.ready === true && (await redis.ping()) === 'PONG',
-    beforeScrape: () => metrics.replicaNodes.set(index.size),
+    beforeScrape: () => {
+      metrics.replicaNodes.set(index.size);
+      setFleetGauges(metrics, fleetFigures(index));
+    },
   }).catch(async (err: unknown) => {
     await quitRedis();
     throw err;
