@@ -31,6 +31,8 @@ import { crc32 } from 'node:zlib';
  * Jobs are spread over the same number of job shards by crc32(jobId) (tag `{sb:j<k>}`):
  *   <jtag>:job:<id>   hash   the job record (status, request, placement, attempts, timeout_ms)
  *   <jtag>:partials:<id> stream the job's asr_partial texts (attempt, text, final, at), expires with the job
+ *   <jtag>:open       zset   unfinished job id → when the worker's job sweep looks at it next (ms): the
+ *                            job-side safety net for a slot its node shard lost (services/worker/job-sweep.ts)
  * Sessions (`payload.session_id`) by crc32(sessionId), same tags:
  *   <jtag>:sess:<id>  hash   node (of the session's last job), next (utterance index); expires after SB_SESSION_TTL_MS
  */
@@ -106,6 +108,16 @@ export class KeyBuilder {
   /** The record of a job, in job shard crc32(jobId) mod shards. */
   job(jobId: string): string {
     return `{${this.prefix}:j${shardOf(jobId, this.shards)}}:job:${jobId}`;
+  }
+
+  /** Job shard of a job id: crc32(jobId) mod shards. */
+  jobShardOf(jobId: string): number {
+    return shardOf(jobId, this.shards);
+  }
+
+  /** The open-jobs index of job shard `shard`: unfinished job id → next sweep (ms). */
+  openJobs(shard: number): string {
+    return `{${this.prefix}:j${shard}}:open`;
   }
 
   /** The asr_partial stream of a job: same slot as its record. */

@@ -12,6 +12,7 @@ import { closeBounded } from '../../shared/shutdown.ts';
 import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { JobPlacer } from './job-placer.ts';
 import { JobStore } from './job-store.ts';
+import { OpenJobs, sweepMarginMs } from '../../shared/open-jobs.ts';
 import { createSelectorApi } from './selector-api.ts';
 import { fleetFigures } from './fleet-gauges.ts';
 import { createSelectorMetrics, setFleetGauges } from './selector-metrics.ts';
@@ -142,6 +143,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
         isClosing: () => closing,
         metrics,
         maxMessageBytes: env.SB_MAX_MESSAGE_BYTES,
+        openJobs: new OpenJobs(redis, keys, env.SB_ACK_TIMEOUT_MS + sweepMarginMs(env.SB_REAPER_INTERVAL_MS)),
         feedCap: env.SB_INBOX_LEN,
         log: log.child({ component: 'selector-api' }),
       }),

@@ -15,6 +15,7 @@ import { adminOnly, apiKeyAuth, callerOf, readableTenant } from './api-keys.ts';
 import { mountCredentialRoutes } from './credential-routes.ts';
 import { streamJobEvents } from './job-events.ts';
 import { NoAvailableNodeError, type JobPlacer } from './job-placer.ts';
+import type { OpenJobs } from '../../shared/open-jobs.ts';
 import type { JobStore } from './job-store.ts';
 import type { SelectorMetrics } from './selector-metrics.ts';
 import type { SnapshotIndex } from './snapshot-index.ts';
@@ -34,6 +35,8 @@ export interface SelectorApiDeps {
   /** SB_INBOX_LEN: cap of the assignment feed a revocation writes to. */
   feedCap: number;
   log: Logger;
+  /** The job sweep's index: a placed job enters it (the safety net for a slot Redis lost). */
+  openJobs: OpenJobs;
 }
 
 const TERMINAL = new Set(['finished', 'failed']);
@@ -66,6 +69,12 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
       const body = await readJsonBody(req, deps.maxMessageBytes, deps.log);
       const placed = await deps.placer.place(body, firstHeader(req.headers['traceparent']), callerOf(res));
       outcome = placed.body['dry_run'] ? 'dry_run' : placed.status === 201 ? 'placed' : 'repeated';
+      if (outcome === 'placed')
+        await deps.openJobs
+          .opened(String(placed.body['job_id']))
+          .catch((err: unknown) =>
+            deps.log.warn({ err, jobId: placed.body['job_id'] }, 'placed job not indexed for the job sweep'),
+          );
       res.status(placed.status).json(placed.body);
     } catch (err) {
       if (err instanceof NoAvailableNodeError) {
