@@ -94,6 +94,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       },
       auth,
       metrics.jobResults,
+      // the placement span of the job (job record field `traceparent`, written by the selector)
+      (jobId) => redis.hget(keys.job(jobId), 'traceparent'),
     );
     const gateway = new GatewayServer(http, {
       service,

@@ -3,7 +3,7 @@ import type { KeyBuilder, ShardKeys } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { failSpan, tracer, tracingEnabled } from '../../shared/telemetry.ts';
+import { failSpan, SpanKind, tracer, tracingEnabled } from '../../shared/telemetry.ts';
 
 /** Arguments of one registration, already validated and canonicalised. */
 export interface RegistrationWrite {
@@ -136,7 +136,10 @@ export class NodeRegistry {
    */
   async heartbeat(w: HeartbeatWrite): Promise<HeartbeatOutcome> {
     if (!tracingEnabled()) return this.writeHeartbeat(w);
-    const span = tracer.startSpan('heartbeat', { attributes: { 'sb.node_id': w.nodeId } });
+    const span = tracer.startSpan('heartbeat', {
+      attributes: { 'sb.node_id': w.nodeId },
+      kind: SpanKind.CONSUMER,
+    });
     try {
       const outcome = await this.writeHeartbeat(w);
       span.setAttribute('sb.outcome', outcome.kind);
