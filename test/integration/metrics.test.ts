@@ -91,6 +91,7 @@ describe('Prometheus metrics of every service', () => {
         service,
         version: BUILD_INFO.version,
         node: process.version,
+        pid: process.pid, // the services run in this test's process
       });
     }
   });
