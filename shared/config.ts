@@ -82,6 +82,7 @@ export const envSchema = z.object({
   SB_NODE_RETENTION_MS: int(1000).default(86_400_000),
   SB_FLUSH_BATCH: int(1, 100_000).default(500),
   SB_DELTA_STREAM_LEN: int(100).default(10_000),
+  SB_DELTA_WINDOW_MS: int(1000).default(10_000),
   SB_WORKER_CONCURRENCY: int(1, 1000).default(8),
   SB_FAULT_FLUSH_PAUSE_MS: int(0).default(0),
   SB_AFFINITY: bool.default(true),
@@ -92,6 +93,9 @@ export const envSchema = z.object({
   SB_QUARANTINE_WINDOW_MS: int(100).default(60_000),
   SB_QUARANTINE_BASE_MS: int(100).default(30_000),
   SB_QUARANTINE_MAX_MS: int(100).default(600_000),
+  SB_CONSOLE_SESSION_TTL_MS: int(60_000).default(28_800_000),
+  SB_JAEGER_URL: z.string().url().optional(),
+  SB_CONSOLE_DIR: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

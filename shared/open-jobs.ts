@@ -12,7 +12,7 @@ export function sweepMarginMs(reaperIntervalMs: number): number {
 
 /**
  * The open-jobs index (`{sb:j<k>}:open`): unfinished job → when the job sweep looks at it. A
- * placed job enters it with its ack deadline plus the margin; failoverJob-2.lua re-arms it, and
+ * placed job enters it with its ack deadline plus the margin; failoverJob-3.lua re-arms it, and
  * the sweep takes it out once the job is terminal or gone.
  */
 export class OpenJobs {

@@ -34,7 +34,7 @@ export async function placementCut(
  *    reservation never ran (these reads go on the same connections as the writes they follow,
  *    so a write still on its way would have run first), and nothing can move the job any more:
  *    the id is given back (a repeat places it anew). One still `created` (the record's write
- *    did not run) is left to createJob-1.lua, which lets a repeat claim it again.
+ *    did not run) is left to createJob-2.lua, which lets a repeat claim it again.
  * Retries every `retryMs` for at most `giveUpMs`.
  */
 export async function settleCutPlacement(
@@ -55,7 +55,7 @@ export async function settleCutPlacement(
         'attempt_id',
         'placement',
       );
-      // gone, answered, or never pointed at the node (a repeat claims it again: createJob-1.lua)
+      // gone, answered, or never pointed at the node (a repeat claims it again: createJob-2.lua)
       if (status === null || placement || status === 'created') return 'moved_on';
       const untouched = status === 'dispatched' && node === nodeId && attempt === '1';
       if (held?.startsWith(`${nodeId}|1|`) || !untouched) {

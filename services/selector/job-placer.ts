@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Span } from '@opentelemetry/api';
 import { SwitchboardError } from '../../shared/errors.ts';
-import type { KeyBuilder } from '../../shared/keys.ts';
+import { JOB_INDEX_CAP, type KeyBuilder } from '../../shared/keys.ts';
 import {
   JOB_DEFAULTS,
   jobRequestSchema,
@@ -265,11 +265,13 @@ export class JobPlacer {
       // the record names the attempt and its node before the node can get the assignment
       const recorded = await this.redis.recordAttempt(
         this.keys.job(job.jobId),
+        this.keys.jobIndexesOf(job.jobId).failed,
         job.attempt - 1,
         job.attempt,
         nodeId,
         Date.now(),
         '',
+        JOB_INDEX_CAP,
       );
       if (recorded !== 1) return 'moved_on';
       if (
@@ -290,11 +292,13 @@ export class JobPlacer {
     };
     await this.redis.recordAttempt(
       this.keys.job(job.jobId),
+      this.keys.jobIndexesOf(job.jobId).failed,
       job.attempt - 1,
       job.attempt,
       '',
       Date.now(),
       JSON.stringify(error),
+      JOB_INDEX_CAP,
     );
     return 'failed';
   }
@@ -399,6 +403,11 @@ export class JobPlacer {
     // best effort: the liveness tick requests a flush for any dirty set left without one
     if (dirtyWasEmpty === 1) await this.queues.requestFlush(k.shard).catch(() => undefined);
     return code === 1 || code === 2;
+  }
+
+  /** The policy placements use now, with this selector's known load (POST /v1/explain replays it). */
+  selectionPolicy(): SelectionPolicy {
+    return { ...this.options.policy, knownLoad: (id) => this.knownLoad(id) };
   }
 
   /** Load learnt from Redis after the snapshot entry was published; the snapshot wins once newer. */

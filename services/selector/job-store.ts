@@ -1,4 +1,4 @@
-import type { KeyBuilder } from '../../shared/keys.ts';
+import { JOB_INDEX_CAP, type KeyBuilder } from '../../shared/keys.ts';
 import type { JobAttempt, JobStatus, JobView } from '../../shared/protocol/client-messages.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 
@@ -10,6 +10,19 @@ export interface JobSession {
 }
 
 type Partials = NonNullable<JobView['partials']>;
+
+/** One line of a job listing (`GET /v1/jobs?list=`). */
+export interface JobSummary {
+  job_id: string;
+  status: string;
+  node_id: string | null;
+  attempt_id: number | null;
+  created_at: number | null;
+  finished_at: number | null;
+  /** "src:tgt" as requested */
+  pair: string | null;
+  error: { code?: string; message?: string } | null;
+}
 
 export type ClaimResult =
   { claimed: true } | { claimed: false; status: string; placement: string; tenant: string };
@@ -33,16 +46,78 @@ export class JobStore {
     const now = Date.now();
     const [code, status, placement, owner] = await this.redis.createJob(
       this.keys.job(jobId),
+      this.keys.jobIndexesOf(jobId).recent,
       jobId,
       now,
       JSON.stringify(request),
       this.retentionMs,
       this.abandonedAfterMs > 0 ? now - this.abandonedAfterMs : 0,
       tenant,
+      JOB_INDEX_CAP,
     );
     return code === 1
       ? { claimed: true }
       : { claimed: false, status: status ?? '', placement: placement ?? '', tenant: owner ?? '' };
+  }
+
+  /**
+   * The newest jobs (`recent`: by creation) or the latest failed ones (`failed`: by finish) over
+   * every job shard, newest first, at most `limit`; with `tenant`, only that tenant's. Reads the
+   * shards' indexes (JOB_INDEX_CAP ids each), then the records: ids whose record expired are
+   * left out.
+   */
+  async list(kind: 'recent' | 'failed', limit: number, tenant?: string): Promise<JobSummary[]> {
+    const fetch = tenant === undefined ? limit : Math.min(limit * 4, JOB_INDEX_CAP);
+    const perShard = await Promise.all(
+      Array.from({ length: this.keys.shards }, (_, shard) =>
+        this.redis.zrevrange(this.keys.jobIndexes(shard)[kind], 0, fetch - 1, 'WITHSCORES'),
+      ),
+    );
+    const ids: { id: string; at: number }[] = [];
+    for (const flat of perShard)
+      for (let i = 0; i + 1 < flat.length; i += 2) ids.push({ id: flat[i]!, at: Number(flat[i + 1]) });
+    ids.sort((a, b) => b.at - a.at || (a.id < b.id ? -1 : 1));
+    const out: JobSummary[] = [];
+    for (let from = 0; from < ids.length && out.length < limit; from += limit) {
+      const batch = ids.slice(from, from + limit);
+      const rows = await Promise.all(
+        batch.map(({ id }) =>
+          this.redis.hmget(
+            this.keys.job(id),
+            'status',
+            'node_id',
+            'attempt_id',
+            'created_at',
+            'finished_at',
+            'request',
+            'error',
+            'tenant',
+          ),
+        ),
+      );
+      for (const [i, [status, node, attempt, created, finished, request, error, owner]] of rows.entries()) {
+        if (!status || (tenant !== undefined && owner && owner !== tenant)) continue;
+        if (out.length >= limit) break;
+        out.push({
+          job_id: batch[i]!.id,
+          status,
+          node_id: node || null,
+          attempt_id: attempt ? Number(attempt) : null,
+          created_at: created ? Number(created) : null,
+          finished_at: finished ? Number(finished) : null,
+          pair: pairOf(request ?? null),
+          error: error ? (JSON.parse(error) as JobSummary['error']) : null,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** The request a job was submitted with (JSON as accepted); null when unknown or another tenant's. */
+  async request(jobId: string, tenant?: string): Promise<unknown> {
+    const [request, owner] = await this.redis.hmget(this.keys.job(jobId), 'request', 'tenant');
+    if (!request || (tenant !== undefined && owner && owner !== tenant)) return null;
+    return JSON.parse(request) as unknown;
   }
 
   /** Gives the id back (no node could take the job): the client may retry with it. */
@@ -144,5 +219,17 @@ export class JobStore {
 
   private async partials(jobId: string, attemptId: number | null): Promise<Partials> {
     return (await this.partialEntries(jobId, attemptId)).map((e) => e.partial);
+  }
+}
+
+function pairOf(request: string | null): string | null {
+  if (!request) return null;
+  try {
+    const r = JSON.parse(request) as { src_lang?: unknown; tgt_lang?: unknown };
+    return typeof r.src_lang === 'string' && typeof r.tgt_lang === 'string'
+      ? `${r.src_lang}:${r.tgt_lang}`
+      : null;
+  } catch {
+    return null;
   }
 }

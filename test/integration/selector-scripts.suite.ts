@@ -106,46 +106,68 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
     describe('createJob', () => {
       it('claims a new id once; a second claim reports the existing job', async () => {
         const job = keys.job(`job-${n}`);
-        expect(await redis.createJob(job, `job-${n}`, now, '{"a":1}', 60_000, 0, 'acme')).toEqual([1]);
+        const recent = keys.jobIndexesOf(`job-${n}`).recent;
+        expect(
+          await redis.createJob(job, recent, `job-${n}`, now, '{"a":1}', 60_000, 0, 'acme', 500),
+        ).toEqual([1]);
         expect(await redis.pttl(job)).toBeGreaterThan(50_000);
         // the existing job's tenant comes back, whoever asks: the caller compares
-        expect(await redis.createJob(job, `job-${n}`, now, '{"a":2}', 60_000, 0, 'other')).toEqual([
-          0,
-          'created',
-          '',
-          'acme',
-        ]);
+        expect(
+          await redis.createJob(job, recent, `job-${n}`, now, '{"a":2}', 60_000, 0, 'other', 500),
+        ).toEqual([0, 'created', '', 'acme']);
         await redis.hset(job, { status: 'dispatched', placement: '{"node_id":"x"}' });
-        expect(await redis.createJob(job, `job-${n}`, now, '{}', 60_000, 0, '')).toEqual([
+        expect(await redis.createJob(job, recent, `job-${n}`, now, '{}', 60_000, 0, '', 500)).toEqual([
           0,
           'dispatched',
           '{"node_id":"x"}',
           'acme',
         ]);
         expect(await redis.hget(job, 'request')).toBe('{"a":1}');
+        // indexed once, at its creation time
+        expect(await redis.zscore(recent, `job-${n}`)).toBe(String(now));
+      });
+
+      it('keeps the newest ids of the shard in the recent index, up to the cap', async () => {
+        const ids = Array.from({ length: 6 }, (_, i) => `job-cap${n}-${i}`);
+        for (const [i, jobId] of ids.entries())
+          await redis.createJob(
+            keys.job(jobId),
+            keys.jobIndexesOf(jobId).recent,
+            jobId,
+            now + 100 + i,
+            '{}',
+            60_000,
+            0,
+            '',
+            2,
+          );
+        for (const jobId of ids) {
+          const own = ids.filter(
+            (other) => keys.jobIndexesOf(other).recent === keys.jobIndexesOf(jobId).recent,
+          );
+          const kept = await redis.zrange(keys.jobIndexesOf(jobId).recent, '0', '-1');
+          expect(kept.filter((id) => id.startsWith(`job-cap${n}-`))).toEqual(own.slice(-2));
+        }
       });
 
       it('claims again a job left `created` before the abandoned-before time, and only such a job', async () => {
         const job = keys.job(`job-a${n}`);
-        expect(await redis.createJob(job, `job-a${n}`, now, '{"a":1}', 60_000, 0, '')).toEqual([1]);
-        // claimed at `now`: not abandoned before `now`
-        expect(await redis.createJob(job, `job-a${n}`, now + 5000, '{"a":2}', 60_000, now, '')).toEqual([
-          0,
-          'created',
-          '',
-          '',
-        ]);
-        expect(await redis.createJob(job, `job-a${n}`, now + 5000, '{"a":2}', 60_000, now + 1, '')).toEqual([
+        const recent = keys.jobIndexesOf(`job-a${n}`).recent;
+        expect(await redis.createJob(job, recent, `job-a${n}`, now, '{"a":1}', 60_000, 0, '', 500)).toEqual([
           1,
         ]);
+        // claimed at `now`: not abandoned before `now`
+        expect(
+          await redis.createJob(job, recent, `job-a${n}`, now + 5000, '{"a":2}', 60_000, now, '', 500),
+        ).toEqual([0, 'created', '', '']);
+        expect(
+          await redis.createJob(job, recent, `job-a${n}`, now + 5000, '{"a":2}', 60_000, now + 1, '', 500),
+        ).toEqual([1]);
         expect(await redis.hmget(job, 'created_at', 'request')).toEqual([String(now + 5000), '{"a":2}']);
         await redis.hset(job, { status: 'dispatched', node_id: 'x' });
-        expect(await redis.createJob(job, `job-a${n}`, now + 9000, '{}', 60_000, now + 8000, '')).toEqual([
-          0,
-          'dispatched',
-          '',
-          '',
-        ]);
+        expect(
+          await redis.createJob(job, recent, `job-a${n}`, now + 9000, '{}', 60_000, now + 8000, '', 500),
+        ).toEqual([0, 'dispatched', '', '']);
       });
     });
 
