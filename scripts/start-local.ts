@@ -7,6 +7,7 @@ import {
 } from './lib/redis-server-process.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startJobTrickle } from './lib/job-trickle.ts';
+import { waitForReadyFleet } from './lib/fleet-readiness.ts';
 import { startLiveSummary } from './lib/live-summary.ts';
 import { launchService, stopService, type LaunchedService } from './lib/service-launcher.ts';
 import { formatStartFailure } from './lib/service-log-tail.ts';
@@ -24,6 +25,8 @@ import { unreachableMessage } from '../shared/redis-reachability.ts';
 const verbose = process.env['VERBOSE'] === '1';
 const REDIS_PROBE_TIMEOUT_MS = 3000;
 const echo = verbose ? (line: string) => console.log(line) : undefined;
+/** How long the job trickle waits for the whole fleet to be ready before it starts anyway. */
+const FLEET_READY_TIMEOUT_MS = 60_000;
 
 async function main(): Promise<void> {
   let redis: RedisServerHandle | null = null;
@@ -35,9 +38,10 @@ async function main(): Promise<void> {
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
-    console.log('\nstopping…');
-    trickle?.stop();
+    // the summary first: a scrape in flight must not redraw over the line below
     summary?.stop();
+    trickle?.stop();
+    console.log('\nstopping…');
     if (fleet && fleet.exitCode === null) {
       const exited = new Promise((resolve) => fleet!.once('exit', resolve));
       fleet.kill('SIGTERM');
@@ -68,6 +72,8 @@ async function main(): Promise<void> {
 
     const nodes = Number(process.env['START_NODES'] ?? 200);
     const jobsPerSecond = Number(process.env['START_JOBS_PER_S'] ?? 2);
+    const windowSeconds = Number(process.env['START_SUMMARY_WINDOW_S'] ?? 30);
+    if (!(windowSeconds > 0)) throw new Error('START_SUMMARY_WINDOW_S: expected a number of seconds > 0');
     const linguaShare = process.env['START_LINGUA_SHARE'] ?? '0.5';
     const tokens = {
       SB_AUTH: process.env['SB_AUTH'] ?? 'on',
@@ -76,7 +82,7 @@ async function main(): Promise<void> {
       SB_API_KEY: process.env['SB_API_KEY'] ?? `key-${randomBytes(9).toString('base64url')}`,
       SB_ADMIN_API_KEYS: process.env['SB_ADMIN_API_KEYS'] ?? `admin-${randomBytes(9).toString('base64url')}`,
     };
-    /** The first admin key: the live summary reads /v1/snapshot and /v1/nodes with it. */
+    /** The first admin key, shown in the banner. */
     const adminKey = tokens.SB_ADMIN_API_KEYS.split(',')[0]!.replace(/^[^:]*:/, '');
     const common = { ...(redisUrl ? { REDIS_URL: redisUrl } : {}), ...tokens };
     const launch = async (
@@ -158,7 +164,27 @@ Service logs: VERBOSE=1 npm start
       if (verbose) fleet.stdout!.on('data', (c: Buffer) => process.stdout.write(c));
       else fleet.stdout!.resume();
     }
-    if (jobsPerSecond > 0) trickle = startJobTrickle(selectors.map(http), tokens.SB_API_KEY, jobsPerSecond);
+    // jobs only once every selector sees the whole fleet ready (or after a minute, whatever it sees)
+    let trickleState: string | null =
+      jobsPerSecond > 0 ? `jobs: waiting for the fleet (0/${nodes} ready)` : null;
+    if (jobsPerSecond > 0) {
+      const startTrickle = () => {
+        if (!stopping) trickle = startJobTrickle(selectors.map(http), tokens.SB_API_KEY, jobsPerSecond);
+      };
+      if (nodes === 0) startTrickle();
+      else
+        void waitForReadyFleet(selectors.map(http), nodes, {
+          timeoutMs: FLEET_READY_TIMEOUT_MS,
+          cancelled: () => stopping,
+          progress: (ready) => (trickleState = `jobs: waiting for the fleet (${ready}/${nodes} ready)`),
+        }).then(({ ready, timedOut }) => {
+          const at = new Date().toISOString().slice(11, 19);
+          trickleState = timedOut
+            ? `jobs: ${jobsPerSecond}/s since ${at}, started with ${ready}/${nodes} nodes ready after ${FLEET_READY_TIMEOUT_MS / 1000} s`
+            : `jobs: ${jobsPerSecond}/s since ${at}, once all ${nodes} nodes were ready`;
+          startTrickle();
+        });
+    }
     const live = process.stdout.isTTY && !verbose;
     let shown = 0;
     summary = startLiveSummary(
@@ -166,9 +192,9 @@ Service logs: VERBOSE=1 npm start
         gateways: gateways.map(http),
         selectors: selectors.map(http),
         worker: http(worker),
-        apiKey: adminKey,
+        note: () => trickleState,
       },
-      live ? 2000 : 10_000,
+      { intervalMs: live ? 2000 : 10_000, windowMs: windowSeconds * 1000 },
       (block) => {
         // redraw in place on a terminal; plain blocks in a log
         if (live && shown > 0) process.stdout.write(`\x1b[${shown}A\x1b[J`);

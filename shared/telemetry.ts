@@ -1,6 +1,7 @@
 import {
   context,
   ROOT_CONTEXT,
+  SpanKind,
   SpanStatusCode,
   trace,
   TraceFlags,
@@ -9,6 +10,7 @@ import {
   type Span,
   type SpanContext,
 } from '@opentelemetry/api';
+import { BUILD_INFO } from './build-info.ts';
 
 /**
  * OpenTelemetry for every service, from the standard OTEL_* environment: tracing is on when
@@ -72,6 +74,11 @@ export async function startTelemetry(
   const namedByEnv =
     Boolean(env['OTEL_SERVICE_NAME']) ||
     /(?:^|,)\s*service\.name=/.test(env['OTEL_RESOURCE_ATTRIBUTES'] ?? '');
+  // service.version on the resource: the SDK's environment detector reads it from here
+  process.env['OTEL_RESOURCE_ATTRIBUTES'] = withServiceVersion(
+    env['OTEL_RESOURCE_ATTRIBUTES'],
+    BUILD_INFO.version,
+  );
   const sdk = new sdkNode.NodeSDK({
     ...(namedByEnv ? {} : { serviceName }),
     traceExporter: new exporter.OTLPTraceExporter(),
@@ -109,16 +116,29 @@ export async function shutdownTelemetry(timeoutMs = 3000): Promise<void> {
 }
 
 /**
+ * `OTEL_RESOURCE_ATTRIBUTES` with `service.version=<version>` added, unless it names one already
+ * (the operator's word wins).
+ */
+export function withServiceVersion(attributes: string | undefined, version: string): string {
+  const current = attributes?.trim() ?? '';
+  if (/(?:^|,)\s*service\.version=/.test(current)) return current;
+  const entry = `service.version=${encodeURIComponent(version)}`;
+  return current ? `${current},${entry}` : entry;
+}
+
+/**
  * Runs `fn` inside a new active span (child of `parent`, default the active context); an
- * exception marks the span ERROR and is rethrown; the span always ends.
+ * exception marks the span ERROR and is rethrown; the span always ends. `kind`: SERVER where a
+ * request enters, CONSUMER where a node message or a queued job does, else INTERNAL.
  */
 export function inSpan<T>(
   name: string,
   attributes: Attributes,
   fn: (span: Span) => Promise<T>,
   parent: Context = context.active(),
+  kind: SpanKind = SpanKind.INTERNAL,
 ): Promise<T> {
-  return tracer.startActiveSpan(name, { attributes }, parent, async (span) => {
+  return tracer.startActiveSpan(name, { attributes, kind }, parent, async (span) => {
     try {
       return await fn(span);
     } catch (err) {
@@ -128,6 +148,22 @@ export function inSpan<T>(
       span.end();
     }
   });
+}
+
+/**
+ * Runs synchronous `fn` (a step without I/O, such as the in-memory choice) in a child span of the
+ * active context, so a trace shows its own duration beside the steps that wait on Redis.
+ */
+export function stepSpan<T>(name: string, fn: (span: Span) => T, attributes: Attributes = {}): T {
+  const span = tracer.startSpan(name, { attributes });
+  try {
+    return fn(span);
+  } catch (err) {
+    failSpan(span, err);
+    throw err;
+  } finally {
+    span.end();
+  }
 }
 
 export function failSpan(span: Span, err: unknown): void {
@@ -162,12 +198,17 @@ export function traceparentOf(span: Span | undefined): string | null {
 
 /**
  * The parent context of work a node reports on (job_ack, job_result): the `traceparent` the
- * job_assign carried, echoed back; else just its `trace_id`, which keeps the span in the
- * job's trace under a parent id derived from the trace id (the real one is unknown).
+ * job_assign carried, echoed back; else, when the node echoes only `trace_id` (every lingua
+ * node does), `placement` — the job's placement span as the job record keeps it — if it is of
+ * that trace; else a parent id derived from the trace id, which keeps the span in the job's
+ * trace under a parent that exists nowhere (the last resort: a record without a traceparent).
  */
-export function remoteParent(traceparent: unknown, traceId: unknown): Context {
+export function remoteParent(traceparent: unknown, traceId: unknown, placement?: string | null): Context {
   const parsed = parseTraceparent(traceparent);
   if (parsed) return trace.setSpanContext(ROOT_CONTEXT, parsed);
+  const stored = parseTraceparent(placement);
+  if (stored && (traceId === undefined || traceId === null || stored.traceId === traceId))
+    return trace.setSpanContext(ROOT_CONTEXT, stored);
   if (typeof traceId !== 'string' || !TRACE_ID.test(traceId)) return ROOT_CONTEXT;
   const ctx: SpanContext = {
     traceId,
@@ -177,3 +218,16 @@ export function remoteParent(traceparent: unknown, traceId: unknown): Context {
   };
   return trace.isSpanContextValid(ctx) ? trace.setSpanContext(ROOT_CONTEXT, ctx) : ROOT_CONTEXT;
 }
+
+/**
+ * `trace_id` and `span_id` of the active span, for every log line written inside one (the pino
+ * mixin of shared/logger.ts): a log line leads to its trace. Empty when none is active or tracing
+ * is off.
+ */
+export function traceLogFields(ctx: Context = context.active()): { trace_id?: string; span_id?: string } {
+  const sc = trace.getSpanContext(ctx);
+  if (!sc || !trace.isSpanContextValid(sc)) return {};
+  return { trace_id: sc.traceId, span_id: sc.spanId };
+}
+
+export { SpanKind };

@@ -1,106 +1,164 @@
+import {
+  bucketDelta,
+  bucketTotal,
+  histogramBuckets,
+  histogramQuantile,
+  SlidingWindow,
+} from './histogram-window.ts';
+
 /**
- * The one-screen summary `npm start` keeps up to date: reads every service's /metrics and a
- * selector's /v1/snapshot and /v1/nodes, and prints rates over the last interval.
+ * The one-screen summary `npm start` keeps up to date from every service's /metrics: rates and
+ * percentiles over the last `windowMs` (histogram_quantile-style interpolation of bucket
+ * differences, histogram-window.ts), the fleet from the selectors' gauges.
  */
 export interface SummaryTargets {
   gateways: string[];
   selectors: string[];
   worker: string;
-  apiKey: string;
+  /** A line under the figures (e.g. the job trickle's state), or nothing. */
+  note?: () => string | null;
+}
+
+export interface SummaryOptions {
+  /** How often it scrapes and prints. */
+  intervalMs: number;
+  /** Rates and percentiles cover this much time (or less, just after the start). */
+  windowMs: number;
 }
 
 type Samples = Map<string, number>;
 
-async function scrapeAll(url: string): Promise<Samples> {
+interface Scrape {
+  gateways: Samples[];
+  selectors: Samples[];
+  worker: Samples;
+}
+
+/** The `sb_*` samples of a Prometheus text exposition: series (name and labels) → value. */
+export function parseSamples(text: string): Samples {
   const out: Samples = new Map();
-  try {
-    const text = await (await fetch(`${url}/metrics`)).text();
-    for (const line of text.split('\n')) {
-      if (!line.startsWith('sb_')) continue;
-      const at = line.lastIndexOf(' ');
-      out.set(line.slice(0, at), Number(line.slice(at + 1)));
-    }
-  } catch {
-    // a service that does not answer counts as zero this round
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('sb_')) continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
   }
   return out;
 }
 
-function sum(samples: Samples[], prefix: string, match = ''): number {
+async function scrapeAll(url: string): Promise<Samples> {
+  try {
+    return parseSamples(await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text());
+  } catch {
+    return new Map(); // a service that does not answer counts as absent this round
+  }
+}
+
+/** Σ of the series of `name` (any labels) whose labels include every `match`. */
+export function sumOf(samples: Samples[], name: string, ...match: string[]): number {
   let total = 0;
-  for (const s of samples) for (const [k, v] of s) if (k.startsWith(prefix) && k.includes(match)) total += v;
+  for (const s of samples)
+    for (const [k, v] of s)
+      if ((k === name || k.startsWith(`${name}{`)) && match.every((m) => k.includes(m))) total += v;
   return total;
 }
 
-/** p-quantile (ms) from cumulative histogram buckets `<name>_bucket{le="..."}` summed over samples. */
-function quantileMs(samples: Samples[], name: string, q: number): number | null {
-  const buckets = new Map<number, number>();
+/** One selector's gauge (they all export the same fleet): the largest. */
+function gaugeOf(samples: Samples[], name: string, match: string): number | null {
+  let best: number | null = null;
   for (const s of samples) {
-    for (const [k, v] of s) {
-      const m = k.startsWith(`${name}_bucket{`) ? /le="([^"]+)"/.exec(k) : null;
-      if (m)
-        buckets.set(
-          m[1] === '+Inf' ? Infinity : Number(m[1]),
-          (buckets.get(m[1] === '+Inf' ? Infinity : Number(m[1])) ?? 0) + v,
-        );
-    }
+    if (![...s.keys()].some((k) => k.startsWith(name))) continue;
+    best = Math.max(best ?? 0, sumOf([s], name, match));
   }
-  const sorted = [...buckets.entries()].sort((a, b) => a[0] - b[0]);
-  const total = sorted.at(-1)?.[1] ?? 0;
-  if (total === 0) return null;
-  const hit = sorted.find(([, c]) => c >= q * total);
-  return hit && Number.isFinite(hit[0]) ? hit[0] * 1000 : null;
+  return best;
 }
 
 const fmt = (n: number | null, digits = 1) => (n === null ? '–' : n.toFixed(digits));
 
+/** The summary's lines from the newest scrape and the one at the start of the window. */
+export function summaryLines(
+  now: number,
+  latest: Scrape,
+  base: { at: number; value: Scrape } | undefined,
+): string[] {
+  const seconds = base ? (now - base.at) / 1000 : 0;
+  const rate = (pick: (s: Scrape) => number): number | null => {
+    if (!base || seconds <= 0) return null;
+    const d = pick(latest) - pick(base.value);
+    return (d >= 0 ? d : pick(latest)) / seconds; // a restarted process counts from 0 again
+  };
+  const quantiles = (pick: (s: Scrape) => Samples[], name: string, qs: number[]) => {
+    const delta = bucketDelta(
+      histogramBuckets(pick(latest), name),
+      base && histogramBuckets(pick(base.value), name),
+    );
+    const n = bucketTotal(delta);
+    return { n, q: qs.map((q) => histogramQuantile(q, delta)) };
+  };
+  const ms = (v: number | null) => (v === null ? null : v * 1000);
+  const hb = quantiles((s) => s.gateways, 'sb_heartbeat_duration_seconds', [0.5, 0.99]);
+  const choice = quantiles((s) => s.selectors, 'sb_selection_duration_seconds', [0.5, 0.99]);
+  const post = quantiles((s) => s.selectors, 'sb_job_request_duration_seconds', [0.5, 0.99]);
+  const stale = quantiles((s) => s.selectors, 'sb_replica_lag_seconds', [0.5, 0.99]);
+  const sels = latest.selectors;
+  const ready = gaugeOf(sels, 'sb_nodes', 'status="ready"');
+  const known = ['registering', 'ready', 'degraded', 'offline'].reduce(
+    (a, status) => a + (gaugeOf(sels, 'sb_nodes', `status="${status}"`) ?? 0),
+    0,
+  );
+  const window = base
+    ? `rates and percentiles over the last ${Math.round(seconds)} s`
+    : 'figures from the second scrape on';
+  const versions = sumOf([latest.worker], 'sb_snapshot_version');
+  return [
+    `── Switchboard ${new Date(now).toISOString().slice(11, 19)} ── ${window} ─────`,
+    `nodes ready       ${fmt(ready, 0)} / ${known}   unavailable ${fmt(gaugeOf(sels, 'sb_nodes_unavailable', ''), 0)}   slots used ${fmt(gaugeOf(sels, 'sb_slots', 'state="used"'), 0)} free ${fmt(gaugeOf(sels, 'sb_slots', 'state="free"'), 0)}   ws connections ${sumOf(latest.gateways, 'sb_ws_connections')}`,
+    `heartbeats/s      ${fmt(rate((s) => sumOf(s.gateways, 'sb_heartbeats_total', 'outcome="applied"')))}   gateway p50/p99 ${fmt(ms(hb.q[0]!), 2)}/${fmt(ms(hb.q[1]!), 2)} ms`,
+    `snapshot          versions Σ ${versions}   deltas/s ${fmt(rate((s) => sumOf([s.worker], 'sb_snapshot_flushes_total', 'outcome="published"')))}   lag p50/p99 ${fmt(ms(stale.q[0]!), 0)}/${fmt(ms(stale.q[1]!), 0)} ms`,
+    `jobs/s            placed ${fmt(rate((s) => sumOf(s.selectors, 'sb_jobs_total', 'outcome="placed"')))}   no node ${fmt(rate((s) => sumOf(s.selectors, 'sb_jobs_total', 'outcome="no_node"')))}   finished ${fmt(rate((s) => sumOf(s.gateways, 'sb_job_results_total', 'status="finished"')))}   failed ${fmt(rate((s) => sumOf(s.gateways, 'sb_job_results_total', 'status="failed"')))}   timeouts ${fmt(rate((s) => sumOf([s.worker], 'sb_job_timeouts_total')))}`,
+    `POST /v1/jobs     p50/p99 ${fmt(ms(post.q[0]!), 2)}/${fmt(ms(post.q[1]!), 2)} ms   choice p50/p99 ${fmt(ms(choice.q[0]!), 3)}/${fmt(ms(choice.q[1]!), 3)} ms   reservation conflicts/s ${fmt(
+      rate((s) => sumOf(s.selectors, 'sb_reservation_conflicts_total')),
+      2,
+    )}`,
+  ];
+}
+
+/**
+ * Scrapes every `intervalMs` and prints the summary. `stop()` is final: a scrape still in flight
+ * when it is called prints nothing (so nothing is drawn over what the caller prints next).
+ */
 export function startLiveSummary(
   t: SummaryTargets,
-  intervalMs: number,
+  options: SummaryOptions,
   print: (block: string) => void,
 ): { stop(): void } {
-  let previous: { at: number; heartbeats: number; placed: number } | null = null;
-  const headers = { authorization: `Bearer ${t.apiKey}` };
+  const window = new SlidingWindow<Scrape>(options.windowMs);
+  let stopped = false;
+  let busy = false;
   const tick = async () => {
-    const [gws, sels, worker] = await Promise.all([
-      Promise.all(t.gateways.map(scrapeAll)),
-      Promise.all(t.selectors.map(scrapeAll)),
-      scrapeAll(t.worker),
-    ]);
-    let snapshot: {
-      nodes?: number;
-      shards?: { version: number }[];
-      lag_ms?: { p50: number | null; p99: number | null };
-    } = {};
-    let ready = 0;
+    if (busy) return; // a slow scrape: skip a round rather than pile them up
+    busy = true;
     try {
-      snapshot = (await (
-        await fetch(`${t.selectors[0]}/v1/snapshot`, { headers })
-      ).json()) as typeof snapshot;
-      const nodes = (await (await fetch(`${t.selectors[0]}/v1/nodes`, { headers })).json()) as {
-        nodes: { status: string; draining: boolean }[];
-      };
-      ready = nodes.nodes.filter((n) => n.status === 'ready' && !n.draining).length;
-    } catch {
-      // selector not ready yet
+      const [gateways, selectors, worker] = await Promise.all([
+        Promise.all(t.gateways.map(scrapeAll)),
+        Promise.all(t.selectors.map(scrapeAll)),
+        scrapeAll(t.worker),
+      ]);
+      if (stopped) return;
+      const now = Date.now();
+      const scrape = { gateways, selectors, worker };
+      window.push(now, scrape);
+      const note = t.note?.();
+      print([...summaryLines(now, scrape, window.baseline()), ...(note ? [note] : [])].join('\n'));
+    } finally {
+      busy = false;
     }
-    const now = Date.now();
-    const heartbeats = sum(gws, 'sb_heartbeats_total', 'outcome="applied"');
-    const placed = sum(sels, 'sb_jobs_total', 'outcome="placed"');
-    const dt = previous ? (now - previous.at) / 1000 : 0;
-    const rate = (v: number, p: number | undefined) => (previous && dt > 0 ? (v - (p ?? 0)) / dt : null);
-    const versions = (snapshot.shards ?? []).reduce((a, s) => a + s.version, 0);
-    const lines = [
-      `── Switchboard ${new Date(now).toISOString().slice(11, 19)} ─────────────────────────────────────────`,
-      `nodes ready       ${ready} / ${snapshot.nodes ?? 0}   ws connections ${sum(gws, 'sb_ws_connections')}`,
-      `heartbeats/s      ${fmt(rate(heartbeats, previous?.heartbeats))}   (gateway p99 ${fmt(quantileMs(gws, 'sb_heartbeat_duration_seconds', 0.99), 2)} ms)`,
-      `snapshot          versions Σ ${versions}   deltas ${sum([worker], 'sb_snapshot_flushes_total', 'published')}   lag (change received → selectable) p50/p99 ${fmt(snapshot.lag_ms?.p50 ?? null, 0)}/${fmt(snapshot.lag_ms?.p99 ?? null, 0)} ms`,
-      `jobs/s            ${fmt(rate(placed, previous?.placed))}   placed ${placed}   no node ${sum(sels, 'sb_jobs_total', 'no_node')}   timeouts ${sum([worker], 'sb_job_timeouts_total')}`,
-      `selection         p50 ${fmt(quantileMs(sels, 'sb_selection_duration_seconds', 0.5), 3)} ms   p99 ${fmt(quantileMs(sels, 'sb_selection_duration_seconds', 0.99), 3)} ms   reservation conflicts ${sum(sels, 'sb_reservation_conflicts_total')}`,
-    ];
-    previous = { at: now, heartbeats, placed };
-    print(lines.join('\n'));
   };
-  const timer = setInterval(() => void tick(), intervalMs);
-  return { stop: () => clearInterval(timer) };
+  const timer = setInterval(() => void tick(), options.intervalMs);
+  void tick();
+  return {
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
 }

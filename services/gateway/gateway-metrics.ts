@@ -48,6 +48,12 @@ export function createGatewayMetrics(registry: Registry) {
       help: 'Open node WebSocket connections',
       registers: [registry],
     }),
+    jobResults: new Counter({
+      name: 'sb_job_results_total',
+      help: "Job results applied to the job's current attempt, by status (finished, failed)",
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
     rejected: new Counter({
       name: 'sb_rejected_total',
       help: 'Messages shed or refused before any work, by reason',

@@ -86,6 +86,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     );
     const jobs = new JobProgress(redis, keys, queues, env.SB_JOB_TIMEOUT_MS, undefined, quarantine);
     const auth = new NodeAuthenticator(config.auth, redis, keys);
+    const metrics = createGatewayMetrics(metricsRegistry);
     const service = new NodeService(
       registry,
       jobs,
@@ -96,12 +97,15 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
         nodeTtlMs: env.SB_NODE_TTL_MS,
       },
       auth,
+      metrics.jobResults,
+      // the placement span of the job (job record field `traceparent`, written by the selector)
+      (jobId) => redis.hget(keys.job(jobId), 'traceparent'),
     );
     const gateway = new GatewayServer(http, {
       service,
       feed,
       auth,
-      metrics: createGatewayMetrics(metricsRegistry),
+      metrics,
       limits: {
         maxMessageBytes: env.SB_MAX_MESSAGE_BYTES,
         rate: env.SB_WS_RATE_LIMIT,

@@ -6,7 +6,7 @@ import {
   type RegistrationProof,
   type RegistrationWrite,
 } from '../../shared/store/node-shard.ts';
-import { failSpan, tracer, tracingEnabled } from '../../shared/telemetry.ts';
+import { failSpan, SpanKind, tracer, tracingEnabled } from '../../shared/telemetry.ts';
 
 export type {
   HeartbeatOutcome,
@@ -56,8 +56,12 @@ export class NodeRegistry {
     return this.tracedHeartbeat(w);
   }
 
+  /** A node message enters here: kind CONSUMER. */
   private async tracedHeartbeat(w: HeartbeatWrite): Promise<HeartbeatOutcome> {
-    const span = tracer.startSpan('heartbeat', { attributes: { 'sb.node_id': w.nodeId } });
+    const span = tracer.startSpan('heartbeat', {
+      attributes: { 'sb.node_id': w.nodeId },
+      kind: SpanKind.CONSUMER,
+    });
     try {
       const outcome = await this.store.heartbeat(w);
       span.setAttribute('sb.outcome', outcome.kind);

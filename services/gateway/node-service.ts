@@ -15,9 +15,10 @@ import { describeValue } from '../../shared/protocol/json-message.ts';
 import { registerAckFrame, type RegisterAck } from '../../shared/protocol/outbound-frames.ts';
 import { isHeartbeatCore, type HeartbeatCore } from '../../shared/protocol/heartbeat-core.ts';
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
-import { inSpan, remoteParent, tracingEnabled } from '../../shared/telemetry.ts';
+import { inSpan, parseTraceparent, remoteParent, SpanKind, tracingEnabled } from '../../shared/telemetry.ts';
 import { NodeAuthenticator, type Principal } from './node-auth.ts';
 import { CapabilityCache, type HeartbeatCapabilities } from './capability-cache.ts';
+import type { GatewayMetrics } from './gateway-metrics.ts';
 import type { JobProgress, ProgressOutcome } from './job-progress.ts';
 import type { HeartbeatOutcome, NodeRegistry } from './node-registry.ts';
 
@@ -54,6 +55,13 @@ export class NodeService {
     private readonly jobs: JobProgress,
     private readonly options: NodeServiceOptions,
     private readonly auth: NodeAuthenticator,
+    /** sb_job_results_total: a result counts once, when it is applied to the current attempt. */
+    private readonly jobResults?: Pick<GatewayMetrics['jobResults'], 'inc'>,
+    /**
+     * The job's placement span (`traceparent` of the job record), read only while tracing and
+     * only for a node that echoes `trace_id` alone: its ack/result spans then hang under it.
+     */
+    private readonly placementTrace?: (jobId: string) => Promise<string | null>,
   ) {}
 
   /**
@@ -245,18 +253,29 @@ export class NodeService {
       'sb.node_id': boundNodeId,
     };
     if (type === 'job_result') attributes['sb.success'] = (frame as { success?: unknown }).success === true;
-    // a child of the selector's placement span, through the ids job_assign carried and the node echoed
-    const parent = tracingEnabled() ? remoteParent(frame.traceparent, frame.trace_id) : context.active();
+    // a child of the selector's placement span: the traceparent job_assign carried, echoed by the
+    // node; else (trace_id only, as every lingua node) the one the job record keeps
+    const parent = tracingEnabled() ? await this.jobParent(frame) : context.active();
     return inSpan(
       JOB_SPAN_NAMES[type],
       attributes,
       async (span) => {
         const outcome = await this.applyJobFrame(type, boundNodeId, frame);
         span.setAttribute('sb.outcome', outcome);
+        if (type === 'job_result' && outcome === 'applied')
+          this.jobResults?.inc({ status: attributes['sb.success'] === true ? 'finished' : 'failed' });
         return outcome;
       },
       parent,
+      SpanKind.CONSUMER,
     );
+  }
+
+  private async jobParent(frame: { job_id: string; traceparent?: unknown; trace_id?: unknown }) {
+    if (parseTraceparent(frame.traceparent) || typeof frame.trace_id !== 'string' || !this.placementTrace)
+      return remoteParent(frame.traceparent, frame.trace_id);
+    const placement = await this.placementTrace(frame.job_id).catch(() => null);
+    return remoteParent(frame.traceparent, frame.trace_id, placement);
   }
 
   private applyJobFrame(

@@ -12,12 +12,19 @@ import { jobAssignFrame, type AssignTrace } from '../../shared/protocol/outbound
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import type { DerivedWorkQueues, FailoverJob } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
-import { inSpan, parseTraceparent, remoteParent, traceparentOf } from '../../shared/telemetry.ts';
+import {
+  inSpan,
+  parseTraceparent,
+  remoteParent,
+  SpanKind,
+  stepSpan,
+  traceparentOf,
+} from '../../shared/telemetry.ts';
 import { jobTenant, type Caller } from './api-keys.ts';
 import { toSelection } from './job-selection.ts';
 import type { JobStore, JobSession } from './job-store.ts';
 import { placementCut } from './cut-placement.ts';
-import { select, type Breakdown, type SelectionPolicy } from './selection.ts';
+import { select, type Breakdown, type SelectionPolicy, type SelectionResult } from './selection.ts';
 import { SessionStore } from './session-store.ts';
 import type { SelectorMetrics } from './selector-metrics.ts';
 import type { SnapshotIndex } from './snapshot-index.ts';
@@ -96,16 +103,17 @@ export class JobPlacer {
   }
 
   /**
-   * `clientTraceparent`: the request's W3C header. The placement runs in a `job.select` span
+   * `clientTraceparent`: the request's W3C header. The placement runs in a `job.place` span
    * (a child of the request's span when tracing is on), whose trace id and traceparent go into
-   * job_assign and the job record, so the gateway's ack/result spans join the same trace.
+   * job_assign and the job record, so the gateway's ack/result spans join the same trace. One
+   * child span per step: `job.choose` (in memory), `job.claim`, `job.attempt`, `job.reserve`.
    */
   place(
     body: unknown,
     clientTraceparent: string | null,
     caller: Caller | null = null,
   ): Promise<PlacementResponse> {
-    return inSpan('job.select', {}, (span) =>
+    return inSpan('job.place', {}, (span) =>
       this.placeIn(span, body, traceRefOf(span, clientTraceparent), caller),
     );
   }
@@ -128,24 +136,9 @@ export class JobPlacer {
     const givenSession = req.payload?.['session_id'];
     const sessionId = typeof givenSession === 'string' && givenSession !== '' ? givenSession : null;
     const selection = toSelection(req, sessionId === null ? null : await this.sessions.node(sessionId));
-    const started = performance.now();
-    const result = select(this.index, selection, {
-      ...this.options.policy,
-      knownLoad: (id) => this.knownLoad(id),
-    });
-    const selectionUs = Math.round((performance.now() - started) * 1000);
+    const { result, selectionUs } = this.choose(selection);
     this.metrics.selectionSeconds.observe(selectionUs / 1e6);
-    if (span.isRecording()) {
-      span.setAttributes({
-        'sb.pool': result.pool,
-        'sb.total_nodes': result.breakdown.total_nodes,
-        'sb.candidates': result.breakdown.candidates,
-        'sb.eligible': result.breakdown.eligible,
-        'sb.breakdown': JSON.stringify(result.breakdown),
-        'sb.selection_us': selectionUs,
-        'sb.dry_run': dryRun,
-      });
-    }
+    if (span.isRecording()) span.setAttributes({ 'sb.pool': result.pool, 'sb.dry_run': dryRun });
     if (result.ranked.length === 0) throw new NoAvailableNodeError(result.message, result.breakdown);
 
     const answer = (jobId: string | null, nodeId: string, attemptId: number | null): JobPlacement => {
@@ -170,7 +163,11 @@ export class JobPlacer {
 
     const jobId = req.job_id ?? `job-${randomUUID()}`;
     span.setAttribute('sb.job_id', jobId);
-    const claim = await this.jobs.claim(jobId, req, tenant);
+    const claim = await inSpan('job.claim', { 'sb.job_id': jobId }, async (s) => {
+      const c = await this.jobs.claim(jobId, req, tenant);
+      s.setAttribute('sb.outcome', c.claimed ? 'claimed' : 'repeated');
+      return c;
+    });
     if (!claim.claimed) {
       span.setAttribute('sb.repeated', true);
       if (claim.tenant !== tenant && claim.tenant !== '' && caller?.admin !== true)
@@ -184,7 +181,7 @@ export class JobPlacer {
       const placement = answer(jobId, nodeId, 1);
       let reserved = false;
       try {
-        await inSpan('job.dispatch', { 'sb.job_id': jobId, 'sb.node_id': nodeId, 'sb.attempt': 1 }, () =>
+        await inSpan('job.attempt', { 'sb.job_id': jobId, 'sb.node_id': nodeId, 'sb.attempt': 1 }, () =>
           this.jobs.assign(jobId, nodeId, 1, trace.traceparent, session),
         );
         reserved = await this.reserve(nodeId, jobId, 1, assignFor(req, jobId, 1, session, trace));
@@ -234,7 +231,8 @@ export class JobPlacer {
     );
     if (!requestText || status === 'finished' || status === 'failed' || Number(current) !== job.attempt - 1)
       return 'moved_on';
-    // in the job's trace: a child of the placement span that dispatched the first attempt
+    // in the job's trace: a child of the placement span that dispatched the first attempt; a
+    // queued job from the worker enters here (CONSUMER)
     return inSpan(
       'job.failover',
       { 'sb.job_id': job.jobId, 'sb.attempt': job.attempt },
@@ -249,6 +247,7 @@ export class JobPlacer {
         return outcome;
       },
       remoteParent(traceparent, null),
+      SpanKind.CONSUMER,
     );
   }
 
@@ -261,10 +260,7 @@ export class JobPlacer {
     const req = parseOrThrow(jobRequestSchema, JSON.parse(requestText));
     const selection = toSelection(req);
     selection.excludeNodeIds = [...selection.excludeNodeIds, ...job.exclude];
-    const result = select(this.index, selection, {
-      ...this.options.policy,
-      knownLoad: (id) => this.knownLoad(id),
-    });
+    const { result } = this.choose(selection);
     for (const nodeId of result.ranked.slice(0, this.options.maxReservationAttempts)) {
       // the record names the attempt and its node before the node can get the assignment
       const recorded = await this.redis.recordAttempt(
@@ -338,6 +334,28 @@ export class JobPlacer {
     if (!text)
       throw new SwitchboardError('SCHEDULER_DEPENDENCY_DOWN', `job ${jobId} is still being placed; retry`);
     return { status: 200, body: JSON.parse(text) as Record<string, unknown> };
+  }
+
+  /** The in-memory choice in its own `job.choose` span (no I/O: microseconds), with its figures. */
+  private choose(selection: Parameters<typeof select>[1]): { result: SelectionResult; selectionUs: number } {
+    return stepSpan('job.choose', (span) => {
+      const started = performance.now();
+      const result = select(this.index, selection, {
+        ...this.options.policy,
+        knownLoad: (id) => this.knownLoad(id),
+      });
+      const selectionUs = Math.round((performance.now() - started) * 1000);
+      if (span.isRecording())
+        span.setAttributes({
+          'sb.pool': result.pool,
+          'sb.total_nodes': result.breakdown.total_nodes,
+          'sb.candidates': result.breakdown.candidates,
+          'sb.eligible': result.breakdown.eligible,
+          'sb.breakdown': JSON.stringify(result.breakdown),
+          'sb.selection_us': selectionUs,
+        });
+      return { result, selectionUs };
+    });
   }
 
   /** One reservation attempt in a `job.reserve` span; the script also dispatches job_assign. */

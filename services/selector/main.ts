@@ -16,7 +16,8 @@ import { JobPlacer } from './job-placer.ts';
 import { JobStore } from './job-store.ts';
 import { OpenJobs, sweepMarginMs } from '../../shared/open-jobs.ts';
 import { createSelectorApi } from './selector-api.ts';
-import { createSelectorMetrics } from './selector-metrics.ts';
+import { fleetFigures } from './fleet-gauges.ts';
+import { createSelectorMetrics, setFleetGauges } from './selector-metrics.ts';
 import { SnapshotIndex } from './snapshot-index.ts';
 import { SnapshotReplica } from './snapshot-replica.ts';
 import { LagWindow } from './lag-window.ts';
@@ -57,6 +58,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
     isReady: async () => !closing && replica?.ready === true && (await redis.ping()) === 'PONG',
     beforeScrape: () => {
       metrics.replicaNodes.set(index.size);
+      setFleetGauges(metrics, fleetFigures(index));
       metrics.jobWaiters.set(events?.waiters ?? 0);
     },
   }).catch(async (err: unknown) => {

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../../shared/metrics.ts';
+import { POOL_SERIES_LIMIT, type FleetFigures } from './fleet-gauges.ts';
 
 export type SelectorMetrics = ReturnType<typeof createSelectorMetrics>;
 
@@ -53,5 +54,48 @@ export function createSelectorMetrics(registry: Registry) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
+    // The fleet as this replica sees it (fleet-gauges.ts), set at scrape time.
+    nodes: new Gauge({
+      name: 'sb_nodes',
+      help: 'Nodes in this selector replica, by status (registering, ready, degraded, offline)',
+      labelNames: ['status'] as const,
+      registers,
+    }),
+    nodesUnavailable: new Gauge({
+      name: 'sb_nodes_unavailable',
+      help: 'Nodes not offline that selection skips anyway, by reason (draining, quarantined)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    slots: new Gauge({
+      name: 'sb_slots',
+      help: 'Job slots: used (running + reserved, nodes not offline), free (on nodes selection may choose)',
+      labelNames: ['state'] as const,
+      registers,
+    }),
+    pools: new Gauge({
+      name: 'sb_pools',
+      help: 'Directed pipelines offered by some node, by state (with_ready, without_ready)',
+      labelNames: ['state'] as const,
+      registers,
+    }),
+    poolReadyNodes: new Gauge({
+      name: 'sb_pool_ready_nodes',
+      help: `Nodes selection may choose, per directed pipeline (at most ${POOL_SERIES_LIMIT} pools: those with fewest first)`,
+      labelNames: ['pool'] as const,
+      registers,
+    }),
   };
+}
+
+/** Sets the fleet gauges from one computation; pools no longer reported lose their series. */
+export function setFleetGauges(metrics: SelectorMetrics, fleet: FleetFigures): void {
+  for (const [status, n] of Object.entries(fleet.nodes)) metrics.nodes.set({ status }, n);
+  for (const [reason, n] of Object.entries(fleet.unavailable)) metrics.nodesUnavailable.set({ reason }, n);
+  metrics.slots.set({ state: 'used' }, fleet.slots.used);
+  metrics.slots.set({ state: 'free' }, fleet.slots.free);
+  metrics.pools.set({ state: 'with_ready' }, fleet.pools.withReady);
+  metrics.pools.set({ state: 'without_ready' }, fleet.pools.withoutReady);
+  metrics.poolReadyNodes.reset();
+  for (const [pool, n] of fleet.poolReady) metrics.poolReadyNodes.set({ pool }, n);
 }

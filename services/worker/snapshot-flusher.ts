@@ -2,7 +2,7 @@ import type { Span } from '@opentelemetry/api';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import { buildSnapshotEntry, publishedValues } from '../../shared/snapshot-entry.ts';
 import type { PublishUpsert, SnapshotStore } from '../../shared/store/snapshot.ts';
-import { inSpan } from '../../shared/telemetry.ts';
+import { inSpan, SpanKind } from '../../shared/telemetry.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
 
 export interface FlushResult {
@@ -67,17 +67,24 @@ export class SnapshotFlusher {
   }
 
   flush(shard: number): Promise<FlushResult> {
-    return inSpan('snapshot.flush', { 'sb.shard': shard }, async (span) => {
-      const result = await this.flushIn(shard, span);
-      span.setAttributes({
-        'sb.version': result.version,
-        'sb.upserts': result.upserts,
-        'sb.removals': result.removals,
-        'sb.recovered': result.recovered,
-        'sb.remaining': result.remaining,
-      });
-      return result;
-    });
+    // a snapshot-flush job taken from its queue: where the work enters this process
+    return inSpan(
+      'snapshot.flush',
+      { 'sb.shard': shard },
+      async (span) => {
+        const result = await this.flushIn(shard, span);
+        span.setAttributes({
+          'sb.version': result.version,
+          'sb.upserts': result.upserts,
+          'sb.removals': result.removals,
+          'sb.recovered': result.recovered,
+          'sb.remaining': result.remaining,
+        });
+        return result;
+      },
+      undefined,
+      SpanKind.CONSUMER,
+    );
   }
 
   private async flushIn(shard: number, span: Span): Promise<FlushResult> {

@@ -11,6 +11,7 @@ import type { Frame } from '../support/ws-client.ts';
 
 interface ReceivedSpan {
   service: string;
+  resource: Record<string, unknown>;
   scope: string;
   name: string;
   kind: number;
@@ -74,11 +75,13 @@ async function startOtlpReceiver(): Promise<{ server: Server; url: string; spans
       if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
       const payload = JSON.parse(body.toString('utf8')) as OtlpExport;
       for (const rs of payload.resourceSpans ?? []) {
-        const service = String(attributesOf(rs.resource?.attributes)['service.name']);
+        const resource = attributesOf(rs.resource?.attributes);
+        const service = String(resource['service.name']);
         for (const ss of rs.scopeSpans ?? []) {
           for (const s of ss.spans ?? []) {
             spans.push({
               service,
+              resource,
               scope: ss.scope?.name ?? '',
               name: s.name,
               kind: s.kind ?? 0,
@@ -99,11 +102,17 @@ async function startOtlpReceiver(): Promise<{ server: Server; url: string; spans
   return { server, url: `http://127.0.0.1:${port}`, spans };
 }
 
+const [INTERNAL, CONSUMER] = [1, 5]; // OTLP SpanKind
+/** The placement span and its steps, in order. */
+const STEPS = ['job.place', 'job.choose', 'job.claim', 'job.attempt', 'job.reserve'];
+
 describe('tracing: one job as one trace across selector and gateway (OTLP/HTTP)', () => {
   const prefix = uniquePrefix('tracing');
   const nodeId = 'trace-node-1';
   const clientTraceId = randomBytes(16).toString('hex');
   const clientSpanId = randomBytes(8).toString('hex');
+  /** A second job, whose node echoes `trace_id` only (as every lingua node does). */
+  const lingoTraceId = randomBytes(16).toString('hex');
   let receiver: Awaited<ReturnType<typeof startOtlpReceiver>>;
   let gateway: LaunchedService;
   let worker: LaunchedService;
@@ -182,6 +191,22 @@ describe('tracing: one job as one trace across selector and gateway (OTLP/HTTP)'
         ((await (await api('/v1/jobs/trace-job-1')).json()) as { status: string }).status === 'finished',
     );
 
+    // the second job: ack and result echo trace_id alone
+    const second = await api('/v1/jobs', {
+      method: 'POST',
+      headers: { traceparent: `00-${lingoTraceId}-${randomBytes(8).toString('hex')}-01` },
+      body: JSON.stringify({ job_id: 'trace-job-2', src_lang: 'zh', tgt_lang: 'en' }),
+    });
+    expect(second.status).toBe(201);
+    expect((await socket.nextOfType('job_assign'))['trace_id']).toBe(lingoTraceId);
+    const bare = { job_id: 'trace-job-2', attempt_id: 1, node_id: nodeId, trace_id: lingoTraceId };
+    socket.send(frame('job_ack', bare));
+    socket.send(frame('job_result', { ...bare, success: true, text_translated: 'hi' }));
+    await waitFor(
+      async () =>
+        ((await (await api('/v1/jobs/trace-job-2')).json()) as { status: string }).status === 'finished',
+    );
+
     const inTrace = () => receiver.spans.filter((s) => s.traceId === clientTraceId);
     const one = (name: string) => {
       const found = inTrace().filter((s) => s.name === name);
@@ -189,30 +214,35 @@ describe('tracing: one job as one trace across selector and gateway (OTLP/HTTP)'
       return found[0]!;
     };
     // the selector exports every 100 ms
-    await waitFor(
-      () => ['job.select', 'job.reserve', 'job.dispatch'].every((n) => inTrace().some((s) => s.name === n)),
-      {
-        timeoutMs: 10_000,
-      },
-    );
-    const select = one('job.select');
+    await waitFor(() => STEPS.every((n) => inTrace().some((s) => s.name === n)), {
+      timeoutMs: 10_000,
+    });
+    const select = one('job.place');
     expect(select.service).toBe('switchboard-selector');
     expect(traceparent.split('-')[2]).toBe(select.spanId); // job_assign points at the placement span
     expect(select.attributes).toMatchObject({
       'sb.job_id': 'trace-job-1',
       'sb.pool': 'zh:en',
-      'sb.candidates': 1,
-      'sb.eligible': 1,
       'sb.node_id': nodeId,
       'sb.snapshot.version': placement.snapshot.version,
     });
     expect(select.attributes['sb.snapshot.age_ms']).toBeGreaterThanOrEqual(0);
-    expect(JSON.parse(String(select.attributes['sb.breakdown']))).toMatchObject({
+    // one span per step, each a child of job.place: where the placement's time goes
+    for (const step of STEPS.slice(1)) expect(one(step).parentSpanId, step).toBe(select.spanId);
+    const choose = one('job.choose');
+    expect(choose.attributes).toMatchObject({ 'sb.pool': 'zh:en', 'sb.candidates': 1, 'sb.eligible': 1 });
+    expect(choose.attributes['sb.selection_us']).toBeGreaterThanOrEqual(0);
+    expect(JSON.parse(String(choose.attributes['sb.breakdown']))).toMatchObject({
       total_nodes: 1,
       eligible: 1,
     });
+    expect(one('job.claim').attributes).toMatchObject({
+      'sb.job_id': 'trace-job-1',
+      'sb.outcome': 'claimed',
+    });
+    expect(select.kind).toBe(INTERNAL);
 
-    // job.select → express handler → http server span → the client's span
+    // job.place → express handler → http server span → the client's span
     const byId = new Map(receiver.spans.map((s) => [s.spanId, s]));
     const chain: ReceivedSpan[] = [];
     for (let s = byId.get(select.parentSpanId); s; s = byId.get(s.parentSpanId)) chain.push(s);
@@ -225,13 +255,11 @@ describe('tracing: one job as one trace across selector and gateway (OTLP/HTTP)'
     expect(chain.some((s) => s.scope === '@opentelemetry/instrumentation-express')).toBe(true);
 
     const reserve = one('job.reserve');
-    expect(reserve.parentSpanId).toBe(select.spanId);
     expect(reserve.attributes).toMatchObject({
       'sb.node_id': nodeId,
       'sb.attempt': 1,
       'sb.outcome': 'reserved',
     });
-    expect(one('job.dispatch').parentSpanId).toBe(select.spanId);
     // ioredis is instrumented through the ESM hook: the reservation script is a child span
     expect(
       inTrace().some(
@@ -254,6 +282,20 @@ describe('tracing: one job as one trace across selector and gateway (OTLP/HTTP)'
       });
     }
     expect(result.attributes['sb.success']).toBe(true);
+    // where a request or a node message enters: SERVER (the HTTP span), CONSUMER (node frames)
+    expect([ack.kind, result.kind]).toEqual([CONSUMER, CONSUMER]);
+    // every service names its version on the resource
+    for (const span of [select, ack]) expect(span.resource['service.version']).toMatch(/^\d+\.\d+\.\d+/);
+
+    // trace_id alone: the gateway parents the spans under the placement span the job record keeps
+    const lingo = receiver.spans.filter((s) => s.traceId === lingoTraceId);
+    const lingoPlace = lingo.filter((s) => s.name === 'job.place');
+    expect(lingoPlace).toHaveLength(1);
+    for (const name of ['job.ack', 'job.result']) {
+      const span = lingo.filter((s) => s.name === name);
+      expect(span, name).toHaveLength(1);
+      expect(span[0]!.parentSpanId, `${name} hangs under the placement`).toBe(lingoPlace[0]!.spanId);
+    }
   });
 
   it('exports a heartbeat span per heartbeat write (gateway) and snapshot.flush spans (worker)', async () => {

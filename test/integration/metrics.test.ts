@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { BUILD_INFO } from '../../shared/build-info.ts';
 import { checkpointEntry, TestFleet } from '../support/fleet.ts';
+import { frame } from '../support/node-fixtures.ts';
 import {
   scrape,
   startTestGateway,
@@ -34,10 +35,14 @@ describe('Prometheus metrics of every service', () => {
     await waitFor(
       async () => ((await (await selector.api('/v1/snapshot')).json()) as { nodes: number }).nodes === 2,
     );
-    expect(
-      (await selector.api('/v1/jobs', { method: 'POST', body: '{"src_lang":"zh","tgt_lang":"en"}' })).status,
-    ).toBe(201);
+    const placed = await selector.api('/v1/jobs', {
+      method: 'POST',
+      body: '{"job_id":"metrics-job-1","src_lang":"zh","tgt_lang":"en"}',
+    });
+    expect(placed.status).toBe(201);
+    placedOn = ((await placed.json()) as { node_id: string }).node_id;
   });
+  let placedOn = '';
   afterAll(async () => {
     await fleet.close();
     await selector.close();
@@ -98,5 +103,39 @@ describe('Prometheus metrics of every service', () => {
     expect(await (await fetch(url)).text()).toMatch(/^sb_reservation_conflicts_total\{[^}]*\} 0$/m);
     expect(await scrape(url, 'sb_replica_lag_seconds_count')).toBeGreaterThan(0);
     expect(await scrape(url, 'sb_replica_nodes')).toBe(2);
+  });
+
+  it('selector: the fleet from its snapshot (nodes by status, slots, ready nodes per pool)', async () => {
+    const url = metrics(selector.url);
+    expect(await scrape(url, 'sb_nodes', { status: 'ready' })).toBe(2);
+    expect(await scrape(url, 'sb_nodes', { status: 'offline' })).toBe(0);
+    expect(await scrape(url, 'sb_nodes_unavailable', { reason: 'draining' })).toBe(0);
+    expect(await scrape(url, 'sb_pool_ready_nodes', { pool: 'zh:en' })).toBe(2);
+    expect(await scrape(url, 'sb_pools', { state: 'without_ready' })).toBe(0);
+    // the placed job's reservation reaches the replica with the next flush
+    await waitFor(async () => (await scrape(url, 'sb_slots', { state: 'used' })) === 1);
+    const free = await scrape(url, 'sb_slots', { state: 'free' });
+    const drained = await selector.api(`/v1/nodes/${placedOn}/drain`, { method: 'POST' });
+    expect(drained.status).toBe(200);
+    await waitFor(async () => (await scrape(url, 'sb_pool_ready_nodes', { pool: 'zh:en' })) === 1);
+    expect(await scrape(url, 'sb_nodes_unavailable', { reason: 'draining' })).toBe(1);
+    expect(await scrape(url, 'sb_nodes', { status: 'ready' }), 'draining is not a status').toBe(2);
+    expect(await scrape(url, 'sb_slots', { state: 'free' })).toBeLessThan(free);
+  });
+
+  it('gateway: a result applied to the current attempt counts once, by status', async () => {
+    const i = fleet.ids.indexOf(placedOn);
+    const socket = fleet.sockets[i]!;
+    const assign = await socket.nextOfType('job_assign');
+    const result = { job_id: assign['job_id'], attempt_id: assign['attempt_id'], node_id: placedOn };
+    socket.send(frame('job_result', { ...result, success: true }));
+    await waitFor(
+      async () => (await scrape(metrics(gw.http), 'sb_job_results_total', { status: 'finished' })) === 1,
+    );
+    socket.send(frame('job_result', { ...result, success: true })); // a repeat: not counted again
+    const heartbeats = await scrape(metrics(gw.http), 'sb_heartbeats_total');
+    fleet.heartbeat(i, 2); // after the repeat on the same socket
+    await waitFor(async () => (await scrape(metrics(gw.http), 'sb_heartbeats_total')) > heartbeats);
+    expect(await scrape(metrics(gw.http), 'sb_job_results_total', { status: 'finished' })).toBe(1);
   });
 });

@@ -39,12 +39,19 @@ export function parseYaml(path: string): unknown {
 }
 
 /** The secrets docker-compose.yml requires (no defaults) and values of the right shape for tests. */
-export const SECRETS = ['SB_JOIN_TOKEN', 'SB_NODE_TOKEN_SECRET', 'SB_API_KEY', 'SB_ADMIN_API_KEYS'] as const;
+export const SECRETS = [
+  'SB_JOIN_TOKEN',
+  'SB_NODE_TOKEN_SECRET',
+  'SB_API_KEY',
+  'SB_ADMIN_API_KEYS',
+  'GRAFANA_ADMIN_PASSWORD',
+] as const;
 export const TEST_SECRETS: Record<(typeof SECRETS)[number], string> = {
   SB_JOIN_TOKEN: 'test-join-token-0123456789',
   SB_NODE_TOKEN_SECRET: 'test-node-token-secret-0123456789abcdef',
   SB_API_KEY: 'test-api-key-0123456789',
   SB_ADMIN_API_KEYS: 'test-admin-key-0123456789',
+  GRAFANA_ADMIN_PASSWORD: 'test-grafana-password-0123',
 };
 
 /** One `${…}` of a Compose file: `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?message}`, `${NAME?message}`. */

@@ -93,13 +93,13 @@ describe('docker-compose.yml: ports, images, health', () => {
     expect(compose.services['redis']!.ports ?? [], 'Redis is not published').toEqual([]);
   });
 
-  it('SB_BIND_ADDRESS opens the APIs only; worker metrics, Jaeger and Prometheus follow SB_OPS_BIND_ADDRESS', () => {
+  it('SB_BIND_ADDRESS opens the APIs only; worker metrics, Jaeger, Prometheus and Grafana follow SB_OPS_BIND_ADDRESS', () => {
     const open = bound({ SB_BIND_ADDRESS: '0.0.0.0' });
     expect(new Set(open.filter((p) => p.hostIp === '0.0.0.0').map((p) => p.name))).toEqual(
       new Set(API_SERVICES),
     );
     const ops = bound({ SB_OPS_BIND_ADDRESS: '10.0.0.5' }).filter((p) => p.hostIp === '10.0.0.5');
-    expect(new Set(ops.map((p) => p.name))).toEqual(new Set(['worker', 'jaeger', 'prometheus']));
+    expect(new Set(ops.map((p) => p.name))).toEqual(new Set(['worker', 'jaeger', 'prometheus', 'grafana']));
   });
 
   it('every image is pinned to an exact release (no latest, no floating tag such as redis:8)', () => {

@@ -97,11 +97,12 @@ const runsService = (s: ComposeService) =>
   /^dist\/services\/[^/]+\/main\.js$/.test(scriptOf(argv(s.command)) ?? '');
 
 describe('docker-compose.yml', () => {
-  it('has Redis with AOF on a volume, 2 gateways, a worker, 2 selectors, the simulator, Jaeger, Prometheus', () => {
+  it('has Redis with AOF on a volume, 2 gateways, a worker, 2 selectors, the simulator, Jaeger, Prometheus, Grafana', () => {
     expect(Object.keys(compose.services).sort()).toEqual(
       [
         'gateway-1',
         'gateway-2',
+        'grafana',
         'jaeger',
         'prometheus',
         'redis',
