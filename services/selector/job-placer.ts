@@ -340,10 +340,7 @@ export class JobPlacer {
   private choose(selection: Parameters<typeof select>[1]): { result: SelectionResult; selectionUs: number } {
     return stepSpan('job.choose', (span) => {
       const started = performance.now();
-      const result = select(this.index, selection, {
-        ...this.options.policy,
-        knownLoad: (id) => this.knownLoad(id),
-      });
+      const result = select(this.index, selection, this.selectionPolicy());
       const selectionUs = Math.round((performance.now() - started) * 1000);
       if (span.isRecording())
         span.setAttributes({
@@ -407,7 +404,12 @@ export class JobPlacer {
 
   /** The policy placements use now, with this selector's known load (POST /v1/explain replays it). */
   selectionPolicy(): SelectionPolicy {
-    return { ...this.options.policy, knownLoad: (id) => this.knownLoad(id) };
+    // knownLoadIds: only the nodes this selector reserved on are looked up, not every candidate
+    return {
+      ...this.options.policy,
+      knownLoad: (id) => this.knownLoad(id),
+      knownLoadIds: () => this.live.keys(),
+    };
   }
 
   /** Load learnt from Redis after the snapshot entry was published; the snapshot wins once newer. */
