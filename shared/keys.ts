@@ -31,6 +31,7 @@ import { crc32 } from 'node:zlib';
  * Jobs are spread over the same number of job shards by crc32(jobId) (tag `{sb:j<k>}`):
  *   <jtag>:job:<id>   hash   the job record (status, request, placement, attempts, timeout_ms)
  *   <jtag>:partials:<id> stream the job's asr_partial texts (attempt, text, final, at), expires with the job
+ *   <jtag>:placing    zset   job id → deadline (ms) of a placement whose reservation is not confirmed yet
  * Sessions (`payload.session_id`) by crc32(sessionId), same tags:
  *   <jtag>:sess:<id>  hash   node (of the session's last job), next (utterance index); expires after SB_SESSION_TTL_MS
  */
@@ -101,6 +102,18 @@ export class KeyBuilder {
   slotKeys(nodeId: string, jobId: string): [string, string, string, string, string, string] {
     const k = this.forNode(nodeId);
     return [k.node(nodeId), k.reservation(jobId), k.reservations, k.running, k.inbox(nodeId), k.dirty];
+  }
+
+  /** The job shard of a job (or session) id: crc32(id) mod shards. */
+  jobShardOf(id: string): number {
+    return shardOf(id, this.shards);
+  }
+
+  /** A job shard's placing set (job id → deadline of its unconfirmed placement). */
+  placing(jobShard: number): string {
+    if (!Number.isInteger(jobShard) || jobShard < 0 || jobShard >= this.shards)
+      throw new RangeError(`job shard ${jobShard} out of range 0..${this.shards - 1}`);
+    return `{${this.prefix}:j${jobShard}}:placing`;
   }
 
   /** The record of a job, in job shard crc32(jobId) mod shards. */

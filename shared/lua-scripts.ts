@@ -233,15 +233,30 @@ declare module 'ioredis' {
       errorJson: string,
       nodeId: string,
     ): Result<number, Context>;
-    createJob(
+    claimJob(
       job: string,
+      placing: string,
+      ...args: Arg[]
+    ): Result<[1] | [0, string, string, string, string], Context>;
+    repointJob(
+      job: string,
+      placing: string,
       jobId: string,
+      from: string,
+      to: string,
       nowMs: number,
-      request: string,
-      retentionMs: number,
-      abandonedBeforeMs: number,
-      tenant: string,
-    ): Result<[number, string?, string?, string?], Context>;
+      answer: string,
+      deadlineMs: number,
+    ): Result<number, Context>;
+    dropJob(job: string, placing: string, jobId: string, nodeId: string): Result<number, Context>;
+    fenceReservation(
+      reservation: string,
+      running: string,
+      nodeId: string,
+      jobId: string,
+      claimToken: string,
+      ttlMs: number,
+    ): Result<number, Context>;
     setDrain(
       node: string,
       dirty: string,

@@ -159,8 +159,16 @@ export class FaultRig {
     this.sampler = setInterval(() => void this.sampleCapacity(), 100);
   }
 
-  async launch(kind: ServiceKind): Promise<LaunchedService> {
-    const service = await launchService(kind, `services/${kind}/main.ts`, this.env, { timeoutMs: 60_000 });
+  /** `extraEnv`: settings of this process only (e.g. a fault pause). */
+  async launch(kind: ServiceKind, extraEnv: Record<string, string> = {}): Promise<LaunchedService> {
+    const service = await launchService(
+      kind,
+      `services/${kind}/main.ts`,
+      { ...this.env, ...extraEnv },
+      {
+        timeoutMs: 60_000,
+      },
+    );
     this.services[kind].push(service);
     return service;
   }
@@ -300,7 +308,7 @@ export class FaultRig {
     }
   }
 
-  private api(service: LaunchedService, path: string, init: RequestInit = {}): Promise<Response> {
+  api(service: LaunchedService, path: string, init: RequestInit = {}): Promise<Response> {
     return fetch(`http://127.0.0.1:${service.port}${path}`, {
       ...init,
       headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },

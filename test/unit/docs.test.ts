@@ -141,6 +141,7 @@ describe('Redis keys', () => {
       } else out.add(String(value));
     }
     out.add(keys.job('<job>'));
+    out.add(keys.placing(0));
     out.add(`${keys.queuePrefix}:<queue>:…`);
     return new Set(
       [...out].map((key) => key.replace(/^\{sb:s3\}/, '{sb:s<k>}').replace(/^\{sb:j\d+\}/, '{sb:j<k>}')),
