@@ -69,9 +69,9 @@ export class FaultRig {
   /** Capacity violations seen: in Redis (sampled) and on the nodes (concurrent jobs). */
   readonly overCapacity: string[] = [];
   /**
-   * Jobs no selector accepted before the client gave up, with the last answer. "still being
-   * placed" is the window between a placement's round trips (issue 12): a placement cut short
-   * by a Redis error after it claimed the job_id leaves it claimed, unplaced, for good.
+   * Jobs no selector accepted before the client gave up, with the last answer. A placement cut
+   * short (a Redis error, a selector killed) answers "still being placed" until placing recovery
+   * settles it (shared/store/placing-recovery.ts): placed, or dropped and retryable.
    */
   readonly unplaced = new Map<string, string>();
   /** 503 answers to job submissions (Redis down or stalled, no node free). */
