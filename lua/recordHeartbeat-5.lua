@@ -44,6 +44,7 @@
           3 applied after a clock jump (older than stored by more than the reorder window)
 ]]
 local rcall = redis.call
+-- @include "significance"
 local nodeKey, liveKey, offlineKey, dirtyKey, pubKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local nodeId, ts, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 
@@ -109,20 +110,8 @@ if status == 'offline' then
 end
 
 -- 5. significance filter against the published entry
-local pStatus, pRunning, pCpu, pGpu, pMem, pAt
-local published = rcall('HGET', pubKey, nodeId)
-if published then
-  pStatus, pRunning, pCpu, pGpu, pMem, pAt = string.match(published, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
-end
-local threshold = tonumber(ARGV[17])
-local function moved(value, published)
-  if value == '' and (published == nil or published == '') then return false end
-  local a, b = tonumber(value), tonumber(published)
-  return a == nil or b == nil or math.abs(a - b) > threshold
-end
-local dirty = capChanged == 1 or pAt == nil or pStatus ~= next or pRunning ~= ARGV[8]
-  or now - tonumber(pAt) >= tonumber(ARGV[18])
-  or moved(ARGV[4], pCpu) or moved(ARGV[5], pGpu) or moved(ARGV[7], pMem)
+local dirty = capChanged == 1 or significantChange(rcall('HGET', pubKey, nodeId), next, ARGV[8], ARGV[4], ARGV[5],
+  ARGV[7], tonumber(ARGV[17]), now, tonumber(ARGV[18]))
 
 local dirtyWasEmpty = 0
 if dirty and rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end

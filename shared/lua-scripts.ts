@@ -145,14 +145,11 @@ declare module 'ioredis' {
       cutoffMs: Arg,
     ): Result<[number, number], Context>;
     takeDirty(dirty: string, taken: string, batch: number): Result<(string | number)[], Context>;
-    publishSnapshot(
-      checkpoint: string,
-      version: string,
-      deltas: string,
-      taken: string,
-      published: string,
-      ...args: Arg[]
-    ): Result<number, Context>;
+    /**
+     * Variadic: numKeys, then checkpoint, version, deltas, taken, published, dirty, one node
+     * hash per upsert, then ARGV. Use `SnapshotStore.publish` (shared/store/snapshot.ts).
+     */
+    publishSnapshot(numKeys: number, ...keysAndArgs: Arg[]): Result<[number, number, number], Context>;
     /** Variadic: numKeys, then node, registry, dirty, member sets..., then ARGV. */
     applyPoolIndex(numKeys: number, ...keysAndArgs: Arg[]): Result<[number, number], Context>;
     reserveSlot(

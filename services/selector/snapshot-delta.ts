@@ -1,7 +1,7 @@
 import type { SnapshotEntry } from '../../shared/snapshot-entry.ts';
 
 /**
- * Decoding of what the worker's publishSnapshot script writes (lua/publishSnapshot-5.lua):
+ * Decoding of what the worker's publishSnapshot script writes (lua/publishSnapshot-6+.lua):
  * checkpoint hash values (entry JSON) and delta stream entries `<version>-0` with fields
  * v, at, up (JSON array of entries), rm (JSON array of ids) — and of the replies that carry
  * them. Pure: no I/O.

@@ -26,6 +26,7 @@ import { LivenessReaper } from './liveness-reaper.ts';
 import { LivenessSchedule } from './liveness-schedule.ts';
 import { PoolIndexer } from './pool-indexer.ts';
 import { SnapshotFlusher } from './snapshot-flusher.ts';
+import { SnapshotStore } from '../../shared/store/snapshot.ts';
 import { NodeQuarantine, quarantineCounter, quarantinePolicy } from '../../shared/quarantine.ts';
 import { createWorkerMetrics, registerQueueDepths } from './worker-metrics.ts';
 
@@ -75,10 +76,12 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
     void checkRedisGuarantees(redis, log.child({ component: 'redis' })); // one warning line if not
     const queues = new DerivedWorkQueues(bull, keys, env.SB_FLUSH_DELAY_MS, log);
     const indexer = new PoolIndexer(redis, keys, queues, metrics);
-    const flusher = new SnapshotFlusher(redis, keys, queues, metrics, {
+    const pauseMs = env.SB_FAULT_FLUSH_PAUSE_MS;
+    const flusher = new SnapshotFlusher(new SnapshotStore(redis, keys), queues, metrics, {
       batchSize: env.SB_FLUSH_BATCH,
       streamLength: env.SB_DELTA_STREAM_LEN,
-      pauseAfterTakeMs: env.SB_FAULT_FLUSH_PAUSE_MS,
+      loadChangeThreshold: env.SB_LOAD_CHANGE_THRESHOLD,
+      ...(pauseMs > 0 ? { pauseAfterRead: () => new Promise<void>((r) => setTimeout(r, pauseMs)) } : {}),
     });
     const quarantine = new NodeQuarantine(
       redis,

@@ -1,8 +1,7 @@
 import type { Span } from '@opentelemetry/api';
-import type { KeyBuilder } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
-import type { RedisClient } from '../../shared/redis-client.ts';
-import { buildSnapshotEntry, ENTRY_FIELDS, publishedValues } from '../../shared/snapshot-entry.ts';
+import { buildSnapshotEntry, publishedValues } from '../../shared/snapshot-entry.ts';
+import type { PublishUpsert, SnapshotStore } from '../../shared/store/snapshot.ts';
 import { inSpan } from '../../shared/telemetry.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
 
@@ -14,13 +13,20 @@ export interface FlushResult {
   recovered: boolean;
   /** Dirty nodes left for the next flush (already enqueued). */
   remaining: number;
+  /** Nodes changed (a heartbeat) between the read and the publish: dirty again (already enqueued). */
+  redirtied: number;
 }
 
 export interface FlushOptions {
   batchSize: number;
   streamLength: number;
-  /** Fault injection (crash tests): pause between taking the batch and publishing it. */
-  pauseAfterTakeMs?: number;
+  /** SB_LOAD_CHANGE_THRESHOLD (the heartbeat's significance filter) */
+  loadChangeThreshold: number;
+  /**
+   * Fault injection (crash and race tests): awaited between reading the batch's nodes and
+   * publishing them (`SB_FAULT_FLUSH_PAUSE_MS` makes it a sleep).
+   */
+  pauseAfterRead?: (shard: number) => Promise<void>;
 }
 
 /**
@@ -30,8 +36,7 @@ export interface FlushOptions {
  */
 export class SnapshotFlusher {
   constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: KeyBuilder,
+    private readonly store: SnapshotStore,
     private readonly queues: DerivedWorkQueues,
     private readonly metrics: WorkerMetrics,
     private readonly options: FlushOptions,
@@ -53,59 +58,47 @@ export class SnapshotFlusher {
 
   private async flushIn(shard: number, span: Span): Promise<FlushResult> {
     const started = performance.now();
-    const k = this.keys.shard(shard);
-    const [recovered, remaining, ...ids] = await this.redis.takeDirty(
-      k.dirty,
-      k.dirtyTaken,
-      this.options.batchSize,
-    );
-    const nodeIds = ids.map(String);
-    span.setAttribute('sb.nodes', nodeIds.length);
-    if (this.options.pauseAfterTakeMs) await new Promise((r) => setTimeout(r, this.options.pauseAfterTakeMs));
-
-    const pipeline = this.redis.pipeline();
-    for (const id of nodeIds) pipeline.hmget(k.node(id), ...ENTRY_FIELDS);
-    if (nodeIds.length > 0) pipeline.hmget(k.published, ...nodeIds);
-    const rows = nodeIds.length > 0 ? ((await pipeline.exec()) ?? []) : [];
-    const previous = (rows[nodeIds.length]?.[1] ?? []) as (string | null)[];
+    const { recovered, remaining, ids } = await this.store.takeDirty(shard, this.options.batchSize);
+    span.setAttribute('sb.nodes', ids.length);
+    const nodes = await this.store.readNodes(shard, ids);
+    // fault injection: between reading the nodes and publishing them (crash and race tests)
+    await this.options.pauseAfterRead?.(shard);
 
     const now = Date.now();
-    const args: (string | number)[] = [];
+    const upserts: PublishUpsert[] = [];
     const removals: string[] = [];
-    let upserts = 0;
-    nodeIds.forEach((id, i) => {
-      const [err, values] = rows[i] ?? [new Error('no reply'), null];
-      if (err) throw err;
-      const entry = buildSnapshotEntry(id, values as (string | null)[], now);
+    for (const node of nodes) {
+      const entry = buildSnapshotEntry(node.id, node.values, now);
       if (entry === null) {
-        removals.push(id);
-        return;
+        removals.push(node.id);
+        continue;
       }
-      args.push(id, JSON.stringify(entry), publishedValues(entry));
-      upserts++;
+      upserts.push({
+        id: node.id,
+        entry: JSON.stringify(entry),
+        values: publishedValues(entry),
+        stamp: node.stamp,
+      });
       // staleness of a heartbeat this publish is the first to show (not of a republish for a
       // reservation or drain): heartbeat received after the previous publish
-      const previousAt = Number(previous[i]?.slice(previous[i].lastIndexOf('|') + 1) ?? 0);
+      const previousAt = Number(node.previous?.slice(node.previous.lastIndexOf('|') + 1) ?? 0);
       if (entry.hb > previousAt) this.metrics.staleness.observe(Math.max(0, now - entry.hb) / 1000);
-    });
+    }
 
-    const version = await this.redis.publishSnapshot(
-      k.checkpoint,
-      k.version,
-      k.deltas,
-      k.dirtyTaken,
-      k.published,
-      now,
-      this.options.streamLength,
+    const { version, redirtied } = await this.store.publish(shard, {
+      at: now,
+      streamCap: this.options.streamLength,
+      loadChangeThreshold: this.options.loadChangeThreshold,
       upserts,
-      ...args,
-      ...removals,
-    );
-    if (Number(remaining) > 0) await this.queues.requestFlush(shard, 0);
+      removals,
+    });
+    // nodes left behind, or changed since they were read (put back in the dirty set)
+    if (remaining > 0 || redirtied > 0) await this.queues.requestFlush(shard, 0);
+    if (redirtied > 0) this.metrics.redirtied.inc(redirtied);
 
-    const published = upserts + removals.length;
+    const published = upserts.length + removals.length;
     this.metrics.flushes.inc({
-      outcome: recovered === 1 ? 'recovered' : published > 0 ? 'published' : 'empty',
+      outcome: recovered ? 'recovered' : published > 0 ? 'published' : 'empty',
     });
     if (published > 0) {
       this.metrics.deltaNodes.observe(published);
@@ -113,12 +106,6 @@ export class SnapshotFlusher {
       this.metrics.version.set({ shard: String(shard) }, version);
     }
     this.metrics.flushSeconds.observe((performance.now() - started) / 1000);
-    return {
-      version,
-      upserts,
-      removals: removals.length,
-      recovered: recovered === 1,
-      remaining: Number(remaining),
-    };
+    return { version, upserts: upserts.length, removals: removals.length, recovered, remaining, redirtied };
   }
 }

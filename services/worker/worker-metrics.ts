@@ -43,6 +43,11 @@ export function createWorkerMetrics(registry: Registry) {
       help: 'Node entries published (upserts + removals) over all deltas',
       registers,
     }),
+    redirtied: new Counter({
+      name: 'sb_snapshot_redirtied_total',
+      help: 'Nodes a flush published while a heartbeat changed them since its read: put back in the dirty set',
+      registers,
+    }),
     flushSeconds: new Histogram({
       name: 'sb_snapshot_flush_duration_seconds',
       help: 'One flush: take the dirty batch, read the nodes, publish',

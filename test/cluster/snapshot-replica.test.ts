@@ -5,7 +5,8 @@ import { SnapshotReplica } from '../../services/selector/snapshot-replica.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRedisClient, waitUntilReady, type RedisClient } from '../../shared/redis-client.ts';
-import { publishedValues, type SnapshotEntry } from '../../shared/snapshot-entry.ts';
+import type { SnapshotEntry } from '../../shared/snapshot-entry.ts';
+import { SnapshotStore, upsertOf } from '../../shared/store/snapshot.ts';
 import { clusterNodes, clusterSeedNodes, uniquePrefix, waitFor } from '../support/redis.ts';
 import { testConfig } from '../support/service-harness.ts';
 
@@ -35,13 +36,13 @@ function entry(id: string, seed: number): SnapshotEntry {
   };
 }
 
-const publishArgs = (upserts: SnapshotEntry[], removals: string[]) => [
-  Date.now(),
-  1000,
-  upserts.length,
-  ...upserts.flatMap((e) => [e.id, JSON.stringify(e), publishedValues(e)]),
-  ...removals,
-];
+const batch = (upserts: SnapshotEntry[], removals: string[]) => ({
+  at: Date.now(),
+  streamCap: 1000,
+  loadChangeThreshold: 5,
+  upserts: upserts.map((e) => upsertOf(e)),
+  removals,
+});
 
 describe('SnapshotReplica (3-master Redis Cluster)', () => {
   let redis: RedisClient;
@@ -50,17 +51,8 @@ describe('SnapshotReplica (3-master Redis Cluster)', () => {
   const readerName = `replica-${uniquePrefix()}`; // its readers are named sb:<this>:snapshot
   const replicas: SnapshotReplica[] = [];
 
-  const publish = (shard: number, upserts: SnapshotEntry[], removals: string[] = []) => {
-    const k = keys.shard(shard);
-    return redis.publishSnapshot(
-      k.checkpoint,
-      k.version,
-      k.deltas,
-      k.dirtyTaken,
-      k.published,
-      ...publishArgs(upserts, removals),
-    );
-  };
+  const publish = async (shard: number, upserts: SnapshotEntry[], removals: string[] = []) =>
+    (await new SnapshotStore(redis, keys).publish(shard, batch(upserts, removals))).version;
 
   const start = async (index = new SnapshotIndex(), blockMs = 100) => {
     const replica = new SnapshotReplica(replicaClient, keys, index, { blockMs, verifyMs: 100, log });
@@ -132,22 +124,9 @@ describe('SnapshotReplica (3-master Redis Cluster)', () => {
     await publish(3, [entry('c3-jump', 3)]);
     const k = keys.shard(11);
     const tx = redis.multi();
-    tx.publishSnapshot(
-      k.checkpoint,
-      k.version,
-      k.deltas,
-      k.dirtyTaken,
-      k.published,
-      ...publishArgs([entry('c11-x', 1)], []),
-    );
-    tx.publishSnapshot(
-      k.checkpoint,
-      k.version,
-      k.deltas,
-      k.dirtyTaken,
-      k.published,
-      ...publishArgs([], ['c11-a']),
-    );
+    const store = new SnapshotStore(redis, keys);
+    store.queuePublish(tx, 11, batch([entry('c11-x', 1)], []));
+    store.queuePublish(tx, 11, batch([], ['c11-a']));
     tx.xtrim(k.deltas, 'MAXLEN', 0);
     await tx.exec();
     await expectCaughtUpAndEqual(replica, index);

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SnapshotIndex } from '../../services/selector/snapshot-index.ts';
 import { SnapshotReplica, type SnapshotReplicaOptions } from '../../services/selector/snapshot-replica.ts';
-import { publishedValues, type SnapshotEntry } from '../../shared/snapshot-entry.ts';
+import { SnapshotStore, upsertOf } from '../../shared/store/snapshot.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
 import { createRedisClient, waitUntilReady, type RedisClient } from '../../shared/redis-client.ts';
 import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
@@ -114,30 +114,22 @@ describe('SnapshotReplica (standalone Redis)', () => {
     await replica.start();
     // Atomically: two versions the replica never sees, then the stream is emptied.
     const k = keys.shard(2);
-    const args = (e: SnapshotEntry) => [e.id, JSON.stringify(e), publishedValues(e)];
+    const store = new SnapshotStore(redis, keys);
     const tx = redis.multi();
-    tx.publishSnapshot(
-      k.checkpoint,
-      k.version,
-      k.deltas,
-      k.dirtyTaken,
-      k.published,
-      1,
-      1000,
-      1,
-      ...args(entry('t1', 1)),
-    );
-    tx.publishSnapshot(
-      k.checkpoint,
-      k.version,
-      k.deltas,
-      k.dirtyTaken,
-      k.published,
-      2,
-      1000,
-      1,
-      ...args(entry('t2', 2)),
-    );
+    store.queuePublish(tx, 2, {
+      at: 1,
+      streamCap: 1000,
+      loadChangeThreshold: 5,
+      upserts: [upsertOf(entry('t1', 1))],
+      removals: [],
+    });
+    store.queuePublish(tx, 2, {
+      at: 2,
+      streamCap: 1000,
+      loadChangeThreshold: 5,
+      upserts: [upsertOf(entry('t2', 2))],
+      removals: [],
+    });
     tx.xtrim(k.deltas, 'MAXLEN', 0);
     await tx.exec();
     await caughtUp(redis, keys, replica);
@@ -226,19 +218,13 @@ describe('SnapshotReplica (standalone Redis)', () => {
               const k = keys.shard(o.shard);
               const e = entry(nodeId(o.shard, o.seed % 6), o.seed);
               const tx = redis.multi();
-              tx.publishSnapshot(
-                k.checkpoint,
-                k.version,
-                k.deltas,
-                k.dirtyTaken,
-                k.published,
-                1,
-                1000,
-                1,
-                e.id,
-                JSON.stringify(e),
-                publishedValues(e),
-              );
+              new SnapshotStore(redis, keys).queuePublish(tx, o.shard, {
+                at: 1,
+                streamCap: 1000,
+                loadChangeThreshold: 5,
+                upserts: [upsertOf(e)],
+                removals: [],
+              });
               tx.xtrim(k.deltas, 'MAXLEN', 0);
               await tx.exec();
               break;

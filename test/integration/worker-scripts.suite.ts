@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { KeyBuilder, type ShardKeys } from '../../shared/keys.ts';
+import { SnapshotStore } from '../../shared/store/snapshot.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRedisClient, waitUntilReady, type RedisClient } from '../../shared/redis-client.ts';
 import { testConfig, type RedisTarget } from '../support/service-harness.ts';
@@ -27,19 +28,21 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
     });
 
     const take = (batch: number) => redis.takeDirty(k.dirty, k.dirtyTaken, batch);
-    const publish = (upserts: [string, string, string][], removals: string[] = [], maxLen = 1000) =>
-      redis.publishSnapshot(
-        k.checkpoint,
-        k.version,
-        k.deltas,
-        k.dirtyTaken,
-        k.published,
-        12345,
-        maxLen,
-        upserts.length,
-        ...upserts.flat(),
-        ...removals,
-      );
+    const publish = async (
+      upserts: [string, string, string, string?][],
+      removals: string[] = [],
+      streamCap = 1000,
+    ) => {
+      const store = new SnapshotStore(redis, keys);
+      const batch = upserts.map(([id, entry, values, stamp]) => ({ id, entry, values, stamp: stamp ?? '' }));
+      return store.publish(k.shard, {
+        at: 12345,
+        streamCap,
+        loadChangeThreshold: 5,
+        upserts: batch,
+        removals,
+      });
+    };
 
     describe('takeDirty', () => {
       it('returns nothing for an empty dirty set', async () => {
@@ -77,7 +80,7 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
           ],
           ['gone'],
         );
-        expect(v).toBe(1);
+        expect(v).toEqual({ version: 1, redirtied: 0, dirtyWasEmpty: false });
         expect(await redis.hgetall(k.checkpoint)).toEqual({ a: '{"id":"a"}', b: '{"id":"b"}' });
         expect(await redis.hget(k.published, 'b')).toBe('ready|1|1||3|12345');
         expect(await redis.hexists(k.published, 'gone')).toBe(0);
@@ -97,9 +100,49 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
       it('publishes nothing (same version, no delta) for an empty batch, and releases it', async () => {
         await publish([['a', '{}', 'v']]);
         await redis.sadd(k.dirtyTaken, 'a');
-        expect(await publish([])).toBe(1);
+        expect((await publish([])).version).toBe(1);
         expect(await redis.xlen(k.deltas)).toBe(1);
         expect(await redis.exists(k.dirtyTaken)).toBe(0);
+      });
+
+      it('puts back in the dirty set a node changed significantly since the flush read it', async () => {
+        const fields = (status: string, ts: number, cpu: number) => [
+          'status',
+          status,
+          'hb_ts',
+          ts,
+          'hb_at',
+          ts * 10,
+          'running',
+          '0',
+          'cpu',
+          cpu,
+          'gpu_pct',
+          '',
+          'mem',
+          '3',
+        ];
+        await redis.hset(k.node('same'), ...fields('ready', 5, 1));
+        await redis.hset(k.node('moved'), ...fields('ready', 6, 1)); // registering → ready since the read
+        await redis.hset(k.node('wander'), ...fields('ready', 6, 4)); // cpu 1 → 4: within the threshold (5)
+        await redis.hset(k.node('busy'), ...fields('ready', 6, 40)); // cpu 1 → 40
+        await redis.sadd(k.dirtyTaken, 'same', 'moved', 'wander', 'busy');
+        const result = await publish([
+          ['same', '{"id":"same"}', 'ready|0|1||3|12345', 'ready|5|50'],
+          ['moved', '{"id":"moved"}', 'registering|0|1||3|12345', 'registering|5|50'],
+          ['wander', '{"id":"wander"}', 'ready|0|1||3|12345', 'ready|5|50'],
+          ['busy', '{"id":"busy"}', 'ready|0|1||3|12345', 'ready|5|50'],
+        ]);
+        expect(result).toEqual({ version: 1, redirtied: 2, dirtyWasEmpty: true });
+        // all are published (each read was a real state); the significantly changed are dirty again
+        expect(await redis.hget(k.checkpoint, 'moved')).toBe('{"id":"moved"}');
+        expect((await redis.smembers(k.dirty)).sort()).toEqual(['busy', 'moved']);
+        expect(await redis.exists(k.dirtyTaken)).toBe(0);
+        // a record gone since the read is dirty again too (the next flush publishes its removal)
+        await redis.sadd(k.dirty, 'other');
+        const again = await publish([['ghost', '{"id":"ghost"}', 'ready|0|1||3|12345', 'ready|1|1']]);
+        expect(again).toEqual({ version: 2, redirtied: 1, dirtyWasEmpty: false });
+        expect((await redis.smembers(k.dirty)).sort()).toEqual(['busy', 'ghost', 'moved', 'other']);
       });
 
       it('keeps versions contiguous when the stream is trimmed', async () => {

@@ -11,6 +11,7 @@ import {
 } from '../../shared/queues.ts';
 import { createRedisClient } from '../../shared/redis-client.ts';
 import { SnapshotFlusher } from '../../services/worker/snapshot-flusher.ts';
+import { SnapshotStore } from '../../shared/store/snapshot.ts';
 import { createWorkerMetrics } from '../../services/worker/worker-metrics.ts';
 import { allDeltas, checkpointEntry, TestFleet } from '../support/fleet.ts';
 import {
@@ -141,13 +142,13 @@ describe('worker: a node dirtied while a flush is active is never stranded', () 
     const redis = createRedisClient(config, log, { name: 'test', mode: 'blocking' });
     const queues = new DerivedWorkQueues(redis, gw.keys, 0, log);
     const flusher = new SnapshotFlusher(
-      redis,
-      gw.keys,
+      new SnapshotStore(redis, gw.keys),
       queues,
       createWorkerMetrics(createMetricsRegistry('t')),
       {
         batchSize: 500,
         streamLength: 1000,
+        loadChangeThreshold: 5,
       },
     );
     // Both nodes on one shard, so they share the flush job's deduplication id.

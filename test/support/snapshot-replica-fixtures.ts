@@ -5,7 +5,8 @@ import type { SnapshotReplica } from '../../services/selector/snapshot-replica.t
 import type { KeyBuilder } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/logger.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
-import { publishedValues, type SnapshotEntry } from '../../shared/snapshot-entry.ts';
+import type { SnapshotEntry } from '../../shared/snapshot-entry.ts';
+import { SnapshotStore, upsertOf } from '../../shared/store/snapshot.ts';
 import { waitFor } from './redis.ts';
 
 export const log = createLogger('snapshot-replica-test', 'silent');
@@ -50,7 +51,7 @@ export function entry(id: string, seed: number, at = 1_000 + seed): SnapshotEntr
 }
 
 /** Publishes like the worker's flush does: the real script, one new version per call. */
-export function publish(
+export async function publish(
   redis: RedisClient,
   keys: KeyBuilder,
   shard: number,
@@ -58,20 +59,16 @@ export function publish(
   removals: string[] = [],
   at = Date.now(),
 ): Promise<number> {
-  const k = keys.shard(shard);
-  const args = upserts.flatMap((e) => [e.id, JSON.stringify(e), publishedValues(e)]);
-  return redis.publishSnapshot(
-    k.checkpoint,
-    k.version,
-    k.deltas,
-    k.dirtyTaken,
-    k.published,
-    at,
-    1000,
-    upserts.length,
-    ...args,
-    ...removals,
-  );
+  const store = new SnapshotStore(redis, keys);
+  return (
+    await store.publish(shard, {
+      at,
+      streamCap: 1000,
+      loadChangeThreshold: 5,
+      upserts: upserts.map((e) => upsertOf(e)),
+      removals,
+    })
+  ).version;
 }
 
 export async function redisVersions(redis: RedisClient, keys: KeyBuilder): Promise<number[]> {

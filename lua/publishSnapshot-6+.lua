@@ -1,0 +1,74 @@
+--[[
+  publishSnapshot: publishes one flush of a shard as ONE new version: checkpoint entries,
+  the published values the heartbeat script compares against, the version, and one delta
+  entry with stream ID <version>-0; then releases the taken batch.
+
+  The flush read each node's record before this call. A heartbeat applied in between was
+  compared with the OLD published values (it may have found nothing significant: a
+  re-registered node's first healthy heartbeat, `ready` against the published `ready`) and is
+  not in what this call publishes (`registering`). Each upsert carries the stamp the flush read
+  (status|hb_ts|hb_at); a node whose record no longer has it, and whose current state differs
+  significantly from the values published now (the heartbeat's own filter, lua/includes/
+  significance.lua), is put back in the dirty set: the next flush publishes its current state
+  (the flush/heartbeat race, issue 13).
+
+  KEYS[1] checkpoint hash   {p:sK}:ckpt   (id -> entry JSON)
+  KEYS[2] version           {p:sK}:ver
+  KEYS[3] delta stream      {p:sK}:deltas
+  KEYS[4] taken set         {p:sK}:dirty:taken
+  KEYS[5] published values  {p:sK}:pub    (id -> "status|running|cpu|gpu|mem|published_at")
+  KEYS[6] dirty set         {p:sK}:dirty
+  KEYS[7 .. 6+U] the node hash of each upsert, in upsert order
+
+  ARGV[1] server time, ms
+  ARGV[2] delta stream cap (approximate MAXLEN)
+  ARGV[3] load change threshold, percentage points (SB_LOAD_CHANGE_THRESHOLD)
+  ARGV[4] number of upserts U
+  ARGV[5 .. 4+4U]  per upsert: id, entry JSON, published values, stamp read by the flush
+                   ('' = not read from a record: not checked)
+  ARGV[5+4U ..]    ids to remove (record gone or removed)
+
+  Returns { version after the call (unchanged when there was nothing to publish),
+            nodes put back in the dirty set, dirty set was empty before them (1|0) }
+  Delta entry fields: v (version), at (ms), up (JSON array of entries), rm (JSON array of ids).
+]]
+local rcall = redis.call
+-- @include "significance"
+local ckptKey, verKey, deltasKey, takenKey, pubKey, dirtyKey =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local threshold, upserts = tonumber(ARGV[3]), tonumber(ARGV[4])
+
+local entries, removed, changed = {}, {}, {}
+for i = 0, upserts - 1 do
+  local id, entry, values, stamp = ARGV[5 + 4 * i], ARGV[6 + 4 * i], ARGV[7 + 4 * i], ARGV[8 + 4 * i]
+  rcall('HSET', ckptKey, id, entry)
+  rcall('HSET', pubKey, id, values)
+  entries[#entries + 1] = entry
+  if stamp ~= '' then
+    local c = rcall('HMGET', KEYS[7 + i], 'status', 'hb_ts', 'hb_at', 'running', 'cpu', 'gpu_pct', 'mem')
+    if not c[1] then
+      changed[#changed + 1] = id -- gone since the read: the next flush publishes the removal
+    elseif c[1] .. '|' .. (c[2] or '') .. '|' .. (c[3] or '') ~= stamp
+      and significantChange(values, c[1], c[4] or '', c[5] or '', c[6] or '', c[7] or '', threshold) then
+      changed[#changed + 1] = id
+    end
+  end
+end
+for i = 5 + 4 * upserts, #ARGV do
+  rcall('HDEL', ckptKey, ARGV[i])
+  rcall('HDEL', pubKey, ARGV[i])
+  removed[#removed + 1] = '"' .. ARGV[i] .. '"'
+end
+rcall('DEL', takenKey)
+
+local dirtyWasEmpty = 0
+if #changed > 0 then
+  if rcall('SCARD', dirtyKey) == 0 then dirtyWasEmpty = 1 end
+  rcall('SADD', dirtyKey, unpack(changed))
+end
+
+if #entries == 0 and #removed == 0 then return { tonumber(rcall('GET', verKey)) or 0, #changed, dirtyWasEmpty } end
+local version = rcall('INCR', verKey)
+rcall('XADD', deltasKey, 'MAXLEN', '~', ARGV[2], version .. '-0',
+  'v', version, 'at', ARGV[1], 'up', '[' .. table.concat(entries, ',') .. ']', 'rm', '[' .. table.concat(removed, ',') .. ']')
+return { version, #changed, dirtyWasEmpty }
