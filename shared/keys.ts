@@ -32,6 +32,8 @@ import { crc32 } from 'node:zlib';
  *   <jtag>:job:<id>   hash   the job record (status, request, placement, attempts, timeout_ms)
  *   <jtag>:partials:<id> stream the job's asr_partial texts (attempt, text, final, at), expires with the job
  *   <jtag>:placing    zset   job id → deadline (ms) of a placement whose reservation is not confirmed yet
+ *   <jtag>:open       zset   unfinished job id → when the worker's job sweep looks at it next (ms): the
+ *                            job-side safety net for a slot its node shard lost (services/worker/job-sweep.ts)
  * Sessions (`payload.session_id`) by crc32(sessionId), same tags:
  *   <jtag>:sess:<id>  hash   node (of the session's last job), next (utterance index); expires after SB_SESSION_TTL_MS
  */
@@ -119,6 +121,11 @@ export class KeyBuilder {
   /** The record of a job, in job shard crc32(jobId) mod shards. */
   job(jobId: string): string {
     return `{${this.prefix}:j${shardOf(jobId, this.shards)}}:job:${jobId}`;
+  }
+
+  /** The open-jobs index of job shard `shard`: unfinished job id → next sweep (ms). */
+  openJobs(shard: number): string {
+    return `{${this.prefix}:j${shard}}:open`;
   }
 
   /** The asr_partial stream of a job: same slot as its record. */

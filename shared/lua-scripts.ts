@@ -202,11 +202,19 @@ declare module 'ioredis' {
     ): Result<[number, number], Context>;
     failoverJob(
       job: string,
+      openJobs: string,
       attemptId: number,
       reason: string,
       nowMs: number,
       maxAttempts: number,
+      jobId: string,
+      nextSweepMs: number,
     ): Result<[0] | [1, string, string] | [2], Context>;
+    sweepJob(
+      job: string,
+      openJobs: string,
+      jobId: string,
+    ): Result<[0] | [1, string, string, string, string, string], Context>;
     recordAttempt(
       job: string,
       previousAttempt: number,
@@ -233,6 +241,7 @@ declare module 'ioredis' {
     claimJob(
       job: string,
       placing: string,
+      open: string,
       ...args: Arg[]
     ): Result<[1] | [0, string, string, string, string], Context>;
     repointJob(

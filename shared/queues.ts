@@ -112,6 +112,11 @@ export class DerivedWorkQueues {
     });
   }
 
+  /** Whether a failover for this attempt is queued (waiting, delayed, active or retrying). */
+  async failoverQueued(jobId: string, attempt: number): Promise<boolean> {
+    return (await this.failover.getDeduplicationJobId(`job:${jobId}:${attempt}`)) !== null;
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.poolIndex.close(), this.snapshotFlush.close(), this.failover.close()]);
   }

@@ -15,6 +15,7 @@ import { JobShardStore } from '../../shared/store/job-shard.ts';
 import { PlacingRecovery } from '../../shared/store/placing-recovery.ts';
 import { SessionStore } from '../../shared/store/sessions.ts';
 import { SlotStore } from '../../shared/store/slots.ts';
+import { sweepMarginMs } from '../../shared/open-jobs.ts';
 import { createSelectorApi } from './selector-api.ts';
 import { createSelectorMetrics } from './selector-metrics.ts';
 import { SnapshotIndex } from './snapshot-index.ts';
@@ -87,7 +88,12 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
     // timeouts: past 4x + 1 s recovery settles it (placed, or dropped and the id retryable)
     const timeoutMs = env.SB_REDIS_COMMAND_TIMEOUT_MS > 0 ? env.SB_REDIS_COMMAND_TIMEOUT_MS : 10_000;
     const placingWindowMs = 4 * timeoutMs + 1000;
-    const jobs = new JobShardStore(redis, keys, { retentionMs: env.SB_JOB_RETENTION_MS, placingWindowMs });
+    const jobs = new JobShardStore(redis, keys, {
+      retentionMs: env.SB_JOB_RETENTION_MS,
+      placingWindowMs,
+      // the job sweep's first look at a placed job (claimJob enters it in :open)
+      openLookMs: env.SB_ACK_TIMEOUT_MS + sweepMarginMs(env.SB_REAPER_INTERVAL_MS),
+    });
     const slots = new SlotStore(
       redis,
       keys,

@@ -34,6 +34,7 @@ export interface SelectorApiDeps {
   /** SB_INBOX_LEN: cap of the assignment feed a revocation writes to. */
   feedCap: number;
   log: Logger;
+  /** The job sweep's index: a placed job enters it (the safety net for a slot Redis lost). */
 }
 
 const TERMINAL = new Set(['finished', 'failed']);

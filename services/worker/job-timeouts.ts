@@ -15,6 +15,8 @@ export interface TimeoutOptions {
    * (quarantine): the liveness tick was not running (a Redis outage, no worker).
    */
   lateToleranceMs: number;
+  /** The job sweep looks at a failed-over job again this long after (job-sweep.ts). */
+  sweepMarginMs: number;
 }
 
 type Kind = 'reservation' | 'running';
@@ -136,10 +138,13 @@ export class JobTimeouts {
     if (blameNode && reason !== 'node_offline') await this.quarantine?.fault(node, reason);
     const decision = await this.redis.failoverJob(
       this.keys.job(job),
+      this.keys.openJobs(this.keys.jobShardOf(job)),
       attempt,
       reason,
       now,
       this.options.maxAttempts,
+      job,
+      now + this.options.sweepMarginMs,
     );
     if (decision[0] === 1) {
       const tried = JSON.parse(decision[2]) as string[];

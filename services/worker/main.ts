@@ -21,6 +21,8 @@ import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
 import { closeBounded } from '../../shared/shutdown.ts';
 import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
+import { sweepMarginMs } from '../../shared/open-jobs.ts';
+import { JobSweep } from './job-sweep.ts';
 import { JobTimeouts } from './job-timeouts.ts';
 import { LivenessReaper } from './liveness-reaper.ts';
 import { LivenessSchedule } from './liveness-schedule.ts';
@@ -101,9 +103,16 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
         perTick: 1000,
         streamCap: env.SB_INBOX_LEN,
         lateToleranceMs: 3 * env.SB_REAPER_INTERVAL_MS + 1000,
+        sweepMarginMs: sweepMarginMs(env.SB_REAPER_INTERVAL_MS),
       },
       quarantine,
     );
+    const sweep = new JobSweep(redis, keys, queues, metrics, {
+      maxAttempts: env.SB_MAX_ATTEMPTS,
+      ackTimeoutMs: env.SB_ACK_TIMEOUT_MS,
+      marginMs: sweepMarginMs(env.SB_REAPER_INTERVAL_MS),
+      perTick: 1000,
+    });
     const reaper = new LivenessReaper(redis, keys, queues, metrics, timeouts, {
       nodeTtlMs: env.SB_NODE_TTL_MS,
       retentionMs: env.SB_NODE_RETENTION_MS,
@@ -123,7 +132,11 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
         lockDuration: 5_000,
         stalledInterval: 2_500,
       }),
-      new Worker(QUEUE_LIVENESS, () => reaper.tick(), { ...common, concurrency: 1 }),
+      // the job sweep after the node-side timeouts: what they released is not judged lost
+      new Worker(QUEUE_LIVENESS, async () => ({ ...(await reaper.tick()), moved: await sweep.tick() }), {
+        ...common,
+        concurrency: 1,
+      }),
     ];
     for (const w of running) {
       w.on('failed', failed(w.name));

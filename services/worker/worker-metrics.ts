@@ -79,8 +79,14 @@ export function createWorkerMetrics(registry: Registry) {
     }),
     timeouts: new Counter({
       name: 'sb_job_timeouts_total',
-      help: 'Job attempts timed out and released, by reason (ack_timeout, job_timeout, node_offline)',
+      help: 'Job attempts timed out and released, by reason (ack_timeout, job_timeout, node_offline, slot_lost)',
       labelNames: ['reason'] as const,
+      registers,
+    }),
+    swept: new Counter({
+      name: 'sb_jobs_swept_total',
+      help: 'Due jobs the job sweep looked at, by outcome (closed, held, waiting, slot_lost, failover_reasked)',
+      labelNames: ['outcome'] as const,
       registers,
     }),
     reconciled: new Counter({

@@ -69,6 +69,11 @@ export interface JobShardOptions {
   placingWindowMs: number;
   /** How long confirmations are gathered into one ZREM per job shard. */
   confirmBatchMs?: number;
+  /**
+   * When the worker's job sweep first looks at a placed job (its `:open` entry, made by the
+   * claim): SB_ACK_TIMEOUT_MS + the sweep's margin (shared/open-jobs.ts).
+   */
+  openLookMs: number;
 }
 
 export class JobShardStore {
@@ -86,7 +91,7 @@ export class JobShardStore {
   }
 
   /**
-   * claimJob-2.lua: claims the id AND records attempt 1 on `nodeId` (status `dispatched`, the
+   * claimJob-3.lua: claims the id AND records attempt 1 on `nodeId` (status `dispatched`, the
    * answer kept, the job in its shard's placing set), or reports the job that holds the id.
    */
   async claim(c: ClaimRequest): Promise<ClaimResult> {
@@ -96,6 +101,7 @@ export class JobShardStore {
     const [code, status, answer, tenant, placingUntil] = await this.redis.claimJob(
       this.keys.job(c.jobId),
       this.placingKey(c.jobId),
+      this.keys.openJobs(this.keys.jobShardOf(c.jobId)),
       c.jobId,
       now,
       JSON.stringify(c.request),
@@ -109,6 +115,7 @@ export class JobShardStore {
       c.session.sessionId,
       c.session.utteranceIndex ?? '',
       c.session.timeoutMs,
+      now + this.options.openLookMs,
     );
     if (code === 1) return { claimed: true, token, deadline };
     return {

@@ -10,7 +10,7 @@ import { SlotStore } from '../../shared/store/slots.ts';
 import { redisUrl, uniquePrefix } from '../support/redis.ts';
 
 /**
- * Issue 12: a placement is a claim on the job shard (claimJob-2.lua) then a reservation on the
+ * Issue 12: a placement is a claim on the job shard (claimJob-3.lua) then a reservation on the
  * node shard (reserveSlot-7.lua). Whatever happens between the two (a selector killed, Redis
  * errors), PlacingRecovery leaves the job either placed and answerable, or dropped and its id
  * retryable — and a reservation still on its way for a dropped claim is refused.
@@ -29,7 +29,11 @@ describe('PlacingRecovery', () => {
     redis = new Redis(redisUrl());
     defineScripts(redis);
     keys = new KeyBuilder(uniquePrefix('placing'), 4);
-    jobs = new JobShardStore(redis, keys, { retentionMs: 600_000, placingWindowMs: window });
+    jobs = new JobShardStore(redis, keys, {
+      retentionMs: 600_000,
+      placingWindowMs: window,
+      openLookMs: 60_000,
+    });
     queues = new DerivedWorkQueues(redis, keys, 0, createLogger('test', 'silent'));
     slots = new SlotStore(redis, keys, { ackTimeoutMs: 60_000, nodeTtlMs: 60_000, inboxLength: 100 }, queues);
     recovery = new PlacingRecovery(keys, jobs, slots, { fenceTtlMs: 60_000 });

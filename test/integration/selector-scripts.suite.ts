@@ -117,6 +117,7 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
         redis.claimJob(
           keys.job(jobId),
           keys.placing(keys.jobShardOf(jobId)),
+          keys.openJobs(keys.jobShardOf(jobId)),
           jobId,
           now,
           '{"a":1}',
@@ -130,12 +131,15 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
           jobId,
           '',
           5000,
+          now + 20_000,
         );
 
       it('claims a new id and records attempt 1 with the answer, unconfirmed; a repeat gets the job', async () => {
         const jobId = `job-${n}`;
         expect(await claim(jobId, 'n1', 'acme')).toEqual([1]);
         expect(await redis.pttl(keys.job(jobId))).toBeGreaterThan(50_000);
+        // the job sweep's safety net: open from its claim, first looked at after the given time
+        expect(await redis.zscore(keys.openJobs(keys.jobShardOf(jobId)), jobId)).toBe(String(now + 20_000));
         expect(await redis.hmget(keys.job(jobId), 'status', 'node_id', 'attempt_id', 'claim')).toEqual([
           'dispatched',
           'n1',

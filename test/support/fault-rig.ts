@@ -17,6 +17,7 @@ import type { RegistrationBody } from '../../agent/protocol.ts';
 import { simulatedHandler } from '../../agent/simulated-job.ts';
 import { launchService, stopService, type LaunchedService } from '../../scripts/lib/service-launcher.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
+import { FaultReport } from './fault-report.ts';
 import { registerBody } from './node-fixtures.ts';
 import { uniquePrefix, waitFor } from './redis.ts';
 import { API_KEY, JOIN_TOKEN, NODE_TOKEN_SECRET } from './service-harness.ts';
@@ -76,6 +77,9 @@ export class FaultRig {
   readonly unplaced = new Map<string, string>();
   /** 503 answers to job submissions (Redis down or stalled, no node free). */
   unavailable = 0;
+  /** Cluster slots (first, last) of a master the test killed: explain() marks keys it served. */
+  lostSlots: [number, number] | null = null;
+  private readonly report = new FaultReport(this);
   private readonly env: Record<string, string>;
   private readonly running = new Map<string, number>();
   private sampler: NodeJS.Timeout | undefined;
@@ -234,10 +238,14 @@ export class FaultRig {
   async settleJobs(timeoutMs = 30_000): Promise<Record<string, number>> {
     const statuses: Record<string, number> = {};
     const deadline = Date.now() + timeoutMs;
+    const unsettled: string[] = [];
     await Promise.all(
       [...this.accepted].map(async (jobId) => {
         for (;;) {
-          if (Date.now() > deadline) throw new Error(`job ${jobId} did not settle`);
+          if (Date.now() > deadline) {
+            unsettled.push(jobId);
+            return;
+          }
           const view = await this.job(jobId).catch(() => null);
           if (view === 'gone') {
             this.resubmitted.add(jobId);
@@ -255,6 +263,17 @@ export class FaultRig {
         }
       }),
     );
+    if (unsettled.length) {
+      const explained = await Promise.all(
+        unsettled
+          .slice(0, 5)
+          .map(async (id) => `${id}:\n${await this.report.explain(id).catch((e) => String(e))}`),
+      );
+      const worker = this.services.worker.flatMap((w) => w.lastLines().slice(-20));
+      throw new Error(
+        `job ${unsettled[0]} did not settle (${unsettled.length} of ${this.accepted.size}: ${unsettled.join(', ')})\n${explained.join('\n')}\n${await this.report.failoverQueue(unsettled)}\nworker log tail:\n${worker.join('\n')}`,
+      );
+    }
     return statuses;
   }
 
@@ -292,8 +311,8 @@ export class FaultRig {
       }
       return held.length === 0;
     };
-    await waitFor(idle, { timeoutMs, intervalMs: 200 }).catch(() => {
-      throw new Error(`leaked once idle: ${held.join('; ')}`);
+    await waitFor(idle, { timeoutMs, intervalMs: 200 }).catch(async () => {
+      throw new Error(`leaked once idle: ${held.join('; ')}\n${await this.report.explainHeld()}`);
     });
   }
 

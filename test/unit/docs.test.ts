@@ -142,6 +142,7 @@ describe('Redis keys', () => {
     }
     out.add(keys.job('<job>'));
     out.add(keys.placing(0));
+    out.add(keys.openJobs(3));
     out.add(`${keys.queuePrefix}:<queue>:…`);
     return new Set(
       [...out].map((key) => key.replace(/^\{sb:s3\}/, '{sb:s<k>}').replace(/^\{sb:j\d+\}/, '{sb:j<k>}')),

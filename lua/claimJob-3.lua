@@ -6,6 +6,7 @@
 
   KEYS[1] job hash       {p:j<k>}:job:<job id>
   KEYS[2] placing zset   {p:j<k>}:placing   (job id -> deadline ms of its unconfirmed placement)
+  KEYS[3] open jobs      {p:j<k>}:open      (unfinished job id -> the job sweep's next look, ms)
 
   ARGV[1] job id
   ARGV[2] server time, ms
@@ -18,6 +19,7 @@
   ARGV[9] claim token (fences a late reservation of a dropped placement)
   ARGV[10] traceparent ('' = none)
   ARGV[11] session id   ARGV[12] utterance index ('' = allocated later)   ARGV[13] timeout_ms
+  ARGV[14] the job sweep's first look, ms (services/worker/job-sweep.ts)
 
   Returns { 1 } claimed and recorded, or
           { 0, status, answer JSON or '', tenant or '', placing deadline or '' } when the id is taken
@@ -37,4 +39,5 @@ if ARGV[10] ~= '' then rcall('HSET', jobKey, 'traceparent', ARGV[10]) end
 if ARGV[12] ~= '' then rcall('HSET', jobKey, 'utterance_index', ARGV[12]) end
 rcall('PEXPIRE', jobKey, ARGV[4])
 rcall('ZADD', placingKey, ARGV[8], jobId)
+rcall('ZADD', KEYS[3], ARGV[14], jobId)
 return { 1 }
