@@ -11,6 +11,8 @@ const shared = {
   testTimeout: 30_000,
   hookTimeout: 60_000,
   pool: 'forks',
+  // a gateway process a test starts is one process unless the test asks for more (its default: every core)
+  env: { SB_GATEWAY_PROCESSES: '1' },
 } as const;
 
 function project(name: string, overrides: { testTimeout?: number } = {}): TestProjectInlineConfiguration {

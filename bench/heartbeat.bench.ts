@@ -35,7 +35,14 @@ import {
   warnIfDisturbed,
 } from './heartbeat/setup.ts';
 import { measureStep, type StepContext } from './heartbeat/step.ts';
-import { evaluateGoals, GOALS, printHeartbeatSummary, type HeartbeatResult } from './heartbeat/summary.ts';
+import {
+  evaluateGoals,
+  gatewayMax,
+  GOALS,
+  printHeartbeatSummary,
+  type HeartbeatResult,
+} from './heartbeat/summary.ts';
+import { scalePhase } from './heartbeat/scale.ts';
 import { CpuMeter } from './lib/cpu.ts';
 import { finalEnvironment } from './lib/environment.ts';
 import { watchForExit } from './lib/processes.ts';
@@ -68,6 +75,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
     cpu: core(CORE.gateway),
     profileDir,
     nodeArgs: o.gatewayNodeArgs.split(/\s+/).filter(Boolean),
+    gcTrace: true,
   });
   const metricsUrl = `http://127.0.0.1:${gateway.port}/metrics`;
   const loadgen = startLoadGenerator(sup, core(CORE.loadgen));
@@ -76,7 +84,12 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
   cpu.track('gateway', gateway.proc.pid);
   cpu.track('redis', redisServer.pid);
   cpu.track('loadgen', loadgen.proc.pid);
-  const stepCtx: StepContext = { loadgen: loadgen.ipc, metricsUrl, cpu };
+  const stepCtx: StepContext = {
+    loadgen: loadgen.ipc,
+    metricsUrl,
+    cpu,
+    gcTrace: gateway.gcTrace ?? undefined,
+  };
 
   const phases = async () => {
     // --- registration ---------------------------------------------------------------------
@@ -140,6 +153,19 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
   const gatewayExit = await gateway.stop();
   const profile = profileDir ? summarizeServiceProfile(profileDir, 'gateway') : null;
 
+  // --- 1 -> N gateway processes (SB_GATEWAY_PROCESSES), both on cores 0-1 ----------------
+  const scaling = o.scale
+    ? await scalePhase(sup, o, {
+        redisUrl: redisServer.url,
+        redisPid: redisServer.pid,
+        prefix,
+        pinned,
+        core,
+        p99GoalMs: GOALS.p99Ms,
+        startRate: gatewayMax({ ramp: measured.ramp, main: measured.main }) ?? o.rate,
+      })
+    : null;
+
   const result: HeartbeatResult = {
     scenario: 'heartbeat',
     startedAt: startedAt.toISOString(),
@@ -160,6 +186,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
     ramp: measured.ramp,
     queues: { poolIndex: measured.queues[0]!, snapshotFlush: measured.queues[1]! },
     gateway: { rssBytes: measured.rssBytes, exit: gatewayExit },
+    scaling,
     profile,
     goals: [],
   };

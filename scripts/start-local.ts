@@ -79,19 +79,26 @@ async function main(): Promise<void> {
     /** The first admin key: the live summary reads /v1/snapshot and /v1/nodes with it. */
     const adminKey = tokens.SB_ADMIN_API_KEYS.split(',')[0]!.replace(/^[^:]*:/, '');
     const common = { ...(redisUrl ? { REDIS_URL: redisUrl } : {}), ...tokens };
-    const launch = async (name: string, entry: string, preferred: number) => {
+    const launch = async (
+      name: string,
+      entry: string,
+      preferred: number,
+      env: Record<string, string> = {},
+    ) => {
       const service = await launchService(
         name,
         entry,
-        { ...common, PORT: String(await preferredPort(preferred)) },
+        { ...common, ...env, PORT: String(await preferredPort(preferred)) },
         { echo },
       );
       services.push(service);
       return service;
     };
+    // each gateway replica runs SB_GATEWAY_PROCESSES processes on its port (2 here unless set)
+    const gatewayProcesses = { SB_GATEWAY_PROCESSES: String(process.env['SB_GATEWAY_PROCESSES'] ?? 2) };
     const gateways = [
-      await launch('gateway-1', 'services/gateway/main.ts', 8080),
-      await launch('gateway-2', 'services/gateway/main.ts', 8090),
+      await launch('gateway-1', 'services/gateway/main.ts', 8080, gatewayProcesses),
+      await launch('gateway-2', 'services/gateway/main.ts', 8090, gatewayProcesses),
     ];
     const worker = await launch('worker', 'services/worker/main.ts', 8082);
     const selectors = [
@@ -105,7 +112,7 @@ async function main(): Promise<void> {
 Switchboard is running (Ctrl-C stops everything).
 
   Redis            ${redisUrl ?? process.env['REDIS_CLUSTER_NODES']}${redis ? '  (started by npm start, data discarded on exit)' : ''}
-  Gateways         ${gateways.map(http).join('  ')}
+  Gateways         ${gateways.map(http).join('  ')}   (${gatewayProcesses.SB_GATEWAY_PROCESSES} processes each: SB_GATEWAY_PROCESSES)
     node socket    ws://127.0.0.1:${gw.port}/ws/node   (Authorization: Bearer <join token>)
     node HTTP      POST ${http(gw)}/v1/nodes/register
   Selectors        ${selectors.map(http).join('  ')}   (Authorization: Bearer <API key>)

@@ -43,5 +43,13 @@ export const BUILD_INFO: Readonly<BuildInfo> = Object.freeze({
 
 /** The body of `GET /healthz`: alive, which service, which build. `ok` is kept for older probes. */
 export function healthBody(service: string): Record<string, unknown> {
-  return { ok: true, status: 'ok', service, version: BUILD_INFO.version, node: BUILD_INFO.node };
+  // pid: which process of a multi-process service answered (SB_GATEWAY_PROCESSES)
+  return {
+    ok: true,
+    status: 'ok',
+    service,
+    version: BUILD_INFO.version,
+    node: BUILD_INFO.node,
+    pid: process.pid,
+  };
 }

@@ -76,6 +76,7 @@ export const envSchema = z.object({
   SB_HTTP_REQUEST_TIMEOUT_MS: int(100).default(30000),
   SB_MAX_CONNECTIONS: int(1).default(20000),
   SB_SHUTDOWN_TIMEOUT_MS: int(100).default(10000),
+  SB_GATEWAY_PROCESSES: int(0, 1024).default(0),
   SB_REDIS_COMMAND_TIMEOUT_MS: int(0, 600_000).default(2000),
   SB_REAPER_INTERVAL_MS: int(100).default(5000),
   SB_NODE_RETENTION_MS: int(1000).default(86_400_000),

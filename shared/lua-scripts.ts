@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Result } from 'ioredis';
@@ -38,6 +39,14 @@ export function loadLuaScripts(dir: string = LUA_DIR): LuaScript[] {
 
 let cached: LuaScript[] | undefined;
 
+/** The SHA1 Redis knows script `name` by (EVALSHA), of its source with includes expanded. */
+export function scriptSha(name: string): string {
+  cached ??= loadLuaScripts();
+  const script = cached.find((s) => s.name === name);
+  if (!script) throw new Error(`no script lua/${name}-<n>.lua`);
+  return createHash('sha1').update(script.lua).digest('hex');
+}
+
 interface CommandDefiner {
   defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void;
 }
@@ -51,70 +60,8 @@ export function defineScripts(client: CommandDefiner): void {
 }
 
 type Arg = string | number;
-/** Heartbeat reply: [code, status, capability_changed, dirty_was_empty]. */
+/** Heartbeat reply: [code, status, capability_changed, dirty_was_empty] (codes: store/node-shard.ts). */
 export type HeartbeatReply = [number, string, number, number];
-
-/** recordHeartbeat's reply codes (lua/recordHeartbeat-5.lua). */
-export const HEARTBEAT_CODE = {
-  notRegistered: -1,
-  /** reordered in flight: only liveness refreshed */
-  stale: 0,
-  applied: 1,
-  /** a changed capability part came without its blob: call again with blobs */
-  sendBlobs: 2,
-  /** applied although older than the stored timestamp by more than the reorder window */
-  clockJump: 3,
-} as const;
-
-/** What one heartbeat writes; `heartbeatArgs` packs it as recordHeartbeat's ARGV. */
-export interface HeartbeatArgs {
-  nodeId: string;
-  /** the node's timestamp, ms (ordering only) */
-  timestamp: number;
-  nowMs: number;
-  cpu: number;
-  gpu: number | null;
-  gpuMem: number | null;
-  mem: number;
-  running: number;
-  anyReady: boolean;
-  requireGpu: boolean;
-  /** capability parts; a null part was not sent (unchanged); blob '' = believed stored */
-  svc: { digest: string; blob: string };
-  lang: { digest: string; blob: string } | null;
-  models: { digest: string; blob: string } | null;
-  loadChangeThreshold: number;
-  snapshotMaxAgeMs: number;
-  unhealthyHeartbeats: number;
-  /** SB_HEARTBEAT_REORDER_MS */
-  reorderWindowMs: number;
-}
-
-/** recordHeartbeat's ARGV, in the order lua/recordHeartbeat-5.lua documents. */
-export function heartbeatArgs(h: HeartbeatArgs): Arg[] {
-  return [
-    h.nodeId,
-    h.timestamp,
-    h.nowMs,
-    h.cpu,
-    h.gpu ?? '',
-    h.gpuMem ?? '',
-    h.mem,
-    h.running,
-    h.anyReady ? 1 : 0,
-    h.requireGpu ? 1 : 0,
-    h.svc.digest,
-    h.svc.blob,
-    h.lang?.digest ?? '',
-    h.lang?.blob ?? '',
-    h.models?.digest ?? '',
-    h.models?.blob ?? '',
-    h.loadChangeThreshold,
-    h.snapshotMaxAgeMs,
-    h.unhealthyHeartbeats,
-    h.reorderWindowMs,
-  ];
-}
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {

@@ -14,6 +14,7 @@ export function createMetricsRegistry(service: string): Registry {
     help: 'Always 1; the labels say which Switchboard version runs on which Node.js',
     labelNames: ['version', 'node_version'],
     registers: [registry],
+    aggregator: 'first', // one per service, however many processes serve it
   }).set({ version: BUILD_INFO.version, node_version: BUILD_INFO.node }, 1);
   return registry;
 }

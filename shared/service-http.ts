@@ -24,6 +24,11 @@ export interface OpsDeps {
   readyTimeoutMs?: number;
   /** Called before each scrape, to refresh gauges. */
   beforeScrape?: () => void;
+  /**
+   * What /metrics answers, when not `registry.metrics()`: a child of a multi-process service
+   * answers every process's metrics, aggregated by the primary (shared/process-cluster.ts).
+   */
+  metrics?: () => Promise<string>;
   /** Bounds on slow or idle clients (see `httpLimits`); Node's defaults (60/300 s) without. */
   limits?: HttpLimits;
 }
@@ -149,7 +154,7 @@ function opsHandler(ops: OpsDeps): (req: IncomingMessage, res: ServerResponse) =
       void boundedReady(ops).then((ready) => sendJson(res, ready ? 200 : 503, { ready }));
     } else {
       ops.beforeScrape?.();
-      void ops.registry.metrics().then(
+      void (ops.metrics ? ops.metrics() : ops.registry.metrics()).then(
         (text) => {
           res.writeHead(200, { 'content-type': ops.registry.contentType });
           res.end(text);

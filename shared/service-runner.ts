@@ -2,6 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { BUILD_INFO } from './build-info.ts';
 import { ConfigError, loadConfig, REQUIRED_SECRETS, type Config, type ServiceName } from './config.ts';
 import { createLogger, logListening, type Logger } from './logger.ts';
+import { isClusterChild, runPrimary } from './process-cluster.ts';
 import { ShutdownManager } from './shutdown.ts';
 import { shutdownTelemetry } from './telemetry.ts';
 
@@ -21,6 +22,8 @@ export function runService(
   moduleUrl: string,
   name: ServiceName,
   start: (config: Config, log: Logger) => Promise<RunningService>,
+  /** How many processes serve the port (process-cluster.ts); 1 without. */
+  processes?: (config: Config) => number,
 ): void {
   if (moduleUrl !== pathToFileURL(process.argv[1] ?? '').href) return;
   const log = createLogger(name);
@@ -34,6 +37,26 @@ export function runService(
       process.exit(78);
     }
     log.level = config.env.LOG_LEVEL;
+    const count = processes?.(config) ?? 1;
+    if (count > 1 && !isClusterChild()) {
+      // the primary: forks `count` processes of this entry point; connects to nothing itself
+      runPrimary({
+        processes: count,
+        shutdownTimeoutMs: config.env.SB_SHUTDOWN_TIMEOUT_MS,
+        log,
+        onListening: (port) =>
+          logListening(log, {
+            port,
+            processes: count,
+            shards: config.shards,
+            prefix: config.prefix,
+            auth: config.auth.enabled,
+            version: BUILD_INFO.version,
+            node: BUILD_INFO.node,
+          }),
+      });
+      return;
+    }
     if (!config.auth.enabled && REQUIRED_SECRETS[name].length > 0)
       log.warn('SB_AUTH=off: no token or API key is checked. Use only for local development.');
     const shutdown = new ShutdownManager(log, config.env.SB_SHUTDOWN_TIMEOUT_MS);

@@ -1,8 +1,9 @@
 /**
  * Baseline of the heartbeat benchmark (a child process, pinned where the gateway runs): the
- * same `recordHeartbeat` script, with the same keys and argument shapes the gateway sends,
- * straight through the gateway's own Redis client factory — no WebSocket, no JSON, no
- * validation. A fixed window of calls in flight, as fast as Redis answers. What the gateway
+ * same `recordHeartbeat` script, sent exactly as the gateway sends it — the node-shard store's
+ * `recordHeartbeat` (its keys and ARGV packing, its prebuilt EVALSHA, no blobs as for a cached
+ * node) on the gateway's own Redis client factory — with no WebSocket, no JSON, no validation
+ * and no follow-up. A fixed window of calls in flight, as fast as Redis answers. What the gateway
  * achieves divided by this is the share of the Redis path's capacity it keeps.
  *
  * Command (IPC): run {redisUrl, prefix, count, window, warmupS, durationS}; emits
@@ -14,6 +15,7 @@ import { KeyBuilder } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { nodeHeartbeatSchema } from '../../shared/protocol/node-messages.ts';
 import { createRedisClient, waitUntilReady } from '../../shared/redis-client.ts';
+import { NodeShardStore } from '../../shared/store/node-shard.ts';
 import { emit, serveIpc } from '../lib/ipc.ts';
 import { benchNodeId, heartbeatFrame, heartbeatLoad } from '../lib/node-messages.ts';
 import { summarize, type SampleSummary } from '../lib/stats.ts';
@@ -53,20 +55,23 @@ async function runBaseline(msg: Record<string, unknown>): Promise<BaselineResult
   const hb = nodeHeartbeatSchema.parse(JSON.parse(heartbeatFrame(benchNodeId(0), 0, 0, 0)));
   const svc = servicesPart(hb.installed_services, hb.capability_by_type);
   const lang = hb.language_capabilities == null ? null : capabilityPart(hb.language_capabilities);
-  const anyReady = anyServiceReady(hb.capability_by_type) ? 1 : 0;
+  const anyReady = anyServiceReady(hb.capability_by_type);
+  const store = new NodeShardStore(
+    redis,
+    keys,
+    { requestPoolIndex: () => Promise.resolve(), requestFlush: () => Promise.resolve() },
+    {
+      requireGpu: env.SB_REQUIRE_GPU,
+      loadChangeThreshold: env.SB_LOAD_CHANGE_THRESHOLD,
+      snapshotMaxAgeMs: env.SB_SNAPSHOT_MAX_AGE_MS,
+      unhealthyHeartbeats: env.SB_UNHEALTHY_HEARTBEATS,
+      reorderWindowMs: env.SB_HEARTBEAT_REORDER_MS,
+    },
+    createLogger('bench-baseline', 'warn'),
+  );
   const nodes = Array.from({ length: count }, (_, i) => {
     const id = benchNodeId(i);
-    const k = keys.forNode(id);
-    return {
-      id,
-      index: i,
-      node: k.node(id),
-      live: k.live,
-      offline: k.offline,
-      dirty: k.dirty,
-      n: 0,
-      lastTs: 0,
-    };
+    return { id, index: i, keys: keys.forNode(id), n: 0, lastTs: 0 };
   });
 
   let seq = 0;
@@ -88,30 +93,23 @@ async function runBaseline(msg: Record<string, unknown>): Promise<BaselineResult
       const load = heartbeatLoad(node.index, node.n);
       const started = performance.now();
       try {
-        const [code, , capChanged, wasEmpty] = await redis.recordHeartbeat(
-          node.node,
-          node.live,
-          node.offline,
-          node.dirty,
-          node.id,
-          node.lastTs,
-          Date.now(),
-          load.cpu,
-          load.gpu,
-          40,
-          load.mem,
-          0,
-          anyReady,
-          env.SB_REQUIRE_GPU ? 1 : 0,
-          svc.digest,
-          svc.blob,
-          lang?.digest ?? '',
-          lang?.blob ?? '',
-          '',
-          '',
-          env.SB_LOAD_CHANGE_THRESHOLD,
-          env.SB_SNAPSHOT_MAX_AGE_MS,
-          env.SB_UNHEALTHY_HEARTBEATS,
+        const [code, , capChanged, wasEmpty] = await store.recordHeartbeat(
+          node.keys,
+          {
+            nodeId: node.id,
+            timestamp: node.lastTs,
+            cpu: load.cpu,
+            gpu: load.gpu,
+            gpuMem: 40,
+            mem: load.mem,
+            running: 0,
+            anyReady,
+            svc,
+            lang,
+            models: null,
+            cached: true,
+          },
+          false,
         );
         if (measuring) {
           calls++;
@@ -140,6 +138,7 @@ async function runBaseline(msg: Record<string, unknown>): Promise<BaselineResult
   emit('window-end');
   stopped = true;
   await done;
+  store.close();
   await redis.quit();
   return {
     windowS,

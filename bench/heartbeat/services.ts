@@ -9,6 +9,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CpuMeter, type CpuUsage } from '../lib/cpu.ts';
 import { summarizeCpuProfile, type ProfileSummary } from '../lib/cpu-profile.ts';
+import { GC_TRACE_FLAG, GcTrace } from '../lib/gc-trace.ts';
 import { IpcClient } from '../lib/ipc.ts';
 import type { ChildSpec, ManagedProcess, Supervisor } from '../lib/processes.ts';
 import { REPO_ROOT, warn } from '../lib/report.ts';
@@ -51,6 +52,8 @@ export interface ServiceProcess {
 
 export interface GatewayProcess extends ServiceProcess {
   joinToken: string;
+  /** Its --trace-gc-nvp lines, accumulated (null when started without them). */
+  gcTrace: GcTrace | null;
 }
 
 /** The secrets of a deployment (every service that serves an API needs all three when SB_AUTH=on). */
@@ -79,13 +82,16 @@ export async function startGateway(
     prefix: string;
     shards: number;
     wsRateLimit: number;
-    cpu: number | null;
+    /** A core, or a taskset list ("0,1"). */
+    cpu: number | string | null;
     profileDir: string | null;
     nodeArgs: string[];
     /** Shared with other services of the run (default: fresh ones). */
     secrets?: Secrets;
     /** More settings (recorded in `env`). */
     extraEnv?: Record<string, string>;
+    /** Run with --trace-gc-nvp and account its allocation per heartbeat (bench/lib/gc-trace.ts). */
+    gcTrace?: boolean;
   },
 ): Promise<GatewayProcess> {
   const env = {
@@ -97,6 +103,8 @@ export async function startGateway(
     SB_AUTH: 'on',
     LOG_LEVEL: 'info',
     SB_WS_RATE_LIMIT: String(opts.wsRateLimit),
+    // one process unless asked (the service's own default is one per core)
+    SB_GATEWAY_PROCESSES: '1',
     ...opts.extraEnv,
   };
   const secrets = opts.secrets ?? newSecrets();
@@ -104,16 +112,24 @@ export async function startGateway(
   const proc = sup.spawn({
     label: 'gateway',
     command: process.execPath,
-    args: [...opts.nodeArgs, ...profile, '--import', 'tsx', 'services/gateway/main.ts'],
+    args: [
+      ...opts.nodeArgs,
+      ...profile,
+      ...(opts.gcTrace ? [GC_TRACE_FLAG] : []),
+      '--import',
+      'tsx',
+      'services/gateway/main.ts',
+    ],
     cpu: opts.cpu,
     cwd: REPO_ROOT,
     env: { ...cleanEnv(), ...env, ...secrets },
   });
+  const gcTrace = opts.gcTrace ? GcTrace.attach(proc) : null;
   let exit: Promise<{ code: number | null; signal: string | null }> | null = null;
   const stop = () => (exit ??= proc.stop('SIGTERM', 15_000));
   sup.onCleanup('gateway', stop);
   const port = await proc.waitForLine(listeningPort, 30_000);
-  return { proc, port, joinToken: secrets.SB_JOIN_TOKEN, env, stop };
+  return { proc, port, joinToken: secrets.SB_JOIN_TOKEN, env, stop, gcTrace };
 }
 
 /**

@@ -4,6 +4,7 @@
  * at both ends of the window, stop, and wait for the gateway to drain.
  */
 import { CpuMeter, type CpuSnapshot, type CpuUsage } from '../lib/cpu.ts';
+import { GcTrace, type GcTotals, type GcWindow } from '../lib/gc-trace.ts';
 import type { IpcClient } from '../lib/ipc.ts';
 import { byLabel, diffRecords, histogramOf, scrape, sumOf, type Scrape } from '../lib/prometheus.ts';
 import { histogramDelta, histogramQuantile, reviveHistogram, type HistogramData } from '../lib/stats.ts';
@@ -24,6 +25,8 @@ export interface StepContext {
   loadgen: IpcClient;
   metricsUrl: string;
   cpu: CpuMeter;
+  /** The gateway's --trace-gc-nvp lines (allocation per heartbeat), when it runs with them. */
+  gcTrace?: GcTrace;
   /** Extra arguments of the load generator's `start` (e.g. `{ burst: true }`). */
   startArgs?: Record<string, unknown>;
 }
@@ -43,6 +46,7 @@ interface Snapshot {
   scrape: Scrape;
   load: LoadCounters;
   cpu: CpuSnapshot;
+  gc: GcTotals | null;
 }
 
 export interface LatencyMs {
@@ -81,6 +85,13 @@ export interface StepResult {
   /** Gateway garbage collection in the window, by kind (minor, major, incremental, weakcb). */
   gc: Record<string, { count: number; ms: number; over10ms: number }>;
   /**
+   * From the gateway's --trace-gc-nvp lines over the window: bytes allocated ÷ heartbeats
+   * handled, and its GC pauses (every pause, unlike prom-client's). Null without the trace.
+   */
+  alloc: (GcWindow & { bytesPerHeartbeat: number | null }) | null;
+  /** Gateway CPU time ÷ heartbeats handled in the window, µs. */
+  gatewayCpuUsPerHeartbeat: number | null;
+  /**
    * prom-client's event-loop delay over the window (it resets on each scrape). It samples every
    * 10 ms and the delays include that interval: compare p99 with min, not with 0.
    */
@@ -100,7 +111,7 @@ async function snapshot(ctx: StepContext): Promise<Snapshot> {
     scrape(ctx.metricsUrl),
     ctx.loadgen.request<LoadCounters>('counters'),
   ]);
-  return { scrape: s, load, cpu };
+  return { scrape: s, load, cpu, gc: ctx.gcTrace?.snapshot() ?? null };
 }
 
 /** Every heartbeat frame the gateway has finished with: handled (any outcome) or shed. */
@@ -204,6 +215,9 @@ export async function measureStep(
   const lagP99 = sumOf(b.scrape, 'nodejs_eventloop_lag_p99_seconds');
   const lagMin = sumOf(b.scrape, 'nodejs_eventloop_lag_min_seconds');
 
+  const handled = handledTotal(b.scrape) - handledTotal(a.scrape);
+  const gcWindow = a.gc && b.gc ? GcTrace.delta(a.gc, b.gc) : null;
+  const gatewayCpu = CpuMeter.usage(a.cpu, b.cpu).processes['gateway'];
   const sentRate = sent / loadWindowS;
   const appliedRate = applied / windowS;
   const backlog = {
@@ -251,6 +265,12 @@ export async function measureStep(
     },
     cpu: CpuMeter.usage(a.cpu, b.cpu),
     gc: gcDelta(a.scrape, b.scrape),
+    alloc: gcWindow && {
+      ...gcWindow,
+      bytesPerHeartbeat: handled > 0 ? Math.round(gcWindow.allocatedBytes / handled) : null,
+    },
+    gatewayCpuUsPerHeartbeat:
+      gatewayCpu != null && handled > 0 ? Math.round(((gatewayCpu / 100) * windowS * 1e6) / handled) : null,
     gatewayEventLoopLagMs: lagP99 > 0 ? { min: lagMin * 1000, p99: lagP99 * 1000 } : null,
     drain,
     pass,

@@ -8,9 +8,16 @@ import type { Goal } from '../lib/scenario.ts';
 import type { BaselineResult } from './evalsha-baseline.child.ts';
 import type { QueueActivity } from './queue-events.ts';
 import type { RampResult } from './ramp.ts';
+import type { ScaleResult } from './scale.ts';
 import type { StepResult } from './step.ts';
 
-export const GOALS = { sustainedPerSec: 10_000, p99Ms: 5, ratio: 0.5 } as const;
+export const GOALS = {
+  sustainedPerSec: 10_000,
+  p99Ms: 5,
+  ratio: 0.5,
+  bytesPerHeartbeat: 2048,
+  processRatio: 1.7,
+} as const;
 
 export interface HeartbeatResult {
   scenario: 'heartbeat';
@@ -32,12 +39,14 @@ export interface HeartbeatResult {
   ramp: RampResult | null;
   queues: { poolIndex: QueueActivity; snapshotFlush: QueueActivity };
   gateway: { rssBytes: number | null; exit: { code: number | null; signal: string | null } | null };
+  /** 1 -> N gateway processes (null: --no-scale). */
+  scaling: ScaleResult | null;
   profile: ProfileSummary | null;
   goals: Goal[];
 }
 
 /** Gateway max sustained heartbeats/s: from the ramp, or the main phase alone when it kept up. */
-export function gatewayMax(r: HeartbeatResult): number | null {
+export function gatewayMax(r: Pick<HeartbeatResult, 'ramp' | 'main'>): number | null {
   if (r.ramp) return r.ramp.maxSustained;
   return r.main.pass ? r.main.appliedRate : null;
 }
@@ -52,6 +61,17 @@ export function evaluateGoals(r: HeartbeatResult): Goal[] {
   const ratio = ratioOf(r);
   const p99 = r.main.latencyMs.p99;
   const lowerBound = r.ramp?.lowerBound ? '≥ ' : '';
+  const scaling = r.scaling;
+  const scaleGoal: Goal[] = scaling
+    ? [
+        {
+          name: `${scaling.runs[1]?.processes ?? '?'} gateway processes ÷ 1 (max sustained)`,
+          target: `≥ ${GOALS.processRatio}`,
+          value: scaling.ratio === null ? '–' : fmt.ratio(scaling.ratio),
+          pass: scaling.ratio === null ? null : scaling.ratio >= GOALS.processRatio,
+        },
+      ]
+    : [];
   return [
     {
       name: 'sustained heartbeats/s (one gateway)',
@@ -66,11 +86,21 @@ export function evaluateGoals(r: HeartbeatResult): Goal[] {
       pass: p99 === null ? null : !r.main.latencyMs.overflow && p99 <= GOALS.p99Ms && r.main.pass,
     },
     {
+      name: `allocated per heartbeat at ${fmt.int(r.main.offeredRate)}/s`,
+      target: `≤ ${fmt.int(GOALS.bytesPerHeartbeat)} B`,
+      value: r.main.alloc?.bytesPerHeartbeat == null ? '–' : `${fmt.int(r.main.alloc.bytesPerHeartbeat)} B`,
+      pass:
+        r.main.alloc?.bytesPerHeartbeat == null
+          ? null
+          : r.main.alloc.bytesPerHeartbeat <= GOALS.bytesPerHeartbeat,
+    },
+    {
       name: 'ratio gateway max ÷ raw EVALSHA',
       target: `≥ ${GOALS.ratio}`,
       value: ratio === null ? '–' : `${lowerBound}${fmt.ratio(ratio)}`,
       pass: ratio === null ? null : ratio >= GOALS.ratio,
     },
+    ...scaleGoal,
   ];
 }
 
@@ -172,6 +202,39 @@ export function printHeartbeatSummary(r: HeartbeatResult): void {
     `pool-index jobs during heartbeat phases: ${pool.added} added, ${pool.addCalls} add calls` +
       ` (snapshot-flush: ${r.queues.snapshotFlush.addCalls} add calls)`,
   );
+  console.log(`per heartbeat (gateway, from --trace-gc-nvp and /proc; max-sustained step in brackets):`);
+  const best = r.ramp?.steps.filter((s) => s.pass).sort((x, y) => y.appliedRate - x.appliedRate)[0];
+  for (const [label, s] of [
+    [`main ${fmt.int(r.main.offeredRate)}/s`, r.main],
+    ...(best ? [[`max ${fmt.int(best.appliedRate)}/s`, best] as const] : []),
+  ] as const) {
+    const a = s.alloc;
+    console.log(
+      `  ${label}: ${a?.bytesPerHeartbeat == null ? '–' : fmt.int(a.bytesPerHeartbeat)} B allocated, ` +
+        `${s.gatewayCpuUsPerHeartbeat == null ? '–' : fmt.int(s.gatewayCpuUsPerHeartbeat)} µs CPU; ` +
+        (a
+          ? `GC in ${fmt.int(s.windowS)} s: ${a.count['s'] ?? 0} scavenges (${fmt.int(a.pauseMs['s'] ?? 0)} ms), ` +
+            `${a.markCompacts} mark-compacts (${fmt.int((a.pauseMs['mc'] ?? 0) + (a.pauseMs['ms'] ?? 0))} ms), ` +
+            `${a.pausesOver5ms} pauses ≥ 5 ms, longest ${a.maxPauseMs.toFixed(1)} ms`
+          : 'no GC trace'),
+    );
+  }
+  if (r.scaling) {
+    console.log(`scaling (${r.scaling.conditions}):`);
+    for (const run of r.scaling.runs) {
+      const best = run.ramp.steps.filter((s) => s.pass).sort((x, y) => y.appliedRate - x.appliedRate)[0];
+      console.log(
+        `  ${run.processes} process(es): max sustained ${fmt.int(run.ramp.maxSustained ?? 0)}/s` +
+          (best
+            ? ` (gateway CPU ${fmt.pct(best.cpu.processes['gateway'])}, redis ${fmt.pct(best.cpu.processes['redis'] ?? null)}, ` +
+              `load generator ${fmt.pct(best.cpu.processes['loadgen'])}, p99 ${fmt.ms(best.latencyMs.p99)}, ` +
+              `${best.gatewayCpuUsPerHeartbeat ?? '–'} µs CPU per heartbeat)`
+            : '') +
+          `; ${run.ramp.stoppedBecause}`,
+      );
+    }
+    console.log(`  ratio ${fmt.ratio(r.scaling.ratio)}`);
+  }
   if (r.main.errorFrames && Object.keys(r.main.errorFrames).length > 0) {
     console.log(`error frames in the main phase: ${JSON.stringify(r.main.errorFrames)}`);
   }

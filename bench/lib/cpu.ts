@@ -4,7 +4,7 @@
  * Elsewhere every figure is null and the benchmark still runs.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let clockTicks: number | undefined;
 
@@ -30,6 +30,30 @@ export function processCpuSeconds(pid: number): number | null {
   } catch {
     return null;
   }
+}
+
+/** The live child processes of `pid` (from /proc/<pid>/task/<tid>/children). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      if (text) for (const child of text.split(/\s+/)) out.push(Number(child));
+    }
+  } catch {
+    // gone, or not Linux
+  }
+  return out;
+}
+
+/**
+ * CPU seconds of a process and its live children (a multi-process gateway: its primary and the
+ * processes it forked); null if the process itself is unreadable.
+ */
+export function processTreeCpuSeconds(pid: number): number | null {
+  const own = processCpuSeconds(pid);
+  if (own === null) return null;
+  return childPids(pid).reduce((sum, child) => sum + (processCpuSeconds(child) ?? 0), own);
 }
 
 export interface CoreTimes {
@@ -78,7 +102,7 @@ export interface CpuUsage {
   unaccountedPct: number | null;
 }
 
-/** Samples a labelled set of processes and every core. */
+/** Samples a labelled set of processes (each with its children) and every core. */
 export class CpuMeter {
   private readonly pids = new Map<string, number>();
 
@@ -92,7 +116,7 @@ export class CpuMeter {
 
   snapshot(): CpuSnapshot {
     const processes: Record<string, number | null> = {};
-    for (const [label, pid] of this.pids) processes[label] = processCpuSeconds(pid);
+    for (const [label, pid] of this.pids) processes[label] = processTreeCpuSeconds(pid);
     const self = process.cpuUsage();
     processes['orchestrator'] = (self.user + self.system) / 1e6;
     return { at: performance.now(), processes, cores: coreTimes() };

@@ -23,6 +23,10 @@ export interface BenchOptions {
   baselineWindow: number;
   /** Run the max-throughput search (stepped open-loop rates). */
   ramp: boolean;
+  /** heartbeat: also measure max sustained with 1 and `processes` gateway processes (SB_GATEWAY_PROCESSES). */
+  scale: boolean;
+  /** heartbeat: gateway processes of the scaling comparison. */
+  processes: number;
   /** Measured window of one ramp step, seconds (after `rampSettleS`). */
   rampStepS: number;
   rampSettleS: number;
@@ -119,6 +123,23 @@ const SPECS: Spec[] = [
     kind: 'bool',
     def: true,
     help: 'search the max sustained rate',
+  },
+  {
+    key: 'scale',
+    flag: 'scale',
+    env: 'BENCH_SCALE',
+    kind: 'bool',
+    def: true,
+    quick: false,
+    help: 'heartbeat: max sustained with 1 and --processes gateway processes on both cores',
+  },
+  {
+    key: 'processes',
+    flag: 'processes',
+    env: 'BENCH_PROCESSES',
+    kind: 'int',
+    def: 2,
+    help: 'heartbeat --scale: SB_GATEWAY_PROCESSES of the second gateway',
   },
   {
     key: 'rampStepS',

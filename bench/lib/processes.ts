@@ -36,8 +36,8 @@ export interface ChildSpec {
   label: string;
   command: string;
   args: string[];
-  /** Core to pin to (the whole process, from exec on); null = unpinned. */
-  cpu: number | null;
+  /** Core (or taskset list, e.g. "0,1") to pin to (the whole process, from exec on); null = unpinned. */
+  cpu: number | string | null;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** Open a Node IPC channel (the child must be a Node process). */
@@ -99,9 +99,17 @@ export class ManagedProcess {
   }
 
   private push(stream: 'stdout' | 'stderr', line: string): void {
-    this.tail.push(stream === 'stderr' ? `! ${line}` : line);
-    if (this.tail.length > TAIL_LINES) this.tail.shift();
+    // V8's --trace-gc-nvp lines (bench/lib/gc-trace.ts) would push everything else out of the tail
+    if (!line.includes(' allocated=')) {
+      this.tail.push(stream === 'stderr' ? `! ${line}` : line);
+      if (this.tail.length > TAIL_LINES) this.tail.shift();
+    }
     for (const listener of this.lineListeners) listener(line, stream);
+  }
+
+  /** Calls `listener` with every line of output from now on. */
+  onLine(listener: (line: string, stream: 'stdout' | 'stderr') => void): void {
+    this.lineListeners.add(listener);
   }
 
   /** The last lines of output (stderr lines prefixed with `! `). */

@@ -73,7 +73,7 @@ async function handleHeartbeat(
     req.resume(); // an unread body (a bad URL) must not hold the connection
     sendError(res, error);
   } finally {
-    deps.metrics.heartbeats.inc({ outcome });
+    deps.metrics.countHeartbeat(outcome);
     deps.metrics.heartbeatSeconds.observe((performance.now() - started) / 1000);
   }
 }

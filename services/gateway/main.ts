@@ -7,6 +7,7 @@ import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
 import { checkRedisGuarantees } from '../../shared/redis-guarantees.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
+import { clusterChildMetrics, isClusterChild, processCount } from '../../shared/process-cluster.ts';
 import { runService } from '../../shared/service-runner.ts';
 import { closeBounded } from '../../shared/shutdown.ts';
 import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
@@ -16,6 +17,7 @@ import { GatewayServer } from './gateway-server.ts';
 import { JobProgress } from './job-progress.ts';
 import { NodeAuthenticator } from './node-auth.ts';
 import { NodeRegistry } from './node-registry.ts';
+import { NodeShardStore } from '../../shared/store/node-shard.ts';
 import { NodeService } from './node-service.ts';
 
 export interface Gateway {
@@ -46,6 +48,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     service: 'gateway',
     limits: { ...httpLimits(env), maxConnections: env.SB_MAX_CONNECTIONS },
     registry: metricsRegistry,
+    ...(isClusterChild() ? { metrics: clusterChildMetrics(metricsRegistry) } : {}),
     readyTimeoutMs: env.SB_REDIS_COMMAND_TIMEOUT_MS,
     isReady: async () => server !== undefined && !server.closing && (await redis.ping()) === 'PONG',
   }).catch(async (err: unknown) => {
@@ -59,7 +62,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     await feed.start();
 
     const queues = new DerivedWorkQueues(queueRedis, keys, env.SB_FLUSH_DELAY_MS, log);
-    const registry = new NodeRegistry(
+    const store = new NodeShardStore(
       redis,
       keys,
       queues,
@@ -72,6 +75,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       },
       log,
     );
+    const registry = new NodeRegistry(store, log.child({ component: 'node-registry' }));
     const quarantine = new NodeQuarantine(
       redis,
       keys,
@@ -119,6 +123,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
             await gateway.close(); // sockets closed with 1001, in-flight requests answered
             await feed.close();
             await queues.close();
+            store.close();
           },
           force: () => void http.close(),
         }),
@@ -130,4 +135,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   }
 }
 
-runService(import.meta.url, 'gateway', startGateway);
+// SB_GATEWAY_PROCESSES processes on the one port (0: one per core), see shared/process-cluster.ts
+runService(import.meta.url, 'gateway', startGateway, (config) =>
+  processCount(config.env.SB_GATEWAY_PROCESSES),
+);

@@ -267,7 +267,7 @@ export class NodeSocket {
   }
 
   private observeHeartbeat(receivedAt: number, outcome: string): void {
-    this.metrics.heartbeats.inc({ outcome });
+    this.metrics.countHeartbeat(outcome);
     this.metrics.heartbeatSeconds.observe((performance.now() - receivedAt) / 1000);
   }
 

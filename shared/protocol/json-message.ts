@@ -17,8 +17,18 @@ const CLOSE_BRACKET = 0x5d;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
-/** The nesting depth of a JSON text (strings skipped), stopping as soon as it exceeds `limit`. */
+/**
+ * True when a JSON text nests deeper than `limit` (strings skipped). A text with at most `limit`
+ * opening brackets, inside strings or not, cannot: they are counted first with the engine's
+ * native search, which settles every ordinary frame (a heartbeat has ~25) without walking it
+ * character by character in JavaScript. Only a text with more is scanned, stopping as soon as
+ * the depth exceeds `limit`.
+ */
 export function jsonDepthExceeds(text: string, limit = MAX_JSON_DEPTH): boolean {
+  let opens = 0;
+  for (let i = text.indexOf('{'); i !== -1 && opens <= limit; i = text.indexOf('{', i + 1)) opens++;
+  for (let i = text.indexOf('['); i !== -1 && opens <= limit; i = text.indexOf('[', i + 1)) opens++;
+  if (opens <= limit) return false;
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {

@@ -6,6 +6,7 @@ import { frame, heartbeatBody, registerBody } from '../support/node-fixtures.ts'
 import { JOIN_TOKEN, startTestGateway, type TestGateway } from '../support/service-harness.ts';
 import { clusterNodes, clusterSeedNodes, uniquePrefix, waitFor } from '../support/redis.ts';
 import { TestSocket } from '../support/ws-client.ts';
+import { slotOf } from '../../shared/store/node-shard.ts';
 
 describe('gateway on a 3-master Redis Cluster', () => {
   let gw: TestGateway;
@@ -56,5 +57,13 @@ describe('gateway on a 3-master Redis Cluster', () => {
       const statuses = await Promise.all(ids.map((id) => redis.hget(gw.keys.forNode(id).node(id), 'status')));
       return statuses.every((s) => s === 'offline');
     });
+  });
+
+  it("the node shard store routes its prebuilt heartbeats to the slot Redis computes for each shard's tag", async () => {
+    for (let shard = 0; shard < gw.keys.shards; shard++) {
+      const k = gw.keys.shard(shard);
+      expect(slotOf(k.tag)).toBe(await redis.cluster('KEYSLOT', k.node('any-node')));
+    }
+    expect(slotOf('foo')).toBe(await redis.cluster('KEYSLOT', 'foo'));
   });
 });

@@ -86,6 +86,7 @@ describe('Prometheus metrics of every service', () => {
         service,
         version: BUILD_INFO.version,
         node: process.version,
+        pid: process.pid, // the services run in this test's process
       });
     }
   });

@@ -34,13 +34,14 @@ describe('build info', () => {
     expect(packageVersion(file('elsewhere/shared/build-info.js', ''))).toBe('unknown');
   });
 
-  it('/healthz body: alive, the service and its build, `ok` kept for older probes', () => {
+  it('/healthz body: alive, the service and its build, the process that answered, `ok` kept for older probes', () => {
     expect(healthBody('gateway')).toEqual({
       ok: true,
       status: 'ok',
       service: 'gateway',
       version: pkg.version,
       node: process.version,
+      pid: process.pid,
     });
   });
 

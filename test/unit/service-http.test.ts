@@ -32,6 +32,7 @@ describe('ServiceHttp', () => {
       service: 'selector',
       version: BUILD_INFO.version,
       node: BUILD_INFO.node,
+      pid: process.pid,
     });
     expect((await fetch(`${base}/healthz`, { method: 'HEAD' })).status).toBe(200);
     const ready = await fetch(`${base}/readyz`);

@@ -1,0 +1,168 @@
+/**
+ * The stages bench/alloc.ts measures, on the gateway's own functions: the heartbeat frame as the
+ * bench sends it, a real redis-server and the gateway's Redis client, registry and service.
+ */
+import { startRedisServer } from '../../scripts/lib/redis-server-process.ts';
+import { createGatewayMetrics } from '../../services/gateway/gateway-metrics.ts';
+import { CapabilityCache } from '../../services/gateway/capability-cache.ts';
+import { NodeAuthenticator } from '../../services/gateway/node-auth.ts';
+import { NodeRegistry } from '../../services/gateway/node-registry.ts';
+import { NodeService } from '../../services/gateway/node-service.ts';
+import { JobProgress } from '../../services/gateway/job-progress.ts';
+import { loadConfig } from '../../shared/config.ts';
+import { KeyBuilder } from '../../shared/keys.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { createMetricsRegistry } from '../../shared/metrics.ts';
+import { parseJsonMessage } from '../../shared/protocol/json-message.ts';
+import { nodeHeartbeatCoreSchema, nodeHeartbeatSchema } from '../../shared/protocol/node-messages.ts';
+import { parseOrThrow } from '../../shared/protocol/validation.ts';
+import { isHeartbeatCore } from '../../shared/protocol/heartbeat-core.ts';
+import { heartbeatKeysAndArgs, NodeShardStore, type HeartbeatWrite } from '../../shared/store/node-shard.ts';
+import { encodeEvalsha } from '../../shared/store/script-command.ts';
+import { scriptSha } from '../../shared/lua-scripts.ts';
+import { DerivedWorkQueues } from '../../shared/queues.ts';
+import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
+import { heartbeatFrame, registerBody } from '../lib/node-messages.ts';
+
+/** What the capability cache compared before: the fields re-serialised. */
+function rawText(body: Record<string, unknown>): string[] {
+  return [
+    JSON.stringify([body['installed_services'] ?? null, body['capability_by_type'] ?? null]),
+    JSON.stringify(body['language_capabilities']),
+  ];
+}
+
+export interface Stage {
+  name: string;
+  fn: () => unknown;
+}
+
+export async function stages(): Promise<{ frameBytes: number; list: Stage[]; close: () => Promise<void> }> {
+  const server = await startRedisServer();
+  const config = loadConfig({ REDIS_URL: server.url, SB_AUTH: 'off', PORT: '0' }, 'gateway');
+  const log = createLogger('alloc-bench', 'silent');
+  const env = config.env;
+  const keys = new KeyBuilder(config.prefix, config.shards);
+  const redis = createRedisClient(config, log, { name: 'gateway', mode: 'fail-fast' });
+  const queueRedis = createRedisClient(config, log, { name: 'gateway-queues', mode: 'fail-fast' });
+  await waitForRedis([redis, queueRedis]);
+  const queues = new DerivedWorkQueues(queueRedis, keys, env.SB_FLUSH_DELAY_MS, log);
+  const policy = {
+    requireGpu: env.SB_REQUIRE_GPU,
+    loadChangeThreshold: env.SB_LOAD_CHANGE_THRESHOLD,
+    snapshotMaxAgeMs: env.SB_SNAPSHOT_MAX_AGE_MS,
+    unhealthyHeartbeats: env.SB_UNHEALTHY_HEARTBEATS,
+    reorderWindowMs: env.SB_HEARTBEAT_REORDER_MS,
+  };
+  const store = new NodeShardStore(redis, keys, queues, policy, log);
+  const registry = new NodeRegistry(store, log);
+  const auth = new NodeAuthenticator(config.auth, redis, keys);
+  const jobs = new JobProgress(redis, keys, queues, env.SB_JOB_TIMEOUT_MS);
+  const service = new NodeService(
+    registry,
+    jobs,
+    {
+      requireGpu: false,
+      defaultMaxJobs: 3,
+      heartbeatIntervalMs: env.SB_HEARTBEAT_INTERVAL_MS,
+      nodeTtlMs: env.SB_NODE_TTL_MS,
+    },
+    auth,
+  );
+  const metrics = createGatewayMetrics(createMetricsRegistry('gateway'));
+  const nodeId = 'alloc-node-1';
+  const principal = { kind: 'node' as const, nodeId };
+  await service.register(registerBody(nodeId), principal, 'ws');
+
+  let k = 0;
+  let ts = Date.now();
+  const text = heartbeatFrame(nodeId, 1, 0, ts);
+  const buffer = Buffer.from(text);
+  const body = JSON.parse(text) as Record<string, unknown>;
+  await service.heartbeat(body, principal, nodeId); // fills the capability cache
+  const cache = new CapabilityCache();
+  const core = parseOrThrow(nodeHeartbeatSchema, body);
+  cache.resolve(nodeId, body, core);
+  const frames = Array.from({ length: 16 }, (_, i) => Buffer.from(heartbeatFrame(nodeId, 1, i, ts + i)));
+  const shard = keys.forNode(nodeId);
+  const hit = cache.hit(nodeId, body)!;
+  const write = (): HeartbeatWrite => ({
+    nodeId,
+    timestamp: ++ts,
+    cpu: 20,
+    gpu: 30,
+    gpuMem: 40,
+    mem: 50,
+    running: 0,
+    anyReady: true,
+    svc: hit.svc,
+    lang: hit.lang,
+    models: null,
+    cached: true,
+  });
+  const sha = scriptSha('recordHeartbeat');
+  const list: Stage[] = [
+    { name: 'frame Buffer → utf8 string', fn: () => buffer.toString('utf8') },
+    { name: 'parse: depth check + JSON.parse', fn: () => parseJsonMessage(text, 'frame') },
+    { name: 'capability cache hit (sameJson on parsed values)', fn: () => cache.hit(nodeId, body) },
+    { name: '  (before: JSON.stringify of the capability fields)', fn: () => rawText(body) },
+    { name: 'validation: isHeartbeatCore (by hand)', fn: () => isHeartbeatCore(body) },
+    {
+      name: '  (before: nodeHeartbeatCoreSchema, zod)',
+      fn: () => parseOrThrow(nodeHeartbeatCoreSchema, body),
+    },
+    {
+      name: 'EVALSHA keys + args + RESP buffer',
+      fn: () => encodeEvalsha(sha, 5, heartbeatKeysAndArgs(shard, write(), policy, Date.now(), false)),
+    },
+    {
+      name: 'EVALSHA round trip, prebuilt command (store)',
+      fn: () => store.recordHeartbeat(shard, write(), false),
+    },
+    {
+      name: '  (before: the defined command, ioredis Script)',
+      fn: () => {
+        const [a, b, c, d, e, ...rest] = heartbeatKeysAndArgs(
+          shard,
+          write(),
+          policy,
+          Date.now(),
+          false,
+        ) as string[];
+        return redis.recordHeartbeat(a!, b!, c!, d!, e!, ...rest);
+      },
+    },
+    {
+      name: 'metrics: countHeartbeat + duration observe',
+      fn: () => {
+        metrics.countHeartbeat('applied');
+        metrics.heartbeatSeconds.observe(0.001);
+      },
+    },
+    {
+      name: '  (before: sb_heartbeats_total inc({outcome}) + observe)',
+      fn: () => {
+        metrics.heartbeats.inc({ outcome: 'applied' });
+        metrics.heartbeatSeconds.observe(0.001);
+      },
+    },
+    {
+      name: 'NodeService.heartbeat from the frame text (parse → Redis reply)',
+      fn: () => {
+        const b = JSON.parse(frames[k++ & 15]!.toString('utf8')) as Record<string, unknown>;
+        b['timestamp'] = ++ts;
+        return service.heartbeat(b, principal, nodeId);
+      },
+    },
+  ];
+  return {
+    frameBytes: buffer.length,
+    list,
+    close: async () => {
+      await queues.close();
+      store.close();
+      await Promise.allSettled([redis.quit(), queueRedis.quit()]);
+      await server.destroy();
+    },
+  };
+}

@@ -1,0 +1,316 @@
+import type { KeyBuilder, ShardKeys } from '../keys.ts';
+import type { Logger } from '../logger.ts';
+import { scriptSha, type HeartbeatReply } from '../lua-scripts.ts';
+import type { RedisClient } from '../redis-client.ts';
+import { CommandDeadlines, encodeEvalsha, PrebuiltCommand } from './script-command.ts';
+
+/**
+ * The node shard's typed store, heartbeat side (issue 12 deliverable 1): the ONE place that
+ * builds the keys of registerNode, recordHeartbeat, markOffline, recordNodeError and
+ * releaseConnection, packs their ARGV from named fields, turns their return codes into named
+ * results, and does the derived work a script asks for (a pool-index job on a real capability
+ * change; a snapshot flush when the shard's dirty set was empty). Services never see a key or
+ * a script code.
+ */
+
+type Arg = string | number;
+
+/** A capability part as the scripts store it: digest + canonical JSON. */
+export interface StoredPart {
+  digest: string;
+  blob: string;
+}
+
+/** Arguments of one registration, already validated and canonicalised. */
+export interface RegistrationWrite {
+  nodeId: string;
+  hasGpu: boolean;
+  maxJobs: number;
+  acceptPublic: boolean;
+  agentVersion: string;
+  platform: string;
+  parts: { static: StoredPart; svc: StoredPart; lang: StoredPart; models: StoredPart };
+}
+
+/**
+ * What proves the registrant is the node: `node` (its own token or its socket, or auth off),
+ * or the join token under an SB_JOIN_REREGISTER policy; and the transport that holds it.
+ */
+export interface RegistrationProof {
+  by: 'node' | 'offline' | 'refuse';
+  conn: 'ws' | 'http';
+}
+
+/** registerNode's answer: `id_taken` for a generated id that exists, `refused` for the join token. */
+export type RegisterResult =
+  { kind: 'registered'; epoch: number; isNew: boolean } | { kind: 'id_taken' } | { kind: 'refused' };
+
+/** One heartbeat, validated; capability parts canonical (see CapabilityCache). */
+export interface HeartbeatWrite {
+  nodeId: string;
+  /** the node's timestamp, ms (ordering only) */
+  timestamp: number;
+  cpu: number;
+  gpu: number | null;
+  gpuMem: number | null;
+  mem: number;
+  running: number;
+  anyReady: boolean;
+  svc: StoredPart;
+  /** null: the heartbeat did not carry the part (unchanged) */
+  lang: StoredPart | null;
+  models: StoredPart | null;
+  /** The parts are what this gateway last sent for the node: try without the blobs first. */
+  cached: boolean;
+}
+
+export interface HeartbeatPolicy {
+  requireGpu: boolean;
+  loadChangeThreshold: number;
+  snapshotMaxAgeMs: number;
+  unhealthyHeartbeats: number;
+  /** SB_HEARTBEAT_REORDER_MS: how far behind the last timestamp a heartbeat is merely reordered */
+  reorderWindowMs: number;
+}
+
+/**
+ * `applied`; `clock_jump`: applied although its timestamp was behind the last one by more than
+ * the reorder window (the node's clock went back); `stale`: reordered in flight, only liveness
+ * refreshed. The kind is the `outcome` label of sb_heartbeats_total.
+ */
+export type HeartbeatOutcome =
+  | { kind: 'applied' | 'clock_jump'; status: string; capabilityChanged: boolean }
+  | { kind: 'stale'; status: string }
+  | { kind: 'not_registered' };
+
+/** recordHeartbeat's reply codes (lua/recordHeartbeat-5.lua). */
+export const HEARTBEAT_CODE = {
+  notRegistered: -1,
+  /** reordered in flight: only liveness refreshed */
+  stale: 0,
+  applied: 1,
+  /** a changed capability part came without its blob: call again with blobs */
+  sendBlobs: 2,
+  /** applied although older than the stored timestamp by more than the reorder window */
+  clockJump: 3,
+} as const;
+
+/** recordHeartbeat's KEYS + ARGV, in the order lua/recordHeartbeat-5.lua documents. */
+export function heartbeatKeysAndArgs(
+  k: ShardKeys,
+  h: HeartbeatWrite,
+  p: HeartbeatPolicy,
+  nowMs: number,
+  withBlobs: boolean,
+): Arg[] {
+  const lang = h.lang;
+  const models = h.models;
+  return [
+    k.node(h.nodeId),
+    k.live,
+    k.offline,
+    k.dirty,
+    k.published,
+    h.nodeId,
+    h.timestamp,
+    nowMs,
+    h.cpu,
+    h.gpu ?? '',
+    h.gpuMem ?? '',
+    h.mem,
+    h.running,
+    h.anyReady ? 1 : 0,
+    p.requireGpu ? 1 : 0,
+    h.svc.digest,
+    withBlobs ? h.svc.blob : '',
+    lang ? lang.digest : '',
+    lang && withBlobs ? lang.blob : '',
+    models ? models.digest : '',
+    models && withBlobs ? models.blob : '',
+    p.loadChangeThreshold,
+    p.snapshotMaxAgeMs,
+    p.unhealthyHeartbeats,
+    p.reorderWindowMs,
+  ];
+}
+const HEARTBEAT_KEYS = 5;
+
+/** Where the store asks for the derived work (DerivedWorkQueues). */
+export interface DerivedWork {
+  requestPoolIndex(nodeId: string, shard: number): Promise<void>;
+  requestFlush(shard: number): Promise<void>;
+}
+
+export interface NodeShardStoreOptions {
+  /**
+   * The client's SB_REDIS_COMMAND_TIMEOUT_MS: heartbeats' deadlines are checked by one sweep
+   * (script-command.ts), not a timer each. 0 = none.
+   */
+  commandTimeoutMs: number;
+}
+
+export class NodeShardStore {
+  private readonly log: Logger;
+  private readonly heartbeatSha = scriptSha('recordHeartbeat');
+  private readonly deadlines = new CommandDeadlines();
+  /** Cluster slot of each shard's hash tag (all of a shard's keys share it); null: standalone. */
+  private readonly slots: (number | null)[];
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: KeyBuilder,
+    private readonly work: DerivedWork,
+    private readonly policy: HeartbeatPolicy,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'node-shard' });
+    const cluster = 'isCluster' in redis && redis.isCluster;
+    this.slots = Array.from({ length: keys.shards }, (_, s) => (cluster ? slotOf(keys.shard(s).tag) : null));
+  }
+
+  /** registerNode-5.lua: a new connection epoch, or why not. */
+  async register(
+    w: RegistrationWrite,
+    generatedId: boolean,
+    proof: RegistrationProof,
+  ): Promise<RegisterResult> {
+    const k = this.keys.forNode(w.nodeId);
+    const p = w.parts;
+    const [epoch, capChanged, dirtyWasEmpty, isNew] = await this.redis.registerNode(
+      k.node(w.nodeId),
+      k.nodes,
+      k.live,
+      k.offline,
+      k.dirty,
+      w.nodeId,
+      Date.now(),
+      w.hasGpu ? 1 : 0,
+      w.maxJobs,
+      w.acceptPublic ? 1 : 0,
+      w.agentVersion,
+      w.platform,
+      p.static.digest,
+      p.static.blob,
+      p.svc.digest,
+      p.svc.blob,
+      p.lang.digest,
+      p.lang.blob,
+      p.models.digest,
+      p.models.blob,
+      generatedId ? 1 : 0,
+      proof.by === 'node' ? '' : proof.by,
+      proof.conn,
+    );
+    if (epoch === -1) return { kind: 'id_taken' };
+    if (epoch === -2) return { kind: 'refused' };
+    await this.followUp(w.nodeId, k.shard, capChanged === 1, dirtyWasEmpty === 1);
+    return { kind: 'registered', epoch, isNew: isNew === 1 };
+  }
+
+  /**
+   * recordHeartbeat-5.lua, without blobs first when the parts are believed stored (the script
+   * answers `send blobs` when another replica wrote other digests since), then the follow-up.
+   */
+  async heartbeat(h: HeartbeatWrite): Promise<HeartbeatOutcome> {
+    const k = this.keys.forNode(h.nodeId);
+    let reply = await this.recordHeartbeat(k, h, !h.cached);
+    if (reply[0] === HEARTBEAT_CODE.sendBlobs) reply = await this.recordHeartbeat(k, h, true);
+    const code = reply[0];
+    if (code === HEARTBEAT_CODE.notRegistered) return { kind: 'not_registered' };
+    if (code === HEARTBEAT_CODE.stale) return { kind: 'stale', status: reply[1] };
+    const capabilityChanged = reply[2] === 1;
+    if (capabilityChanged || reply[3] === 1)
+      await this.followUp(h.nodeId, k.shard, capabilityChanged, reply[3] === 1);
+    return {
+      kind: code === HEARTBEAT_CODE.clockJump ? 'clock_jump' : 'applied',
+      status: reply[1],
+      capabilityChanged,
+    };
+  }
+
+  /**
+   * One EVALSHA, prebuilt (script-command.ts: ~2.9 KB allocated instead of ~11.5 KB); on
+   * NOSCRIPT (Redis lost its script cache) once more through the defined command, which loads it.
+   */
+  recordHeartbeat(k: ShardKeys, h: HeartbeatWrite, withBlobs: boolean): Promise<HeartbeatReply> {
+    const args = heartbeatKeysAndArgs(k, h, this.policy, Date.now(), withBlobs);
+    const command = new PrebuiltCommand(
+      encodeEvalsha(this.heartbeatSha, HEARTBEAT_KEYS, args),
+      this.slots[k.shard]!,
+      this.deadlines,
+    );
+    return (this.redis.sendCommand(command) as Promise<HeartbeatReply>).catch((err: unknown) => {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      const [node, live, offline, dirty, published, ...rest] = args as [
+        string,
+        string,
+        string,
+        string,
+        string,
+        ...Arg[],
+      ];
+      return this.redis.recordHeartbeat(node, live, offline, dirty, published, ...rest);
+    });
+  }
+
+  /**
+   * markOffline-4.lua for a closed connection (`epoch`; the reaper passes '' and a cutoff):
+   * true when the node went offline (it leaves its pools: pool-index job).
+   */
+  async markOffline(nodeId: string, epoch: number | '', cutoffMs: number | '' = ''): Promise<boolean> {
+    const k = this.keys.forNode(nodeId);
+    const [code, dirtyWasEmpty] = await this.redis.markOffline(
+      k.node(nodeId),
+      k.live,
+      k.offline,
+      k.dirty,
+      nodeId,
+      epoch,
+      Date.now(),
+      cutoffMs,
+    );
+    await this.followUp(nodeId, k.shard, code === 1, dirtyWasEmpty === 1);
+    return code === 1;
+  }
+
+  /** recordNodeError-1.lua: false when the node is not registered. */
+  async recordNodeError(
+    nodeId: string,
+    error: { code: string; message: string; details?: unknown },
+  ): Promise<boolean> {
+    const k = this.keys.forNode(nodeId);
+    return (await this.redis.recordNodeError(k.node(nodeId), JSON.stringify(error), Date.now())) === 1;
+  }
+
+  /** releaseConnection-1.lua: no socket holds `epoch` any more; false when it was not current. */
+  async releaseConnection(nodeId: string, epoch: number): Promise<boolean> {
+    return (await this.redis.releaseConnection(this.keys.forNode(nodeId).node(nodeId), epoch)) === 1;
+  }
+
+  /** Stops the deadline sweep (the client itself belongs to the caller). */
+  close(): void {
+    this.deadlines.close();
+  }
+
+  private async followUp(nodeId: string, shard: number, capabilityChanged: boolean, dirtyWasEmpty: boolean) {
+    if (!capabilityChanged && !dirtyWasEmpty) return;
+    const work: Promise<void>[] = [];
+    if (capabilityChanged) work.push(this.work.requestPoolIndex(nodeId, shard));
+    if (dirtyWasEmpty) work.push(this.work.requestFlush(shard));
+    this.log.debug({ nodeId, shard, capabilityChanged, dirtyWasEmpty }, 'enqueue derived work');
+    await Promise.all(work);
+  }
+}
+
+/** Redis Cluster's slot of a hash tag: CRC16/XMODEM of the text between the braces, mod 16384. */
+export function slotOf(tag: string): number {
+  const open = tag.indexOf('{');
+  const close = tag.indexOf('}', open + 1);
+  const key = open >= 0 && close > open + 1 ? tag.slice(open + 1, close) : tag;
+  let crc = 0;
+  for (const byte of Buffer.from(key, 'utf8')) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}
