@@ -22,14 +22,16 @@ WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund
 
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json vite.config.ts ./
 COPY shared ./shared
 COPY services ./services
 COPY agent ./agent
 COPY scripts ./scripts
+COPY console ./console
 # The image's own Node runs the services: the pinned Node package npm ci installed for the
 # build (node_modules/node-linux-*) is dropped with the dev dependencies.
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund \
+# The console (console/, built by Vite into dist/console/) is served by the selector at /console/.
+RUN npm run build && npm run build:console && npm prune --omit=dev --no-audit --no-fund \
  && rm -rf node_modules/node-linux-* node_modules/.bin/node
 
 # ---- runtime: compiled JavaScript, production dependencies, the Lua scripts ------------------

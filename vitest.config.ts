@@ -34,6 +34,8 @@ export default defineConfig({
       project('cluster'),
       // a fault case runs traffic, the fault and the settling of every job: ~10-20 s, more on a busy machine
       project('faults', { testTimeout: 120_000 }),
+      // the console in Debian's chromium (playwright-core); skipped with a message without it, outside CI
+      project('browser', { testTimeout: 60_000 }),
     ],
   },
 });

@@ -93,6 +93,9 @@ export const envSchema = z.object({
   SB_QUARANTINE_WINDOW_MS: int(100).default(60_000),
   SB_QUARANTINE_BASE_MS: int(100).default(30_000),
   SB_QUARANTINE_MAX_MS: int(100).default(600_000),
+  SB_CONSOLE_SESSION_TTL_MS: int(60_000).default(28_800_000),
+  SB_JAEGER_URL: z.string().url().optional(),
+  SB_CONSOLE_DIR: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -32,11 +32,19 @@ import { crc32 } from 'node:zlib';
  *   <jtag>:job:<id>   hash   the job record (status, request, placement, attempts, timeout_ms)
  *   <jtag>:partials:<id> stream the job's asr_partial texts (attempt, text, final, at), expires with the job
  *   <jtag>:placing    zset   job id → deadline (ms) of a placement whose reservation is not confirmed yet
+ *   <jtag>:recent     zset   job id → created_at (ms) of the shard's newest jobs, ≤ JOB_INDEX_CAP (console listing)
+ *   <jtag>:failed     zset   job id → finished_at (ms) of the shard's latest failed jobs, ≤ JOB_INDEX_CAP
  *   <jtag>:open       zset   unfinished job id → when the worker's job sweep looks at it next (ms): the
  *                            job-side safety net for a slot its node shard lost (services/worker/job-sweep.ts)
  * Sessions (`payload.session_id`) by crc32(sessionId), same tags:
  *   <jtag>:sess:<id>  hash   node (of the session's last job), next (utterance index); expires after SB_SESSION_TTL_MS
  */
+
+/**
+ * Ids kept per job shard in each job index (`<jtag>:recent`, `<jtag>:failed`): the scripts that
+ * add one trim the oldest beyond this; an index may name a job whose record has expired.
+ */
+export const JOB_INDEX_CAP = 500;
 
 export const NODE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -131,6 +139,17 @@ export class KeyBuilder {
   /** The asr_partial stream of a job: same slot as its record. */
   partials(jobId: string): string {
     return `{${this.prefix}:j${shardOf(jobId, this.shards)}}:partials:${jobId}`;
+  }
+
+  /** The job indexes of job shard `shard` (console listing): newest jobs, latest failed ones. */
+  jobIndexes(shard: number): { recent: string; failed: string } {
+    const tag = `{${this.prefix}:j${shard}}`;
+    return { recent: `${tag}:recent`, failed: `${tag}:failed` };
+  }
+
+  /** The job indexes of the shard holding `jobId`'s record (same slot). */
+  jobIndexesOf(jobId: string): { recent: string; failed: string } {
+    return this.jobIndexes(shardOf(jobId, this.shards));
   }
 
   /** A session's affinity and utterance counter, in job shard crc32(sessionId) mod shards. */

@@ -150,12 +150,14 @@ declare module 'ioredis' {
     failoverJob(
       job: string,
       openJobs: string,
+      failed: string,
       attemptId: number,
       reason: string,
       nowMs: number,
       maxAttempts: number,
       jobId: string,
       nextSweepMs: number,
+      indexCap: number,
     ): Result<[0] | [1, string, string] | [2], Context>;
     sweepJob(
       job: string,
@@ -164,11 +166,13 @@ declare module 'ioredis' {
     ): Result<[0] | [1, string, string, string, string, string], Context>;
     recordAttempt(
       job: string,
+      failed: string,
       previousAttempt: number,
       attemptId: number,
       nodeId: string,
       nowMs: number,
       errorJson: string,
+      indexCap: number,
     ): Result<number, Context>;
     reconcileNode(
       node: string,
@@ -178,17 +182,20 @@ declare module 'ioredis' {
     ): Result<[number, number, number], Context>;
     advanceJob(
       job: string,
+      failed: string,
       attemptId: number,
       status: 'accepted' | 'running' | 'finished' | 'failed',
       nowMs: number,
       resultJson: string,
       errorJson: string,
       nodeId: string,
+      indexCap: number,
     ): Result<number, Context>;
     claimJob(
       job: string,
       placing: string,
       open: string,
+      recent: string,
       ...args: Arg[]
     ): Result<[1] | [0, string, string, string, string], Context>;
     repointJob(

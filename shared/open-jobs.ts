@@ -8,6 +8,6 @@ export function sweepMarginMs(reaperIntervalMs: number): number {
 }
 
 // The open-jobs index (`{sb:j<k>}:open`): unfinished job → when the job sweep looks at it. A job
-// enters it in its claim (claimJob-3.lua, shared/store/job-shard.ts) due at its ack deadline plus
-// the margin; failoverJob-2.lua re-arms it, and the sweep takes it out once the job is terminal or
+// enters it in its claim (claimJob-4.lua, shared/store/job-shard.ts) due at its ack deadline plus
+// the margin; failoverJob-3.lua re-arms it, and the sweep takes it out once the job is terminal or
 // gone (a job whose placement was dropped included).

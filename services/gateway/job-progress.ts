@@ -1,4 +1,4 @@
-import type { KeyBuilder } from '../../shared/keys.ts';
+import { JOB_INDEX_CAP, type KeyBuilder } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import { isClientFault, type NodeQuarantine } from '../../shared/quarantine.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
@@ -115,12 +115,14 @@ export class JobProgress {
   ): Promise<ProgressOutcome> {
     const code = await this.redis.advanceJob(
       this.keys.job(jobId),
+      this.keys.jobIndexesOf(jobId).failed,
       attempt,
       status,
       Date.now(),
       result === undefined ? '' : JSON.stringify(result),
       error === undefined || error === null ? '' : JSON.stringify(error),
       nodeId,
+      JOB_INDEX_CAP,
     );
     return code === 1 ? 'applied' : code === 0 ? 'duplicate' : 'stale';
   }

@@ -10,6 +10,8 @@ import { safeEqual } from '../../shared/node-token.ts';
 export interface Caller {
   tenant: string;
   admin: boolean;
+  /** signed in to the console (session cookie): a client key's session may read the admin GETs */
+  session?: boolean;
 }
 
 /** The caller of a request, set by `apiKeyAuth`. */
@@ -23,7 +25,7 @@ export function callerOf(res: Response): Caller | null {
  */
 export function apiKeyAuth(auth: AuthConfig) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (!auth.enabled) return next();
+    if (!auth.enabled || res.locals['caller'] !== undefined) return next(); // auth off, or a console session
     const header = req.headers.authorization;
     const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : '';
     let caller: Caller | null = null;
@@ -35,7 +37,10 @@ export function apiKeyAuth(auth: AuthConfig) {
     }
     if (!presented || caller === null) {
       return next(
-        new SwitchboardError('UNAUTHORIZED', 'missing or invalid API key: send Authorization: Bearer <key>'),
+        new SwitchboardError(
+          'UNAUTHORIZED',
+          'missing or invalid API key: send Authorization: Bearer <key> (or sign in at /console/)',
+        ),
       );
     }
     res.locals['caller'] = caller;

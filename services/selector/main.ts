@@ -129,31 +129,34 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
       concurrency: env.SB_WORKER_CONCURRENCY,
     });
     logQueueErrors(failoverWorker, log, { queue: QUEUE_FAILOVER }, 'failover worker error');
-    http.serve(
-      createSelectorApi({
-        auth: config.auth,
-        placer,
-        jobs,
-        index,
-        redis,
-        keys,
-        queues,
-        snapshot: () => {
-          const status = loaded.status();
-          return {
-            nodes: index.size,
-            shards: status.shards,
-            reloads: status.reloads,
-            staleness_ms: staleness.quantiles(),
-          };
-        },
-        isClosing: () => closing,
-        metrics,
-        maxMessageBytes: env.SB_MAX_MESSAGE_BYTES,
-        feedCap: env.SB_INBOX_LEN,
-        log: log.child({ component: 'selector-api' }),
-      }),
-    );
+    const api = createSelectorApi({
+      auth: config.auth,
+      placer,
+      jobs,
+      index,
+      redis,
+      keys,
+      queues,
+      snapshot: () => {
+        const status = loaded.status();
+        return {
+          nodes: index.size,
+          shards: status.shards,
+          reloads: status.reloads,
+          staleness_ms: staleness.quantiles(),
+        };
+      },
+      isClosing: () => closing,
+      metrics,
+      maxMessageBytes: env.SB_MAX_MESSAGE_BYTES,
+      feedCap: env.SB_INBOX_LEN,
+      log: log.child({ component: 'selector-api' }),
+      consoleSessionTtlMs: env.SB_CONSOLE_SESSION_TTL_MS,
+      consoleDir: env.SB_CONSOLE_DIR ?? null,
+      jaegerUrl: env.SB_JAEGER_URL ?? null,
+      queueRedis,
+    });
+    http.serve(api.app);
     return {
       port: http.port,
       close: () => {
@@ -169,6 +172,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
             await recovery.stop();
             await jobs.flushConfirmations();
             await loaded.close();
+            await api.close();
             await queues.close();
           },
           force: () => {

@@ -12,6 +12,9 @@ import type { NoAvailableNode } from '../../shared/protocol/client-messages.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import { adminOnly, apiKeyAuth, callerOf, readableTenant } from './api-keys.ts';
+import { mountConsoleApi } from './console-api.ts';
+import { defaultConsoleDir, mountConsole } from './console-routes.ts';
+import { sessionAuth } from './console-session.ts';
 import { mountCredentialRoutes } from './credential-routes.ts';
 import { streamJobEvents } from './job-events.ts';
 import { NoAvailableNodeError, type JobPlacer } from './job-placer.ts';
@@ -34,16 +37,34 @@ export interface SelectorApiDeps {
   /** SB_INBOX_LEN: cap of the assignment feed a revocation writes to. */
   feedCap: number;
   log: Logger;
+  /** SB_CONSOLE_SESSION_TTL_MS */
+  consoleSessionTtlMs: number;
+  /** SB_CONSOLE_DIR (null: dist/console beside the code) */
+  consoleDir: string | null;
+  /** SB_JAEGER_URL */
+  jaegerUrl: string | null;
+  /** a connection for the queues bull-board shows */
+  queueRedis: RedisClient;
   /** The job sweep's index: a placed job enters it (the safety net for a slot Redis lost). */
 }
 
 const TERMINAL = new Set(['finished', 'failed']);
 
 /** The client and admin HTTP API of a selector (PROTOCOL.md "Client HTTP"). */
-export function createSelectorApi(deps: SelectorApiDeps): express.Express {
+export function createSelectorApi(deps: SelectorApiDeps): { app: express.Express; close(): Promise<void> } {
   const app = createServiceApp();
+  const consoleRoutes = mountConsole(app, {
+    auth: deps.auth,
+    sessionTtlMs: deps.consoleSessionTtlMs,
+    consoleDir: deps.consoleDir ?? defaultConsoleDir(),
+    queues: deps.queues,
+    queueRedis: deps.queueRedis,
+    keys: deps.keys,
+    maxMessageBytes: deps.maxMessageBytes,
+    log: deps.log,
+  });
 
-  app.use('/v1', apiKeyAuth(deps.auth));
+  app.use('/v1', sessionAuth(deps.auth), apiKeyAuth(deps.auth));
   app.use(
     guardRouteParams([
       '/v1/jobs/:id',
@@ -52,12 +73,27 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
       '/v1/nodes/:id/drain',
       '/v1/nodes/:id/revoke',
       '/v1/nodes/:id/reset',
+      '/v1/console/jobs/:id',
     ]),
   );
-  // clients: POST /v1/jobs and GET /v1/jobs/:id; everything else is for admin keys
-  app.use('/v1', (req: Request, res: Response, next: NextFunction) =>
-    req.path === '/jobs' || req.path.startsWith('/jobs/') ? next() : adminOnly(req, res, next),
-  );
+  // clients: POST /v1/jobs, GET /v1/jobs[/:id]; a client key's console session also reads the
+  // rest (GETs, and the read-only POST /v1/explain); everything else is for admin keys
+  app.use('/v1', (req: Request, res: Response, next: NextFunction) => {
+    if (req.path === '/jobs' || req.path.startsWith('/jobs/')) return next();
+    const viewer = callerOf(res)?.session === true && (req.method === 'GET' || req.path === '/explain');
+    return viewer ? next() : adminOnly(req, res, next);
+  });
+  mountConsoleApi(app, {
+    placer: deps.placer,
+    jobs: deps.jobs,
+    index: deps.index,
+    redis: deps.redis,
+    keys: deps.keys,
+    metrics: deps.metrics,
+    snapshot: deps.snapshot,
+    maxMessageBytes: deps.maxMessageBytes,
+    jaegerUrl: deps.jaegerUrl,
+  });
 
   app.post('/v1/jobs', async (req: Request, res: Response) => {
     const started = performance.now();
@@ -174,7 +210,7 @@ export function createSelectorApi(deps: SelectorApiDeps): express.Express {
   app.delete('/v1/nodes/:id/drain', drain(false));
   mountCredentialRoutes(app, deps);
 
-  return finishServiceApp(app, deps.log);
+  return { app: finishServiceApp(app, deps.log), close: () => consoleRoutes.close() };
 }
 
 /**

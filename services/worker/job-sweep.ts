@@ -1,4 +1,4 @@
-import type { KeyBuilder } from '../../shared/keys.ts';
+import { JOB_INDEX_CAP, type KeyBuilder } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
@@ -35,7 +35,7 @@ export type SweepOutcome = 'closed' | 'held' | 'waiting' | 'slot_lost' | 'failov
  *  - its attempt was failed over and the failover is still queued → look again later; the
  *    failover is not queued any more and the job has not moved on → ask for it again;
  *  - no slot anywhere past the attempt's ack deadline plus the margin → the slot was lost:
- *    failoverJob-2.lua with reason `slot_lost` (next attempt, or JOB_TIMEOUT at the limit).
+ *    failoverJob-3.lua with reason `slot_lost` (next attempt, or JOB_TIMEOUT at the limit).
  */
 export class JobSweep {
   constructor(
@@ -106,12 +106,14 @@ export class JobSweep {
     const decision = await this.redis.failoverJob(
       jobKey,
       open,
+      this.keys.jobIndexesOf(jobId).failed,
       Number(attempt),
       'slot_lost',
       now,
       this.options.maxAttempts,
       jobId,
       now + marginMs,
+      JOB_INDEX_CAP,
     );
     if (decision[0] === 1) {
       await this.queues.requestFailover({

@@ -1,4 +1,4 @@
-import type { KeyBuilder, ShardKeys } from '../../shared/keys.ts';
+import { JOB_INDEX_CAP, type KeyBuilder, type ShardKeys } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { NodeQuarantine } from '../../shared/quarantine.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
@@ -139,12 +139,14 @@ export class JobTimeouts {
     const decision = await this.redis.failoverJob(
       this.keys.job(job),
       this.keys.openJobs(this.keys.jobShardOf(job)),
+      this.keys.jobIndexesOf(job).failed,
       attempt,
       reason,
       now,
       this.options.maxAttempts,
       job,
       now + this.options.sweepMarginMs,
+      JOB_INDEX_CAP,
     );
     if (decision[0] === 1) {
       const tried = JSON.parse(decision[2]) as string[];

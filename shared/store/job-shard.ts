@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { KeyBuilder } from '../keys.ts';
+import { JOB_INDEX_CAP, type KeyBuilder } from '../keys.ts';
 import type { JobAttempt, JobStatus, JobView } from '../protocol/client-messages.ts';
 import type { RedisClient } from '../redis-client.ts';
 
@@ -17,6 +17,19 @@ export interface JobSession {
 }
 
 type Partials = NonNullable<JobView['partials']>;
+
+/** One line of a job listing (`GET /v1/jobs?list=`). */
+export interface JobSummary {
+  job_id: string;
+  status: string;
+  node_id: string | null;
+  attempt_id: number | null;
+  created_at: number | null;
+  finished_at: number | null;
+  /** "src:tgt" as requested */
+  pair: string | null;
+  error: { code?: string; message?: string } | null;
+}
 
 export interface ClaimRequest {
   jobId: string;
@@ -91,7 +104,7 @@ export class JobShardStore {
   }
 
   /**
-   * claimJob-3.lua: claims the id AND records attempt 1 on `nodeId` (status `dispatched`, the
+   * claimJob-4.lua: claims the id AND records attempt 1 on `nodeId` (status `dispatched`, the
    * answer kept, the job in its shard's placing set), or reports the job that holds the id.
    */
   async claim(c: ClaimRequest): Promise<ClaimResult> {
@@ -102,6 +115,7 @@ export class JobShardStore {
       this.keys.job(c.jobId),
       this.placingKey(c.jobId),
       this.keys.openJobs(this.keys.jobShardOf(c.jobId)),
+      this.keys.jobIndexesOf(c.jobId).recent,
       c.jobId,
       now,
       JSON.stringify(c.request),
@@ -116,6 +130,7 @@ export class JobShardStore {
       c.session.utteranceIndex ?? '',
       c.session.timeoutMs,
       now + this.options.openLookMs,
+      JOB_INDEX_CAP,
     );
     if (code === 1) return { claimed: true, token, deadline };
     return {
@@ -251,17 +266,25 @@ export class JobShardStore {
   }
 
   /**
-   * recordAttempt-1.lua: points attempt `attemptId` (replacing `previous`) at `nodeId` before
+   * recordAttempt-2.lua: points attempt `attemptId` (replacing `previous`) at `nodeId` before
    * it is reserved there. False: the job moved on.
    */
   async recordAttempt(jobId: string, previous: number, attemptId: number, nodeId: string): Promise<boolean> {
     return (
-      (await this.redis.recordAttempt(this.keys.job(jobId), previous, attemptId, nodeId, Date.now(), '')) ===
-      1
+      (await this.redis.recordAttempt(
+        this.keys.job(jobId),
+        this.keys.jobIndexesOf(jobId).failed,
+        previous,
+        attemptId,
+        nodeId,
+        Date.now(),
+        '',
+        JOB_INDEX_CAP,
+      )) === 1
     );
   }
 
-  /** recordAttempt-1.lua with no node: no node can take attempt `attemptId`, the job fails. */
+  /** recordAttempt-2.lua with no node: no node can take attempt `attemptId`, the job fails. */
   async failAttempt(
     jobId: string,
     previous: number,
@@ -271,13 +294,75 @@ export class JobShardStore {
     return (
       (await this.redis.recordAttempt(
         this.keys.job(jobId),
+        this.keys.jobIndexesOf(jobId).failed,
         previous,
         attemptId,
         '',
         Date.now(),
         JSON.stringify(error),
+        JOB_INDEX_CAP,
       )) === 1
     );
+  }
+
+  /**
+   * The newest jobs (`recent`: by creation) or the latest failed ones (`failed`: by finish) over
+   * every job shard, newest first, at most `limit`; with `tenant`, only that tenant's. Reads the
+   * shards' indexes (JOB_INDEX_CAP ids each), then the records: ids whose record expired are
+   * left out.
+   */
+  async list(kind: 'recent' | 'failed', limit: number, tenant?: string): Promise<JobSummary[]> {
+    const fetch = tenant === undefined ? limit : Math.min(limit * 4, JOB_INDEX_CAP);
+    const perShard = await Promise.all(
+      Array.from({ length: this.keys.shards }, (_, shard) =>
+        this.redis.zrevrange(this.keys.jobIndexes(shard)[kind], 0, fetch - 1, 'WITHSCORES'),
+      ),
+    );
+    const ids: { id: string; at: number }[] = [];
+    for (const flat of perShard)
+      for (let i = 0; i + 1 < flat.length; i += 2) ids.push({ id: flat[i]!, at: Number(flat[i + 1]) });
+    ids.sort((a, b) => b.at - a.at || (a.id < b.id ? -1 : 1));
+    const out: JobSummary[] = [];
+    for (let from = 0; from < ids.length && out.length < limit; from += limit) {
+      const batch = ids.slice(from, from + limit);
+      const rows = await Promise.all(
+        batch.map(({ id }) =>
+          this.redis.hmget(
+            this.keys.job(id),
+            'status',
+            'node_id',
+            'attempt_id',
+            'created_at',
+            'finished_at',
+            'request',
+            'error',
+            'tenant',
+          ),
+        ),
+      );
+      for (const [i, [status, node, attempt, created, finished, request, error, owner]] of rows.entries()) {
+        if (!status || (tenant !== undefined && owner && owner !== tenant)) continue;
+        if (out.length >= limit) break;
+        out.push({
+          job_id: batch[i]!.id,
+          status,
+          node_id: node || null,
+          attempt_id: attempt ? Number(attempt) : null,
+          created_at: created ? Number(created) : null,
+          finished_at: finished ? Number(finished) : null,
+          pair: pairOf(request ?? null),
+          error: error ? (JSON.parse(error) as JobSummary['error']) : null,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** The request a job was submitted with (JSON as accepted); null when unknown or another tenant's. */
+  async request(jobId: string, tenant?: string): Promise<unknown> {
+    const [request, owner] = await this.redis.hmget(this.keys.job(jobId), 'request', 'tenant');
+    if (!request || (tenant !== undefined && owner && owner !== tenant)) return null;
+    return JSON.parse(request) as unknown;
   }
 
   /**
@@ -340,4 +425,16 @@ export class JobShardStore {
 /** A claim's token: what recovery's fence names, so that it refuses only that claim's reservation. */
 function randomToken(): string {
   return randomUUID().slice(0, 13);
+}
+
+function pairOf(request: string | null): string | null {
+  if (!request) return null;
+  try {
+    const r = JSON.parse(request) as { src_lang?: unknown; tgt_lang?: unknown };
+    return typeof r.src_lang === 'string' && typeof r.tgt_lang === 'string'
+      ? `${r.src_lang}:${r.tgt_lang}`
+      : null;
+  } catch {
+    return null;
+  }
 }

@@ -5,7 +5,7 @@ import type { SlotStore } from './slots.ts';
 
 /**
  * Settles placements left unconfirmed: a selector killed (or cut off from Redis) between its
- * claim on the job shard (claimJob-3.lua: the job `dispatched` at attempt 1 on a node, in the
+ * claim on the job shard (claimJob-4.lua: the job `dispatched` at attempt 1 on a node, in the
  * shard's `:placing` set) and the confirmation of its reservation on the node shard. Once the
  * placing deadline passed, the node shard is asked once, atomically (fenceReservation-2.lua):
  * the slot is held → placed (the answer recorded at claim stands); none → fenced (a

@@ -67,7 +67,18 @@ export function describeLifecycleScripts(label: string, target: () => RedisTarge
       attempt = 1,
       node = id,
       result = '',
-    ) => redis.advanceJob(keys.job(job), attempt, status, now, result, '', node);
+    ) =>
+      redis.advanceJob(
+        keys.job(job),
+        keys.jobIndexesOf(job).failed,
+        attempt,
+        status,
+        now,
+        result,
+        '',
+        node,
+        500,
+      );
     const counts = async () => (await redis.hmget(k.node(id), 'reserved', 'committed')).map(Number);
 
     it('ackJob: commits the reservation once, out of the inbox, with a deadline', async () => {
@@ -174,7 +185,26 @@ export function describeLifecycleScripts(label: string, target: () => RedisTarge
       const h = await redis.hgetall(keys.job(job));
       expect(h).toMatchObject({ status: 'finished', result: '{"text":"ok"}' });
       expect(JSON.parse(h['attempts']!)).toEqual([{ attempt_id: 1, node_id: id, status: 'finished' }]);
-      expect(await redis.advanceJob(keys.job('nope'), 1, 'accepted', now, '', '', id)).toBe(-2);
+      expect(
+        await redis.advanceJob(
+          keys.job('nope'),
+          keys.jobIndexesOf('nope').failed,
+          1,
+          'accepted',
+          now,
+          '',
+          '',
+          id,
+          500,
+        ),
+      ).toBe(-2);
+      // a finished job is not in the failed index
+      expect(await redis.zscore(keys.jobIndexesOf(job).failed, job)).toBeNull();
+    });
+
+    it("advanceJob: a failed job joins its shard's failed index, at its finished_at", async () => {
+      expect(await advance('failed')).toBe(1);
+      expect(await redis.zscore(keys.jobIndexesOf(job).failed, job)).toBe(String(now));
     });
   });
 }

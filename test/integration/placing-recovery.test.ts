@@ -10,7 +10,7 @@ import { SlotStore } from '../../shared/store/slots.ts';
 import { redisUrl, uniquePrefix } from '../support/redis.ts';
 
 /**
- * Issue 12: a placement is a claim on the job shard (claimJob-3.lua) then a reservation on the
+ * Issue 12: a placement is a claim on the job shard (claimJob-4.lua) then a reservation on the
  * node shard (reserveSlot-7.lua). Whatever happens between the two (a selector killed, Redis
  * errors), PlacingRecovery leaves the job either placed and answerable, or dropped and its id
  * retryable — and a reservation still on its way for a dropped claim is refused.

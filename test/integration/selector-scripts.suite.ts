@@ -113,13 +113,14 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
     });
 
     describe('claimJob / repointJob / dropJob (job shard)', () => {
-      const claim = (jobId: string, node: string, tenant = '', deadline = now + 9000) =>
+      const claim = (jobId: string, node: string, tenant = '', deadline = now + 9000, cap = 500, at = now) =>
         redis.claimJob(
           keys.job(jobId),
           keys.placing(keys.jobShardOf(jobId)),
           keys.openJobs(keys.jobShardOf(jobId)),
+          keys.jobIndexesOf(jobId).recent,
           jobId,
-          now,
+          at,
           '{"a":1}',
           60_000,
           tenant,
@@ -132,6 +133,7 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
           '',
           5000,
           now + 20_000,
+          cap,
         );
 
       it('claims a new id and records attempt 1 with the answer, unconfirmed; a repeat gets the job', async () => {
@@ -157,6 +159,8 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
           'acme',
           String(now + 9000),
         ]);
+        // indexed once, at its creation time (the console's recent list)
+        expect(await redis.zscore(keys.jobIndexesOf(jobId).recent, jobId)).toBe(String(now));
         await redis.zrem(keys.placing(keys.jobShardOf(jobId)), jobId); // confirmed
         expect((await claim(jobId, 'n2'))[4]).toBe('');
         expect(await redis.hget(keys.job(jobId), 'node_id')).toBe('n1');
@@ -181,6 +185,41 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
         await redis.hset(job, 'status', 'accepted'); // moved on: never dropped, never re-pointed
         expect(await redis.dropJob(job, placing, jobId, 'n3')).toBe(0);
         expect(await redis.repointJob(job, placing, jobId, 'n3', 'n4', now, '{}', now)).toBe(0);
+      });
+    });
+
+    describe('claimJob: the recent index', () => {
+      it('keeps the newest ids of the shard in the recent index, up to the cap', async () => {
+        const ids = Array.from({ length: 6 }, (_, i) => `job-cap${n}-${i}`);
+        for (const [i, jobId] of ids.entries())
+          await redis.claimJob(
+            keys.job(jobId),
+            keys.placing(keys.jobShardOf(jobId)),
+            keys.openJobs(keys.jobShardOf(jobId)),
+            keys.jobIndexesOf(jobId).recent,
+            jobId,
+            now + 100 + i,
+            '{}',
+            60_000,
+            '',
+            'n1',
+            '{}',
+            now + 9000,
+            'tok',
+            '',
+            jobId,
+            '',
+            5000,
+            now + 20_000,
+            2,
+          );
+        for (const jobId of ids) {
+          const own = ids.filter(
+            (other) => keys.jobIndexesOf(other).recent === keys.jobIndexesOf(jobId).recent,
+          );
+          const kept = await redis.zrange(keys.jobIndexesOf(jobId).recent, '0', '-1');
+          expect(kept.filter((id) => id.startsWith(`job-cap${n}-`))).toEqual(own.slice(-2));
+        }
       });
     });
 

@@ -341,6 +341,32 @@ describe('Dockerfile', () => {
     expect(dist && posix.resolve(dir, dist.args.at(-1)!)).toBe(posix.join(dir, OUT_DIR));
   });
 
+  it('builds the console into dist/console/, where the compiled selector serves it from', () => {
+    const build = stages.find((s) =>
+      s.body.some((i) => i.op === 'RUN' && i.args.join(' ').includes('npm run build:console')),
+    );
+    expect(build, 'a stage runs npm run build:console').toBeDefined();
+    const sources = new Set(
+      build!.body
+        .filter((i) => i.op === 'COPY' && !i.args.some((a) => a.startsWith('--from')))
+        .flatMap((i) => i.args.filter((a) => !a.startsWith('--')).slice(0, -1)),
+    );
+    for (const needed of ['vite.config.ts', 'console'])
+      expect(sources.has(needed) || sources.has(`./${needed}`), `the build stage copies ${needed}`).toBe(
+        true,
+      );
+    expect(read('vite.config.ts')).toContain("new URL('./dist/console/'");
+    // services/selector/console-routes.ts, compiled: new URL('../../console/', …/dist/services/selector/)
+    const routes = read('services/selector/console-routes.ts');
+    expect(routes).toContain("new URL('../../console/', import.meta.url)");
+    const compiled = pathToFileURL(
+      posix.join(workdir(final), OUT_DIR, 'services/selector/console-routes.js'),
+    );
+    expect(fileURLToPath(new URL('../../console/', compiled))).toBe(
+      posix.join(workdir(final), OUT_DIR, 'console/'),
+    );
+  });
+
   it('runs as an unprivileged user, by default a program that exists', () => {
     const user = final.body.filter((i) => i.op === 'USER').at(-1)?.args[0];
     expect(user, 'USER in the runtime stage').toBeDefined();

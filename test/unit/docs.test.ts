@@ -142,6 +142,8 @@ describe('Redis keys', () => {
     }
     out.add(keys.job('<job>'));
     out.add(keys.placing(0));
+    out.add(keys.jobIndexes(3).recent);
+    out.add(keys.jobIndexes(3).failed);
     out.add(keys.openJobs(3));
     out.add(`${keys.queuePrefix}:<queue>:…`);
     return new Set(

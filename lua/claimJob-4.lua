@@ -7,6 +7,7 @@
   KEYS[1] job hash       {p:j<k>}:job:<job id>
   KEYS[2] placing zset   {p:j<k>}:placing   (job id -> deadline ms of its unconfirmed placement)
   KEYS[3] open jobs      {p:j<k>}:open      (unfinished job id -> the job sweep's next look, ms)
+  KEYS[4] recent jobs    {p:j<k>}:recent    (job id -> created_at; the newest ARGV[15] kept)
 
   ARGV[1] job id
   ARGV[2] server time, ms
@@ -20,11 +21,17 @@
   ARGV[10] traceparent ('' = none)
   ARGV[11] session id   ARGV[12] utterance index ('' = allocated later)   ARGV[13] timeout_ms
   ARGV[14] the job sweep's first look, ms (services/worker/job-sweep.ts)
+  ARGV[15] ids kept in the recent index (JOB_INDEX_CAP)
 
   Returns { 1 } claimed and recorded, or
           { 0, status, answer JSON or '', tenant or '', placing deadline or '' } when the id is taken
 ]]
 local rcall = redis.call
+local function indexJob(key, id, score, cap)
+  rcall('ZADD', key, score, id)
+  local over = rcall('ZCARD', key) - cap
+  if over > 0 then rcall('ZREMRANGEBYRANK', key, 0, over - 1) end
+end
 local jobKey, placingKey, jobId = KEYS[1], KEYS[2], ARGV[1]
 local existing = rcall('HMGET', jobKey, 'status', 'placement', 'tenant')
 if existing[1] then
@@ -40,4 +47,5 @@ if ARGV[12] ~= '' then rcall('HSET', jobKey, 'utterance_index', ARGV[12]) end
 rcall('PEXPIRE', jobKey, ARGV[4])
 rcall('ZADD', placingKey, ARGV[8], jobId)
 rcall('ZADD', KEYS[3], ARGV[14], jobId)
+indexJob(KEYS[4], jobId, ARGV[2], tonumber(ARGV[15]))
 return { 1 }
