@@ -30,6 +30,12 @@ const SCENARIOS: ScenarioEntry[] = [
     description: 'end-to-end job latency (submit → job_assign, → result) with a fleet of node agents',
     load: () => import('./jobs.bench.ts'),
   },
+  {
+    name: 'scale',
+    description:
+      '100,000 nodes over HTTP (10,000 quick): memory per node, bootstrap, storm, on standalone and Cluster',
+    load: () => import('./scale.bench.ts'),
+  },
 ];
 
 const supervisor = new Supervisor();

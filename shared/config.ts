@@ -82,6 +82,7 @@ export const envSchema = z.object({
   SB_NODE_RETENTION_MS: int(1000).default(86_400_000),
   SB_FLUSH_BATCH: int(1, 100_000).default(500),
   SB_DELTA_STREAM_LEN: int(100).default(10_000),
+  SB_DELTA_WINDOW_MS: int(1000).default(10_000),
   SB_WORKER_CONCURRENCY: int(1, 1000).default(8),
   SB_FAULT_FLUSH_PAUSE_MS: int(0).default(0),
   SB_FAULT_PLACE_PAUSE_MS: int(0).default(0),

@@ -50,6 +50,14 @@ export interface BenchOptions {
   jobConnections: number;
   /** selector: heartbeat storm rate; 0 = search the gateway's max sustained rate in this layout. */
   stormRate: number;
+  /** scale: simulated nodes (HTTP, from two fleet processes). */
+  scaleNodes: number;
+  /** scale: heartbeats/s in the heartbeat phase; 0 = the fleet's interval (nodes ÷ 15 s). */
+  scaleHeartbeatRate: number;
+  /** scale: measured seconds of the heartbeat phase (dry-run jobs for choice p99 meanwhile). */
+  scaleDurationS: number;
+  /** scale: `standalone`, `cluster` (3 masters) or `both`. */
+  scaleRedis: string;
 }
 
 interface Spec {
@@ -241,6 +249,40 @@ const SPECS: Spec[] = [
     kind: 'num',
     def: 0,
     help: 'selector: heartbeat storm rate (default 0: search the max sustained)',
+  },
+  {
+    key: 'scaleNodes',
+    flag: 'scale-nodes',
+    env: 'BENCH_SCALE_NODES',
+    kind: 'int',
+    def: 100_000,
+    quick: 10_000,
+    help: 'scale: simulated nodes over HTTP',
+  },
+  {
+    key: 'scaleHeartbeatRate',
+    flag: 'scale-rate',
+    env: 'BENCH_SCALE_RATE',
+    kind: 'num',
+    def: 0,
+    help: 'scale: heartbeats/s; 0 = nodes ÷ 15 s (the fleet interval)',
+  },
+  {
+    key: 'scaleDurationS',
+    flag: 'scale-duration',
+    env: 'BENCH_SCALE_DURATION_S',
+    kind: 'num',
+    def: 30,
+    quick: 15,
+    help: 'scale: measured seconds of the heartbeat phase',
+  },
+  {
+    key: 'scaleRedis',
+    flag: 'scale-redis',
+    env: 'BENCH_SCALE_REDIS',
+    kind: 'str',
+    def: 'both',
+    help: 'scale: standalone, cluster or both',
   },
 ];
 

@@ -4,7 +4,10 @@ import {
   jobPlacementSchema,
   jobRequestSchema,
   jobViewSchema,
+  NODE_PAGE,
   noAvailableNodeSchema,
+  nodeListQuerySchema,
+  nodeListSchema,
 } from '../../shared/protocol/client-messages.ts';
 import { REJECT_REASON_TEXT, REJECT_REASONS } from '../../services/selector/reject-reasons.ts';
 
@@ -135,6 +138,8 @@ export const DOCUMENTED_SCHEMAS = [
   { name: 'breakdown', schema: breakdownSchema, io: 'output' },
   { name: 'NO_AVAILABLE_NODE', schema: noAvailableNodeSchema, io: 'output' },
   { name: 'GET /v1/jobs/:job_id', schema: jobViewSchema, io: 'output' },
+  { name: 'GET /v1/nodes', schema: nodeListQuerySchema, io: 'input' },
+  { name: 'GET /v1/nodes page', schema: nodeListSchema, io: 'output' },
 ] as const;
 
 function table(schema: z.ZodType, io: 'input' | 'output'): string {
@@ -205,5 +210,17 @@ ${table(noAvailableNodeSchema, 'output')}
 ## GET /v1/jobs/:job_id
 
 ${table(jobViewSchema, 'output')}
+
+## GET /v1/nodes (admin key)
+
+Query parameters, validated like a body: a bad one answers 400 \`INVALID_MESSAGE\` naming it
+(\`limit: Too big: expected number to be <=${NODE_PAGE.maxLimit}\`). Walk the fleet by passing each
+page's \`next_cursor\` as the next \`cursor\` until it is null.
+
+${table(nodeListQuerySchema, 'input')}
+
+### 200 OK: a page
+
+${table(nodeListSchema, 'output')}
 `;
 }

@@ -8,7 +8,13 @@ import type { KeyBuilder } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { guardRouteParams, routeParam } from '../../shared/route-params.ts';
 import { NODE_ID_PATTERN } from '../../shared/keys.ts';
-import type { NoAvailableNode } from '../../shared/protocol/client-messages.ts';
+import {
+  NODE_PAGE,
+  nodeListQuerySchema,
+  type NodeList,
+  type NoAvailableNode,
+} from '../../shared/protocol/client-messages.ts';
+import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import { adminOnly, apiKeyAuth, callerOf, readableTenant } from './api-keys.ts';
@@ -18,6 +24,7 @@ import { sessionAuth } from './console-session.ts';
 import { mountCredentialRoutes } from './credential-routes.ts';
 import { streamJobEvents } from './job-events.ts';
 import { NoAvailableNodeError, type JobPlacer } from './job-placer.ts';
+import { nodePage } from './node-pages.ts';
 import type { JobStore } from './job-store.ts';
 import type { SelectorMetrics } from './selector-metrics.ts';
 import type { SnapshotIndex } from './snapshot-index.ts';
@@ -149,8 +156,15 @@ export function createSelectorApi(deps: SelectorApiDeps): { app: express.Express
     }),
   );
 
-  app.get('/v1/nodes', (_req, res) => {
-    res.json({ nodes: [...deps.index.all()].map((n) => ({ ...n.entry, shard: n.shard })) });
+  app.get('/v1/nodes', (req: Request, res: Response) => {
+    const query = parseOrThrow(nodeListQuerySchema, req.query);
+    const limit = query.limit ?? NODE_PAGE.defaultLimit;
+    const { page, more } = nodePage(deps.index.all(), query.cursor, limit);
+    const body: NodeList = {
+      nodes: page.map((n) => ({ ...n.entry, shard: n.shard })),
+      next_cursor: more ? page[page.length - 1]!.entry.id : null,
+    };
+    res.json(body);
   });
 
   app.get('/v1/nodes/:id', async (req: Request, res: Response) => {

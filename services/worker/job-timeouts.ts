@@ -78,40 +78,6 @@ export class JobTimeouts {
     return handled;
   }
 
-  /**
-   * Corrects nodes whose reserved/committed counters disagree with the reservations and
-   * running jobs actually held (a slot can never stay leaked). Returns the nodes corrected.
-   */
-  async reconcileShard(shard: number): Promise<number> {
-    const k = this.keys.shard(shard);
-    const expected = new Map<string, [number, number]>();
-    const count = (members: string[], at: 0 | 1) => {
-      for (const m of members) {
-        const node = parseMember(m).node;
-        const c = expected.get(node) ?? [0, 0];
-        c[at]++;
-        expected.set(node, c);
-      }
-    };
-    count(await this.redis.zrange(k.reservations, '0', '-1'), 0);
-    count(await this.redis.zrange(k.running, '0', '-1'), 1);
-    const nodes = await this.redis.smembers(k.nodes);
-    const pipeline = this.redis.pipeline();
-    for (const n of nodes) pipeline.hmget(k.node(n), 'reserved', 'committed');
-    const rows = (await pipeline.exec()) ?? [];
-    let corrected = 0;
-    for (let i = 0; i < nodes.length; i++) {
-      const [reserved, committed] = ((rows[i]?.[1] ?? []) as (string | null)[]).map(Number);
-      const [er, ec] = expected.get(nodes[i]!) ?? [0, 0];
-      if ((reserved || 0) === er && (committed || 0) === ec) continue;
-      // the quick check is not atomic; the script recounts atomically before correcting
-      const [fixed] = await this.redis.reconcileNode(k.node(nodes[i]!), k.reservations, k.running, nodes[i]!);
-      corrected += fixed;
-    }
-    if (corrected > 0) this.metrics.reconciled.inc(corrected);
-    return corrected;
-  }
-
   private async expire(
     k: ShardKeys,
     kind: Kind,

@@ -2,11 +2,11 @@ import type { KeyBuilder } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import type { JobTimeouts } from './job-timeouts.ts';
+import type { SlotRecount } from './slot-recount.ts';
+import type { RetentionStore } from '../../shared/store/snapshot.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
 
 export interface ReaperOptions {
-  /** Reconcile slot counters every this many ticks. */
-  reconcileEvery: number;
   nodeTtlMs: number;
   retentionMs: number;
   /** Most nodes handled per shard and kind in one tick; the rest wait for the next. */
@@ -18,6 +18,8 @@ export interface TickResult {
   removed: number;
   flushesRequested: number;
   timedOut: number;
+  /** Nodes whose slot counters this tick checked (a slice of each shard). */
+  recounted: number;
   reconciled: number;
 }
 
@@ -29,8 +31,8 @@ export interface TickResult {
  *  - nodes offline for longer than SB_NODE_RETENTION_MS → removed (pool index clears them);
  *  - job attempts past their ack or job timeout, or on a node gone offline, fail over
  *    (JobTimeouts);
- *  - every `reconcileEvery` ticks (of this process), slot counters are checked against the
- *    reservations and running jobs held;
+ *  - a slice of each shard's nodes has its slot counters checked against the reservations and
+ *    running jobs held (SlotRecount: every node once per pass, a pass spread over ticks);
  *  - a dirty or taken set without a pending flush (a producer crashed between its script and
  *    its enqueue, or a flush crashed) gets a flush: no dirty node is stranded.
  */
@@ -41,19 +43,30 @@ export class LivenessReaper {
     private readonly queues: DerivedWorkQueues,
     private readonly metrics: WorkerMetrics,
     private readonly timeouts: JobTimeouts,
+    private readonly recount: SlotRecount,
+    private readonly retention: RetentionStore,
     private readonly options: ReaperOptions,
   ) {}
 
-  private ticks = 0;
-
   async tick(now = Date.now()): Promise<TickResult> {
-    const result: TickResult = { offline: 0, removed: 0, flushesRequested: 0, timedOut: 0, reconciled: 0 };
-    const reconcile = this.ticks++ % this.options.reconcileEvery === 0;
+    const result: TickResult = {
+      offline: 0,
+      removed: 0,
+      flushesRequested: 0,
+      timedOut: 0,
+      recounted: 0,
+      reconciled: 0,
+    };
+    const started = performance.now();
+    this.recount.nextTick();
     for (let shard = 0; shard < this.keys.shards; shard++) {
       await this.tickShard(shard, now, result);
-      if (reconcile) result.reconciled += await this.timeouts.reconcileShard(shard);
+      const { checked, corrected } = await this.recount.recountShard(shard);
+      result.recounted += checked;
+      result.reconciled += corrected;
     }
     this.metrics.reaperTicks.inc();
+    this.metrics.reaperTickSeconds.observe((performance.now() - started) / 1000);
     return result;
   }
 
@@ -82,8 +95,7 @@ export class LivenessReaper {
     const removeBefore = now - retentionMs;
     let removed = 0;
     for (const id of await this.redis.zrangebyscore(k.offline, '-inf', removeBefore, 'LIMIT', 0, perTick)) {
-      const [code] = await this.redis.removeNode(k.node(id), k.nodes, k.offline, k.dirty, id, removeBefore);
-      if (code === 1) {
+      if ((await this.retention.removeNode(shard, id, removeBefore)).removed) {
         removed++;
         await this.queues.requestPoolIndex(id, shard);
       }

@@ -28,7 +28,13 @@ import { LivenessReaper } from './liveness-reaper.ts';
 import { LivenessSchedule } from './liveness-schedule.ts';
 import { PoolIndexer } from './pool-indexer.ts';
 import { SnapshotFlusher } from './snapshot-flusher.ts';
-import { SnapshotStore } from '../../shared/store/snapshot.ts';
+import {
+  PoolIndexStore,
+  RetentionStore,
+  SlotCountStore,
+  SnapshotStore,
+} from '../../shared/store/snapshot.ts';
+import { SlotRecount } from './slot-recount.ts';
 import { NodeQuarantine, quarantineCounter, quarantinePolicy } from '../../shared/quarantine.ts';
 import { createWorkerMetrics, registerQueueDepths } from './worker-metrics.ts';
 
@@ -77,12 +83,13 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
     await waitForRedis([redis, bull]);
     void checkRedisGuarantees(redis, log.child({ component: 'redis' })); // one warning line if not
     const queues = new DerivedWorkQueues(bull, keys, env.SB_FLUSH_DELAY_MS, log);
-    const indexer = new PoolIndexer(redis, keys, queues, metrics);
+    const indexer = new PoolIndexer(new PoolIndexStore(redis, keys), keys, queues, metrics);
     const pauseMs = env.SB_FAULT_FLUSH_PAUSE_MS;
     const flusher = new SnapshotFlusher(new SnapshotStore(redis, keys), queues, metrics, {
       batchSize: env.SB_FLUSH_BATCH,
       streamLength: env.SB_DELTA_STREAM_LEN,
       loadChangeThreshold: env.SB_LOAD_CHANGE_THRESHOLD,
+      deltaWindowMs: env.SB_DELTA_WINDOW_MS,
       ...(pauseMs > 0 ? { pauseAfterRead: () => new Promise<void>((r) => setTimeout(r, pauseMs)) } : {}),
     });
     const quarantine = new NodeQuarantine(
@@ -113,12 +120,17 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       marginMs: sweepMarginMs(env.SB_REAPER_INTERVAL_MS),
       perTick: 1000,
     });
-    const reaper = new LivenessReaper(redis, keys, queues, metrics, timeouts, {
-      nodeTtlMs: env.SB_NODE_TTL_MS,
-      retentionMs: env.SB_NODE_RETENTION_MS,
-      perTick: 1000,
-      reconcileEvery: 12,
-    });
+    const recount = new SlotRecount(new SlotCountStore(redis, keys), metrics, { everyTicks: 12 });
+    const reaper = new LivenessReaper(
+      redis,
+      keys,
+      queues,
+      metrics,
+      timeouts,
+      recount,
+      new RetentionStore(redis, keys),
+      { nodeTtlMs: env.SB_NODE_TTL_MS, retentionMs: env.SB_NODE_RETENTION_MS, perTick: 1000 },
+    );
 
     const common = { connection: bull, prefix: keys.queuePrefix, concurrency: env.SB_WORKER_CONCURRENCY };
     const failed = (queue: string) => (job: Job | undefined, err: Error) =>

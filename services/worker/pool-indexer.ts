@@ -1,7 +1,7 @@
 import type { KeyBuilder } from '../../shared/keys.ts';
 import { languageProfile, pipelinePools, type LanguageCapabilities } from '../../shared/language-pairs.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
-import type { RedisClient } from '../../shared/redis-client.ts';
+import type { PoolIndexStore } from '../../shared/store/snapshot.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
 
 const CAS_ATTEMPTS = 5;
@@ -17,20 +17,19 @@ export type PoolIndexOutcome = 'changed' | 'unchanged' | 'gone';
  */
 export class PoolIndexer {
   constructor(
-    private readonly redis: RedisClient,
+    private readonly store: PoolIndexStore,
     private readonly keys: KeyBuilder,
     private readonly queues: DerivedWorkQueues,
     private readonly metrics: WorkerMetrics,
   ) {}
 
   async index(nodeId: string): Promise<PoolIndexOutcome> {
-    const k = this.keys.forNode(nodeId);
+    const shard = this.keys.shardOf(nodeId);
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const [status, capLang, stored] = await this.redis.hmget(k.node(nodeId), 'status', 'cap_lang', 'pools');
+      const { status, capLang, stored } = await this.store.read(shard, nodeId);
       if (status === null) return this.done('gone');
       const removing = status === 'removed';
-      const next =
-        removing || status === 'offline' ? [] : pipelinePools(languageProfile(parseLang(capLang ?? null)));
+      const next = removing || status === 'offline' ? [] : pipelinePools(languageProfile(parseLang(capLang)));
       const current = new Set<string>(stored ? (JSON.parse(stored) as string[]) : []);
       const wanted = new Set(next);
       const joined = next.filter((p) => !current.has(p));
@@ -38,24 +37,19 @@ export class PoolIndexer {
       if (!removing && stored !== null && joined.length === 0 && left.length === 0)
         return this.done('unchanged');
 
-      const keys = [k.node(nodeId), k.pools, k.dirty, ...[...joined, ...left].map((pool) => k.pool(pool))];
-      const [code, dirtyWasEmpty] = await this.redis.applyPoolIndex(
-        keys.length,
-        ...keys,
-        nodeId,
-        stored ?? '',
-        JSON.stringify(next),
-        joined.length,
-        ...joined,
-        ...left,
-        removing ? '1' : '0',
-      );
-      if (code === -1) return this.done('gone');
-      if (code === 1) {
-        if (dirtyWasEmpty === 1) await this.queues.requestFlush(k.shard);
+      const { code, dirtyWasEmpty } = await this.store.apply(shard, nodeId, {
+        expected: stored ?? '',
+        next,
+        joined,
+        left,
+        remove: removing,
+      });
+      if (code === 'gone') return this.done('gone');
+      if (code === 'applied') {
+        if (dirtyWasEmpty) await this.queues.requestFlush(shard);
         return this.done('changed');
       }
-      // 0: the stored pools changed between our read and the script; read again
+      // conflict: the stored pools changed between our read and the script; read again
     }
     throw new Error(`pools of ${nodeId} kept changing during ${CAS_ATTEMPTS} attempts`);
   }

@@ -22,6 +22,8 @@ export interface FlushOptions {
   streamLength: number;
   /** SB_LOAD_CHANGE_THRESHOLD (the heartbeat's significance filter) */
   loadChangeThreshold: number;
+  /** SB_DELTA_WINDOW_MS: about how much time of deltas a shard's stream keeps. */
+  deltaWindowMs: number;
   /**
    * Fault injection (crash and race tests): awaited between reading the batch's nodes and
    * publishing them (`SB_FAULT_FLUSH_PAUSE_MS` makes it a sleep).
@@ -41,6 +43,28 @@ export class SnapshotFlusher {
     private readonly metrics: WorkerMetrics,
     private readonly options: FlushOptions,
   ) {}
+
+  /** Per shard, the versions this process published within about the delta window, oldest first. */
+  private readonly publishes = new Map<number, { version: number; at: number }[]>();
+
+  /**
+   * The newest version this process published at least the window ago: every version before it
+   * was published earlier still (whichever worker published it), so the stream may drop them.
+   * 0 while it knows none (just started): the entry cap alone bounds the stream.
+   */
+  private keepFrom(shard: number, now: number): number {
+    const list = this.publishes.get(shard);
+    if (!list) return 0;
+    const cutoff = now - this.options.deltaWindowMs;
+    while (list.length > 1 && list[1]!.at <= cutoff) list.shift();
+    return list[0] !== undefined && list[0].at <= cutoff ? list[0].version : 0;
+  }
+
+  private remember(shard: number, version: number, at: number): void {
+    let list = this.publishes.get(shard);
+    if (!list) this.publishes.set(shard, (list = []));
+    list.push({ version, at });
+  }
 
   flush(shard: number): Promise<FlushResult> {
     return inSpan('snapshot.flush', { 'sb.shard': shard }, async (span) => {
@@ -89,9 +113,11 @@ export class SnapshotFlusher {
       at: now,
       streamCap: this.options.streamLength,
       loadChangeThreshold: this.options.loadChangeThreshold,
+      keepFromVersion: this.keepFrom(shard, now),
       upserts,
       removals,
     });
+    if (upserts.length + removals.length > 0) this.remember(shard, version, now);
     // nodes left behind, or changed since they were read (put back in the dirty set)
     if (remaining > 0 || redirtied > 0) await this.queues.requestFlush(shard, 0);
     if (redirtied > 0) this.metrics.redirtied.inc(redirtied);

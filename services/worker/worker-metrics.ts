@@ -83,6 +83,17 @@ export function createWorkerMetrics(registry: Registry) {
       labelNames: ['reason'] as const,
       registers,
     }),
+    recounted: new Counter({
+      name: 'sb_slots_recounted_total',
+      help: 'Nodes whose slot counters the liveness tick checked (a slice of each shard per tick)',
+      registers,
+    }),
+    reaperTickSeconds: new Histogram({
+      name: 'sb_reaper_tick_duration_seconds',
+      help: 'One liveness tick over every shard: offline, retention, timeouts, recount slice, sweep',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
     swept: new Counter({
       name: 'sb_jobs_swept_total',
       help: 'Due jobs the job sweep looked at, by outcome (closed, held, waiting, slot_lost, failover_reasked)',

@@ -340,3 +340,57 @@ export const jobViewSchema = z
       'the current state (200). Unknown job: 404 NOT_FOUND. Kept `SB_JOB_RETENTION_MS` after creation.',
   });
 export type JobView = z.infer<typeof jobViewSchema>;
+
+/** `GET /v1/nodes` paging: a page holds `limit` nodes, this many unless asked otherwise, never more than `max`. */
+export const NODE_PAGE = { defaultLimit: 500, maxLimit: 5000 } as const;
+
+/** `GET /v1/nodes?limit=&cursor=`: the query. Anything else in the query is ignored. */
+export const nodeListQuerySchema = z
+  .object({
+    limit: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(NODE_PAGE.maxLimit)
+      .optional()
+      .meta({
+        description: `Nodes per page, 1–${NODE_PAGE.maxLimit}; absent: ${NODE_PAGE.defaultLimit}. Not an integer in range: 400 naming \`limit\`.`,
+        default: NODE_PAGE.defaultLimit,
+      }),
+    cursor: z
+      .string()
+      .regex(NODE_ID_PATTERN, 'expected the next_cursor of the previous page')
+      .optional()
+      .meta({
+        description:
+          'The `next_cursor` of the previous page; absent: the first page. Pages are in node id order, and a ' +
+          'page starts after the cursor, so a node added or removed meanwhile never shifts the pages that follow.',
+      }),
+  })
+  .meta({
+    title: 'GET /v1/nodes',
+    description: 'The nodes in this selector’s snapshot replica, a page at a time.',
+  });
+export type NodeListQuery = z.infer<typeof nodeListQuerySchema>;
+
+/** `GET /v1/nodes`: a page. */
+export const nodeListSchema = z
+  .object({
+    nodes: z
+      .array(
+        z.looseObject({
+          id: z.string().meta({ description: 'The node id; pages are in this order.' }),
+          shard: z.int().min(0).meta({ description: 'Its node shard (crc32(id) mod SB_SHARDS).' }),
+        }),
+      )
+      .meta({
+        description:
+          'Up to `limit` nodes in id order: each its snapshot entry as the selectors see it (shared/snapshot-entry.ts: ' +
+          '`id`, `status`, `draining`, `pools`, load, …) and its `shard`.',
+      }),
+    next_cursor: z.string().nullable().meta({
+      description: 'Pass it as `cursor` for the next page; null on the last page.',
+    }),
+  })
+  .meta({ title: 'GET /v1/nodes page', description: 'One page of nodes (200).' });
+export type NodeList = z.infer<typeof nodeListSchema>;

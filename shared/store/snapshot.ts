@@ -51,6 +51,11 @@ export interface PublishBatch {
   /** Approximate MAXLEN of the delta stream. */
   streamCap: number;
   /**
+   * Oldest version the delta stream must keep (approximate MINID), 0 for no time bound: the
+   * flush passes the newest version it published at least SB_DELTA_WINDOW_MS ago.
+   */
+  keepFromVersion?: number;
+  /**
    * SB_LOAD_CHANGE_THRESHOLD: an upsert changed since its read is dirty again only when its
    * current state differs from what is published by more (the heartbeat's significance filter).
    */
@@ -146,6 +151,7 @@ export class SnapshotStore {
       batch.at,
       batch.streamCap,
       batch.loadChangeThreshold,
+      batch.keepFromVersion ?? 0,
       batch.upserts.length,
       ...batch.upserts.flatMap((u) => [u.id, u.entry, u.values, u.stamp]),
       ...batch.removals,
@@ -162,4 +168,166 @@ export function parsePublish(reply: unknown): PublishResult {
 /** An upsert of an entry built elsewhere (not read from a record: no stamp to check). */
 export function upsertOf(entry: SnapshotEntry, stamp = ''): PublishUpsert {
   return { id: entry.id, entry: JSON.stringify(entry), values: publishedValues(entry), stamp };
+}
+
+/**
+ * The slot recount's reads and its one script (`reconcileNode-3.lua`), for the liveness tick's
+ * spread-out reconciliation (services/worker/slot-recount.ts).
+ */
+export class SlotCountStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: KeyBuilder,
+  ) {}
+
+  /** The shard's registered nodes: SCARD of `:nodes`. */
+  nodeCount(shard: number): Promise<number> {
+    return this.redis.scard(this.keys.shard(shard).nodes);
+  }
+
+  /** One SSCAN step over `:nodes`: the next cursor ('0' = the pass is over) and some ids. */
+  async scanNodes(shard: number, cursor: string, count: number): Promise<{ cursor: string; ids: string[] }> {
+    const [next, ids] = await this.redis.sscan(this.keys.shard(shard).nodes, cursor, 'COUNT', count);
+    return { cursor: next, ids };
+  }
+
+  /**
+   * Per node, the reservations and running jobs the shard holds for it (members of `:resv` and
+   * `:run`, "<job>|<node>|<attempt>…"). O(jobs in flight on the shard); nothing read when none.
+   */
+  async heldSlots(shard: number): Promise<Map<string, { reserved: number; committed: number }>> {
+    const k = this.keys.shard(shard);
+    const held = new Map<string, { reserved: number; committed: number }>();
+    const [resv, run] = await Promise.all([this.redis.zcard(k.reservations), this.redis.zcard(k.running)]);
+    const count = async (key: string, n: number, field: 'reserved' | 'committed') => {
+      if (n === 0) return;
+      for (const member of await this.redis.zrange(key, '0', '-1')) {
+        const node = member.split('|', 2)[1] ?? '';
+        const c = held.get(node) ?? { reserved: 0, committed: 0 };
+        c[field]++;
+        held.set(node, c);
+      }
+    };
+    await count(k.reservations, resv, 'reserved');
+    await count(k.running, run, 'committed');
+    return held;
+  }
+
+  /** The `reserved` / `committed` counters of each node (0 when absent): one pipeline. */
+  async slotCounters(shard: number, ids: string[]): Promise<{ reserved: number; committed: number }[]> {
+    if (ids.length === 0) return [];
+    const k = this.keys.shard(shard);
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hmget(k.node(id), 'reserved', 'committed');
+    const rows = (await pipeline.exec()) ?? [];
+    return ids.map((_, i) => {
+      const [err, reply] = rows[i] ?? [new Error('no reply'), null];
+      if (err) throw err;
+      const [reserved, committed] = (reply as (string | null)[]).map((v) => Number(v ?? 0) || 0);
+      return { reserved: reserved ?? 0, committed: committed ?? 0 };
+    });
+  }
+
+  /** `reconcileNode-3.lua`: recounts atomically and corrects; whether it corrected. */
+  async reconcileNode(shard: number, id: string): Promise<boolean> {
+    const k = this.keys.shard(shard);
+    const [corrected] = await this.redis.reconcileNode(k.node(id), k.reservations, k.running, id);
+    return corrected === 1;
+  }
+}
+
+/** What the pool index reads of a node: its status, its language capabilities and its stored pools. */
+export interface NodePoolsRead {
+  status: string | null;
+  capLang: string | null;
+  /** The stored pools (JSON array) or null when none were stored. */
+  stored: string | null;
+}
+
+/** A node's move between pool sets, diffed by the caller from `NodePoolsRead.stored`. */
+export interface PoolChange {
+  /** The stored pools as read ('' when none): the compare-and-set. */
+  expected: string;
+  next: string[];
+  joined: string[];
+  left: string[];
+  /** The node is being removed: delete its record once it left every pool. */
+  remove: boolean;
+}
+
+/** `applyPoolIndex-3+.lua`'s codes, named. */
+export type PoolIndexCode = 'applied' | 'conflict' | 'gone';
+const POOL_INDEX_CODE: Record<number, PoolIndexCode> = { 1: 'applied', 0: 'conflict', [-1]: 'gone' };
+
+/** The pool index's reads and its script, per shard (services/worker/pool-indexer.ts). */
+export class PoolIndexStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: KeyBuilder,
+  ) {}
+
+  async read(shard: number, nodeId: string): Promise<NodePoolsRead> {
+    const [status, capLang, stored] = await this.redis.hmget(
+      this.keys.shard(shard).node(nodeId),
+      'status',
+      'cap_lang',
+      'pools',
+    );
+    return { status: status ?? null, capLang: capLang ?? null, stored: stored ?? null };
+  }
+
+  /** Moves the node between pool sets; 'conflict': its stored pools changed since the read. */
+  async apply(
+    shard: number,
+    nodeId: string,
+    change: PoolChange,
+  ): Promise<{ code: PoolIndexCode; dirtyWasEmpty: boolean }> {
+    const k = this.keys.shard(shard);
+    const keys = [
+      k.node(nodeId),
+      k.pools,
+      k.dirty,
+      ...[...change.joined, ...change.left].map((p) => k.pool(p)),
+    ];
+    const [code, dirtyWasEmpty] = await this.redis.applyPoolIndex(
+      keys.length,
+      ...keys,
+      nodeId,
+      change.expected,
+      JSON.stringify(change.next),
+      change.joined.length,
+      ...change.joined,
+      ...change.left,
+      change.remove ? '1' : '0',
+    );
+    const named = POOL_INDEX_CODE[code];
+    if (!named) throw new Error(`applyPoolIndex answered an unknown code ${code}`);
+    return { code: named, dirtyWasEmpty: dirtyWasEmpty === 1 };
+  }
+}
+
+/** `removeNode-4.lua` (the liveness tick's retention), its arguments and reply named. */
+export class RetentionStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: KeyBuilder,
+  ) {}
+
+  /** Retires the node if it is offline since before `cutoffMs`; whether it did. */
+  async removeNode(
+    shard: number,
+    nodeId: string,
+    cutoffMs: number,
+  ): Promise<{ removed: boolean; dirtyWasEmpty: boolean }> {
+    const k = this.keys.shard(shard);
+    const [code, dirtyWasEmpty] = await this.redis.removeNode(
+      k.node(nodeId),
+      k.nodes,
+      k.offline,
+      k.dirty,
+      nodeId,
+      cutoffMs,
+    );
+    return { removed: code === 1, dirtyWasEmpty: dirtyWasEmpty === 1 };
+  }
 }

@@ -47,6 +47,7 @@ describe('snapshot flush vs a heartbeat between its read and its publish', () =>
       batchSize: 500,
       streamLength: 1000,
       loadChangeThreshold: 5,
+      deltaWindowMs: 10_000,
       ...(pauseAfterRead ? { pauseAfterRead } : {}),
     });
 

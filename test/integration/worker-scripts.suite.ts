@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { KeyBuilder, type ShardKeys } from '../../shared/keys.ts';
-import { SnapshotStore } from '../../shared/store/snapshot.ts';
+import { PoolIndexStore, RetentionStore, SnapshotStore } from '../../shared/store/snapshot.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRedisClient, waitUntilReady, type RedisClient } from '../../shared/redis-client.ts';
 import { testConfig, type RedisTarget } from '../support/service-harness.ts';
@@ -32,6 +32,7 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
       upserts: [string, string, string, string?][],
       removals: string[] = [],
       streamCap = 1000,
+      keepFromVersion = 0,
     ) => {
       const store = new SnapshotStore(redis, keys);
       const batch = upserts.map(([id, entry, values, stamp]) => ({ id, entry, values, stamp: stamp ?? '' }));
@@ -39,6 +40,7 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
         at: 12345,
         streamCap,
         loadChangeThreshold: 5,
+        keepFromVersion,
         upserts: batch,
         removals,
       });
@@ -145,6 +147,17 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
         expect((await redis.smembers(k.dirty)).sort()).toEqual(['busy', 'ghost', 'moved', 'other']);
       });
 
+      it('trims the delta stream to the versions from keepFromVersion on (whole stream nodes: approximate)', async () => {
+        for (let i = 0; i < 300; i++) await publish([['a', `{"i":${i}}`, 'v']]);
+        expect(await redis.xlen(k.deltas)).toBe(300);
+        await publish([['a', '{"i":300}', 'v']], [], 1000, 250);
+        const ids = (await redis.xrange(k.deltas, '-', '+')).map(([id]) => Number(id.split('-')[0]));
+        expect(ids[0]).toBeGreaterThan(1);
+        expect(ids[0]).toBeLessThanOrEqual(250); // nothing from 250 on is trimmed
+        expect(ids.at(-1)).toBe(301);
+        ids.forEach((v, i) => expect(v).toBe(ids[0]! + i));
+      });
+
       it('keeps versions contiguous when the stream is trimmed', async () => {
         for (let i = 0; i < 300; i++) await publish([['a', `{"i":${i}}`, 'v']], [], 100);
         const ids = (await redis.xrange(k.deltas, '-', '+')).map(([id]) => Number(id.split('-')[0]));
@@ -156,33 +169,30 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
     });
 
     describe('applyPoolIndex', () => {
-      const apply = (
+      const apply = async (
         id: string,
         expected: string,
         next: string[],
         joined: string[],
         left: string[],
-        del = false,
+        remove = false,
       ) => {
-        const keyList = [k.node(id), k.pools, k.dirty, ...[...joined, ...left].map((p) => k.pool(p))];
-        return redis.applyPoolIndex(
-          keyList.length,
-          ...keyList,
-          id,
+        const store = new PoolIndexStore(redis, keys);
+        const { code, dirtyWasEmpty } = await store.apply(k.shard, id, {
           expected,
-          JSON.stringify(next),
-          joined.length,
-          ...joined,
-          ...left,
-          del ? '1' : '0',
-        );
+          next,
+          joined,
+          left,
+          remove,
+        });
+        return [code, dirtyWasEmpty ? 1 : 0];
       };
 
       it('joins pools, counts members, stores the pools and marks the node dirty', async () => {
         await redis.hset(k.node('n'), 'status', 'ready');
         await redis.hset(k.node('m'), 'status', 'ready');
-        expect(await apply('n', '', ['en:zh', 'zh:en'], ['en:zh', 'zh:en'], [])).toEqual([1, 1]);
-        expect(await apply('m', '', ['en:zh'], ['en:zh'], [])).toEqual([1, 0]);
+        expect(await apply('n', '', ['en:zh', 'zh:en'], ['en:zh', 'zh:en'], [])).toEqual(['applied', 1]);
+        expect(await apply('m', '', ['en:zh'], ['en:zh'], [])).toEqual(['applied', 0]);
         expect(await redis.hgetall(k.pools)).toEqual({ 'en:zh': '2', 'zh:en': '1' });
         expect((await redis.smembers(k.pool('en:zh'))).sort()).toEqual(['m', 'n']);
         expect(await redis.hget(k.node('n'), 'pools')).toBe('["en:zh","zh:en"]');
@@ -191,7 +201,7 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
 
       it('refuses (0) when the stored pools changed since they were read', async () => {
         await redis.hset(k.node('n'), { status: 'ready', pools: '["a:b"]' });
-        expect(await apply('n', '', ['c:d'], ['c:d'], [])).toEqual([0, 0]);
+        expect(await apply('n', '', ['c:d'], ['c:d'], [])).toEqual(['conflict', 0]);
         expect(await redis.exists(k.pools)).toBe(0);
       });
 
@@ -199,18 +209,24 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
         await redis.hset(k.node('n'), 'status', 'ready');
         await apply('n', '', ['en:zh'], ['en:zh'], []);
         await redis.hset(k.node('n'), 'status', 'removed');
-        expect(await apply('n', '["en:zh"]', [], [], ['en:zh'], true)).toEqual([1, 0]);
+        expect(await apply('n', '["en:zh"]', [], [], ['en:zh'], true)).toEqual(['applied', 0]);
         expect(await redis.exists(k.pools, k.pool('en:zh'), k.node('n'))).toBe(0);
       });
 
       it('answers -1 when the record is gone', async () => {
-        expect(await apply('ghost', '', ['a:b'], ['a:b'], [])).toEqual([-1, 0]);
+        expect(await apply('ghost', '', ['a:b'], ['a:b'], [])).toEqual(['gone', 0]);
       });
     });
 
     describe('removeNode', () => {
-      const remove = (id: string, cutoff: number) =>
-        redis.removeNode(k.node(id), k.nodes, k.offline, k.dirty, id, cutoff);
+      const remove = async (id: string, cutoff: number) => {
+        const { removed, dirtyWasEmpty } = await new RetentionStore(redis, keys).removeNode(
+          k.shard,
+          id,
+          cutoff,
+        );
+        return [removed ? 1 : 0, dirtyWasEmpty ? 1 : 0];
+      };
 
       it('removes a node offline since before the cutoff', async () => {
         await redis.hset(k.node('n'), 'status', 'offline');

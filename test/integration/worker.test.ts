@@ -149,6 +149,7 @@ describe('worker: a node dirtied while a flush is active is never stranded', () 
         batchSize: 500,
         streamLength: 1000,
         loadChangeThreshold: 5,
+        deltaWindowMs: 10_000,
       },
     );
     // Both nodes on one shard, so they share the flush job's deduplication id.
