@@ -72,6 +72,8 @@ export type NodeAgentEvents = {
   gateway_error: [{ code: string; message: string }];
   job_assign: [JobAssign, 'accepted' | 'duplicate' | 'declined'];
   job_cancel: [JobCancel];
+  /** A `job_result` frame, as it is handed to the socket (or queued for the next registration). */
+  job_result: [Record<string, unknown>];
   control: [NodeControl];
   stopped: [];
 };

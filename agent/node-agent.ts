@@ -389,6 +389,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
   /** Job frames wait for the next registration when there is no registered socket. */
   private sendJobFrame(frame: Record<string, unknown>): void {
     const text = JSON.stringify(frame);
+    if (frame['type'] === 'job_result') this.emit('job_result', frame);
     if (this.phase === 'registered' && this.conn.send(text)) return;
     this.outbox.push(text);
     const max = this.opts.maxQueuedFrames ?? 1000;

@@ -12,6 +12,10 @@
   ARGV[4] result JSON ('' = none)   ARGV[5] error JSON ('' = none)
   ARGV[6] node id reporting: it must be the node of the current attempt
   ARGV[7] ids kept in the failed index (JOB_INDEX_CAP)
+  ARGV[8] the job shard's events channel {p:j<k>}:events   ARGV[9] job id
+
+  An advance is announced on the events channel, in this script: SPUBLISH "<job id>|<status>"
+  (sharded pub/sub: the channel hashes to the record's slot), so waiting readers wake at once.
 
   Returns 1 advanced, 0 already there or past it (idempotent), -1 stale attempt (or another
   node's), -2 no such job
@@ -41,4 +45,5 @@ if job[3] then
   end
   rcall('HSET', KEYS[1], 'attempts', cjson.encode(attempts))
 end
+rcall('SPUBLISH', ARGV[8], ARGV[9] .. '|' .. target)
 return 1

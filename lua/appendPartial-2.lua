@@ -8,6 +8,9 @@
 
   ARGV[1] node id   ARGV[2] text   ARGV[3] is_final ('1' | '0')
   ARGV[4] server time, ms   ARGV[5] stream cap (approximate MAXLEN)
+  ARGV[6] the job shard's events channel {p:j<k>}:events   ARGV[7] job id
+
+  An appended partial is announced on the events channel: SPUBLISH "<job id>|partial".
 
   Returns 1 appended, 0 ignored (terminal job, or not this node's job), -2 no such job
 ]]
@@ -18,4 +21,5 @@ if job[1] == 'finished' or job[1] == 'failed' or job[2] ~= ARGV[1] then return 0
 rcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'attempt', job[3] or '1', 'text', ARGV[2], 'final', ARGV[3], 'at', ARGV[4])
 local ttl = rcall('PTTL', KEYS[1])
 if ttl > 0 then rcall('PEXPIRE', KEYS[2], ttl) end
+rcall('SPUBLISH', ARGV[6], ARGV[7] .. '|partial')
 return 1

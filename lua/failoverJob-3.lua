@@ -17,6 +17,9 @@
   ARGV[6] next sweep of the job (ms) while its next attempt is asked for: the sweep asks again
           if that failover was lost
   ARGV[7] ids kept in the failed index (JOB_INDEX_CAP)
+  ARGV[8] the job shard's events channel {p:j<k>}:events
+
+  Failing the job is announced on the events channel: SPUBLISH "<job id>|failed".
 
   Returns { 0 } nothing to do (not the current attempt, already timed out, or terminal)
           { 1, request JSON, nodes tried (JSON array) }  place attempt ARGV[1] + 1
@@ -53,6 +56,7 @@ if tonumber(ARGV[1]) >= tonumber(ARGV[4]) then
   rcall('HSET', KEYS[1], 'status', 'failed', 'finished_at', ARGV[3], 'error', err)
   rcall('ZREM', KEYS[2], ARGV[5])
   indexJob(KEYS[3], ARGV[5], ARGV[3], tonumber(ARGV[7]))
+  rcall('SPUBLISH', ARGV[8], ARGV[5] .. '|failed')
   return { 2 }
 end
 rcall('ZADD', KEYS[2], ARGV[6], ARGV[5])

@@ -97,6 +97,8 @@ export const envSchema = z.object({
   SB_CONSOLE_SESSION_TTL_MS: int(60_000).default(28_800_000),
   SB_JAEGER_URL: z.string().url().optional(),
   SB_CONSOLE_DIR: z.string().min(1).optional(),
+  SB_MAX_JOB_WAITERS: int(1).default(10_000),
+  SB_JOB_EVENTS_FALLBACK_MS: int(50, 60_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -36,6 +36,8 @@ import { crc32 } from 'node:zlib';
  *   <jtag>:failed     zset   job id → finished_at (ms) of the shard's latest failed jobs, ≤ JOB_INDEX_CAP
  *   <jtag>:open       zset   unfinished job id → when the worker's job sweep looks at it next (ms): the
  *                            job-side safety net for a slot its node shard lost (services/worker/job-sweep.ts)
+ *   <jtag>:events     channel (sharded pub/sub, SPUBLISH) "<job id>|<status or partial>" for every change
+ *                            of a job of the shard, published by the script that made it (no key: nothing stored)
  * Sessions (`payload.session_id`) by crc32(sessionId), same tags:
  *   <jtag>:sess:<id>  hash   node (of the session's last job), next (utterance index); expires after SB_SESSION_TTL_MS
  */
@@ -139,6 +141,20 @@ export class KeyBuilder {
   /** The asr_partial stream of a job: same slot as its record. */
   partials(jobId: string): string {
     return `{${this.prefix}:j${shardOf(jobId, this.shards)}}:partials:${jobId}`;
+  }
+
+  /**
+   * The sharded pub/sub channel on which the job shard's scripts announce every change of a job
+   * (`<job id>|<status>` or `<job id>|partial`): same slot as the shard's job records, so a script
+   * may SPUBLISH to it on Redis Cluster.
+   */
+  jobEvents(shard: number): string {
+    return `{${this.prefix}:j${shard}}:events`;
+  }
+
+  /** The channel of a job's shard (see jobEvents). */
+  jobEventsOf(jobId: string): string {
+    return this.jobEvents(this.jobShardOf(jobId));
   }
 
   /** The job indexes of job shard `shard` (console listing): newest jobs, latest failed ones. */

@@ -158,6 +158,7 @@ declare module 'ioredis' {
       jobId: string,
       nextSweepMs: number,
       indexCap: number,
+      eventsChannel: string,
     ): Result<[0] | [1, string, string] | [2], Context>;
     sweepJob(
       job: string,
@@ -190,6 +191,8 @@ declare module 'ioredis' {
       errorJson: string,
       nodeId: string,
       indexCap: number,
+      eventsChannel: string,
+      jobId: string,
     ): Result<number, Context>;
     claimJob(
       job: string,
@@ -265,6 +268,8 @@ declare module 'ioredis' {
       isFinal: '0' | '1',
       nowMs: number,
       streamCap: number,
+      eventsChannel: string,
+      jobId: string,
     ): Result<number, Context>;
   }
 }

@@ -57,6 +57,43 @@ export function createRedisClient(config: Config, logger: Logger, options: Redis
 }
 
 /**
+ * A plain connection for sharded pub/sub (SSUBSCRIBE), to the standalone server or to one Cluster
+ * master (`node` = its `host:port`): same options as createRedisClient's `blocking` clients, but it
+ * never resubscribes by itself (autoResubscribe off) — its owner subscribes on every `ready` and
+ * so knows when a subscription is live again (shared/store/shard-subscriber.ts).
+ */
+export function createSubscriberConnection(
+  config: Config,
+  logger: Logger,
+  options: { name: string; node?: string; reachability?: RedisReachability },
+): Redis {
+  const log = logger.child({ component: 'redis', client: options.name });
+  const common: RedisOptions = {
+    connectionName: `sb:${options.name}`,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    autoResubscribe: false,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+  };
+  let client: Redis;
+  if (options.node === undefined) {
+    client = new Redis(config.redis.url, common);
+  } else {
+    const colon = options.node.lastIndexOf(':');
+    client = new Redis({
+      ...common,
+      host: options.node.slice(0, colon),
+      port: Number(options.node.slice(colon + 1)),
+    });
+  }
+  const reachability = options.reachability ?? new RedisReachability(config.redis, log);
+  client.on('error', (err: Error) => reachability.failed(options.name, err));
+  client.on('ready', () => reachability.ready(options.name));
+  return client;
+}
+
+/**
  * Resolves once every client is ready, however long that takes: a service started before its
  * Redis waits for it (its RedisReachability says what it waits for). Rejects only if a client
  * is closed meanwhile.

@@ -66,6 +66,12 @@ export interface JobLatencies {
   };
   /** Result stored (finished_at) → seen by the long-poll: the poll's share of (b). */
   storedToSeen: SampleSummary | null;
+  /**
+   * (c) The node handed its job_result to its socket → the client had read the GET that returned
+   * it (both sub-ms, same clock): gateway, the job record, the selector's wake-up and the answer.
+   * First-attempt finished jobs.
+   */
+  resultToVisible: SampleSummary | null;
   /** How late the open-loop sender handed POSTs to node:http versus their schedule. */
   sendLateness: SampleSummary | null;
   /** The slowest (b) per second of the window, by send time (ms): stalls vs steady queueing. */
@@ -121,6 +127,7 @@ export function analyzeJobs(
     finished: [] as number[],
     visibleF: [] as number[],
     storedToSeen: [] as number[],
+    resultToVisible: [] as number[],
     late: [] as number[],
   };
   const t0 = records.reduce((min, r) => Math.min(min, r.sentAt), Infinity);
@@ -178,6 +185,7 @@ export function analyzeJobs(
     stage(r.finished, v.finished);
     v.visibleF.push(visible);
     if (r.finished !== null) v.storedToSeen.push(r.seenAt! - r.finished);
+    if (a?.resultAt != null) v.resultToVisible.push(r.seenAt! - a.resultAt);
   }
   return {
     counts,
@@ -195,6 +203,7 @@ export function analyzeJobs(
         visible: summary(v.visibleF),
       },
       storedToSeen: summary(v.storedToSeen),
+      resultToVisible: summary(v.resultToVisible),
       sendLateness: summary(v.late),
       visibleMaxBySecond: Array.from(maxBySecond, (x) => round(x ?? 0)),
     },

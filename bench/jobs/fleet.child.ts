@@ -7,7 +7,9 @@
  * performance.now(), epoch ms at sub-ms resolution — the clock the job client stamps its POSTs
  * with) when the agent emits the event: the frame has been parsed and its `job_ack` handed to
  * the socket, microseconds after the frame was read. Kept per job id: the first receipt, and
- * how many receipts and which attempts followed.
+ * how many receipts and which attempts followed. Every `job_result` a node sends is stamped the
+ * same way as it is handed to the socket (`resultAt`: the last one sent for the job), the start
+ * of "result visible after the node's job_result".
  *
  * Commands (IPC): start {url, token, nodes, maxJobs, jobMs, seed, rampUpMs} (resolves once every
  * node is registered) · clock · loop (event-loop delay since the previous call, then reset) ·
@@ -29,6 +31,8 @@ export interface AssignRecord {
   receipts: number;
   /** Highest attempt_id received. */
   lastAttempt: number;
+  /** epochNow() when a node handed the job's job_result to its socket (the last one); null = none sent. */
+  resultAt: number | null;
 }
 
 let fleet: FleetSimulator | null = null;
@@ -47,7 +51,21 @@ function onAssign(jobId: string, attempt: number, node: string, outcome: AssignR
     known.lastAttempt = Math.max(known.lastAttempt, attempt);
     return;
   }
-  records.set(jobId, { jobId, at, attempt, node, outcome, receipts: 1, lastAttempt: attempt });
+  records.set(jobId, {
+    jobId,
+    at,
+    attempt,
+    node,
+    outcome,
+    receipts: 1,
+    lastAttempt: attempt,
+    resultAt: null,
+  });
+}
+
+function onResult(jobId: string): void {
+  const known = records.get(jobId);
+  if (known) known.resultAt = epochNow();
 }
 
 async function start(msg: Record<string, unknown>): Promise<{ registered: number; ms: number }> {
@@ -72,6 +90,7 @@ async function start(msg: Record<string, unknown>): Promise<{ registered: number
     agent.on('job_assign', (frame, outcome) =>
       onAssign(frame.job_id, frame.attempt_id, agent.nodeId ?? '', outcome),
     );
+    agent.on('job_result', (frame) => onResult(String(frame['job_id'])));
   }
   await f.start();
   const deadline = performance.now() + 120_000;

@@ -101,6 +101,12 @@ export function evaluateGoals(r: JobsResult): Goal[] {
       value: fmt.int(timeouts),
       pass: timeouts === 0,
     },
+    {
+      name: "(c) result visible after the node's job_result, p99",
+      target: '≤ 5 ms',
+      value: fmt.ms(r.latency.resultToVisible?.p99, 2),
+      pass: r.latency.resultToVisible ? r.latency.resultToVisible.p99 <= 5 : null,
+    },
   ];
 }
 
@@ -172,13 +178,14 @@ export function printJobsSummary(r: JobsResult): void {
       ['  finished (job_result stored)', ...lat(l.stages.finished)],
       ['  visible to the client', ...lat(l.stages.visible)],
       ['result stored → seen by the long-poll', ...lat(l.storedToSeen)],
+      ["(c) node's job_result sent → result visible", ...lat(l.resultToVisible)],
       ['send lateness (open-loop schedule)', ...lat(l.sendLateness)],
     ],
   );
   console.log(
     [
       "  ¹ the job record's timestamps (services' Date.now(), whole ms) minus the client's POST sent",
-      `  long-poll: GET /v1/jobs/:id?wait_ms=${s.waitMs} right after the 201 (the selector re-reads the record every 50 ms); ` +
+      `  waiting GET: /v1/jobs/:id?wait_ms=${s.waitMs} right after the 201 (woken by the job shard's announcement); ` +
         `${fmt.int(r.client.getsTotal)} GETs (${fmt.int(r.client.getsNotTerminal)} ended before the job), ≤ ${fmt.int(r.client.getsInFlightMax)} in flight; ` +
         `per GET, waiting for a pooled socket p50 ${fmt.ms(r.client.getQueuedMs?.p50, 1)} p99 ${fmt.ms(r.client.getQueuedMs?.p99, 1)}, ` +
         `then answered p50 ${fmt.ms(r.client.getServedMs?.p50, 1)} p99 ${fmt.ms(r.client.getServedMs?.p99, 1)}`,
@@ -201,15 +208,26 @@ export function printJobsSummary(r: JobsResult): void {
     ['orchestrator', ''],
   ];
   const pinning = r.environment.pinning ?? {};
+  // CPU per job: % of a core over the window ÷ jobs sent per second in it
+  const jobsPerS = c.measured / r.client.windowS;
+  const perJob = (pct: number | null | undefined) =>
+    pct === undefined || pct === null || !(jobsPerS > 0) ? '–' : `${fmt.int((pct * 10_000) / jobsPerS)} µs`;
   console.log('');
   printTable(
-    [`CPU over the window (${w.seconds.toFixed(1)} s)`, '% of a core', 'core', 'notes'],
+    [`CPU over the window (${w.seconds.toFixed(1)} s)`, '% of a core', 'per job', 'core', 'notes'],
     [
-      ...order.map(([name, notes]) => [name, fmt.pct(cpu[name]), pinning[name] ?? '–', notes]),
-      ['other (outside these processes)', fmt.pct(w.cpu.unaccountedPct), '', ''],
+      ...order.map(([name, notes]) => [
+        name,
+        fmt.pct(cpu[name]),
+        perJob(cpu[name]),
+        pinning[name] ?? '–',
+        notes,
+      ]),
+      ['other (outside these processes)', fmt.pct(w.cpu.unaccountedPct), '', '', ''],
       ...Object.entries(w.cpu.cores).map(([core, u]) => [
         `${core} busy`,
         fmt.pct(u.busyPct),
+        '',
         '',
         u.stealPct ? `steal ${fmt.pct(u.stealPct)}` : '',
       ]),

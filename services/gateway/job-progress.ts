@@ -101,6 +101,8 @@ export class JobProgress {
       isFinal ? '1' : '0',
       Date.now(),
       this.partialStreamCap,
+      this.keys.jobEventsOf(jobId),
+      jobId,
     );
     return code === 1 ? 'applied' : 'stale';
   }
@@ -123,6 +125,8 @@ export class JobProgress {
       error === undefined || error === null ? '' : JSON.stringify(error),
       nodeId,
       JOB_INDEX_CAP,
+      this.keys.jobEventsOf(jobId),
+      jobId,
     );
     return code === 1 ? 'applied' : code === 0 ? 'duplicate' : 'stale';
   }

@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import type { JobView } from '../../shared/protocol/client-messages.ts';
+import type { JobEvents } from '../../shared/store/job-events.ts';
 import type { JobStore } from './job-store.ts';
 
 const TERMINAL = new Set(['finished', 'failed']);
@@ -8,11 +9,11 @@ const KEEPALIVE_MS = 10_000;
 
 export interface JobEventsOptions {
   jobs: JobStore;
+  /** Wakes the stream when the job's shard announces a change of it. */
+  events: JobEvents;
   isClosing: () => boolean;
   /** Only this tenant's job (another tenant's answers 404); undefined = any (admin, auth off). */
   tenant?: string;
-  /** How often the job record and its partials are read. */
-  pollMs?: number;
 }
 
 /**
@@ -20,12 +21,24 @@ export interface JobEventsOptions {
  * `status` on every status change ({status, attempt_id, node_id}), `partial` for every
  * asr_partial of the current attempt in arrival order ({text, is_final, at}; the SSE id is its
  * stream id), then `result` with the terminal job record, and the stream ends. Unknown job: 404.
+ * Pushed, not polled: the stream re-reads the job when its shard announces a change of it (or its
+ * shard was subscribed again, or SB_JOB_EVENTS_FALLBACK_MS passed), never on a timer of its own.
  */
 export async function streamJobEvents(req: Request, res: Response, opts: JobEventsOptions): Promise<void> {
   const id = String(req.params['id']);
-  const pollMs = opts.pollMs ?? 100;
-  let view: JobView | null = await opts.jobs.view(id, opts.tenant);
-  if (!view) throw new SwitchboardError('NOT_FOUND', `no job ${id}`);
+  // watching BEFORE the first read: a change announced between the read and the wait is kept
+  const watch = opts.events.watch(id);
+  let view: JobView | null;
+  try {
+    view = await opts.jobs.view(id, opts.tenant);
+  } catch (err) {
+    watch.close();
+    throw err;
+  }
+  if (!view) {
+    watch.close();
+    throw new SwitchboardError('NOT_FOUND', `no job ${id}`);
+  }
   res.status(200).set({
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
@@ -33,7 +46,10 @@ export async function streamJobEvents(req: Request, res: Response, opts: JobEven
   });
   res.flushHeaders();
   let open = true;
-  req.on('close', () => (open = false));
+  res.on('close', () => {
+    open = false;
+    watch.close();
+  });
   const send = (event: string, data: unknown, eventId?: string) => {
     res.write(`${eventId ? `id: ${eventId}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   };
@@ -63,16 +79,18 @@ export async function streamJobEvents(req: Request, res: Response, opts: JobEven
         break;
       }
       if (opts.isClosing()) break;
-      if (Date.now() - quietSince > KEEPALIVE_MS) {
+      if (Date.now() - quietSince >= KEEPALIVE_MS) {
         res.write(': keepalive\n\n');
         quietSince = Date.now();
       }
-      await new Promise((r) => setTimeout(r, pollMs));
+      if ((await watch.next(KEEPALIVE_MS - (Date.now() - quietSince))) === 'closed' && !open) break;
       view = await opts.jobs.view(id, opts.tenant);
     }
   } catch (err) {
     const error = toSwitchboardError(err);
     if (open) send('error', { code: error.code, message: error.message });
+  } finally {
+    watch.close();
   }
   res.end();
 }

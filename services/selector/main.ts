@@ -9,6 +9,8 @@ import { checkRedisGuarantees } from '../../shared/redis-guarantees.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
 import { closeBounded } from '../../shared/shutdown.ts';
+import { JobEvents } from '../../shared/store/job-events.ts';
+import { redisTopology } from '../../shared/store/shard-subscriber.ts';
 import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { JobPlacer } from './job-placer.ts';
 import { JobShardStore } from '../../shared/store/job-shard.ts';
@@ -39,6 +41,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
   const metrics = createSelectorMetrics(registry);
   const index = new SnapshotIndex();
   let replica: SnapshotReplica | undefined;
+  let events: JobEvents | undefined;
   let closing = false;
   const reachability = new RedisReachability(config.redis, log.child({ component: 'redis' }));
   const redis = createRedisClient(config, log, { name: 'selector', mode: 'fail-fast', reachability });
@@ -55,7 +58,10 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
     registry,
     readyTimeoutMs: env.SB_REDIS_COMMAND_TIMEOUT_MS,
     isReady: async () => !closing && replica?.ready === true && (await redis.ping()) === 'PONG',
-    beforeScrape: () => metrics.replicaNodes.set(index.size),
+    beforeScrape: () => {
+      metrics.replicaNodes.set(index.size);
+      metrics.jobWaiters.set(events?.waiters ?? 0);
+    },
   }).catch(async (err: unknown) => {
     await quitRedis();
     throw err;
@@ -82,6 +88,21 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
     });
     replica = loaded;
     await loaded.start();
+
+    // one subscription per job shard; requests waiting for a job are woken by its announcements
+    const jobEvents = new JobEvents(
+      keys,
+      redisTopology(config, redis, log, 'selector-events', reachability),
+      {
+        maxWaiters: env.SB_MAX_JOB_WAITERS,
+        fallbackMs: env.SB_JOB_EVENTS_FALLBACK_MS,
+        onWake: (cause) => metrics.jobWakeups.inc({ cause }),
+        onShed: () => metrics.jobWaitersShed.inc(),
+      },
+      log.child({ component: 'job-events' }),
+    );
+    events = jobEvents;
+    jobEvents.start();
 
     const queues = new DerivedWorkQueues(queueRedis, keys, env.SB_FLUSH_DELAY_MS, log);
     // a live placement goes from claim (or re-point) to its reservation within two command
@@ -133,6 +154,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
       auth: config.auth,
       placer,
       jobs,
+      events: jobEvents,
       index,
       redis,
       keys,
@@ -161,6 +183,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
       port: http.port,
       close: () => {
         closing = true;
+        jobEvents.stop(); // waiting requests answer what they have now
         return closeBounded({
           redis: [redis, tail, queueRedis],
           graceMs: env.SB_SHUTDOWN_TIMEOUT_MS / 2,
@@ -174,17 +197,20 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
             await loaded.close();
             await api.close();
             await queues.close();
+            jobEvents.close();
           },
           force: () => {
             http.server.closeAllConnections();
             void failoverWorker.disconnect().catch(() => undefined);
             void recovery.stop();
             void loaded.close();
+            jobEvents.close();
           },
         });
       },
     };
   } catch (err) {
+    events?.close();
     await replica?.close();
     await http.close();
     await quitRedis();

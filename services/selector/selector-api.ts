@@ -17,6 +17,7 @@ import {
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
+import { isTerminalEvent, type JobEvents } from '../../shared/store/job-events.ts';
 import { adminOnly, apiKeyAuth, callerOf, readableTenant } from './api-keys.ts';
 import { mountConsoleApi } from './console-api.ts';
 import { defaultConsoleDir, mountConsole } from './console-routes.ts';
@@ -33,6 +34,8 @@ export interface SelectorApiDeps {
   auth: AuthConfig;
   placer: JobPlacer;
   jobs: JobStore;
+  /** Wakes requests waiting for a job when its shard announces a change. */
+  events: JobEvents;
   index: SnapshotIndex;
   redis: RedisClient;
   keys: KeyBuilder;
@@ -139,18 +142,33 @@ export function createSelectorApi(deps: SelectorApiDeps): { app: express.Express
     const deadline = Date.now() + waitMs;
     // another tenant's job answers as an unknown one
     const tenant = readableTenant(callerOf(res));
-    let view = await deps.jobs.view(id, tenant);
-    while (view && !TERMINAL.has(view.status) && Date.now() < deadline && !deps.isClosing()) {
-      await new Promise((r) => setTimeout(r, 50));
-      view = await deps.jobs.view(id, tenant);
+    // watching BEFORE the first read: a result announced between the read and the wait is kept
+    const watch = waitMs > 0 ? deps.events.watch(id, isTerminalEvent) : null;
+    let gone = false;
+    res.on('close', () => {
+      gone = !res.writableFinished;
+      watch?.close();
+    });
+    try {
+      let view = await deps.jobs.view(id, tenant);
+      while (watch && view && !TERMINAL.has(view.status) && !deps.isClosing()) {
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        await watch.next(left); // an announcement, a resubscription, the fallback period or the end
+        if (gone) return;
+        view = await deps.jobs.view(id, tenant);
+      }
+      if (!view) throw new SwitchboardError('NOT_FOUND', `no job ${id}`);
+      res.json(view);
+    } finally {
+      watch?.close();
     }
-    if (!view) throw new SwitchboardError('NOT_FOUND', `no job ${id}`);
-    res.json(view);
   });
 
   app.get('/v1/jobs/:id/events', (req: Request, res: Response) =>
     streamJobEvents(req, res, {
       jobs: deps.jobs,
+      events: deps.events,
       isClosing: deps.isClosing,
       tenant: readableTenant(callerOf(res)),
     }),

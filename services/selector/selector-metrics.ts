@@ -28,6 +28,22 @@ export function createSelectorMetrics(registry: Registry) {
       help: 'Reservations refused by the live node record (the snapshot was behind); the next candidate is tried',
       registers,
     }),
+    jobWaiters: new Gauge({
+      name: 'sb_job_waiters',
+      help: 'Requests waiting for a job to change (GET /v1/jobs/:id?wait_ms=, event streams)',
+      registers,
+    }),
+    jobWakeups: new Counter({
+      name: 'sb_job_wakeups_total',
+      help: 'Waiting requests woken, by cause: event (the job changed), resync (its shard was subscribed again), fallback (the bounded re-read), timeout, closed',
+      labelNames: ['cause'] as const,
+      registers,
+    }),
+    jobWaitersShed: new Counter({
+      name: 'sb_job_waiters_shed_total',
+      help: 'Waiting requests refused with 429 RATE_LIMITED: SB_MAX_JOB_WAITERS were open',
+      registers,
+    }),
     replicaNodes: new Gauge({ name: 'sb_replica_nodes', help: 'Nodes in this selector replica', registers }),
     replicaStaleness: new Histogram({
       name: 'sb_replica_staleness_seconds',

@@ -114,6 +114,7 @@ export class JobSweep {
       jobId,
       now + marginMs,
       JOB_INDEX_CAP,
+      this.keys.jobEventsOf(jobId),
     );
     if (decision[0] === 1) {
       await this.queues.requestFailover({

@@ -113,6 +113,7 @@ export class JobTimeouts {
       job,
       now + this.options.sweepMarginMs,
       JOB_INDEX_CAP,
+      this.keys.jobEventsOf(job),
     );
     if (decision[0] === 1) {
       const tried = JSON.parse(decision[2]) as string[];

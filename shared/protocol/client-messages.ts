@@ -336,8 +336,10 @@ export const jobViewSchema = z
   .meta({
     title: 'GET /v1/jobs/:job_id',
     description:
-      'The job. `?wait_ms=` (at most 60000) long-polls until a terminal status or the wait ends, then answers ' +
-      'the current state (200). Unknown job: 404 NOT_FOUND. Kept `SB_JOB_RETENTION_MS` after creation.',
+      'The job. `?wait_ms=` (at most 60000) waits until a terminal status or the wait ends, then answers ' +
+      "the current state (200); it answers within milliseconds of the node's job_result (pushed, not polled). " +
+      'A selector holds at most `SB_MAX_JOB_WAITERS` waiting requests: beyond, 429 RATE_LIMITED (`Retry-After: 1`). ' +
+      'Unknown job: 404 NOT_FOUND. Kept `SB_JOB_RETENTION_MS` after creation.',
   });
 export type JobView = z.infer<typeof jobViewSchema>;
 

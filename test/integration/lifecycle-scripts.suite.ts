@@ -78,6 +78,8 @@ export function describeLifecycleScripts(label: string, target: () => RedisTarge
         '',
         node,
         500,
+        keys.jobEventsOf(job),
+        job,
       );
     const counts = async () => (await redis.hmget(k.node(id), 'reserved', 'committed')).map(Number);
 
@@ -157,13 +159,33 @@ export function describeLifecycleScripts(label: string, target: () => RedisTarge
     it("appendPartial: kept in order for the current node's running job; another node's or a finished job's ignored", async () => {
       await redis.pexpire(keys.job(job), 60_000);
       const partial = (text: string, node = id) =>
-        redis.appendPartial(keys.job(job), keys.partials(job), node, text, '0', now, 100);
+        redis.appendPartial(
+          keys.job(job),
+          keys.partials(job),
+          node,
+          text,
+          '0',
+          now,
+          100,
+          keys.jobEventsOf(job),
+          job,
+        );
       expect(await partial('你')).toBe(1);
       expect(await partial('你好')).toBe(1);
       expect(await partial('intruder', 'other-node')).toBe(0);
-      expect(await redis.appendPartial(keys.job('nope'), keys.partials('nope'), id, 'x', '0', now, 100)).toBe(
-        -2,
-      );
+      expect(
+        await redis.appendPartial(
+          keys.job('nope'),
+          keys.partials('nope'),
+          id,
+          'x',
+          '0',
+          now,
+          100,
+          keys.jobEventsOf('nope'),
+          'nope',
+        ),
+      ).toBe(-2);
       const entries = await redis.xrange(keys.partials(job), '-', '+');
       expect(entries.map(([, f]) => f[f.indexOf('text') + 1])).toEqual(['你', '你好']);
       expect(entries[0]![1]).toEqual(['attempt', '1', 'text', '你', 'final', '0', 'at', String(now)]);
@@ -196,6 +218,8 @@ export function describeLifecycleScripts(label: string, target: () => RedisTarge
           '',
           id,
           500,
+          keys.jobEventsOf('nope'),
+          'nope',
         ),
       ).toBe(-2);
       // a finished job is not in the failed index

@@ -1,0 +1,4 @@
+import { redisUrl } from '../support/redis.ts';
+import { describeJobEventsStore } from './job-events-store.suite.ts';
+
+describeJobEventsStore('standalone', () => ({ redisUrl: redisUrl() }));
