@@ -9,6 +9,14 @@ export interface LivenessScheduleOptions {
   everyMs: number;
   /** How often this worker checks that the scheduler still exists. */
   checkEveryMs: number;
+  /**
+   * A scheduler whose next tick is overdue by more than this is stalled: its next tick job was
+   * lost, or this worker's BullMQ worker is stuck (a blocking connection to a Cluster master
+   * that died). Default: 4 × everyMs + 2 s.
+   */
+  stallMs?: number;
+  /** Called on a stall, after the next tick is scheduled again: replace the stuck BullMQ worker. */
+  onStalled?: (overdueMs: number) => void;
 }
 
 /**
@@ -57,21 +65,31 @@ export class LivenessSchedule {
     return this.running;
   }
 
+  private lastStall = 0;
+
   private async check(first: boolean): Promise<boolean> {
     if (this.closed) return false;
-    if (await this.exists()) {
+    const scheduler = await this.queue.getJobScheduler(LIVENESS_SCHEDULER_ID);
+    if (scheduler) {
       this.present = true;
+      const now = Date.now();
+      const stallMs = this.options.stallMs ?? 4 * this.options.everyMs + 2000;
+      const overdue = now - Number(scheduler.next ?? now);
+      // one recovery per stall period: the replaced worker needs a tick or two to pick up
+      if (overdue > stallMs && now - this.lastStall > stallMs) {
+        this.lastStall = now;
+        await this.upsert(); // adds the next tick job if it was lost (no-op for one that exists)
+        this.metrics.livenessStalls.inc();
+        this.log.warn(
+          { scheduler: LIVENESS_SCHEDULER_ID, overdueMs: overdue },
+          'liveness tick overdue (its next job lost, or the worker stuck on a dead connection): scheduled again and the liveness worker replaced',
+        );
+        this.options.onStalled?.(overdue);
+      }
       return false;
     }
     this.present = false;
-    await this.queue.upsertJobScheduler(
-      LIVENESS_SCHEDULER_ID,
-      { every: this.options.everyMs },
-      {
-        name: LIVENESS_SCHEDULER_ID,
-        opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
-      },
-    );
+    await this.upsert();
     this.present = true;
     if (!first) {
       this.metrics.schedulerRestored.inc();
@@ -81,6 +99,17 @@ export class LivenessSchedule {
       );
     }
     return !first;
+  }
+
+  private async upsert(): Promise<void> {
+    await this.queue.upsertJobScheduler(
+      LIVENESS_SCHEDULER_ID,
+      { every: this.options.everyMs },
+      {
+        name: LIVENESS_SCHEDULER_ID,
+        opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+      },
+    );
   }
 
   close(): void {

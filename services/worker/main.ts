@@ -135,6 +135,12 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
     const common = { connection: bull, prefix: keys.queuePrefix, concurrency: env.SB_WORKER_CONCURRENCY };
     const failed = (queue: string) => (job: Job | undefined, err: Error) =>
       log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed');
+    // the job sweep after the node-side timeouts: what they released is not judged lost
+    const livenessWorker = () =>
+      new Worker(QUEUE_LIVENESS, async () => ({ ...(await reaper.tick()), moved: await sweep.tick() }), {
+        ...common,
+        concurrency: 1,
+      });
     const running = [
       new Worker<PoolIndexJob>(QUEUE_POOL_INDEX, (job) => indexer.index(job.data.nodeId), common),
       // A flush whose process died is found stalled within lockDuration + stalledInterval and
@@ -144,11 +150,7 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
         lockDuration: 5_000,
         stalledInterval: 2_500,
       }),
-      // the job sweep after the node-side timeouts: what they released is not judged lost
-      new Worker(QUEUE_LIVENESS, async () => ({ ...(await reaper.tick()), moved: await sweep.tick() }), {
-        ...common,
-        concurrency: 1,
-      }),
+      livenessWorker(),
     ];
     for (const w of running) {
       w.on('failed', failed(w.name));
@@ -166,6 +168,18 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
     const watched = new LivenessSchedule(liveness, redis, metrics, log.child({ component: 'liveness' }), {
       everyMs: env.SB_REAPER_INTERVAL_MS,
       checkEveryMs: Math.min(env.SB_REAPER_INTERVAL_MS, 5_000),
+      // a BullMQ worker blocked on a connection to a Cluster master that died never wakes up
+      // (cluster-failover fault case): replace it; the stuck one is closed without waiting
+      onStalled: () => {
+        const at = running.findIndex((w) => w.name === QUEUE_LIVENESS);
+        const stuck = running[at];
+        if (closing || !stuck) return;
+        const fresh = livenessWorker();
+        fresh.on('failed', failed(fresh.name));
+        logQueueErrors(fresh, log, { queue: fresh.name }, 'worker error');
+        running[at] = fresh;
+        void stuck.close(true).catch(() => undefined);
+      },
     });
     await watched.start();
     schedule = watched;

@@ -110,6 +110,11 @@ export function createWorkerMetrics(registry: Registry) {
       help: 'Times this worker found the liveness job scheduler missing from Redis (Redis lost its data) and created it again',
       registers,
     }),
+    livenessStalls: new Counter({
+      name: 'sb_liveness_stalls_total',
+      help: 'Times this worker found the liveness tick overdue (its next job lost, or the BullMQ worker stuck) and scheduled it again with a fresh liveness worker',
+      registers,
+    }),
     reaped: new Counter({
       name: 'sb_nodes_reaped_total',
       help: 'Nodes the reaper marked offline or removed',

@@ -1,4 +1,6 @@
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { QUEUE_LIVENESS } from '../../shared/queues.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServerHandle } from '../../scripts/lib/redis-server-process.ts';
 import { checkpointEntry, TestFleet } from '../support/fleet.ts';
@@ -72,6 +74,42 @@ describe('the liveness scheduler survives a Redis that lost its data', () => {
     await waitFor(async () => (await ticks()) >= after + 2, { timeoutMs: 10_000 });
     expect(await readyz()).toBe(200);
     await silentNodeGoesOffline('after-flushall');
+  });
+
+  it('its next tick job lost (the scheduler still there): found overdue, scheduled again, ticks resume', async () => {
+    // what a Cluster master that fails over can do: keep the scheduler, lose the job it added last
+    const queue = new Queue(QUEUE_LIVENESS, { connection: redis, prefix: worker.keys.queuePrefix });
+    try {
+      await waitFor(async () => (await ticks()) >= 1, { timeoutMs: 10_000 });
+      const stalls = await scrape(worker.metrics, 'sb_liveness_stalls_total');
+      const lose = async () => {
+        // BullMQ refuses to remove a scheduler's job: gone behind its back, as a replica lacks it
+        const base = `${worker.keys.queuePrefix}:${QUEUE_LIVENESS}`;
+        for (const job of await queue.getJobs(['delayed', 'waiting', 'prioritized'])) {
+          await redis.zrem(`${base}:delayed`, job.id!);
+          await redis.zrem(`${base}:prioritized`, job.id!);
+          await redis.lrem(`${base}:wait`, 0, job.id!);
+          await redis.del(`${base}:${job.id!}`);
+        }
+      };
+      await waitFor(
+        async () => {
+          await lose();
+          const before = await ticks();
+          await new Promise((r) => setTimeout(r, 1000)); // > 3 intervals: nothing ticks any more
+          return (await ticks()) === before;
+        },
+        { timeoutMs: 10_000 },
+      );
+      await waitFor(async () => (await scrape(worker.metrics, 'sb_liveness_stalls_total')) > stalls, {
+        timeoutMs: 15_000,
+      });
+      const after = await ticks();
+      await waitFor(async () => (await ticks()) >= after + 2, { timeoutMs: 10_000 });
+      await silentNodeGoesOffline('after-lost-tick');
+    } finally {
+      await queue.close();
+    }
   });
 
   it('a restart without persistence: the same, without restarting the worker', async () => {

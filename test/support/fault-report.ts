@@ -80,6 +80,18 @@ export class FaultReport {
     const explained = await Promise.all(
       [...jobs].slice(0, 5).map(async (id) => `${id}:\n${await this.explain(id).catch((e) => String(e))}`),
     );
+    const ticks = await this.liveness();
+    const worker = this.rig.services.worker.flatMap((w) => w.lastLines().slice(-20));
+    return `${explained.join('\n')}\n${ticks}\nworker log tail:\n${worker.join('\n')}`;
+  }
+
+  /** The failover queue's jobs for these job ids (a failover asked for and not placed yet). */
+  /**
+   * Whether the liveness tick still runs: the liveness queue (jobs per state, its scheduler's
+   * next run, the active and delayed tick jobs), the queue's Cluster slot, and the worker's own
+   * sb_reaper_ticks_total read twice, a second apart.
+   */
+  async liveness(): Promise<string> {
     const liveness = new Queue(QUEUE_LIVENESS, {
       connection: this.rig.inspect,
       prefix: this.rig.keys.queuePrefix,
@@ -88,21 +100,49 @@ export class FaultReport {
     try {
       const counts = await liveness.getJobCounts();
       const schedulers = await liveness.getJobSchedulers();
-      const active = await liveness.getJobs(['active', 'failed']);
-      ticks = `liveness queue ${JSON.stringify(counts)}, schedulers ${JSON.stringify(schedulers.map((j) => [j.key, j.next]))}, now ${Date.now()}; active/failed: ${active
-        .slice(0, 5)
-        .map((j) => `${j.id} ${j.processedOn ?? ''} ${j.failedReason ?? ''}`)
-        .join('; ')}`;
+      const jobs = await liveness.getJobs(['active', 'failed', 'delayed', 'waiting']);
+      const states = await Promise.all(
+        jobs
+          .slice(0, 8)
+          .map(
+            async (j) =>
+              `${j.id} ${await j.getState()} ts ${j.timestamp} delay ${j.delay} processedOn ${j.processedOn ?? ''} ${j.failedReason ?? ''}`,
+          ),
+      );
+      let slot = '';
+      if (this.rig.inspect instanceof Cluster) {
+        const n = Number(await this.rig.inspect.cluster('KEYSLOT', `${this.rig.keys.queuePrefix}:x`));
+        const lost = this.rig.lostSlots && n >= this.rig.lostSlots[0] && n <= this.rig.lostSlots[1];
+        slot = ` [slot ${n}${lost ? ', on the killed master' : ''}]`;
+      }
+      ticks = `liveness queue${slot} ${JSON.stringify(counts)}, schedulers ${JSON.stringify(schedulers.map((j) => [j.key, j.next]))}, now ${Date.now()}; jobs: ${states.join('; ')}`;
     } catch (err) {
       ticks = `liveness queue unreadable: ${String(err)}`;
     } finally {
       await liveness.close();
     }
-    const worker = this.rig.services.worker.flatMap((w) => w.lastLines().slice(-20));
-    return `${explained.join('\n')}\n${ticks}\nworker log tail:\n${worker.join('\n')}`;
+    const first = await this.workerCounters();
+    await new Promise((r) => setTimeout(r, 1000));
+    return `${ticks}\nworker metrics: ${first}\n a second later: ${await this.workerCounters()}`;
   }
 
-  /** The failover queue's jobs for these job ids (a failover asked for and not placed yet). */
+  /** The workers' liveness counters: ticks, stalls recovered, timeouts and sweeps by reason. */
+  async workerCounters(): Promise<string> {
+    const wanted = /^sb_(reaper_ticks_total|liveness_stalls_total|job_timeouts_total|jobs_swept_total)/;
+    return JSON.stringify(
+      await Promise.all(
+        this.rig.services.worker.map(async (w) => {
+          const text = await (await fetch(`http://127.0.0.1:${w.port}/metrics`)).text();
+          return text
+            .split('\n')
+            .filter((l) => wanted.test(l))
+            .map((l) => l.replace(/\{service="worker",?/, '{'))
+            .join(' ');
+        }),
+      ).catch((e: unknown) => String(e)),
+    );
+  }
+
   async failoverQueue(jobIds: string[]): Promise<string> {
     const queue = new Queue(QUEUE_FAILOVER, {
       connection: this.rig.inspect,

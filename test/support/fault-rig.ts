@@ -79,7 +79,7 @@ export class FaultRig {
   unavailable = 0;
   /** Cluster slots (first, last) of a master the test killed: explain() marks keys it served. */
   lostSlots: [number, number] | null = null;
-  private readonly report = new FaultReport(this);
+  readonly report = new FaultReport(this);
   private readonly env: Record<string, string>;
   private readonly running = new Map<string, number>();
   private sampler: NodeJS.Timeout | undefined;
@@ -271,7 +271,7 @@ export class FaultRig {
       );
       const worker = this.services.worker.flatMap((w) => w.lastLines().slice(-20));
       throw new Error(
-        `job ${unsettled[0]} did not settle (${unsettled.length} of ${this.accepted.size}: ${unsettled.join(', ')})\n${explained.join('\n')}\n${await this.report.failoverQueue(unsettled)}\nworker log tail:\n${worker.join('\n')}`,
+        `job ${unsettled[0]} did not settle (${unsettled.length} of ${this.accepted.size}: ${unsettled.join(', ')})\n${explained.join('\n')}\n${await this.report.failoverQueue(unsettled)}\n${await this.report.liveness()}\nworker log tail:\n${worker.join('\n')}`,
       );
     }
     return statuses;
