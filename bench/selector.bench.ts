@@ -124,7 +124,14 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
   const prefix = `bench${randomBytes(4).toString('hex')}`;
   const keys = new KeyBuilder(prefix, SHARDS);
   const common = { redisUrl: redisServer.url, prefix, shards: SHARDS };
-  const ttl = { SB_NODE_TTL_MS: String(NODE_TTL_MS), SB_ACK_TIMEOUT_MS: String(ACK_TIMEOUT_MS) };
+  // delivery is acceptance for these nodes (no acks_jobs): without a long job timeout every job
+  // would time out after SB_JOB_TIMEOUT_MS, fail over and quarantine its node mid-run
+  const ttl = {
+    SB_NODE_TTL_MS: String(NODE_TTL_MS),
+    SB_ACK_TIMEOUT_MS: String(ACK_TIMEOUT_MS),
+    SB_JOB_TIMEOUT_MS: String(ACK_TIMEOUT_MS),
+    SB_MAX_JOB_TIMEOUT_MS: String(ACK_TIMEOUT_MS),
+  };
   const secrets = newSecrets();
   const profileDir = o.profile ? join(RESULTS_DIR, 'profiles', `selector-${stamp}`) : null;
 

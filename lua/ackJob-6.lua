@@ -14,10 +14,13 @@
   ARGV[4] server time, ms
   ARGV[5] job timeout, ms (deadline = now + timeout)
 
+  Marks the node dirty only when its load crosses max (lua/includes/slot-load.lua).
+
   Returns { code, dirty_was_empty }
     code  1 committed   2 already committed (duplicate ack)   -1 not this node's current attempt
 ]]
 local rcall = redis.call
+-- @include "slot-load"
 local nodeKey, resvKey, resvSetKey, runKey, inboxKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local nodeId, jobId, attempt = ARGV[1], ARGV[2], ARGV[3]
 local mine = nodeId .. '|' .. attempt .. '|'
@@ -28,11 +31,10 @@ local held = rcall('GET', resvKey)
 if not held or string.sub(held, 1, #mine) ~= mine then return { -1, 0 } end
 if rcall('ZREM', resvSetKey, jobId .. '|' .. held) == 0 then return { -1, 0 } end -- expired meanwhile
 
+local loadBefore, max = slotLoad(nodeKey)
 rcall('DEL', resvKey)
 rcall('XDEL', inboxKey, string.sub(held, #mine + 1))
 if rcall('HINCRBY', nodeKey, 'reserved', -1) < 0 then rcall('HSET', nodeKey, 'reserved', 0) end
 rcall('HINCRBY', nodeKey, 'committed', 1)
 rcall('ZADD', runKey, tonumber(ARGV[4]) + tonumber(ARGV[5]), runMember)
-local dirtyWasEmpty = 0
-if rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end
-return { 1, dirtyWasEmpty }
+return { 1, markDirtyIfFlipped(nodeKey, dirtyKey, nodeId, loadBefore, max) }

@@ -16,12 +16,15 @@
   ARGV[2] the zset member
   ARGV[3] node id   ARGV[4] job cancel frame (JSON)   ARGV[5] stream cap
 
+  Marks the node dirty only when its load crosses max (lua/includes/slot-load.lua).
+
   Returns { code, dirty_was_empty }   code 1 released, 0 already released (acked, finished, expired)
 ]]
 local rcall = redis.call
+-- @include "slot-load"
 local nodeKey, resvKey, resvSetKey, runKey, inboxKey, dirtyKey, feedKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local kind, member, nodeId = ARGV[1], ARGV[2], ARGV[3]
-
+local loadBefore, max = slotLoad(nodeKey)
 if kind == 'reservation' then
   if rcall('ZREM', resvSetKey, member) == 0 then return { 0, 0 } end
   local job, node, attempt, entry = string.match(member, '^(.*)|([^|]*)|([^|]*)|([^|]*)$')
@@ -33,6 +36,4 @@ else
   if rcall('HINCRBY', nodeKey, 'committed', -1) < 0 then rcall('HSET', nodeKey, 'committed', 0) end
 end
 rcall('XADD', feedKey, 'MAXLEN', '~', ARGV[5], '*', 'node', nodeId, 'frame', ARGV[4])
-local dirtyWasEmpty = 0
-if rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end
-return { 1, dirtyWasEmpty }
+return { 1, markDirtyIfFlipped(nodeKey, dirtyKey, nodeId, loadBefore, max) }

@@ -12,15 +12,19 @@
 
   ARGV[1] node id   ARGV[2] job id   ARGV[3] attempt id
 
+  Marks the node dirty only when its load crosses max (lua/includes/slot-load.lua).
+
   Returns { code, dirty_was_empty }
     code  1 released the running job   2 released the reservation   0 nothing held (duplicate
           or stale result)
 ]]
 local rcall = redis.call
+-- @include "slot-load"
 local nodeKey, resvKey, resvSetKey, runKey, inboxKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local nodeId, jobId, attempt = ARGV[1], ARGV[2], ARGV[3]
 local mine = nodeId .. '|' .. attempt .. '|'
 
+local loadBefore, max = slotLoad(nodeKey)
 local code = 0
 if rcall('ZREM', runKey, jobId .. '|' .. nodeId .. '|' .. attempt) == 1 then
   if rcall('HINCRBY', nodeKey, 'committed', -1) < 0 then rcall('HSET', nodeKey, 'committed', 0) end
@@ -35,6 +39,4 @@ else
   end
 end
 if code == 0 then return { 0, 0 } end
-local dirtyWasEmpty = 0
-if rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end
-return { code, dirtyWasEmpty }
+return { code, markDirtyIfFlipped(nodeKey, dirtyKey, nodeId, loadBefore, max) }

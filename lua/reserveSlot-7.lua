@@ -18,12 +18,20 @@
   ARGV[6] node TTL, ms: a node silent for longer is not live
   ARGV[7] job_assign frame (JSON) for the inbox
   ARGV[8] inbox and feed stream cap (approximate MAXLEN)
+  ARGV[9] claim token of the placement ('' for a failover attempt): recovery's fence for it
+          (fenceReservation-2.lua) refuses the reservation
+
+  The node is marked dirty only when this reservation fills it (load reaches max): selectors
+  count their own reservations, and this script's re-check keeps any number of them from
+  over-committing, so the snapshot entry is not republished for every slot.
 
   Returns { code, running, reserved, max, dirty_was_empty }
     code  1 reserved   2 already reserved for this job (nothing changed)
          -1 node record gone  -2 not ready  -3 draining  -4 not live  -5 at capacity
+         -6 fenced: recovery settled this placement as not reserved (the job was dropped)
 ]]
 local rcall = redis.call
+-- @include "slot-load"
 local nodeKey, liveKey, resvKey, resvSetKey, inboxKey, dirtyKey, feedKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local nodeId, jobId, attempt, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 
@@ -35,6 +43,7 @@ local held = rcall('GET', resvKey)
 if held and string.sub(held, 1, #nodeId + #attempt + 2) == nodeId .. '|' .. attempt .. '|' then
   return { 2, running, reserved, max, 0 }
 end
+if held and ARGV[9] and ARGV[9] ~= '' and held == 'fenced:' .. ARGV[9] then return { -6, running, reserved, max, 0 } end
 if not n[1] or n[1] == 'removed' then return { -1, 0, 0, 0, 0 } end
 if n[1] ~= 'ready' then return { -2, running, reserved, max, 0 } end
 if n[2] == '1' then return { -3, running, reserved, max, 0 } end
@@ -47,6 +56,4 @@ local entry = rcall('XADD', inboxKey, 'MAXLEN', '~', ARGV[8], '*', 'type', 'job_
 rcall('SET', resvKey, nodeId .. '|' .. attempt .. '|' .. entry, 'PX', ARGV[5])
 rcall('ZADD', resvSetKey, now + tonumber(ARGV[5]), jobId .. '|' .. nodeId .. '|' .. attempt .. '|' .. entry)
 rcall('XADD', feedKey, 'MAXLEN', '~', ARGV[8], '*', 'node', nodeId, 'frame', ARGV[7])
-local dirtyWasEmpty = 0
-if rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end
-return { 1, running, reserved, max, dirtyWasEmpty }
+return { 1, running, reserved, max, markDirtyOnFlip(dirtyKey, nodeId, running + reserved - 1, running + reserved, max) }

@@ -85,6 +85,7 @@ export const envSchema = z.object({
   SB_DELTA_WINDOW_MS: int(1000).default(10_000),
   SB_WORKER_CONCURRENCY: int(1, 1000).default(8),
   SB_FAULT_FLUSH_PAUSE_MS: int(0).default(0),
+  SB_FAULT_PLACE_PAUSE_MS: int(0).default(0),
   SB_AFFINITY: bool.default(true),
   SB_RESERVATION_ATTEMPTS: int(1, 100).default(8),
   SB_JOB_RETENTION_MS: int(1000).default(86_400_000),

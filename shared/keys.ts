@@ -31,6 +31,7 @@ import { crc32 } from 'node:zlib';
  * Jobs are spread over the same number of job shards by crc32(jobId) (tag `{sb:j<k>}`):
  *   <jtag>:job:<id>   hash   the job record (status, request, placement, attempts, timeout_ms)
  *   <jtag>:partials:<id> stream the job's asr_partial texts (attempt, text, final, at), expires with the job
+ *   <jtag>:placing    zset   job id → deadline (ms) of a placement whose reservation is not confirmed yet
  *   <jtag>:recent     zset   job id → created_at (ms) of the shard's newest jobs, ≤ JOB_INDEX_CAP (console listing)
  *   <jtag>:failed     zset   job id → finished_at (ms) of the shard's latest failed jobs, ≤ JOB_INDEX_CAP
  *   <jtag>:open       zset   unfinished job id → when the worker's job sweep looks at it next (ms): the
@@ -115,14 +116,21 @@ export class KeyBuilder {
     return [k.node(nodeId), k.reservation(jobId), k.reservations, k.running, k.inbox(nodeId), k.dirty];
   }
 
+  /** The job shard of a job (or session) id: crc32(id) mod shards. */
+  jobShardOf(id: string): number {
+    return shardOf(id, this.shards);
+  }
+
+  /** A job shard's placing set (job id → deadline of its unconfirmed placement). */
+  placing(jobShard: number): string {
+    if (!Number.isInteger(jobShard) || jobShard < 0 || jobShard >= this.shards)
+      throw new RangeError(`job shard ${jobShard} out of range 0..${this.shards - 1}`);
+    return `{${this.prefix}:j${jobShard}}:placing`;
+  }
+
   /** The record of a job, in job shard crc32(jobId) mod shards. */
   job(jobId: string): string {
     return `{${this.prefix}:j${shardOf(jobId, this.shards)}}:job:${jobId}`;
-  }
-
-  /** Job shard of a job id: crc32(jobId) mod shards. */
-  jobShardOf(jobId: string): number {
-    return shardOf(jobId, this.shards);
   }
 
   /** The open-jobs index of job shard `shard`: unfinished job id → next sweep (ms). */

@@ -194,17 +194,32 @@ declare module 'ioredis' {
       eventsChannel: string,
       jobId: string,
     ): Result<number, Context>;
-    createJob(
+    claimJob(
       job: string,
+      placing: string,
+      open: string,
       recent: string,
+      ...args: Arg[]
+    ): Result<[1] | [0, string, string, string, string], Context>;
+    repointJob(
+      job: string,
+      placing: string,
       jobId: string,
+      from: string,
+      to: string,
       nowMs: number,
-      request: string,
-      retentionMs: number,
-      abandonedBeforeMs: number,
-      tenant: string,
-      indexCap: number,
-    ): Result<[number, string?, string?, string?], Context>;
+      answer: string,
+      deadlineMs: number,
+    ): Result<number, Context>;
+    dropJob(job: string, placing: string, jobId: string, nodeId: string): Result<number, Context>;
+    fenceReservation(
+      reservation: string,
+      running: string,
+      nodeId: string,
+      jobId: string,
+      claimToken: string,
+      ttlMs: number,
+    ): Result<number, Context>;
     setDrain(
       node: string,
       dirty: string,

@@ -61,13 +61,17 @@ export interface Secrets {
   SB_JOIN_TOKEN: string;
   SB_NODE_TOKEN_SECRET: string;
   SB_API_KEY: string;
+  /** the same key as SB_API_KEY: the bench also reads admin routes (GET /v1/nodes, /v1/snapshot) */
+  SB_ADMIN_API_KEYS: string;
 }
 
 export function newSecrets(): Secrets {
+  const apiKey = randomBytes(16).toString('hex');
   return {
     SB_JOIN_TOKEN: randomBytes(16).toString('hex'),
     SB_NODE_TOKEN_SECRET: randomBytes(24).toString('hex'),
-    SB_API_KEY: randomBytes(16).toString('hex'),
+    SB_API_KEY: apiKey,
+    SB_ADMIN_API_KEYS: apiKey,
   };
 }
 

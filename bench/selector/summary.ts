@@ -238,6 +238,57 @@ function loadRow(w: JobWindowResult): Cell[] {
   ];
 }
 
+/** CPU (µs of one core) and Redis commands per placed job over a window. */
+export function perJob(w: JobWindowResult): {
+  placedPerSec: number;
+  cpuUs: Record<'selector' | 'redis' | 'worker' | 'gateway', number | null>;
+  commands: number | null;
+  evalsha: number | null;
+} {
+  const placed = w.client.statuses['201'] ?? 0;
+  const per = (pct: number | null | undefined) =>
+    placed > 0 && pct !== null && pct !== undefined ? ((pct / 100) * w.windowS * 1e6) / placed : null;
+  const p = w.cpu.processes;
+  const cmds = w.redisCommands;
+  return {
+    placedPerSec: placed / w.windowS,
+    cpuUs: {
+      selector: per(p['selector']),
+      redis: per(p['redis']),
+      worker: per(p['worker']),
+      gateway: per(p['gateway']),
+    },
+    commands: placed > 0 ? cmds.total / placed : null,
+    evalsha: placed > 0 ? ((cmds.byCommand['evalsha'] ?? 0) + (cmds.byCommand['eval'] ?? 0)) / placed : null,
+  };
+}
+
+function perJobRow(w: JobWindowResult): Cell[] {
+  const j = perJob(w);
+  const sum =
+    j.cpuUs.selector === null || j.cpuUs.redis === null || j.cpuUs.worker === null
+      ? null
+      : j.cpuUs.selector + j.cpuUs.redis + j.cpuUs.worker;
+  const placed = w.client.statuses['201'] ?? 0;
+  const top = Object.entries(w.redisCommands.byCommand)
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, 5)
+    .map(([name, n]) => `${name} ${placed > 0 ? (n / placed).toFixed(2) : '-'}`)
+    .join(', ');
+  return [
+    w.label,
+    fmt.int(j.placedPerSec),
+    fmt.int(j.cpuUs.selector),
+    fmt.int(j.cpuUs.redis),
+    fmt.int(j.cpuUs.worker),
+    fmt.int(sum),
+    fmt.int(j.cpuUs.gateway),
+    j.commands === null ? '-' : j.commands.toFixed(1),
+    j.evalsha === null ? '-' : j.evalsha.toFixed(2),
+    top,
+  ];
+}
+
 export function printSelectorSummary(r: SelectorResult): void {
   const o = r.options;
   console.log(
@@ -317,6 +368,24 @@ export function printSelectorSummary(r: SelectorResult): void {
       '  CPU in % of one core. ⁵ nodes in published snapshot deltas/s (worker): upserts every selector replica applies',
       "  ⁶ pipeline lag: a change received (heartbeat or registration) → applied in the replica, p50 / p99 of the last 2,048 changes (GET /v1/snapshot at the window's end)",
     ].join('\n'),
+  );
+  printTable(
+    [
+      'window',
+      'placed/s',
+      'selector µs',
+      'redis µs',
+      'worker µs',
+      'sum µs ⁷',
+      'gateway µs',
+      'redis cmds',
+      'EVALSHA',
+      'top commands',
+    ],
+    r.windows.map(perJobRow),
+  );
+  console.log(
+    '  ⁷ CPU per placed job (a 201), selector + Redis + worker; Redis commands per placed job from INFO commandstats (all clients)',
   );
   for (const w of r.windows) {
     const notes = [

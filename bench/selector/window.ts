@@ -32,6 +32,16 @@ interface Mark {
   gateway: Scrape;
   worker: WorkerMark;
   cpu: CpuSnapshot;
+  /** INFO commandstats: calls per command since Redis started. */
+  commands: Record<string, number>;
+}
+
+/** Calls per command from `INFO commandstats` (`cmdstat_evalsha:calls=12,...`). */
+async function commandCalls(redis: Redis): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
+    out[m[1]!] = Number(m[2]);
+  return out;
 }
 
 export interface JobWindowResult {
@@ -55,6 +65,11 @@ export interface JobWindowResult {
   };
   /** The gateway over the same window. */
   heartbeats: { appliedPerSec: number; outcomes: Record<string, number>; rejected: Record<string, number> };
+  /**
+   * Redis commands over the window (INFO commandstats deltas, every client: selector, gateway,
+   * worker, BullMQ; the bench's own marks add ~10), in total and per command.
+   */
+  redisCommands: { total: number; byCommand: Record<string, number> };
   /** Snapshot deltas published over the window (all shards), and nodes in them (worker). */
   snapshot: { deltasPerSec: number; publishedNodesPerSec: number };
   cpu: CpuUsage;
@@ -77,12 +92,13 @@ async function replicaStaleness(
 }
 
 async function mark(ctx: JobWindowContext): Promise<Mark> {
-  const [selector, gateway, worker] = await Promise.all([
+  const [selector, gateway, worker, commands] = await Promise.all([
     scrape(`${ctx.selectorUrl}/metrics`),
     scrape(ctx.gatewayMetricsUrl),
     markWorker(ctx.workerMetricsUrl, ctx.redis, ctx.keys),
+    commandCalls(ctx.redis),
   ]);
-  return { selector, gateway, worker, cpu: ctx.cpu.snapshot() };
+  return { selector, gateway, worker, commands, cpu: ctx.cpu.snapshot() };
 }
 
 /** Marks a window: `start()` when it opens, `end()` when it closes, then `result()`. */
@@ -168,6 +184,14 @@ export class JobWindow {
           byLabel(b.gateway, 'sb_rejected_total', 'reason'),
         ),
       },
+      redisCommands: (() => {
+        const byCommand: Record<string, number> = {};
+        for (const [name, calls] of Object.entries(b.commands)) {
+          const d = calls - (a.commands[name] ?? 0);
+          if (d > 0) byCommand[name] = d;
+        }
+        return { total: Object.values(byCommand).reduce((x, y) => x + y, 0), byCommand };
+      })(),
       snapshot: {
         deltasPerSec: (b.worker.versions - a.worker.versions) / workerS,
         publishedNodesPerSec: published / workerS,

@@ -13,8 +13,11 @@ import { JobEvents } from '../../shared/store/job-events.ts';
 import { redisTopology } from '../../shared/store/shard-subscriber.ts';
 import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { JobPlacer } from './job-placer.ts';
-import { JobStore } from './job-store.ts';
-import { OpenJobs, sweepMarginMs } from '../../shared/open-jobs.ts';
+import { JobShardStore } from '../../shared/store/job-shard.ts';
+import { PlacingRecovery } from '../../shared/store/placing-recovery.ts';
+import { SessionStore } from '../../shared/store/sessions.ts';
+import { SlotStore } from '../../shared/store/slots.ts';
+import { sweepMarginMs } from '../../shared/open-jobs.ts';
 import { createSelectorApi } from './selector-api.ts';
 import { fleetFigures } from './fleet-gauges.ts';
 import { createSelectorMetrics, setFleetGauges } from './selector-metrics.ts';
@@ -106,20 +109,31 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
     jobEvents.start();
 
     const queues = new DerivedWorkQueues(queueRedis, keys, env.SB_FLUSH_DELAY_MS, log);
-    // a live placement goes from claim to node within one command timeout: 4x + 1 s is abandoned
-    const timeoutMs = env.SB_REDIS_COMMAND_TIMEOUT_MS;
-    const jobs = new JobStore(redis, keys, env.SB_JOB_RETENTION_MS, timeoutMs > 0 ? 4 * timeoutMs + 1000 : 0);
-    const shardStatus = () => new Map(loaded.status().shards.map((s) => [s.shard, s]));
-    const placer = new JobPlacer(
+    // a live placement goes from claim (or re-point) to its reservation within two command
+    // timeouts: past 4x + 1 s recovery settles it (placed, or dropped and the id retryable)
+    const timeoutMs = env.SB_REDIS_COMMAND_TIMEOUT_MS > 0 ? env.SB_REDIS_COMMAND_TIMEOUT_MS : 10_000;
+    const placingWindowMs = 4 * timeoutMs + 1000;
+    const jobs = new JobShardStore(redis, keys, {
+      retentionMs: env.SB_JOB_RETENTION_MS,
+      placingWindowMs,
+      // the job sweep's first look at a placed job (claimJob enters it in :open)
+      openLookMs: env.SB_ACK_TIMEOUT_MS + sweepMarginMs(env.SB_REAPER_INTERVAL_MS),
+    });
+    const slots = new SlotStore(
       redis,
       keys,
-      index,
-      jobs,
+      { ackTimeoutMs: env.SB_ACK_TIMEOUT_MS, nodeTtlMs: env.SB_NODE_TTL_MS, inboxLength: env.SB_INBOX_LEN },
       queues,
-      (shard) => {
-        const s = shardStatus().get(shard);
-        return { version: s?.version ?? 0, ageMs: s?.age_ms ?? 0 };
-      },
+    );
+    const recovery = new PlacingRecovery(keys, jobs, slots, {
+      fenceTtlMs: Math.max(60_000, 4 * placingWindowMs),
+    });
+    recovery.start(Math.min(1000, placingWindowMs), log.child({ component: 'placing-recovery' }));
+    const placer = new JobPlacer(
+      { jobs, slots, sessions: new SessionStore(redis, keys, env.SB_SESSION_TTL_MS), recovery },
+      index,
+      (shard) => loaded.shardState(shard),
+      (nodeId) => keys.shardOf(nodeId),
       metrics,
       {
         policy: {
@@ -127,13 +141,10 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
           resourceThreshold: env.SB_RESOURCE_THRESHOLD,
           affinity: env.SB_AFFINITY,
         },
-        ackTimeoutMs: env.SB_ACK_TIMEOUT_MS,
-        nodeTtlMs: env.SB_NODE_TTL_MS,
         maxReservationAttempts: env.SB_RESERVATION_ATTEMPTS,
-        inboxLength: env.SB_INBOX_LEN,
         jobTimeoutMs: env.SB_JOB_TIMEOUT_MS,
         maxJobTimeoutMs: env.SB_MAX_JOB_TIMEOUT_MS,
-        sessionTtlMs: env.SB_SESSION_TTL_MS,
+        faultPauseMs: env.SB_FAULT_PLACE_PAUSE_MS,
       },
     );
     // The worker finds timed-out attempts; a selector (it holds the snapshot) places the next one.
@@ -164,7 +175,6 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
       isClosing: () => closing,
       metrics,
       maxMessageBytes: env.SB_MAX_MESSAGE_BYTES,
-      openJobs: new OpenJobs(redis, keys, env.SB_ACK_TIMEOUT_MS + sweepMarginMs(env.SB_REAPER_INTERVAL_MS)),
       feedCap: env.SB_INBOX_LEN,
       log: log.child({ component: 'selector-api' }),
       consoleSessionTtlMs: env.SB_CONSOLE_SESSION_TTL_MS,
@@ -186,6 +196,8 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
             http.server.closeIdleConnections(); // requests in flight are answered first
             await closed;
             await failoverWorker.close();
+            await recovery.stop();
+            await jobs.flushConfirmations();
             await loaded.close();
             await api.close();
             await queues.close();
@@ -194,6 +206,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
           force: () => {
             http.server.closeAllConnections();
             void failoverWorker.disconnect().catch(() => undefined);
+            void recovery.stop();
             void loaded.close();
             jobEvents.close();
           },

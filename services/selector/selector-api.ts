@@ -26,7 +26,6 @@ import { mountCredentialRoutes } from './credential-routes.ts';
 import { streamJobEvents } from './job-events.ts';
 import { NoAvailableNodeError, type JobPlacer } from './job-placer.ts';
 import { nodePage } from './node-pages.ts';
-import type { OpenJobs } from '../../shared/open-jobs.ts';
 import type { JobStore } from './job-store.ts';
 import type { SelectorMetrics } from './selector-metrics.ts';
 import type { SnapshotIndex } from './snapshot-index.ts';
@@ -57,7 +56,6 @@ export interface SelectorApiDeps {
   /** a connection for the queues bull-board shows */
   queueRedis: RedisClient;
   /** The job sweep's index: a placed job enters it (the safety net for a slot Redis lost). */
-  openJobs: OpenJobs;
 }
 
 const TERMINAL = new Set(['finished', 'failed']);
@@ -115,12 +113,6 @@ export function createSelectorApi(deps: SelectorApiDeps): { app: express.Express
       const body = await readJsonBody(req, deps.maxMessageBytes, deps.log);
       const placed = await deps.placer.place(body, firstHeader(req.headers['traceparent']), callerOf(res));
       outcome = placed.body['dry_run'] ? 'dry_run' : placed.status === 201 ? 'placed' : 'repeated';
-      if (outcome === 'placed')
-        await deps.openJobs
-          .opened(String(placed.body['job_id']))
-          .catch((err: unknown) =>
-            deps.log.warn({ err, jobId: placed.body['job_id'] }, 'placed job not indexed for the job sweep'),
-          );
       res.status(placed.status).json(placed.body);
     } catch (err) {
       if (err instanceof NoAvailableNodeError) {

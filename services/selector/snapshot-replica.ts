@@ -155,6 +155,12 @@ export class SnapshotReplica {
     this.log.info({ shards: this.keys.shards, readers: this.readers.length }, 'snapshot replica ready');
   }
 
+  /** One shard's version and age, O(1) (what every answer carries; status() walks the fleet). */
+  shardState(shard: number): { version: number; ageMs: number } {
+    const s = this.state[shard];
+    return { version: s?.version ?? 0, ageMs: s && s.at !== 0 ? Math.max(0, Date.now() - s.at) : 0 };
+  }
+
   status(): SnapshotReplicaStatus {
     const nodes = new Array<number>(this.keys.shards).fill(0);
     for (const node of this.index.all()) nodes[node.shard] = (nodes[node.shard] ?? 0) + 1;

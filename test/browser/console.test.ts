@@ -120,6 +120,9 @@ describe.skipIf(!chromiumAvailable())('console in a browser', () => {
     // the fleet updates without a reload: a job makes the used slots move
     const before = await textOf(viewer, '.load p');
     const job = await submit();
+    // a reservation alone no longer republishes its node (issue 12): the node's next heartbeat
+    // reporting the job running does (a significant change)
+    fleet.heartbeat(fleet.ids.indexOf(job.node_id), Date.now(), { running_jobs: 1 });
     await waitFor(async () => (await textOf(viewer, '.load p')) !== before, { timeoutMs: 15_000 });
     await shot(viewer, 'viewer-fleet');
     // no drain for a viewer

@@ -153,4 +153,17 @@ describe('selectors (npm run start:selector): placement under contention', () =>
     );
     expect(conflicts.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
   });
+
+  it('a repeated job_id gets its job back with the fleet full (idempotency before selection)', async () => {
+    const fresh = await post(0, job({ job_id: 'idem-full' }));
+    expect(fresh.status).toBe(503); // every slot is taken (the test above)
+    expect(fresh.body).toMatchObject({ error: { code: 'NO_AVAILABLE_NODE' } });
+    const first = await redis.hget(gw.keys.job('idem-1'), 'placement');
+    for (const i of [0, 1, 2, 3]) {
+      const again = await post(i, job({ job_id: 'idem-1' }));
+      expect(again.status).toBe(200);
+      expect(again.body).toEqual(JSON.parse(first!));
+    }
+    expect(await redis.exists(gw.keys.job('idem-full'))).toBe(0); // its id stays free
+  });
 });

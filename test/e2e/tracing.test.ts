@@ -104,7 +104,7 @@ async function startOtlpReceiver(): Promise<{ server: Server; url: string; spans
 
 const [INTERNAL, CONSUMER] = [1, 5]; // OTLP SpanKind
 /** The placement span and its steps, in order. */
-const STEPS = ['job.place', 'job.choose', 'job.claim', 'job.attempt', 'job.reserve'];
+const STEPS = ['job.place', 'job.choose', 'job.claim', 'job.reserve'];
 
 describe('tracing: one job as one trace across selector and gateway (OTLP/HTTP)', () => {
   const prefix = uniquePrefix('tracing');

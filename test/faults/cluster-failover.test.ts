@@ -50,7 +50,7 @@ describe('Redis Cluster master failing over to its replica', () => {
     await rig.stopJobs();
     const statuses = await rig.settleJobs();
     console.log(`cluster failover: ${rig.summary(statuses)}\n  worker: ${await rig.report.workerCounters()}`);
-    // a placement cut by the switch is settled once Redis answers (cut-placement.ts)
+    // a placement cut by the switch is settled by placing recovery (shared/store/placing-recovery.ts)
     expect([...rig.unplaced]).toEqual([]); // every submitted job was accepted in the end
     expect(statuses['finished'] ?? 0).toBeGreaterThan(0);
     await rig.assertIdle();

@@ -29,9 +29,10 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
       k = keys.forNode(id);
       await redis.hset(k.node(id), { status: 'ready', draining: 0, running: 1, reserved: 0, max_jobs: 3 });
       await redis.zadd(k.live, now - 1000, id);
+      await redis.del(k.dirty); // a test that filled a node left it dirty; a flush would take it
     });
 
-    const reserve = (job: string, attempt = 1, at = now) =>
+    const reserve = (job: string, attempt = 1, at = now, claim = '') =>
       redis.reserveSlot(
         k.node(id),
         k.live,
@@ -48,11 +49,12 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
         45_000,
         `{"type":"job_assign","job_id":"${job}"}`,
         100,
+        claim,
       );
 
     describe('reserveSlot', () => {
-      it('reserves, records a TTL reservation, queues the assignment and marks the node dirty', async () => {
-        expect(await reserve('j1')).toEqual([1, 1, 1, 3, 1]);
+      it('reserves, records a TTL reservation, queues the assignment; the node is not republished for it', async () => {
+        expect(await reserve('j1')).toEqual([1, 1, 1, 3, 0]);
         expect(await redis.hget(k.node(id), 'reserved')).toBe('1');
         const entryId = (await redis.xrange(k.inbox(id), '-', '+'))[0]?.[0];
         expect(await redis.get(k.reservation('j1'))).toBe(`${id}|1|${entryId}`);
@@ -70,6 +72,13 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
           'frame',
           '{"type":"job_assign","job_id":"j1"}',
         ]);
+        expect(await redis.sismember(k.dirty, id)).toBe(0);
+      });
+
+      it('marks the node dirty when a reservation fills it (free → full), and only then', async () => {
+        expect((await reserve('f1'))[4]).toBe(0); // 1 running + 1 reserved of 3
+        expect(await redis.sismember(k.dirty, id)).toBe(0);
+        expect(await reserve('f2')).toEqual([1, 1, 2, 3, 1]); // full: dirty, and the set was empty
         expect(await redis.sismember(k.dirty, id)).toBe(1);
       });
 
@@ -103,42 +112,105 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
       });
     });
 
-    describe('createJob', () => {
-      it('claims a new id once; a second claim reports the existing job', async () => {
-        const job = keys.job(`job-${n}`);
-        const recent = keys.jobIndexesOf(`job-${n}`).recent;
-        expect(
-          await redis.createJob(job, recent, `job-${n}`, now, '{"a":1}', 60_000, 0, 'acme', 500),
-        ).toEqual([1]);
-        expect(await redis.pttl(job)).toBeGreaterThan(50_000);
-        // the existing job's tenant comes back, whoever asks: the caller compares
-        expect(
-          await redis.createJob(job, recent, `job-${n}`, now, '{"a":2}', 60_000, 0, 'other', 500),
-        ).toEqual([0, 'created', '', 'acme']);
-        await redis.hset(job, { status: 'dispatched', placement: '{"node_id":"x"}' });
-        expect(await redis.createJob(job, recent, `job-${n}`, now, '{}', 60_000, 0, '', 500)).toEqual([
+    describe('claimJob / repointJob / dropJob (job shard)', () => {
+      const claim = (jobId: string, node: string, tenant = '', deadline = now + 9000, cap = 500, at = now) =>
+        redis.claimJob(
+          keys.job(jobId),
+          keys.placing(keys.jobShardOf(jobId)),
+          keys.openJobs(keys.jobShardOf(jobId)),
+          keys.jobIndexesOf(jobId).recent,
+          jobId,
+          at,
+          '{"a":1}',
+          60_000,
+          tenant,
+          node,
+          `{"node_id":"${node}"}`,
+          deadline,
+          'tok',
+          '',
+          jobId,
+          '',
+          5000,
+          now + 20_000,
+          cap,
+        );
+
+      it('claims a new id and records attempt 1 with the answer, unconfirmed; a repeat gets the job', async () => {
+        const jobId = `job-${n}`;
+        expect(await claim(jobId, 'n1', 'acme')).toEqual([1]);
+        expect(await redis.pttl(keys.job(jobId))).toBeGreaterThan(50_000);
+        // the job sweep's safety net: open from its claim, first looked at after the given time
+        expect(await redis.zscore(keys.openJobs(keys.jobShardOf(jobId)), jobId)).toBe(String(now + 20_000));
+        expect(await redis.hmget(keys.job(jobId), 'status', 'node_id', 'attempt_id', 'claim')).toEqual([
+          'dispatched',
+          'n1',
+          '1',
+          'tok',
+        ]);
+        expect(JSON.parse((await redis.hget(keys.job(jobId), 'attempts'))!)).toEqual([
+          { attempt_id: 1, node_id: 'n1', status: 'dispatched' },
+        ]);
+        // the existing job's tenant and placing deadline come back, whoever asks
+        expect(await claim(jobId, 'n2', 'other')).toEqual([
           0,
           'dispatched',
-          '{"node_id":"x"}',
+          '{"node_id":"n1"}',
           'acme',
+          String(now + 9000),
         ]);
-        expect(await redis.hget(job, 'request')).toBe('{"a":1}');
-        // indexed once, at its creation time
-        expect(await redis.zscore(recent, `job-${n}`)).toBe(String(now));
+        // indexed once, at its creation time (the console's recent list)
+        expect(await redis.zscore(keys.jobIndexesOf(jobId).recent, jobId)).toBe(String(now));
+        await redis.zrem(keys.placing(keys.jobShardOf(jobId)), jobId); // confirmed
+        expect((await claim(jobId, 'n2'))[4]).toBe('');
+        expect(await redis.hget(keys.job(jobId), 'node_id')).toBe('n1');
       });
 
+      it('re-points attempt 1 only from the node it names, while unconfirmed; drops only that placement', async () => {
+        const jobId = `job-r${n}`;
+        const job = keys.job(jobId);
+        const placing = keys.placing(keys.jobShardOf(jobId));
+        await claim(jobId, 'n1');
+        expect(await redis.repointJob(job, placing, jobId, 'n9', 'n2', now, '{}', now + 1)).toBe(0);
+        expect(
+          await redis.repointJob(job, placing, jobId, 'n1', 'n2', now, '{"node_id":"n2"}', now + 20_000),
+        ).toBe(1);
+        expect(await redis.hmget(job, 'node_id', 'placement')).toEqual(['n2', '{"node_id":"n2"}']);
+        expect(await redis.zscore(placing, jobId)).toBe(String(now + 20_000));
+        expect(await redis.dropJob(job, placing, jobId, 'n1')).toBe(0);
+        expect(await redis.dropJob(job, placing, jobId, 'n2')).toBe(1);
+        expect(await redis.exists(job)).toBe(0);
+        expect(await redis.zscore(placing, jobId)).toBeNull();
+        expect(await claim(jobId, 'n3')).toEqual([1]); // the id is retryable
+        await redis.hset(job, 'status', 'accepted'); // moved on: never dropped, never re-pointed
+        expect(await redis.dropJob(job, placing, jobId, 'n3')).toBe(0);
+        expect(await redis.repointJob(job, placing, jobId, 'n3', 'n4', now, '{}', now)).toBe(0);
+      });
+    });
+
+    describe('claimJob: the recent index', () => {
       it('keeps the newest ids of the shard in the recent index, up to the cap', async () => {
         const ids = Array.from({ length: 6 }, (_, i) => `job-cap${n}-${i}`);
         for (const [i, jobId] of ids.entries())
-          await redis.createJob(
+          await redis.claimJob(
             keys.job(jobId),
+            keys.placing(keys.jobShardOf(jobId)),
+            keys.openJobs(keys.jobShardOf(jobId)),
             keys.jobIndexesOf(jobId).recent,
             jobId,
             now + 100 + i,
             '{}',
             60_000,
-            0,
             '',
+            'n1',
+            '{}',
+            now + 9000,
+            'tok',
+            '',
+            jobId,
+            '',
+            5000,
+            now + 20_000,
             2,
           );
         for (const jobId of ids) {
@@ -149,25 +221,22 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
           expect(kept.filter((id) => id.startsWith(`job-cap${n}-`))).toEqual(own.slice(-2));
         }
       });
+    });
 
-      it('claims again a job left `created` before the abandoned-before time, and only such a job', async () => {
-        const job = keys.job(`job-a${n}`);
-        const recent = keys.jobIndexesOf(`job-a${n}`).recent;
-        expect(await redis.createJob(job, recent, `job-a${n}`, now, '{"a":1}', 60_000, 0, '', 500)).toEqual([
-          1,
-        ]);
-        // claimed at `now`: not abandoned before `now`
-        expect(
-          await redis.createJob(job, recent, `job-a${n}`, now + 5000, '{"a":2}', 60_000, now, '', 500),
-        ).toEqual([0, 'created', '', '']);
-        expect(
-          await redis.createJob(job, recent, `job-a${n}`, now + 5000, '{"a":2}', 60_000, now + 1, '', 500),
-        ).toEqual([1]);
-        expect(await redis.hmget(job, 'created_at', 'request')).toEqual([String(now + 5000), '{"a":2}']);
-        await redis.hset(job, { status: 'dispatched', node_id: 'x' });
-        expect(
-          await redis.createJob(job, recent, `job-a${n}`, now + 9000, '{}', 60_000, now + 8000, '', 500),
-        ).toEqual([0, 'dispatched', '', '']);
+    describe('fenceReservation', () => {
+      it('answers held for a reservation or an acked slot of attempt 1; otherwise fences that claim', async () => {
+        const fence = (job: string, token: string) =>
+          redis.fenceReservation(k.reservation(job), k.running, id, job, token, 60_000);
+        await reserve('h1', 1, now, 'tok1');
+        expect(await fence('h1', 'tok1')).toBe(1);
+        await redis.zadd(k.running, now + 1000, `h2|${id}|1`);
+        expect(await fence('h2', 'tok2')).toBe(1);
+        expect(await fence('h3', 'tok3')).toBe(0);
+        expect(await redis.get(k.reservation('h3'))).toBe('fenced:tok3');
+        // a reservation still on its way for that claim is refused; another claim's goes through
+        expect((await reserve('h3', 1, now, 'tok3'))[0]).toBe(-6);
+        expect(await redis.hget(k.node(id), 'reserved')).toBe('1');
+        expect((await reserve('h3', 1, now, 'tok4'))[0]).toBe(1);
       });
     });
 

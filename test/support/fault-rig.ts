@@ -70,9 +70,9 @@ export class FaultRig {
   /** Capacity violations seen: in Redis (sampled) and on the nodes (concurrent jobs). */
   readonly overCapacity: string[] = [];
   /**
-   * Jobs no selector accepted before the client gave up, with the last answer. "still being
-   * placed" is the window between a placement's round trips (issue 12): a placement cut short
-   * by a Redis error after it claimed the job_id leaves it claimed, unplaced, for good.
+   * Jobs no selector accepted before the client gave up, with the last answer. A placement cut
+   * short (a Redis error, a selector killed) answers "still being placed" until placing recovery
+   * settles it (shared/store/placing-recovery.ts): placed, or dropped and retryable.
    */
   readonly unplaced = new Map<string, string>();
   /** 503 answers to job submissions (Redis down or stalled, no node free). */
@@ -163,8 +163,16 @@ export class FaultRig {
     this.sampler = setInterval(() => void this.sampleCapacity(), 100);
   }
 
-  async launch(kind: ServiceKind): Promise<LaunchedService> {
-    const service = await launchService(kind, `services/${kind}/main.ts`, this.env, { timeoutMs: 60_000 });
+  /** `extraEnv`: settings of this process only (e.g. a fault pause). */
+  async launch(kind: ServiceKind, extraEnv: Record<string, string> = {}): Promise<LaunchedService> {
+    const service = await launchService(
+      kind,
+      `services/${kind}/main.ts`,
+      { ...this.env, ...extraEnv },
+      {
+        timeoutMs: 60_000,
+      },
+    );
     this.services[kind].push(service);
     return service;
   }

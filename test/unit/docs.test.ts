@@ -141,6 +141,7 @@ describe('Redis keys', () => {
       } else out.add(String(value));
     }
     out.add(keys.job('<job>'));
+    out.add(keys.placing(0));
     out.add(keys.jobIndexes(3).recent);
     out.add(keys.jobIndexes(3).failed);
     out.add(keys.openJobs(3));
