@@ -8,7 +8,9 @@ import { crc32 } from 'node:zlib';
  * every key in KEYS; no script derives a key name from ARGV.
  *
  * Per shard k (tag = `{sb:s<k>}`):
- *   <tag>:node:<id>   hash   the node record (fields: see NodeField)
+ *   <tag>:node:<id>   hash   the node record (fields: see NodeField); capability parts by digest only
+ *   <tag>:caps        hash   capability digest → blob (canonical JSON), once per shard (content-addressed)
+ *   <tag>:caprefs     hash   capability digest → node-hash fields naming it (the last one gone deletes the blob)
  *   <tag>:nodes       set    ids of every node registered in the shard
  *   <tag>:live        zset   online node id → server time (ms) of its last heartbeat
  *   <tag>:offline     zset   offline node id → server time (ms) it went offline
@@ -16,8 +18,8 @@ import { crc32 } from 'node:zlib';
  *   <tag>:dirty:taken set    the batch a running flush took (crash-safe hand-over)
  *   <tag>:ckpt        hash   node id → published snapshot entry (JSON)
  *   <tag>:pub         hash   node id → published "status|running|cpu|gpu|mem|at" (heartbeat filter)
- *   <tag>:pools       hash   pool ("zh:en", "auto:en") → member count in this shard
- *   <tag>:pool:<pool> set    ids of the shard's nodes in that pool
+ *   <tag>:pools       hash   (before issue 13; written no more) pool → member count
+ *   <tag>:pool:<pool> set    (before issue 13; written no more) ids of the shard's nodes in that pool
  *   <tag>:ver         string shard snapshot version
  *   <tag>:deltas      stream one entry per version, ID `<version>-0`
  *   <tag>:inbox:<id>  stream assignments waiting for the node
@@ -65,6 +67,8 @@ export interface ShardKeys {
   readonly dirtyTaken: string;
   readonly checkpoint: string;
   readonly published: string;
+  readonly caps: string;
+  readonly capRefs: string;
   readonly pools: string;
   readonly version: string;
   readonly deltas: string;
@@ -186,6 +190,8 @@ function buildShardKeys(prefix: string, shard: number): ShardKeys {
     dirtyTaken: `${tag}:dirty:taken`,
     checkpoint: `${tag}:ckpt`,
     published: `${tag}:pub`,
+    caps: `${tag}:caps`,
+    capRefs: `${tag}:caprefs`,
     pools: `${tag}:pools`,
     version: `${tag}:ver`,
     deltas: `${tag}:deltas`,

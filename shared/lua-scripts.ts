@@ -71,6 +71,8 @@ declare module 'ioredis' {
       live: string,
       offline: string,
       dirty: string,
+      caps: string,
+      capRefs: string,
       ...args: Arg[]
     ): Result<[number, number, number, number], Context>;
     recordHeartbeat(
@@ -79,6 +81,8 @@ declare module 'ioredis' {
       offline: string,
       dirty: string,
       published: string,
+      caps: string,
+      capRefs: string,
       ...args: Arg[]
     ): Result<HeartbeatReply, Context>;
     markOffline(
@@ -97,7 +101,7 @@ declare module 'ioredis' {
      * hash per upsert, then ARGV. Use `SnapshotStore.publish` (shared/store/snapshot.ts).
      */
     publishSnapshot(numKeys: number, ...keysAndArgs: Arg[]): Result<[number, number, number], Context>;
-    /** Variadic: numKeys, then node, registry, dirty, member sets..., then ARGV. */
+    /** Variadic: numKeys, then node, registry, dirty, caps, caprefs, member sets..., then ARGV. */
     applyPoolIndex(numKeys: number, ...keysAndArgs: Arg[]): Result<[number, number], Context>;
     reserveSlot(
       node: string,

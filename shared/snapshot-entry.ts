@@ -1,4 +1,4 @@
-import type { LanguageCapabilities } from './language-pairs.ts';
+import { languageProfile, pipelinePools, type LanguageCapabilities } from './language-pairs.ts';
 import { FEATURE_FLAGS, type ServiceType } from './protocol/node-messages.ts';
 
 /**
@@ -32,7 +32,10 @@ export interface SnapshotEntry {
   /** language_capabilities as registered/heartbeated (canonical form), and its digest. */
   lang: LanguageCapabilities;
   langDigest: string;
-  /** Directed full-pipeline pools ("zh:en", "auto:en") from the pool index. */
+  /**
+   * Directed full-pipeline pools ("zh:en", "auto:en"), derived from `lang` by the flush
+   * (pipelinePools); none while the node is offline.
+   */
   pools: string[];
   max: number;
   running: number;
@@ -49,7 +52,11 @@ export interface SnapshotEntry {
 
 export type NodeStatus = 'registering' | 'ready' | 'degraded' | 'offline';
 
-/** The node hash fields a flush reads to build an entry, in this order. */
+/**
+ * What a flush needs to build an entry, in this order: node hash fields, except `cap_svc`,
+ * `cap_static` and `cap_lang`, the blobs of the node's digests (`dg_svc`, `dg_static`,
+ * `dg_lang`) that SnapshotStore.readNodes resolves from the shard's caps hash.
+ */
 export const ENTRY_FIELDS = [
   'status',
   'draining',
@@ -60,7 +67,6 @@ export const ENTRY_FIELDS = [
   'cap_static',
   'cap_lang',
   'dg_lang',
-  'pools',
   'max_jobs',
   'running',
   'committed',
@@ -88,8 +94,43 @@ function json<T>(text: string | null, fallback: T): T {
 }
 
 /**
- * Builds the entry from the HMGET of ENTRY_FIELDS; null when the node record is gone (or
- * removed), which the flush publishes as a removal.
+ * What an entry derives from a capability blob, decoded once per blob: the blobs are
+ * content-addressed (a digest names one content for ever), so a fleet of a few distinct
+ * capability sets costs a few parses, not one per node per publish. Bounded: cleared when full.
+ */
+const DECODED_MAX = 4096;
+const decodedTypes = new Map<string, ServiceType[]>();
+const decodedFeatures = new Map<string, string[]>();
+const decodedLang = new Map<string, { lang: LanguageCapabilities; pools: string[] }>();
+
+function decoded<T>(cache: Map<string, T>, blob: string | null, decode: (blob: string | null) => T): T {
+  const key = blob ?? '';
+  let value = cache.get(key);
+  if (value === undefined) {
+    if (cache.size >= DECODED_MAX) cache.clear();
+    value = decode(blob);
+    cache.set(key, value);
+  }
+  return value;
+}
+
+const decodeTypes = (blob: string | null): ServiceType[] => {
+  const svc = json<{ capability_by_type?: { type: ServiceType; ready: boolean }[] }>(blob, {});
+  return [...new Set((svc.capability_by_type ?? []).filter((c) => c.ready).map((c) => c.type))].sort();
+};
+const decodeFeatures = (blob: string | null): string[] => {
+  const features = json<{ features_supported?: Record<string, boolean> }>(blob, {}).features_supported ?? {};
+  return FEATURE_FLAGS.filter((flag) => features[flag] === true);
+};
+const decodeLang = (blob: string | null) => {
+  const lang = json<LanguageCapabilities>(blob, {});
+  return { lang, pools: pipelinePools(languageProfile(lang)) };
+};
+
+/**
+ * Builds the entry from ENTRY_FIELDS' values; null when the node record is gone (or removed),
+ * which the flush publishes as a removal. The entry's arrays and `lang` are shared between
+ * entries of the same capabilities: read-only.
  */
 export function buildSnapshotEntry(
   id: string,
@@ -101,9 +142,7 @@ export function buildSnapshotEntry(
     string | null
   >;
   if (f.status === null || f.status === 'removed') return null;
-  const svc = json<{ capability_by_type?: { type: ServiceType; ready: boolean }[] }>(f.cap_svc, {});
-  const stat = json<{ features_supported?: Record<string, boolean> }>(f.cap_static, {});
-  const features = stat.features_supported ?? {};
+  const { lang, pools } = decoded(decodedLang, f.cap_lang, decodeLang);
   const quarantinedUntil = num(f.q_until);
   const changedAt = num(f.chg_at);
   return {
@@ -116,11 +155,11 @@ export function buildSnapshotEntry(
     ...(changedAt > 0 ? { changedAt } : {}),
     gpu: f.gpu === '1',
     public: f.accept_public === '1',
-    types: [...new Set((svc.capability_by_type ?? []).filter((c) => c.ready).map((c) => c.type))].sort(),
-    features: FEATURE_FLAGS.filter((flag) => features[flag] === true),
-    lang: json<LanguageCapabilities>(f.cap_lang, {}),
+    types: decoded(decodedTypes, f.cap_svc, decodeTypes),
+    features: decoded(decodedFeatures, f.cap_static, decodeFeatures),
+    lang,
     langDigest: f.dg_lang ?? '',
-    pools: json<string[]>(f.pools, []),
+    pools: f.status === 'offline' ? [] : pools,
     max: num(f.max_jobs, 4),
     // what the node reports, or what it acked and has not finished, whichever is more
     running: Math.max(num(f.running), num(f.committed)),

@@ -122,14 +122,14 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
     {
       name: '  (before: the defined command, ioredis Script)',
       fn: () => {
-        const [a, b, c, d, e, ...rest] = heartbeatKeysAndArgs(
+        const [a, b, c, d, e, f, g, ...rest] = heartbeatKeysAndArgs(
           shard,
           write(),
           policy,
           Date.now(),
           false,
         ) as string[];
-        return redis.recordHeartbeat(a!, b!, c!, d!, e!, ...rest);
+        return redis.recordHeartbeat(a!, b!, c!, d!, e!, f!, g!, ...rest);
       },
     },
     {

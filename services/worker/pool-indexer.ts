@@ -1,5 +1,4 @@
 import type { KeyBuilder } from '../../shared/keys.ts';
-import { languageProfile, pipelinePools, type LanguageCapabilities } from '../../shared/language-pairs.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { PoolIndexStore } from '../../shared/store/snapshot.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
@@ -9,11 +8,12 @@ const CAS_ATTEMPTS = 5;
 export type PoolIndexOutcome = 'changed' | 'unchanged' | 'gone';
 
 /**
- * Rebuilds one node's pool membership from its CURRENT language capabilities (the job only
- * names the node): computes the directed pipeline pools, diffs them against the stored ones
- * and applies the diff in one script. Runs on a real capability change, and when the node goes
- * offline or comes back: an offline node is in no pool (its entries do not wait the
- * SB_NODE_RETENTION_MS until removal), a node back is in its pools again.
+ * The pool-index job (the job only names the node), since issue 13 a clean-up: a node's pools
+ * are derived from its languages by the flush (shared/snapshot-entry.ts), and the per-shard pool
+ * sets, which nothing read, are written no more. It deletes a removed node's record (releasing
+ * its capability blobs: applyPoolIndex-5+.lua), and takes a record of the old layout out of the
+ * pool sets it was in (its stored `pools`). Runs on a capability change, when the node goes
+ * offline or comes back, and on removal.
  */
 export class PoolIndexer {
   constructor(
@@ -26,21 +26,15 @@ export class PoolIndexer {
   async index(nodeId: string): Promise<PoolIndexOutcome> {
     const shard = this.keys.shardOf(nodeId);
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const { status, capLang, stored } = await this.store.read(shard, nodeId);
+      const { status, stored } = await this.store.read(shard, nodeId);
       if (status === null) return this.done('gone');
       const removing = status === 'removed';
-      const next = removing || status === 'offline' ? [] : pipelinePools(languageProfile(parseLang(capLang)));
-      const current = new Set<string>(stored ? (JSON.parse(stored) as string[]) : []);
-      const wanted = new Set(next);
-      const joined = next.filter((p) => !current.has(p));
-      const left = [...current].filter((p) => !wanted.has(p));
-      if (!removing && stored !== null && joined.length === 0 && left.length === 0)
-        return this.done('unchanged');
-
+      if (!removing && stored === null) return this.done('unchanged');
+      const left = stored ? (JSON.parse(stored) as string[]) : [];
       const { code, dirtyWasEmpty } = await this.store.apply(shard, nodeId, {
         expected: stored ?? '',
-        next,
-        joined,
+        next: [],
+        joined: [],
         left,
         remove: removing,
       });
@@ -57,14 +51,5 @@ export class PoolIndexer {
   private done(outcome: PoolIndexOutcome): PoolIndexOutcome {
     this.metrics.poolIndex.inc({ outcome });
     return outcome;
-  }
-}
-
-function parseLang(text: string | null): LanguageCapabilities {
-  if (!text) return {};
-  try {
-    return JSON.parse(text) as LanguageCapabilities;
-  } catch {
-    return {};
   }
 }

@@ -83,7 +83,7 @@ export type HeartbeatOutcome =
   | { kind: 'stale'; status: string }
   | { kind: 'not_registered' };
 
-/** recordHeartbeat's reply codes (lua/recordHeartbeat-5.lua). */
+/** recordHeartbeat's reply codes (lua/recordHeartbeat-7.lua). */
 export const HEARTBEAT_CODE = {
   notRegistered: -1,
   /** reordered in flight: only liveness refreshed */
@@ -95,7 +95,7 @@ export const HEARTBEAT_CODE = {
   clockJump: 3,
 } as const;
 
-/** recordHeartbeat's KEYS + ARGV, in the order lua/recordHeartbeat-5.lua documents. */
+/** recordHeartbeat's KEYS + ARGV, in the order lua/recordHeartbeat-7.lua documents. */
 export function heartbeatKeysAndArgs(
   k: ShardKeys,
   h: HeartbeatWrite,
@@ -111,6 +111,8 @@ export function heartbeatKeysAndArgs(
     k.offline,
     k.dirty,
     k.published,
+    k.caps,
+    k.capRefs,
     h.nodeId,
     h.timestamp,
     nowMs,
@@ -133,7 +135,7 @@ export function heartbeatKeysAndArgs(
     p.reorderWindowMs,
   ];
 }
-const HEARTBEAT_KEYS = 5;
+const HEARTBEAT_KEYS = 7;
 
 /** Where the store asks for the derived work (DerivedWorkQueues). */
 export interface DerivedWork {
@@ -168,7 +170,7 @@ export class NodeShardStore {
     this.slots = Array.from({ length: keys.shards }, (_, s) => (cluster ? slotOf(keys.shard(s).tag) : null));
   }
 
-  /** registerNode-5.lua: a new connection epoch, or why not. */
+  /** registerNode-7.lua: a new connection epoch, or why not. */
   async register(
     w: RegistrationWrite,
     generatedId: boolean,
@@ -182,6 +184,8 @@ export class NodeShardStore {
       k.live,
       k.offline,
       k.dirty,
+      k.caps,
+      k.capRefs,
       w.nodeId,
       Date.now(),
       w.hasGpu ? 1 : 0,
@@ -208,7 +212,7 @@ export class NodeShardStore {
   }
 
   /**
-   * recordHeartbeat-5.lua, without blobs first when the parts are believed stored (the script
+   * recordHeartbeat-7.lua, without blobs first when the parts are believed stored (the script
    * answers `send blobs` when another replica wrote other digests since), then the follow-up.
    */
   async heartbeat(h: HeartbeatWrite): Promise<HeartbeatOutcome> {
@@ -241,7 +245,9 @@ export class NodeShardStore {
     );
     return (this.redis.sendCommand(command) as Promise<HeartbeatReply>).catch((err: unknown) => {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      const [node, live, offline, dirty, published, ...rest] = args as [
+      const [node, live, offline, dirty, published, caps, capRefs, ...rest] = args as [
+        string,
+        string,
         string,
         string,
         string,
@@ -249,7 +255,7 @@ export class NodeShardStore {
         string,
         ...Arg[],
       ];
-      return this.redis.recordHeartbeat(node, live, offline, dirty, published, ...rest);
+      return this.redis.recordHeartbeat(node, live, offline, dirty, published, caps, capRefs, ...rest);
     });
   }
 

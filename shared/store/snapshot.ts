@@ -74,14 +74,30 @@ export interface PublishResult {
   dirtyWasEmpty: boolean;
 }
 
-const ENTRY_COUNT = ENTRY_FIELDS.length;
+/** The entry values that are capability blobs, and the node hash field naming each one's digest. */
+const BLOB_DIGESTS: Partial<Record<(typeof ENTRY_FIELDS)[number], string>> = {
+  cap_svc: 'dg_svc',
+  cap_static: 'dg_static',
+  cap_lang: 'dg_lang',
+};
+const BLOB_AT = ENTRY_FIELDS.flatMap((f, i) => (BLOB_DIGESTS[f] ? [i] : []));
+/** HMGET of a node: ENTRY_FIELDS with digests for blobs, then the blobs of a record of the old
+ * layout (inside the hash: until its next heartbeat migrates it), then the stamp fields. */
 const READ_FIELDS = [
-  ...ENTRY_FIELDS,
+  ...ENTRY_FIELDS.map((f) => BLOB_DIGESTS[f] ?? f),
+  ...BLOB_AT.map((i) => ENTRY_FIELDS[i]!),
   ...STAMP_FIELDS.filter((f) => !(ENTRY_FIELDS as readonly string[]).includes(f)),
 ];
+const ENTRY_COUNT = ENTRY_FIELDS.length;
 const STAMP_AT = STAMP_FIELDS.map((f) => READ_FIELDS.indexOf(f));
+/** Rereads of a node whose digest's blob vanished between the two reads (it changed meanwhile). */
+const BLOB_REREADS = 3;
+const BLOB_CACHE_MAX = 4096;
 
 export class SnapshotStore {
+  /** digest → blob: content-addressed, so never stale (bounded: cleared when full). */
+  private readonly blobs = new Map<string, string>();
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: KeyBuilder,
@@ -94,7 +110,11 @@ export class SnapshotStore {
     return { recovered: Number(recovered) === 1, remaining: Number(remaining), ids: ids.map(String) };
   }
 
-  /** Each node's entry fields and stamp, and its previously published values: one pipeline. */
+  /**
+   * Each node's entry fields (its capability blobs resolved from the shard's caps hash, through
+   * this store's cache) and stamp, and its previously published values: one pipeline, and one
+   * HMGET of the caps hash for digests not seen before.
+   */
   async readNodes(shard: number, ids: string[]): Promise<NodeRead[]> {
     if (ids.length === 0) return [];
     const k = this.keys.shard(shard);
@@ -105,17 +125,74 @@ export class SnapshotStore {
     const [pubErr, pub] = rows[ids.length] ?? [new Error('no reply'), null];
     if (pubErr) throw pubErr;
     const previous = pub as (string | null)[];
-    return ids.map((id, i) => {
+    const reads = ids.map((id, i) => {
       const [err, reply] = rows[i] ?? [new Error('no reply'), null];
       if (err) throw err;
-      const values = reply as (string | null)[];
-      return {
-        id,
-        values: values.slice(0, ENTRY_COUNT),
-        stamp: STAMP_AT.map((at) => values[at] ?? '').join('|'),
-        previous: previous[i] ?? null,
-      };
+      return { id, raw: reply as (string | null)[], previous: previous[i] ?? null };
     });
+    let pending = reads;
+    for (let round = 0; ; round++) {
+      pending = await this.resolveBlobs(k.caps, pending);
+      if (pending.length === 0 || round === BLOB_REREADS) break;
+      // their blob went between the two reads: the node changed parts meanwhile, read it again
+      const again = this.redis.pipeline();
+      for (const r of pending) again.hmget(k.node(r.id), ...READ_FIELDS);
+      const replies = (await again.exec()) ?? [];
+      pending.forEach((r, i) => {
+        const [err, reply] = replies[i] ?? [new Error('no reply'), null];
+        if (err) throw err;
+        r.raw = reply as (string | null)[];
+      });
+    }
+    return reads.map(({ id, raw, previous }) => ({
+      id,
+      values: raw.slice(0, ENTRY_COUNT),
+      stamp: STAMP_AT.map((at) => raw[at] ?? '').join('|'),
+      previous,
+    }));
+  }
+
+  /**
+   * Replaces each read's digests by their blobs (a blob held in the record itself, old layout,
+   * first); returns the reads whose blob the caps hash no longer has (left as null).
+   */
+  private async resolveBlobs<R extends { raw: (string | null)[] }>(
+    capsKey: string,
+    reads: R[],
+  ): Promise<R[]> {
+    const unknown = new Set<string>();
+    for (const { raw } of reads) {
+      BLOB_AT.forEach((at, j) => {
+        const digest = raw[at];
+        if (raw[ENTRY_COUNT + j] == null && digest && !this.blobs.has(digest)) unknown.add(digest);
+      });
+    }
+    if (unknown.size > 0) {
+      const wanted = [...unknown];
+      const found = await this.redis.hmget(capsKey, ...wanted);
+      if (this.blobs.size + wanted.length > BLOB_CACHE_MAX) this.blobs.clear();
+      wanted.forEach((digest, i) => {
+        const blob = found[i];
+        if (blob != null) this.blobs.set(digest, blob);
+      });
+    }
+    const missing: R[] = [];
+    for (const r of reads) {
+      const { raw } = r;
+      let lost = false;
+      BLOB_AT.forEach((at, j) => {
+        const legacy = raw[ENTRY_COUNT + j];
+        const digest = raw[at];
+        if (legacy != null) raw[at] = legacy;
+        else if (digest) {
+          const blob = this.blobs.get(digest);
+          if (blob === undefined) lost = true;
+          raw[at] = blob ?? null;
+        }
+      });
+      if (lost) missing.push(r);
+    }
+    return missing;
   }
 
   /**
@@ -236,11 +313,10 @@ export class SlotCountStore {
   }
 }
 
-/** What the pool index reads of a node: its status, its language capabilities and its stored pools. */
+/** What the pool index reads of a node: its status and its stored pools (old layout only). */
 export interface NodePoolsRead {
   status: string | null;
-  capLang: string | null;
-  /** The stored pools (JSON array) or null when none were stored. */
+  /** The stored pools (JSON array) or null when none are stored (none are since issue 13). */
   stored: string | null;
 }
 
@@ -255,7 +331,7 @@ export interface PoolChange {
   remove: boolean;
 }
 
-/** `applyPoolIndex-3+.lua`'s codes, named. */
+/** `applyPoolIndex-5+.lua`'s codes, named. */
 export type PoolIndexCode = 'applied' | 'conflict' | 'gone';
 const POOL_INDEX_CODE: Record<number, PoolIndexCode> = { 1: 'applied', 0: 'conflict', [-1]: 'gone' };
 
@@ -267,13 +343,8 @@ export class PoolIndexStore {
   ) {}
 
   async read(shard: number, nodeId: string): Promise<NodePoolsRead> {
-    const [status, capLang, stored] = await this.redis.hmget(
-      this.keys.shard(shard).node(nodeId),
-      'status',
-      'cap_lang',
-      'pools',
-    );
-    return { status: status ?? null, capLang: capLang ?? null, stored: stored ?? null };
+    const [status, stored] = await this.redis.hmget(this.keys.shard(shard).node(nodeId), 'status', 'pools');
+    return { status: status ?? null, stored: stored ?? null };
   }
 
   /** Moves the node between pool sets; 'conflict': its stored pools changed since the read. */
@@ -287,6 +358,8 @@ export class PoolIndexStore {
       k.node(nodeId),
       k.pools,
       k.dirty,
+      k.caps,
+      k.capRefs,
       ...[...change.joined, ...change.left].map((p) => k.pool(p)),
     ];
     const [code, dirtyWasEmpty] = await this.redis.applyPoolIndex(

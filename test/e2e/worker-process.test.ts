@@ -132,7 +132,8 @@ describe('worker processes (npm run start:worker)', () => {
       await waitFor(async () => (await redis.hexists(k.checkpoint, id)) === 0, { timeoutMs: 10000 });
       await waitFor(async () => (await redis.exists(k.node(id))) === 0);
       expect(await redis.sismember(k.nodes, id)).toBe(0);
-      expect(await redis.sismember(k.pool('zh:en'), id)).toBe(0);
+      // its capability blobs went with it (the last reference)
+      expect(await redis.hlen(k.caps)).toBe(0);
       const [last] = await redis.xrevrange(k.deltas, '+', '-', 'COUNT', 1);
       expect(last?.[1]).toContain(`["${id}"]`);
     } finally {

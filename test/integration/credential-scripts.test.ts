@@ -33,6 +33,8 @@ describe('credential scripts', () => {
       k().live,
       k().offline,
       k().dirty,
+      k().caps,
+      k().capRefs,
       id,
       Date.now(),
       1,

@@ -19,6 +19,9 @@ describe('gateway over WebSocket', () => {
   let seq = 0;
   const nextId = () => `ws-node-${++seq}`;
   const nodeHash = (id: string) => gw.keys.forNode(id).node(id);
+  /** The node's languages blob: by its digest, in the shard's caps hash. */
+  const langBlob = async (id: string) =>
+    redis.hget(gw.keys.forNode(id).caps, (await redis.hget(nodeHash(id), 'dg_lang')) ?? '');
 
   beforeAll(async () => {
     gw = await startTestGateway(
@@ -296,7 +299,7 @@ describe('gateway over WebSocket', () => {
         frame('node_heartbeat', heartbeatBody(id, { timestamp: 2, language_capabilities: lang(['de']) })),
       );
       await waitFor(async () => (await redis.hget(nodeHash(id), 'hb_ts')) === '2');
-      expect(await redis.hget(nodeHash(id), 'cap_lang')).toContain('"de"');
+      expect(await langBlob(id)).toContain('"de"');
       await b.close();
     } finally {
       await other.close();
@@ -304,7 +307,7 @@ describe('gateway over WebSocket', () => {
     // replica A has ['en'] cached and first sends digests only; Redis holds ['de']
     a.send(frame('node_heartbeat', heartbeatBody(id, { timestamp: 3, language_capabilities: lang(['en']) })));
     await waitFor(async () => (await redis.hget(nodeHash(id), 'hb_ts')) === '3');
-    expect(await redis.hget(nodeHash(id), 'cap_lang')).toContain('"en"');
+    expect(await langBlob(id)).toContain('"en"');
     expect(a.frames.filter((f) => f.type === 'error')).toEqual([]);
     await a.close();
   });

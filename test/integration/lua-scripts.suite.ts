@@ -34,6 +34,8 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
     const k = () => keys.forNode(nodeId);
     const node = () => k().node(nodeId);
     const field = async (name: string) => redis.hget(node(), name);
+    /** A part's blob: by its digest, in the shard's caps hash. */
+    const blob = async (part: string) => redis.hget(k().caps, (await field(`dg_${part}`)) ?? '');
 
     function register(
       opts: { gpu?: number; lang?: unknown; models?: unknown; generated?: boolean; id?: string } = {},
@@ -50,6 +52,8 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         s.live,
         s.offline,
         s.dirty,
+        s.caps,
+        s.capRefs,
         id,
         Date.now(),
         opts.gpu ?? 1,
@@ -97,6 +101,8 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         k().offline,
         k().dirty,
         k().published,
+        k().caps,
+        k().capRefs,
         nodeId,
         h.ts ?? Date.now(),
         h.now ?? Date.now(),
@@ -165,7 +171,7 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
       it('reports a capability change only for capability parts, not informational models', async () => {
         await register();
         expect((await register({ models: [{ model_id: 'm' }] }))[1]).toBe(0);
-        expect(await field('cap_models')).toBe('[{"model_id":"m"}]');
+        expect(await blob('models')).toBe('[{"model_id":"m"}]');
         expect((await register({ lang: { asr_languages: ['en', 'zh'] } }))[1]).toBe(1);
       });
 
@@ -279,12 +285,12 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
           ],
         };
         expect((await heartbeat({ svc }))[2]).toBe(1);
-        expect(await field('cap_svc')).toBe(part(svc).blob);
+        expect(await blob('svc')).toBe(part(svc).blob);
         expect((await heartbeat({ svc }))[2]).toBe(0);
         expect((await heartbeat({ svc, lang: null }))[2]).toBe(0);
         expect((await heartbeat({ svc, lang: { asr_languages: ['fr'] } }))[2]).toBe(1);
         expect((await heartbeat({ svc, models: [{ model_id: 'x' }] }))[2]).toBe(0);
-        expect(await field('cap_models')).toBe('[{"model_id":"x"}]');
+        expect(await blob('models')).toBe('[{"model_id":"x"}]');
       });
 
       it('accepts digests without blobs when they match, answers 2 and writes nothing when one differs', async () => {

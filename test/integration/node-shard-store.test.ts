@@ -134,10 +134,8 @@ describe('node shard store', () => {
     const outcome = await store.heartbeat(heartbeat(w, Date.now(), { lang: changed }));
     expect(outcome).toMatchObject({ kind: 'applied', capabilityChanged: true });
     const k = keys.forNode(w.nodeId);
-    expect(await inspect.hmget(k.node(w.nodeId), 'dg_lang', 'cap_lang')).toEqual([
-      changed.digest,
-      changed.blob,
-    ]);
+    expect(await inspect.hget(k.node(w.nodeId), 'dg_lang')).toBe(changed.digest);
+    expect(await inspect.hget(k.caps, changed.digest)).toBe(changed.blob);
     const jobs = await queues.poolIndex.getJobs(['waiting', 'delayed']);
     expect(jobs.map((j) => j.data)).toContainEqual(expect.objectContaining({ nodeId: w.nodeId }));
   });

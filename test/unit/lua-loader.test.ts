@@ -7,8 +7,8 @@ describe('Lua loader', () => {
 
   it('reads the key count from the file name', () => {
     expect(Object.fromEntries(scripts.map((s) => [s.name, s.numberOfKeys]))).toMatchObject({
-      registerNode: 5,
-      recordHeartbeat: 5,
+      registerNode: 7,
+      recordHeartbeat: 7,
       markOffline: 4,
       recordNodeError: 1,
       takeDirty: 2,

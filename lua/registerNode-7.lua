@@ -6,6 +6,8 @@
   KEYS[3] liveness zset    {p:sK}:live     (member id, score = server ms of last contact)
   KEYS[4] offline zset     {p:sK}:offline  (member id, score = server ms it went offline)
   KEYS[5] dirty set        {p:sK}:dirty
+  KEYS[6] capability blobs {p:sK}:caps     (digest -> canonical JSON, once per shard)
+  KEYS[7] blob references  {p:sK}:caprefs  (digest -> node-hash fields naming it)
 
   ARGV[1]  node id
   ARGV[2]  server time, ms
@@ -26,6 +28,9 @@
   survive a re-registration; the stored heartbeat timestamp is reset so the new session's
   heartbeats apply whatever the node's clock did. Marking the node dirty when it was not
   stamps `chg_at` = server time (where the pipeline lag of the change starts).
+  The node hash keeps each part's digest only (dg_<part>); a changed part takes a reference to
+  its blob in the shard's caps hash (stored there if new) and drops the old one
+  (lua/includes/caps.lua). A record of the old layout (blobs inside) is migrated first.
 
   A join token may take a known id only when an operator reset it (claim 'open', used up by
   this registration), never after a revocation (claim 'blocked'), and otherwise under
@@ -39,7 +44,9 @@
        or { -2, 0, 0, 0 } when the join token may not take this id (nothing written)
 ]]
 local rcall = redis.call
+-- @include "caps"
 local nodeKey, nodesKey, liveKey, offlineKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local capsKey, refsKey = KEYS[6], KEYS[7]
 local nodeId, now = ARGV[1], ARGV[2]
 
 local isNew = rcall('EXISTS', nodeKey) == 0
@@ -54,15 +61,17 @@ if proof ~= '' and not isNew then
   if not free then return { -2, 0, 0, 0 } end
 end
 rcall('HDEL', nodeKey, 'claim')
+if not isNew and rcall('HEXISTS', nodeKey, 'cap_svc') == 1 then capMigrate(nodeKey, capsKey, refsKey) end
 local stored = rcall('HMGET', nodeKey, 'dg_static', 'dg_svc', 'dg_lang', 'dg_models', 'status')
 
 local capChanged = 0
 if stored[5] == 'offline' then capChanged = 1 end
-local parts = { 'static', 'svc', 'lang', 'models' }
 for i = 1, 4 do
   local digest = ARGV[6 + 2 * i]
   if stored[i] ~= digest then
-    rcall('HSET', nodeKey, 'dg_' .. parts[i], digest, 'cap_' .. parts[i], ARGV[7 + 2 * i])
+    capAcquire(capsKey, refsKey, digest, ARGV[7 + 2 * i])
+    capRelease(capsKey, refsKey, stored[i])
+    rcall('HSET', nodeKey, 'dg_' .. CAP_PARTS[i], digest)
     -- models are informational: they never change what the node can serve
     if i < 4 then capChanged = 1 end
   end

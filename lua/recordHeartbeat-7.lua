@@ -7,7 +7,9 @@
        becomes the reference -> 3. A timestamp in the future therefore never silences a node.
     2. load, running jobs, node and server timestamps, liveness score
     3. status machine (PROTOCOL.md "Node status")
-    4. capability parts: a part whose digest differs from the stored one is stored
+    4. capability parts: a part whose digest differs from the stored one takes a reference to
+       its blob in the shard's caps hash (stored there if new) and drops the old one
+       (lua/includes/caps.lua); a record of the old layout (blobs inside) is migrated first
     5. significance filter against the PUBLISHED values (the shard's published-values hash,
        written by the snapshot flush): the node is added to the dirty set only when the
        snapshot would change meaningfully; reports whether the dirty set was empty before.
@@ -19,6 +21,8 @@
   KEYS[3] offline zset   {p:sK}:offline
   KEYS[4] dirty set      {p:sK}:dirty
   KEYS[5] published      {p:sK}:pub   (id -> "status|running|cpu|gpu|mem|published_at")
+  KEYS[6] capability blobs {p:sK}:caps     (digest -> canonical JSON, once per shard)
+  KEYS[7] blob references  {p:sK}:caprefs  (digest -> node-hash fields naming it)
 
   ARGV[1]  node id
   ARGV[2]  node timestamp, ms (ordering only)
@@ -32,7 +36,8 @@
   ARGV[13] lang digest ('' = not sent: unchanged)    ARGV[14] lang blob
   ARGV[15] models digest ('' = not sent: unchanged)  ARGV[16] models blob
            A blob may be '' when the gateway believes Redis holds that digest already; if the
-           stored digest differs, nothing is written and the script answers 2 (send blobs).
+           stored digest differs and the shard's caps hash lacks the new one, nothing is
+           written and the script answers 2 (send blobs).
   ARGV[17] load change threshold, percentage points
   ARGV[18] max age of a published entry, ms
   ARGV[19] consecutive unhealthy heartbeats before ready -> degraded
@@ -47,10 +52,12 @@
 ]]
 local rcall = redis.call
 -- @include "significance"
+-- @include "caps"
 local nodeKey, liveKey, offlineKey, dirtyKey, pubKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local capsKey, refsKey = KEYS[6], KEYS[7]
 local nodeId, ts, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 
-local s = rcall('HMGET', nodeKey, 'status', 'hb_ts', 'gpu', 'unhealthy', 'dg_svc', 'dg_lang', 'dg_models')
+local s = rcall('HMGET', nodeKey, 'status', 'hb_ts', 'gpu', 'unhealthy', 'dg_svc', 'dg_lang', 'dg_models', 'cap_svc')
 local status = s[1]
 if not status or status == 'removed' then return { -1, '', 0, 0 } end
 local storedTs = tonumber(s[2]) or 0
@@ -69,9 +76,14 @@ end
 local svcChanged = s[5] ~= ARGV[11]
 local langChanged = ARGV[13] ~= '' and s[6] ~= ARGV[13]
 local modelsChanged = ARGV[15] ~= '' and s[7] ~= ARGV[15]
-if (svcChanged and ARGV[12] == '') or (langChanged and ARGV[14] == '') or (modelsChanged and ARGV[16] == '') then
+local function missing(changed, digest, blob)
+  return changed and blob == '' and not capStored(capsKey, digest)
+end
+if missing(svcChanged, ARGV[11], ARGV[12]) or missing(langChanged, ARGV[13], ARGV[14])
+  or missing(modelsChanged, ARGV[15], ARGV[16]) then
   return { 2, status, 0, 0 }
 end
+if s[8] then capMigrate(nodeKey, capsKey, refsKey) end
 
 -- 3. status machine
 local healthy = ARGV[9] == '1' and (s[3] == '1' or ARGV[10] == '0')
@@ -90,17 +102,20 @@ end
 
 -- 4. capability parts: store only what really changed
 local capChanged = 0
+local function swap(part, old, digest, blob)
+  capAcquire(capsKey, refsKey, digest, blob)
+  capRelease(capsKey, refsKey, old)
+  rcall('HSET', nodeKey, 'dg_' .. part, digest)
+end
 if svcChanged then
-  rcall('HSET', nodeKey, 'dg_svc', ARGV[11], 'cap_svc', ARGV[12])
+  swap('svc', s[5], ARGV[11], ARGV[12])
   capChanged = 1
 end
 if langChanged then
-  rcall('HSET', nodeKey, 'dg_lang', ARGV[13], 'cap_lang', ARGV[14])
+  swap('lang', s[6], ARGV[13], ARGV[14])
   capChanged = 1
 end
-if modelsChanged then
-  rcall('HSET', nodeKey, 'dg_models', ARGV[15], 'cap_models', ARGV[16])
-end
+if modelsChanged then swap('models', s[7], ARGV[15], ARGV[16]) end
 
 -- 2. load, timestamps, liveness
 rcall('HSET', nodeKey, 'status', next, 'unhealthy', unhealthy, 'hb_ts', ARGV[2], 'hb_at', ARGV[3],

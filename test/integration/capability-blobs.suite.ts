@@ -1,0 +1,195 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { capabilityPart, type CapabilityPart } from '../../shared/capability-digest.ts';
+import { KeyBuilder, type ShardKeys } from '../../shared/keys.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { createRedisClient, waitUntilReady, type RedisClient } from '../../shared/redis-client.ts';
+import {
+  NodeShardStore,
+  type HeartbeatWrite,
+  type RegistrationWrite,
+} from '../../shared/store/node-shard.ts';
+import { PoolIndexStore, RetentionStore, SnapshotStore } from '../../shared/store/snapshot.ts';
+import { uniquePrefix } from '../support/redis.ts';
+import { testConfig, type RedisTarget } from '../support/service-harness.ts';
+
+const PARTS = ['static', 'svc', 'lang', 'models'] as const;
+const svcOf = (types: string[]) =>
+  capabilityPart({ capability_by_type: types.map((type) => ({ type, ready: true })) });
+const langOf = (codes: string[]) =>
+  capabilityPart({
+    asr_languages: codes,
+    tts_languages: codes,
+    nmt_capabilities: [{ model_id: 'm', languages: codes, rule: 'any_to_any' }],
+  });
+
+/**
+ * Capability blobs stored once per digest per shard (issue 13): references counted by the
+ * scripts that change a node's parts, so no node ever names a digest whose blob is gone —
+ * through re-registration, capability changes, removal and the old layout's migration.
+ */
+export function describeCapabilityBlobs(label: string, target: () => RedisTarget): void {
+  describe(`capability blobs by digest (${label})`, () => {
+    let redis: RedisClient;
+    let keys: KeyBuilder;
+    let store: NodeShardStore;
+    let k: ShardKeys;
+    let run = 0;
+    /** Fresh ids of one shard per test. */
+    let ids: string[];
+    const log = createLogger('test', 'silent');
+    const policy = {
+      requireGpu: false,
+      loadChangeThreshold: 5,
+      snapshotMaxAgeMs: 30_000,
+      unhealthyHeartbeats: 3,
+      reorderWindowMs: 2000,
+    };
+
+    beforeAll(async () => {
+      const config = testConfig(uniquePrefix('caps'), target());
+      keys = new KeyBuilder(config.prefix, config.shards);
+      redis = createRedisClient(config, log, { name: 'test', mode: 'fail-fast' });
+      await waitUntilReady(redis);
+      const work = { requestPoolIndex: () => Promise.resolve(), requestFlush: () => Promise.resolve() };
+      store = new NodeShardStore(redis, keys, work, policy, log);
+    });
+    afterAll(async () => {
+      store.close();
+      await redis.quit();
+    });
+    beforeEach(async () => {
+      run++;
+      // a shard of its own per test: the caps hash is the test's alone
+      k = keys.shard(run % keys.shards);
+      await redis.del(k.caps, k.capRefs);
+      ids = [];
+      for (let i = 0; ids.length < 3; i++)
+        if (keys.shardOf(`c${run}-${i}`) === k.shard) ids.push(`c${run}-${i}`);
+    });
+
+    const registration = (nodeId: string, lang: CapabilityPart, svc = svcOf(['asr'])): RegistrationWrite => ({
+      nodeId,
+      hasGpu: true,
+      maxJobs: 2,
+      acceptPublic: true,
+      agentVersion: '1.0',
+      platform: 'linux',
+      parts: { static: capabilityPart({ hardware: 'x' }), svc, lang, models: capabilityPart([]) },
+    });
+    const register = (nodeId: string, lang: CapabilityPart, svc?: CapabilityPart) =>
+      store.register(registration(nodeId, lang, svc), false, { by: 'node', conn: 'ws' });
+    const heartbeat = (nodeId: string, h: Partial<HeartbeatWrite>) =>
+      store.heartbeat({
+        nodeId, timestamp: Date.now(), cpu: 1, gpu: null, gpuMem: null, mem: 1, running: 0, anyReady: true,
+        svc: svcOf(['asr']), lang: null, models: null, cached: false, ...h,
+      }); // prettier-ignore
+
+    /** Every digest a node of the shard names has its blob, and the references count exactly them. */
+    async function expectConsistent(nodes: string[]) {
+      const counted = new Map<string, number>();
+      for (const id of nodes) {
+        const digests = await redis.hmget(k.node(id), ...PARTS.map((p) => `dg_${p}`));
+        for (const d of digests) if (d) counted.set(d, (counted.get(d) ?? 0) + 1);
+        expect(await redis.hexists(k.node(id), 'cap_lang')).toBe(0);
+      }
+      const refs = await redis.hgetall(k.capRefs);
+      expect(Object.fromEntries(Object.entries(refs).map(([d, n]) => [d, Number(n)]))).toEqual(
+        Object.fromEntries(counted),
+      );
+      expect((await redis.hkeys(k.caps)).sort()).toEqual([...counted.keys()].sort());
+    }
+
+    it('stores one blob per digest for nodes of the same capabilities; the node hash stays a listpack', async () => {
+      const en = langOf(['en', 'zh', 'ja']);
+      for (const id of ids) expect((await register(id, en)).kind).toBe('registered');
+      expect(await redis.hget(k.caps, en.digest)).toBe(en.blob);
+      expect(await redis.hget(k.capRefs, en.digest)).toBe('3');
+      expect(await redis.call('OBJECT', 'ENCODING', k.node(ids[0]!))).toBe('listpack');
+      await register(ids[0]!, en); // re-registration, nothing changed: same references
+      await expectConsistent(ids);
+    });
+
+    it('moves the references on a change; the last one gone deletes the blob', async () => {
+      const [a, b] = ids as [string, string];
+      const en = langOf(['en']);
+      const fr = langOf(['fr']);
+      await register(a, en);
+      await register(b, en);
+      expect((await heartbeat(a, { lang: fr })).kind).toBe('applied');
+      expect(await redis.hget(k.capRefs, en.digest)).toBe('1');
+      await register(b, fr, svcOf(['tts'])); // re-registration with other parts
+      expect(await redis.hexists(k.caps, en.digest)).toBe(0);
+      await heartbeat(b, { svc: svcOf(['asr']) });
+      await expectConsistent([a, b]);
+    });
+
+    it('needs no blob for a digest the shard holds; answers send-blobs, writing nothing, for one it lacks', async () => {
+      const [a, b] = ids as [string, string];
+      const en = langOf(['en']);
+      const de = langOf(['de']);
+      await register(a, en);
+      await register(b, de);
+      // a gateway that never saw `de` for a: digests only, and the shard has the blob from b
+      const reply = await store.recordHeartbeat(k, { nodeId: a, timestamp: Date.now(), cpu: 1, gpu: null, gpuMem: null,
+        mem: 1, running: 0, anyReady: true, svc: svcOf(['asr']), lang: de, models: null, cached: true }, false); // prettier-ignore
+      expect(reply[0]).toBe(1);
+      const it = langOf(['it']);
+      const before = await redis.hgetall(k.node(a));
+      const refused = await store.recordHeartbeat(k, { nodeId: a, timestamp: Date.now(), cpu: 2, gpu: null, gpuMem: null,
+        mem: 1, running: 0, anyReady: true, svc: svcOf(['asr']), lang: it, models: null, cached: true }, false); // prettier-ignore
+      expect(refused[0]).toBe(2);
+      expect(await redis.hgetall(k.node(a))).toEqual(before);
+      await expectConsistent([a, b]);
+    });
+
+    it('removal releases the references of the record it deletes', async () => {
+      const [a, b] = ids as [string, string];
+      const en = langOf(['en']);
+      const ja = langOf(['ja']);
+      await register(a, en);
+      await register(b, ja);
+      await redis.hset(k.node(a), 'status', 'offline');
+      await redis.zadd(k.offline, 1, a);
+      expect((await new RetentionStore(redis, keys).removeNode(k.shard, a, 2)).removed).toBe(true);
+      const removed = await new PoolIndexStore(redis, keys).apply(k.shard, a, { expected: '', next: [], joined: [], left: [], remove: true }); // prettier-ignore
+      expect(removed.code).toBe('applied');
+      expect(await redis.exists(k.node(a))).toBe(0);
+      expect(await redis.hexists(k.caps, en.digest)).toBe(0);
+      await expectConsistent([b]);
+    });
+
+    it('migrates a record of the old layout (blobs inside) on its next heartbeat or registration', async () => {
+      const [a, b, c] = ids as [string, string, string];
+      const en = langOf(['en', 'zh']);
+      await register(a, en); // new layout, holds a reference to en
+      for (const id of [b, c]) {
+        await register(id, en);
+        // rewrite as the old layout: blobs in the hash, no references held, stored pools
+        const digests = await redis.hmget(k.node(id), ...PARTS.map((p) => `dg_${p}`));
+        const blobs = await redis.hmget(k.caps, ...digests.map((d) => d!));
+        for (const d of digests) await redis.hincrby(k.capRefs, d!, -1);
+        await redis.hset(
+          k.node(id),
+          ...PARTS.flatMap((p, i) => [`cap_${p}`, blobs[i]!]),
+          'pools',
+          '["auto:en","auto:zh","en:zh","zh:en"]'.repeat(2),
+        );
+      }
+      // the flush reads both layouts alike
+      const [read] = await new SnapshotStore(redis, keys).readNodes(k.shard, [b]);
+      expect(read!.values).toContain(en.blob);
+      expect((await heartbeat(b, {})).kind).toBe('applied');
+      expect((await register(c, langOf(['fr']))).kind).toBe('registered');
+      for (const id of [b, c]) {
+        expect(await redis.hexists(k.node(id), 'pools')).toBe(0);
+        expect(await redis.call('OBJECT', 'ENCODING', k.node(id))).toBe('listpack');
+      }
+      expect(await redis.hget(k.capRefs, en.digest)).toBe('2');
+      await expectConsistent([a, b, c]);
+      const [again] = await new SnapshotStore(redis, keys).readNodes(k.shard, [b]);
+      expect(again!.values.filter((v) => v?.startsWith('{'))).toEqual(
+        read!.values.filter((v) => v?.startsWith('{')),
+      );
+    });
+  });
+}
