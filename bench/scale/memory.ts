@@ -77,6 +77,8 @@ export async function memoryBreakdown(
       tokens: 'tokens',
       assignments: 'assign',
       pools: 'pools',
+      caps: 'caps',
+      capRefs: 'caprefs',
     } as const;
     for (const [field, label] of Object.entries(kinds)) {
       let sum = 0;
