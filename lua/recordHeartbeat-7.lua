@@ -6,7 +6,7 @@
        back (an NTP correction after a timestamp in the future): applied, and its timestamp
        becomes the reference -> 3. A timestamp in the future therefore never silences a node.
     2. load, running jobs, node and server timestamps, liveness score
-    3. status machine (PROTOCOL.md "Node status")
+    3. status machine (PROTOCOL.md "Node status"); a change of status joins the node's history
     4. capability parts: a part whose digest differs from the stored one takes a reference to
        its blob in the shard's caps hash (stored there if new) and drops the old one
        (lua/includes/caps.lua); a record of the old layout (blobs inside) is migrated first
@@ -53,6 +53,7 @@
 local rcall = redis.call
 -- @include "significance"
 -- @include "caps"
+-- @include "node-history"
 local nodeKey, liveKey, offlineKey, dirtyKey, pubKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local capsKey, refsKey = KEYS[6], KEYS[7]
 local nodeId, ts, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -121,6 +122,7 @@ if modelsChanged then swap('models', s[7], ARGV[15], ARGV[16]) end
 rcall('HSET', nodeKey, 'status', next, 'unhealthy', unhealthy, 'hb_ts', ARGV[2], 'hb_at', ARGV[3],
   'cpu', ARGV[4], 'gpu_pct', ARGV[5], 'gpu_mem', ARGV[6], 'mem', ARGV[7], 'running', ARGV[8])
 rcall('ZADD', liveKey, now, nodeId)
+if next ~= status then noteHistory(nodeKey, now, string.sub(next, 1, 1) .. (healthy and 'h' or 'u')) end
 if status == 'offline' then
   rcall('ZREM', offlineKey, nodeId)
   capChanged = 1

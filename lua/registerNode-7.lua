@@ -25,7 +25,7 @@
   ARGV[18] connection: 'ws' (a socket holds the epoch) or 'http'
 
   Status becomes `registering` (a healthy heartbeat makes it ready). reserved/running/draining
-  survive a re-registration; the stored heartbeat timestamp is reset so the new session's
+  survive a re-registration (and so does the node's history: `h0`…`h4`, includes/node-history.lua); the stored heartbeat timestamp is reset so the new session's
   heartbeats apply whatever the node's clock did. Marking the node dirty when it was not
   stamps `chg_at` = server time (where the pipeline lag of the change starts).
   The node hash keeps each part's digest only (dg_<part>); a changed part takes a reference to
@@ -45,6 +45,7 @@
 ]]
 local rcall = redis.call
 -- @include "caps"
+-- @include "node-history"
 local nodeKey, nodesKey, liveKey, offlineKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local capsKey, refsKey = KEYS[6], KEYS[7]
 local nodeId, now = ARGV[1], ARGV[2]
@@ -82,6 +83,7 @@ rcall('HSET', nodeKey,
   'unhealthy', 0, 'gpu', ARGV[3], 'max_jobs', ARGV[4], 'accept_public', ARGV[5],
   'agent_version', ARGV[6], 'platform', ARGV[7], 'conn', conn)
 rcall('HSETNX', nodeKey, 'first_registered_at', now)
+noteHistory(nodeKey, now, 'gR')
 rcall('HSETNX', nodeKey, 'reserved', 0)
 rcall('HSETNX', nodeKey, 'running', 0)
 rcall('HSETNX', nodeKey, 'draining', 0)

@@ -229,6 +229,8 @@ declare module 'ioredis' {
       dirty: string,
       nodeId: string,
       drain: '0' | '1',
+      nowMs: number,
+      by: string,
     ): Result<[number, number], Context>;
     removeNode(
       node: string,
@@ -250,6 +252,7 @@ declare module 'ioredis' {
       claim: 'blocked' | 'open',
       nowMs: number,
       streamCap: number,
+      by?: string,
     ): Result<[number, number, number], Context>;
     releaseConnection(node: string, epoch: number): Result<number, Context>;
     recordNodeFault(
