@@ -13,11 +13,14 @@
   ARGV[3] server time, ms
   ARGV[4] liveness cutoff, ms ('' = none): leave the node alone if its last contact is later
 
+  History: `oc` (connection closed) with an epoch, else `om` (missed heartbeats).
+
   Returns { code, dirty_was_empty (1|0) }
     code  1 marked offline   0 not current epoch, heartbeated since the cutoff, or already
           offline   -1 not registered
 ]]
 local rcall = redis.call
+-- @include "node-history"
 local nodeKey, liveKey, offlineKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local nodeId, epoch, now = ARGV[1], ARGV[2], ARGV[3]
 
@@ -27,6 +30,7 @@ if s[1] == 'offline' or (epoch ~= '' and s[2] ~= epoch) then return { 0, 0 } end
 if ARGV[4] ~= '' and (tonumber(rcall('ZSCORE', liveKey, nodeId)) or 0) > tonumber(ARGV[4]) then return { 0, 0 } end
 
 rcall('HSET', nodeKey, 'status', 'offline', 'offline_at', now, 'unhealthy', 0)
+noteHistory(nodeKey, now, epoch ~= '' and 'oc' or 'om')
 rcall('ZREM', liveKey, nodeId)
 rcall('ZADD', offlineKey, now, nodeId)
 

@@ -6,7 +6,7 @@
        back (an NTP correction after a timestamp in the future): applied, and its timestamp
        becomes the reference -> 3. A timestamp in the future therefore never silences a node.
     2. load, running jobs, node and server timestamps, liveness score
-    3. status machine (PROTOCOL.md "Node status")
+    3. status machine (PROTOCOL.md "Node status"); a change of status joins the node's history
     4. capability parts: a part whose digest differs from the stored one is stored
     5. significance filter against the PUBLISHED values (the shard's published-values hash,
        written by the snapshot flush): the node is added to the dirty set only when the
@@ -47,6 +47,7 @@
 ]]
 local rcall = redis.call
 -- @include "significance"
+-- @include "node-history"
 local nodeKey, liveKey, offlineKey, dirtyKey, pubKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local nodeId, ts, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 
@@ -106,6 +107,7 @@ end
 rcall('HSET', nodeKey, 'status', next, 'unhealthy', unhealthy, 'hb_ts', ARGV[2], 'hb_at', ARGV[3],
   'cpu', ARGV[4], 'gpu_pct', ARGV[5], 'gpu_mem', ARGV[6], 'mem', ARGV[7], 'running', ARGV[8])
 rcall('ZADD', liveKey, now, nodeId)
+if next ~= status then noteHistory(nodeKey, now, string.sub(next, 1, 1) .. (healthy and 'h' or 'u')) end
 if status == 'offline' then
   rcall('ZREM', offlineKey, nodeId)
   capChanged = 1

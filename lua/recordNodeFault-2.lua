@@ -21,6 +21,7 @@
     code  1 quarantined now   0 counted   2 already quarantined (not counted)   -1 unknown node
 ]]
 local rcall = redis.call
+-- @include "node-history"
 local nodeKey, dirtyKey = KEYS[1], KEYS[2]
 local nodeId = ARGV[1]
 local now, window, threshold = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -47,6 +48,8 @@ if backoff > cap then backoff = cap end
 untilMs = now + backoff
 rcall('HSET', nodeKey, 'q_strikes', 0, 'q_first', 0, 'q_level', level, 'q_until', untilMs,
   'q_reason', ARGV[7], 'q_at', now)
+local qCodes = { node_error = 'e', job_failed = 'f', ack_timeout = 'A', job_timeout = 'T' }
+noteHistory(nodeKey, now, 'q' .. (qCodes[ARGV[7]] or '?'))
 local dirtyWasEmpty = 0
 if rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end
 return { 1, untilMs, dirtyWasEmpty }

@@ -23,7 +23,7 @@
   ARGV[18] connection: 'ws' (a socket holds the epoch) or 'http'
 
   Status becomes `registering` (a healthy heartbeat makes it ready). reserved/running/draining
-  survive a re-registration; the stored heartbeat timestamp is reset so the new session's
+  survive a re-registration (and so does the node's history: `h0`…`h4`, includes/node-history.lua); the stored heartbeat timestamp is reset so the new session's
   heartbeats apply whatever the node's clock did. Marking the node dirty when it was not
   stamps `chg_at` = server time (where the pipeline lag of the change starts).
 
@@ -39,6 +39,7 @@
        or { -2, 0, 0, 0 } when the join token may not take this id (nothing written)
 ]]
 local rcall = redis.call
+-- @include "node-history"
 local nodeKey, nodesKey, liveKey, offlineKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local nodeId, now = ARGV[1], ARGV[2]
 
@@ -73,6 +74,7 @@ rcall('HSET', nodeKey,
   'unhealthy', 0, 'gpu', ARGV[3], 'max_jobs', ARGV[4], 'accept_public', ARGV[5],
   'agent_version', ARGV[6], 'platform', ARGV[7], 'conn', conn)
 rcall('HSETNX', nodeKey, 'first_registered_at', now)
+noteHistory(nodeKey, now, 'gR')
 rcall('HSETNX', nodeKey, 'reserved', 0)
 rcall('HSETNX', nodeKey, 'running', 0)
 rcall('HSETNX', nodeKey, 'draining', 0)

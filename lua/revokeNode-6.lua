@@ -16,10 +16,12 @@
           the next join-token registration of the id is accepted, once)
   ARGV[3] server time, ms
   ARGV[4] feed cap (MAXLEN ~)
+  ARGV[5] who (the admin key's label, for the node's history; '' = unknown)
 
   Returns { generation, known (1|0), dirty_was_empty (1|0) }
 ]]
 local rcall = redis.call
+-- @include "node-history"
 local nodeKey, tokensKey, feedKey, liveKey, offlineKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local nodeId, now = ARGV[1], ARGV[3]
 
@@ -31,6 +33,7 @@ rcall('HSET', nodeKey, 'claim', ARGV[2])
 local dirtyWasEmpty = 0
 if status ~= 'offline' then
   rcall('HSET', nodeKey, 'status', 'offline', 'offline_at', now, 'unhealthy', 0)
+  noteHistory(nodeKey, now, (ARGV[2] == 'open' and 'os' or 'ov') .. (ARGV[5] or ''))
   rcall('ZREM', liveKey, nodeId)
   rcall('ZADD', offlineKey, now, nodeId)
   if rcall('SADD', dirtyKey, nodeId) == 1 and rcall('SCARD', dirtyKey) == 1 then dirtyWasEmpty = 1 end

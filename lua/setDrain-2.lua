@@ -7,12 +7,18 @@
 
   ARGV[1] node id
   ARGV[2] '1' drain, '0' undrain
+  ARGV[3] server time, ms   ARGV[4] who (the admin key's label), for the node's history: a
+          change of the flag is recorded (`Da<who>` / `Ua<who>`), a repeat is not
 
   Returns { code, dirty_was_empty }   code 1 set, -1 unknown node
 ]]
 local rcall = redis.call
+-- @include "node-history"
 local status = rcall('HGET', KEYS[1], 'status')
 if not status or status == 'removed' then return { -1, 0 } end
+if (rcall('HGET', KEYS[1], 'draining') or '0') ~= ARGV[2] then
+  noteHistory(KEYS[1], ARGV[3], (ARGV[2] == '1' and 'Da' or 'Ua') .. (ARGV[4] or ''))
+end
 rcall('HSET', KEYS[1], 'draining', ARGV[2])
 local dirtyWasEmpty = 0
 if rcall('SADD', KEYS[2], ARGV[1]) == 1 and rcall('SCARD', KEYS[2]) == 1 then dirtyWasEmpty = 1 end

@@ -225,6 +225,8 @@ declare module 'ioredis' {
       dirty: string,
       nodeId: string,
       drain: '0' | '1',
+      nowMs: number,
+      by: string,
     ): Result<[number, number], Context>;
     removeNode(
       node: string,
@@ -246,6 +248,7 @@ declare module 'ioredis' {
       claim: 'blocked' | 'open',
       nowMs: number,
       streamCap: number,
+      by?: string,
     ): Result<[number, number, number], Context>;
     releaseConnection(node: string, epoch: number): Result<number, Context>;
     recordNodeFault(

@@ -111,6 +111,8 @@ export interface NodeDetail extends NodeEntry {
       level: number;
       faults: number;
     };
+    /** status changes, newest first (the last 20-30) */
+    history: { at: number; status: string; reason: string; by?: string }[];
   };
 }
 

@@ -1,17 +1,13 @@
 import type express from 'express';
 import type { Request, Response } from 'express';
-import { SwitchboardError } from '../../shared/errors.ts';
-import { NODE_ID_PATTERN, type KeyBuilder } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
-import type { RedisClient } from '../../shared/redis-client.ts';
 import { routeParam } from '../../shared/route-params.ts';
+import type { NodeAdminStore } from '../../shared/store/node-history.ts';
+import { callerOf } from './api-keys.ts';
 
 export interface CredentialRoutesDeps {
-  redis: RedisClient;
-  keys: KeyBuilder;
+  nodes: NodeAdminStore;
   queues: DerivedWorkQueues;
-  /** Cap of the assignment feed (SB_INBOX_LEN), for the control entry. */
-  feedCap: number;
 }
 
 /**
@@ -25,26 +21,16 @@ export interface CredentialRoutesDeps {
 export function mountCredentialRoutes(app: express.Express, deps: CredentialRoutesDeps): void {
   const revoke = (claim: 'blocked' | 'open') => async (req: Request, res: Response) => {
     const id = routeParam(req, 'id');
-    if (!NODE_ID_PATTERN.test(id))
-      throw new SwitchboardError('INVALID_MESSAGE', 'node id: expected 1-128 of [A-Za-z0-9._:-]');
-    const k = deps.keys.forNode(id);
-    const [generation, known, dirtyWasEmpty] = await deps.redis.revokeNode(
-      k.node(id),
-      k.tokens,
-      k.assignments,
-      k.live,
-      k.offline,
-      k.dirty,
+    const { generation, known, dirtyWasEmpty, shard } = await deps.nodes.revoke(
       id,
       claim,
-      Date.now(),
-      deps.feedCap,
+      callerOf(res)?.tenant,
     );
-    if (dirtyWasEmpty === 1) await deps.queues.requestFlush(k.shard);
+    if (dirtyWasEmpty) await deps.queues.requestFlush(shard);
     res.json({
       node_id: id,
       token_generation: generation,
-      known: known === 1,
+      known,
       join_may_register: claim === 'open',
     });
   };

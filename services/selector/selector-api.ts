@@ -7,7 +7,6 @@ import { readJsonBody, sendError } from '../../shared/http-body.ts';
 import type { KeyBuilder } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { guardRouteParams, routeParam } from '../../shared/route-params.ts';
-import { NODE_ID_PATTERN } from '../../shared/keys.ts';
 import {
   NODE_PAGE,
   nodeListQuerySchema,
@@ -18,6 +17,7 @@ import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import { isTerminalEvent, type JobEvents } from '../../shared/store/job-events.ts';
+import { NodeAdminStore } from '../../shared/store/node-history.ts';
 import { adminOnly, apiKeyAuth, callerOf, readableTenant } from './api-keys.ts';
 import { mountConsoleApi } from './console-api.ts';
 import { defaultConsoleDir, mountConsole } from './console-routes.ts';
@@ -26,14 +26,14 @@ import { mountCredentialRoutes } from './credential-routes.ts';
 import { streamJobEvents } from './job-events.ts';
 import { NoAvailableNodeError, type JobPlacer } from './job-placer.ts';
 import { nodePage } from './node-pages.ts';
-import type { JobStore } from './job-store.ts';
+import type { JobReadStore } from '../../shared/store/job-reads.ts';
 import type { SelectorMetrics } from './selector-metrics.ts';
 import type { SnapshotIndex } from './snapshot-index.ts';
 
 export interface SelectorApiDeps {
   auth: AuthConfig;
   placer: JobPlacer;
-  jobs: JobStore;
+  jobs: JobReadStore;
   /** Wakes requests waiting for a job when its shard announces a change. */
   events: JobEvents;
   index: SnapshotIndex;
@@ -63,6 +63,7 @@ const TERMINAL = new Set(['finished', 'failed']);
 /** The client and admin HTTP API of a selector (PROTOCOL.md "Client HTTP"). */
 export function createSelectorApi(deps: SelectorApiDeps): { app: express.Express; close(): Promise<void> } {
   const app = createServiceApp();
+  const nodes = new NodeAdminStore(deps.redis, deps.keys, deps.feedCap);
   const consoleRoutes = mountConsole(app, {
     auth: deps.auth,
     sessionTtlMs: deps.consoleSessionTtlMs,
@@ -188,33 +189,9 @@ export function createSelectorApi(deps: SelectorApiDeps): { app: express.Express
   app.get('/v1/nodes/:id', async (req: Request, res: Response) => {
     const id = routeParam(req, 'id');
     const node = deps.index.get(id);
-    const live = await deps.redis.hmget(
-      deps.keys.forNode(id).node(id),
-      'status',
-      'draining',
-      'running',
-      'reserved',
-      'hb_at',
-      'last_error',
-      'q_until',
-      'q_reason',
-      'q_level',
-      'q_strikes',
-      'q_at',
-    );
-    if (!node && live[0] === null) throw new SwitchboardError('NOT_FOUND', `no node ${id}`);
-    res.json({
-      ...(node ? { ...node.entry, shard: node.shard } : { id }),
-      live: {
-        status: live[0],
-        draining: live[1] === '1',
-        running: Number(live[2] ?? 0),
-        reserved: Number(live[3] ?? 0),
-        last_heartbeat_at: live[4] ? Number(live[4]) : null,
-        last_error: live[5] ? (JSON.parse(live[5]) as unknown) : null,
-        quarantine: quarantineView(live.slice(6)),
-      },
-    });
+    const live = await nodes.live(id);
+    if (!node && live.status === null) throw new SwitchboardError('NOT_FOUND', `no node ${id}`);
+    res.json({ ...(node ? { ...node.entry, shard: node.shard } : { id }), live });
   });
 
   app.get('/v1/pools', (_req, res) => {
@@ -230,36 +207,15 @@ export function createSelectorApi(deps: SelectorApiDeps): { app: express.Express
 
   const drain = (on: boolean) => async (req: Request, res: Response) => {
     const id = routeParam(req, 'id');
-    if (!NODE_ID_PATTERN.test(id))
-      throw new SwitchboardError('INVALID_MESSAGE', 'node id: expected 1-128 of [A-Za-z0-9._:-]');
-    const k = deps.keys.forNode(id);
-    const [code, dirtyWasEmpty] = await deps.redis.setDrain(k.node(id), k.dirty, id, on ? '1' : '0');
-    if (code === -1) throw new SwitchboardError('NOT_FOUND', `no node ${id}`);
-    if (dirtyWasEmpty === 1) await deps.queues.requestFlush(k.shard);
+    const { dirtyWasEmpty, shard } = await nodes.drain(id, on, callerOf(res)?.tenant);
+    if (dirtyWasEmpty) await deps.queues.requestFlush(shard);
     res.json({ node_id: id, draining: on });
   };
   app.post('/v1/nodes/:id/drain', drain(true));
   app.delete('/v1/nodes/:id/drain', drain(false));
-  mountCredentialRoutes(app, deps);
+  mountCredentialRoutes(app, { nodes, queues: deps.queues });
 
   return { app: finishServiceApp(app, deps.log), close: () => consoleRoutes.close() };
-}
-
-/**
- * The node's quarantine as the API shows it (README "Quarantine"): `active` while selection
- * skips it; `until`/`reason`/`since` of the last one; `level` = quarantines in a row (the
- * back-off doubles with each); `faults` = faults counted towards the next.
- */
-function quarantineView([until, reason, level, strikes, since]: (string | null)[]) {
-  const untilMs = Number(until ?? 0);
-  return {
-    active: untilMs > Date.now(),
-    until: untilMs > 0 ? untilMs : null,
-    reason: untilMs > 0 ? (reason ?? null) : null,
-    since: since ? Number(since) : null,
-    level: Number(level ?? 0),
-    faults: Number(strikes ?? 0),
-  };
 }
 
 function firstHeader(header: string | string[] | undefined): string | null {

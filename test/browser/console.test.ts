@@ -154,6 +154,12 @@ describe.skipIf(!chromiumAvailable())('console in a browser', () => {
     await page.locator('#confirm-drain').click();
     await waitText(page, '#node [role="status"]', 'drained web-a');
     await waitText(page, '[data-fact="status"]', 'draining');
+    // the node's history: registered, ready on its first heartbeat, then the drain and who did it
+    await waitText(page, '#history tbody tr:first-child', 'drained by admin');
+    expect(await page.locator('#history').textContent()).toMatch(
+      /drained by admin[\s\S]*heartbeat[\s\S]*registered/,
+    );
+    await shot(page, 'node-history');
     await waitFor(async () => {
       const node = (await (await selector.api('/v1/nodes/web-a')).json()) as { draining: boolean };
       return node.draining;

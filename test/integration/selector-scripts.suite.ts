@@ -242,11 +242,11 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
 
     describe('setDrain', () => {
       it('sets and clears the flag and marks the node dirty; -1 for an unknown node', async () => {
-        expect(await redis.setDrain(k.node(id), k.dirty, id, '1')).toEqual([1, 1]);
+        expect(await redis.setDrain(k.node(id), k.dirty, id, '1', now, 'ops')).toEqual([1, 1]);
         expect(await redis.hget(k.node(id), 'draining')).toBe('1');
-        expect((await redis.setDrain(k.node(id), k.dirty, id, '0'))[0]).toBe(1);
+        expect((await redis.setDrain(k.node(id), k.dirty, id, '0', now, 'ops'))[0]).toBe(1);
         expect(await redis.hget(k.node(id), 'draining')).toBe('0');
-        expect(await redis.setDrain(k.node('ghost'), k.dirty, 'ghost', '1')).toEqual([-1, 0]);
+        expect(await redis.setDrain(k.node('ghost'), k.dirty, 'ghost', '1', now, 'ops')).toEqual([-1, 0]);
       });
     });
   });

@@ -68,7 +68,10 @@ function langList(lang: Record<string, unknown>, key: string): string {
   return Array.isArray(list) && list.length > 0 ? list.join(', ') : '–';
 }
 
-/** #/nodes/<id>: capabilities, pools, running jobs, drain / undrain (admins, with confirmation). */
+/**
+ * #/nodes/<id>: capabilities, history of status changes, pools, running jobs, drain / undrain
+ * (admins, with confirmation).
+ */
 export function nodeView(id: string, session: Session): View {
   const slot = h('div');
   const actions = h('div', { class: 'actions' });
@@ -202,6 +205,21 @@ export function nodeView(id: string, session: Session): View {
             'dd',
             {},
             `${detail.gpu ? 'GPU' : 'no GPU'}, ${detail.public ? 'accepts public jobs' : 'no public jobs'}`,
+          ),
+        ),
+        h('h2', {}, 'History'),
+        h(
+          'div',
+          { id: 'history' },
+          table(
+            ['when', 'became', 'why'],
+            detail.live.history ?? [],
+            (e) => [
+              `${time(e.at)} (${ago(e.at)})`,
+              h('span', { class: `badge ${e.status}` }, e.status),
+              `${e.reason.replace(/_/g, ' ')}${e.by ? ` by ${e.by}` : ''}`,
+            ],
+            { empty: 'no status changes recorded' },
           ),
         ),
         h('h2', {}, `Pools (${detail.pools?.length ?? 0})`),
