@@ -19,10 +19,15 @@ import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import { isHeartbeatCore } from '../../shared/protocol/heartbeat-core.ts';
 import { heartbeatKeysAndArgs, NodeShardStore, type HeartbeatWrite } from '../../shared/store/node-shard.ts';
 import { encodeEvalsha } from '../../shared/store/script-command.ts';
+import { JobRecordStore } from '../../shared/store/job-record.ts';
+import { SlotStore, slotOptions } from '../../shared/store/slots.ts';
 import { scriptSha } from '../../shared/lua-scripts.ts';
 import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
 import { heartbeatFrame, registerBody } from '../lib/node-messages.ts';
+import { HeartbeatMemo } from '../../services/gateway/heartbeat-memo.ts';
+import { HeartbeatScan } from '../../shared/protocol/heartbeat-scan.ts';
+import { HeartbeatTemplate } from '../../shared/store/heartbeat-command.ts';
 
 /** What the capability cache compared before: the fields re-serialised. */
 function rawText(body: Record<string, unknown>): string[] {
@@ -57,7 +62,11 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
   const store = new NodeShardStore(redis, keys, queues, policy, log);
   const registry = new NodeRegistry(store, log);
   const auth = new NodeAuthenticator(config.auth, redis, keys);
-  const jobs = new JobProgress(redis, keys, queues, env.SB_JOB_TIMEOUT_MS);
+  const jobs = new JobProgress(
+    new SlotStore(redis, keys, slotOptions(env), queues),
+    new JobRecordStore(redis, keys),
+    env.SB_JOB_TIMEOUT_MS,
+  );
   const service = new NodeService(
     registry,
     jobs,
@@ -101,9 +110,20 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
     cached: true,
   });
   const sha = scriptSha('recordHeartbeat');
+  const memo = new HeartbeatMemo();
+  const scan = new HeartbeatScan();
+  memo.remember(buffer, nodeId, hit, scan);
+  const template = HeartbeatTemplate.build(sha, 5, heartbeatKeysAndArgs, shard, write(), policy)!;
+  // the fast path's memo, primed as the socket primes it: one heartbeat through the full path
+  const serviceMemo = new HeartbeatMemo();
+  await service.heartbeat(JSON.parse(text), principal, nodeId, buffer, serviceMemo);
   const list: Stage[] = [
-    { name: 'frame Buffer → utf8 string', fn: () => buffer.toString('utf8') },
-    { name: 'parse: depth check + JSON.parse', fn: () => parseJsonMessage(text, 'frame') },
+    {
+      name: 'scan: HeartbeatMemo.match on the frame bytes (fast path)',
+      fn: () => memo.match(frames[k++ & 15]!, nodeId, scan),
+    },
+    { name: '  (full path: frame Buffer → utf8 string)', fn: () => buffer.toString('utf8') },
+    { name: '  (full path: depth check + JSON.parse)', fn: () => parseJsonMessage(text, 'frame') },
     { name: 'capability cache hit (sameJson on parsed values)', fn: () => cache.hit(nodeId, body) },
     { name: '  (before: JSON.stringify of the capability fields)', fn: () => rawText(body) },
     { name: 'validation: isHeartbeatCore (by hand)', fn: () => isHeartbeatCore(body) },
@@ -114,6 +134,10 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
     {
       name: 'EVALSHA keys + args + RESP buffer',
       fn: () => encodeEvalsha(sha, 5, heartbeatKeysAndArgs(shard, write(), policy, Date.now(), false)),
+    },
+    {
+      name: "EVALSHA bytes from the node's template (heartbeat-command.ts)",
+      fn: () => template.encode(write(), Date.now()),
     },
     {
       name: 'EVALSHA round trip, prebuilt command (store)',
@@ -147,7 +171,14 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
       },
     },
     {
-      name: 'NodeService.heartbeat from the frame text (parse → Redis reply)',
+      name: 'NodeService fast path from the frame bytes (scan → Redis reply)',
+      fn: () => {
+        if (!service.matchHeartbeat(frames[k++ & 15]!, nodeId, serviceMemo)) throw new Error('no match');
+        return service.matchedHeartbeat(principal, nodeId, serviceMemo);
+      },
+    },
+    {
+      name: '  (full path: NodeService.heartbeat from the frame text, parse → Redis reply)',
       fn: () => {
         const b = JSON.parse(frames[k++ & 15]!.toString('utf8')) as Record<string, unknown>;
         b['timestamp'] = ++ts;

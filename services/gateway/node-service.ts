@@ -14,13 +14,15 @@ import {
 import { describeValue } from '../../shared/protocol/json-message.ts';
 import { registerAckFrame, type RegisterAck } from '../../shared/protocol/outbound-frames.ts';
 import { isHeartbeatCore, type HeartbeatCore } from '../../shared/protocol/heartbeat-core.ts';
+import { HeartbeatScan } from '../../shared/protocol/heartbeat-scan.ts';
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import { inSpan, parseTraceparent, remoteParent, SpanKind, tracingEnabled } from '../../shared/telemetry.ts';
 import { NodeAuthenticator, type Principal } from './node-auth.ts';
 import { CapabilityCache, type HeartbeatCapabilities } from './capability-cache.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
+import type { HeartbeatMemo } from './heartbeat-memo.ts';
 import type { JobProgress, ProgressOutcome } from './job-progress.ts';
-import type { HeartbeatOutcome, NodeRegistry } from './node-registry.ts';
+import type { HeartbeatOutcome, HeartbeatWrite, NodeRegistry } from './node-registry.ts';
 
 export const CAPABILITY_SCHEMA_VERSION = '2.0';
 const JOB_SPAN_NAMES = { job_ack: 'job.ack', job_started: 'job.started', job_result: 'job.result' } as const;
@@ -49,6 +51,8 @@ export interface Registered {
  */
 export class NodeService {
   private readonly capabilities = new CapabilityCache();
+  /** The scan of the frame in hand (heartbeat-scan.ts): read synchronously, reused. */
+  private readonly scan = new HeartbeatScan();
 
   constructor(
     private readonly registry: NodeRegistry,
@@ -131,10 +135,53 @@ export class NodeService {
   }
 
   /**
-   * Records a heartbeat. `boundNodeId` is the node the WebSocket registered (heartbeats for
-   * another id are NODE_ID_MISMATCH); over HTTP it is the id in the URL.
+   * The heartbeat fast path, step 1: true when `frame`'s bytes scan as a heartbeat of
+   * `boundNodeId` whose members other than the core fields are byte-identical to those of the
+   * node's last heartbeat accepted on this socket (`memo`); no JSON.parse. False: the frame
+   * takes the full path (parseFrame, then `heartbeat`), whatever it is, unusual or invalid,
+   * and gets the answer (and error message) the full path gives.
    */
-  async heartbeat(body: unknown, principal: Principal, boundNodeId: string): Promise<HeartbeatOutcome> {
+  matchHeartbeat(frame: Buffer, boundNodeId: string, memo: HeartbeatMemo): boolean {
+    return memo.match(frame, boundNodeId, this.scan);
+  }
+
+  /** Step 2, before any other frame is matched: records the heartbeat matchHeartbeat scanned. */
+  matchedHeartbeat(
+    principal: Principal,
+    boundNodeId: string,
+    memo: HeartbeatMemo,
+  ): Promise<HeartbeatOutcome> {
+    NodeAuthenticator.assertMayActFor(principal, boundNodeId);
+    const s = this.scan;
+    const caps = memo.caps!;
+    return this.write({
+      nodeId: boundNodeId,
+      timestamp: s.timestamp,
+      cpu: s.cpu,
+      gpu: s.gpu,
+      gpuMem: s.gpuMem,
+      mem: s.mem,
+      running: s.running,
+      anyReady: caps.anyReady,
+      svc: caps.svc,
+      lang: caps.lang,
+      models: caps.models,
+      cached: true,
+    });
+  }
+
+  /**
+   * Records a heartbeat. `boundNodeId` is the node the WebSocket registered (heartbeats for
+   * another id are NODE_ID_MISMATCH); over HTTP it is the id in the URL. `frame` and `memo`
+   * (WebSocket): the frame's bytes, remembered once accepted for `matchHeartbeat`.
+   */
+  async heartbeat(
+    body: unknown,
+    principal: Principal,
+    boundNodeId: string,
+    frame?: Buffer,
+    memo?: HeartbeatMemo,
+  ): Promise<HeartbeatOutcome> {
     NodeAuthenticator.assertMayActFor(principal, boundNodeId);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new SwitchboardError('INVALID_MESSAGE', '(root): expected a JSON object');
@@ -156,8 +203,9 @@ export class NodeService {
       core = hb;
       caps = this.capabilities.resolve(boundNodeId, fields, hb);
     }
+    if (frame && memo) memo.remember(frame, boundNodeId, caps, this.scan);
     const usage = core.resource_usage;
-    const outcome = await this.registry.heartbeat({
+    return this.write({
       nodeId: boundNodeId,
       timestamp: core.timestamp,
       cpu: usage.cpu_percent,
@@ -171,11 +219,12 @@ export class NodeService {
       models: caps.models,
       cached: caps.cached,
     });
+  }
+
+  private async write(w: HeartbeatWrite): Promise<HeartbeatOutcome> {
+    const outcome = await this.registry.heartbeat(w);
     if (outcome.kind === 'not_registered') {
-      throw new SwitchboardError(
-        'NOT_REGISTERED',
-        `node ${boundNodeId} is not registered; send node_register`,
-      );
+      throw new SwitchboardError('NOT_REGISTERED', `node ${w.nodeId} is not registered; send node_register`);
     }
     return outcome;
   }

@@ -6,6 +6,7 @@ import { NODE_FRAME_TYPES, type NodeFrameType } from '../../shared/protocol/node
 import { errorFrame } from '../../shared/protocol/outbound-frames.ts';
 import type { AssignmentFeed } from './assignment-feed.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
+import { HeartbeatMemo } from './heartbeat-memo.ts';
 import { TokenBucket, type InflightLimiter } from './load-shedding.ts';
 import type { Principal } from './node-auth.ts';
 import { recordRegistrationFailure } from './registration-refusals.ts';
@@ -71,6 +72,8 @@ export class NodeSocket {
   private registerTimer: NodeJS.Timeout | undefined;
   /** Answered the last ping (or sent something) since: see `ping()`. */
   private alive = true;
+  /** The node's last accepted heartbeat, for the fast path (heartbeat-memo.ts). */
+  private readonly memo = new HeartbeatMemo();
 
   constructor(
     private readonly ws: WebSocket,
@@ -177,12 +180,21 @@ export class NodeSocket {
   private async handle(data: RawData, receivedAt: number): Promise<void> {
     let type: NodeFrameType | undefined;
     try {
-      const frame = parseFrame(data);
-      type = frame.type;
-      if (type === 'node_heartbeat' && this.nodeId === null && !this.registerSeen) {
-        // the lingua client's reconnect order: a heartbeat, then node_register; the register resumes it
-        this.observeHeartbeat(receivedAt, 'before_register');
-        return;
+      // a registered node's heartbeat with the capabilities of its last one: scanned, not parsed
+      const nodeId = this.nodeId;
+      const fast =
+        nodeId !== null && Buffer.isBuffer(data) && this.service.matchHeartbeat(data, nodeId, this.memo);
+      let frame: { type: NodeFrameType; body: Record<string, unknown> } | undefined;
+      if (fast) {
+        type = 'node_heartbeat';
+      } else {
+        frame = parseFrame(data);
+        type = frame.type;
+        if (type === 'node_heartbeat' && this.nodeId === null && !this.registerSeen) {
+          // the lingua client's reconnect order: a heartbeat, then node_register; the register resumes it
+          this.observeHeartbeat(receivedAt, 'before_register');
+          return;
+        }
       }
       if (!this.inflight.tryAcquire()) {
         this.metrics.rejected.inc({ reason: 'inflight' });
@@ -190,7 +202,10 @@ export class NodeSocket {
       }
       let outcome: string | undefined;
       try {
-        outcome = await this.dispatch(frame.type, frame.body);
+        // (nothing scanned another frame since matchHeartbeat: no await in between)
+        outcome = fast
+          ? (await this.service.matchedHeartbeat(this.principal, nodeId, this.memo)).kind
+          : await this.dispatch(frame!.type, frame!.body, data);
       } finally {
         this.inflight.release();
       }
@@ -215,7 +230,11 @@ export class NodeSocket {
   }
 
   /** Handles one frame; for a heartbeat, answers its outcome (applied, clock_jump, stale). */
-  private async dispatch(type: NodeFrameType, body: Record<string, unknown>): Promise<string | undefined> {
+  private async dispatch(
+    type: NodeFrameType,
+    body: Record<string, unknown>,
+    raw: RawData,
+  ): Promise<string | undefined> {
     if (type === 'node_register') {
       this.registerSeen = true;
       try {
@@ -251,7 +270,15 @@ export class NodeSocket {
       throw new SwitchboardError('NOT_REGISTERED', `${type} before node_register on this connection`);
     switch (type) {
       case 'node_heartbeat':
-        return (await this.service.heartbeat(body, this.principal, nodeId)).kind;
+        return (
+          await this.service.heartbeat(
+            body,
+            this.principal,
+            nodeId,
+            Buffer.isBuffer(raw) ? raw : undefined,
+            this.memo,
+          )
+        ).kind;
       case 'node_error':
         await this.service.nodeError(body, this.principal, nodeId);
         return;

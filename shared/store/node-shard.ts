@@ -2,6 +2,7 @@ import type { KeyBuilder, ShardKeys } from '../keys.ts';
 import type { Logger } from '../logger.ts';
 import { scriptSha, type HeartbeatReply } from '../lua-scripts.ts';
 import type { RedisClient } from '../redis-client.ts';
+import { HeartbeatTemplate } from './heartbeat-command.ts';
 import { CommandDeadlines, encodeEvalsha, PrebuiltCommand } from './script-command.ts';
 
 /**
@@ -134,6 +135,8 @@ export function heartbeatKeysAndArgs(
   ];
 }
 const HEARTBEAT_KEYS = 5;
+/** Nodes whose heartbeat command one store keeps prebuilt (~0.5 KB each). */
+const TEMPLATE_NODES = 100_000;
 
 /** Where the store asks for the derived work (DerivedWorkQueues). */
 export interface DerivedWork {
@@ -155,6 +158,8 @@ export class NodeShardStore {
   private readonly deadlines = new CommandDeadlines();
   /** Cluster slot of each shard's hash tag (all of a shard's keys share it); null: standalone. */
   private readonly slots: (number | null)[];
+  /** Each node's heartbeat EVALSHA without blobs, prebuilt (heartbeat-command.ts); bounded. */
+  private readonly templates = new Map<string, HeartbeatTemplate | null>();
 
   constructor(
     private readonly redis: RedisClient,
@@ -233,14 +238,19 @@ export class NodeShardStore {
    * NOSCRIPT (Redis lost its script cache) once more through the defined command, which loads it.
    */
   recordHeartbeat(k: ShardKeys, h: HeartbeatWrite, withBlobs: boolean): Promise<HeartbeatReply> {
-    const args = heartbeatKeysAndArgs(k, h, this.policy, Date.now(), withBlobs);
-    const command = new PrebuiltCommand(
-      encodeEvalsha(this.heartbeatSha, HEARTBEAT_KEYS, args),
-      this.slots[k.shard]!,
-      this.deadlines,
-    );
+    const template = withBlobs ? null : this.template(k, h);
+    const now = Date.now();
+    const payload = template
+      ? template.encode(h, now)
+      : encodeEvalsha(
+          this.heartbeatSha,
+          HEARTBEAT_KEYS,
+          heartbeatKeysAndArgs(k, h, this.policy, now, withBlobs),
+        );
+    const command = new PrebuiltCommand(payload, this.slots[k.shard]!, this.deadlines);
     return (this.redis.sendCommand(command) as Promise<HeartbeatReply>).catch((err: unknown) => {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      const args = heartbeatKeysAndArgs(k, h, this.policy, now, withBlobs);
       const [node, live, offline, dirty, published, ...rest] = args as [
         string,
         string,
@@ -251,6 +261,24 @@ export class NodeShardStore {
       ];
       return this.redis.recordHeartbeat(node, live, offline, dirty, published, ...rest);
     });
+  }
+
+  /** The node's prebuilt heartbeat command for `h`'s parts (null: not templatable). */
+  private template(k: ShardKeys, h: HeartbeatWrite): HeartbeatTemplate | null {
+    const known = this.templates.get(h.nodeId);
+    if (known !== undefined && (known === null || known.fits(h))) return known;
+    if (known === undefined && this.templates.size >= TEMPLATE_NODES)
+      this.templates.delete(this.templates.keys().next().value!);
+    const built = HeartbeatTemplate.build(
+      this.heartbeatSha,
+      HEARTBEAT_KEYS,
+      heartbeatKeysAndArgs,
+      k,
+      h,
+      this.policy,
+    );
+    this.templates.set(h.nodeId, built);
+    return built;
   }
 
   /**

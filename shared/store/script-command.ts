@@ -108,7 +108,7 @@ const CRLF = 0x0d0a;
 const SMALL_INTS = Array.from({ length: 1024 }, (_, i) => String(i));
 
 /** As ioredis writes a number argument (its `toArg`): integers beyond 2^53 in full, not 1e+21. */
-function numberText(n: number): string {
+export function numberText(n: number): string {
   if (Number.isInteger(n)) {
     if (n >= 0 && n < SMALL_INTS.length) return SMALL_INTS[n]!;
     if (!Number.isSafeInteger(n)) return BigInt(n).toString();
