@@ -26,14 +26,14 @@ import { mountCredentialRoutes } from './credential-routes.ts';
 import { streamJobEvents } from './job-events.ts';
 import { NoAvailableNodeError, type JobPlacer } from './job-placer.ts';
 import { nodePage } from './node-pages.ts';
-import type { JobStore } from './job-store.ts';
+import type { JobReadStore } from '../../shared/store/job-reads.ts';
 import type { SelectorMetrics } from './selector-metrics.ts';
 import type { SnapshotIndex } from './snapshot-index.ts';
 
 export interface SelectorApiDeps {
   auth: AuthConfig;
   placer: JobPlacer;
-  jobs: JobStore;
+  jobs: JobReadStore;
   /** Wakes requests waiting for a job when its shard announces a change. */
   events: JobEvents;
   index: SnapshotIndex;
@@ -49,6 +49,8 @@ export interface SelectorApiDeps {
   log: Logger;
   /** SB_CONSOLE_SESSION_TTL_MS */
   consoleSessionTtlMs: number;
+  /** SB_CONSOLE_LOGIN_RATE */
+  consoleLoginRate: number;
   /** SB_CONSOLE_DIR (null: dist/console beside the code) */
   consoleDir: string | null;
   /** SB_JAEGER_URL */
@@ -67,6 +69,7 @@ export function createSelectorApi(deps: SelectorApiDeps): { app: express.Express
   const consoleRoutes = mountConsole(app, {
     auth: deps.auth,
     sessionTtlMs: deps.consoleSessionTtlMs,
+    loginRate: deps.consoleLoginRate,
     consoleDir: deps.consoleDir ?? defaultConsoleDir(),
     queues: deps.queues,
     queueRedis: deps.queueRedis,

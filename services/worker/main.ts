@@ -22,10 +22,13 @@ import { runService } from '../../shared/service-runner.ts';
 import { closeBounded } from '../../shared/shutdown.ts';
 import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { sweepMarginMs } from '../../shared/open-jobs.ts';
+import { JobRecordStore } from '../../shared/store/job-record.ts';
+import { SlotStore, slotOptions } from '../../shared/store/slots.ts';
 import { JobSweep } from './job-sweep.ts';
 import { JobTimeouts } from './job-timeouts.ts';
 import { LivenessReaper } from './liveness-reaper.ts';
 import { LivenessSchedule } from './liveness-schedule.ts';
+import { QueueWatchdog, queueStallCounter, queueWatchdogOptions } from '../../shared/queue-watchdog.ts';
 import { PoolIndexer } from './pool-indexer.ts';
 import { SnapshotFlusher } from './snapshot-flusher.ts';
 import {
@@ -100,9 +103,14 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       quarantineCounter(registry),
       log.child({ component: 'quarantine' }),
     );
+    const stores = {
+      slots: new SlotStore(redis, keys, slotOptions(env), queues),
+      records: new JobRecordStore(redis, keys),
+    };
     const timeouts = new JobTimeouts(
       redis,
       keys,
+      stores,
       queues,
       metrics,
       {
@@ -114,7 +122,7 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       },
       quarantine,
     );
-    const sweep = new JobSweep(redis, keys, queues, metrics, {
+    const sweep = new JobSweep(keys, stores, queues, metrics, {
       maxAttempts: env.SB_MAX_ATTEMPTS,
       ackTimeoutMs: env.SB_ACK_TIMEOUT_MS,
       marginMs: sweepMarginMs(env.SB_REAPER_INTERVAL_MS),
@@ -141,21 +149,43 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
         ...common,
         concurrency: 1,
       });
-    const running = [
-      new Worker<PoolIndexJob>(QUEUE_POOL_INDEX, (job) => indexer.index(job.data.nodeId), common),
-      // A flush whose process died is found stalled within lockDuration + stalledInterval and
-      // runs again; takeDirty hands it the batch the dead one took. Locks renew while alive.
-      new Worker<SnapshotFlushJob>(QUEUE_SNAPSHOT_FLUSH, (job) => flusher.flush(job.data.shard), {
-        ...common,
-        lockDuration: 5_000,
-        stalledInterval: 2_500,
-      }),
-      livenessWorker(),
-    ];
-    for (const w of running) {
+    const observed = (w: Worker): Worker => {
       w.on('failed', failed(w.name));
       logQueueErrors(w, log, { queue: w.name }, 'worker error');
-    }
+      return w;
+    };
+    const running: Worker[] = [];
+    // a BullMQ worker stuck for good (a blocking connection to a Cluster master that died) is
+    // replaced when its queue's jobs wait while it takes none (sb_queue_stalls_total)
+    const stalls = queueStallCounter(registry);
+    const watchdogLog = log.child({ component: 'queue-watchdog' });
+    const watchdogs = [
+      [
+        queues.poolIndex,
+        () => new Worker<PoolIndexJob>(QUEUE_POOL_INDEX, (job) => indexer.index(job.data.nodeId), common),
+      ],
+      // A flush whose process died is found stalled within lockDuration + stalledInterval and
+      // runs again; takeDirty hands it the batch the dead one took. Locks renew while alive.
+      [
+        queues.snapshotFlush,
+        () =>
+          new Worker<SnapshotFlushJob>(QUEUE_SNAPSHOT_FLUSH, (job) => flusher.flush(job.data.shard), {
+            ...common,
+            lockDuration: 5_000,
+            stalledInterval: 2_500,
+          }),
+      ],
+    ].map(
+      ([queue, make], slot) =>
+        new QueueWatchdog(
+          queue as Queue,
+          () => (running[slot] = observed((make as () => Worker)())),
+          stalls,
+          watchdogLog,
+          queueWatchdogOptions(env.SB_REAPER_INTERVAL_MS),
+        ),
+    );
+    running.push(observed(livenessWorker()));
     const liveness = new Queue(QUEUE_LIVENESS, { connection: bull, prefix: keys.queuePrefix });
     logQueueErrors(liveness, log, { queue: QUEUE_LIVENESS }, 'queue error');
     registerQueueDepths(registry, {
@@ -174,14 +204,12 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
         const at = running.findIndex((w) => w.name === QUEUE_LIVENESS);
         const stuck = running[at];
         if (closing || !stuck) return;
-        const fresh = livenessWorker();
-        fresh.on('failed', failed(fresh.name));
-        logQueueErrors(fresh, log, { queue: fresh.name }, 'worker error');
-        running[at] = fresh;
+        running[at] = observed(livenessWorker());
         void stuck.close(true).catch(() => undefined);
       },
     });
     await watched.start();
+    for (const dog of watchdogs) dog.start();
     schedule = watched;
     workers = running;
     http.serve((req, res) => {
@@ -195,6 +223,7 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       close: () => {
         closing = true;
         watched.close();
+        for (const dog of watchdogs) dog.stop();
         return closeBounded({
           redis: [redis, bull],
           graceMs: env.SB_SHUTDOWN_TIMEOUT_MS / 2,
