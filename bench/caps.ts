@@ -16,7 +16,7 @@ import { loadConfig } from '../shared/config.ts';
 import { KeyBuilder } from '../shared/keys.ts';
 import { createLogger } from '../shared/logger.ts';
 import { nodeRegisterSchema } from '../shared/protocol/node-messages.ts';
-import type { SnapshotEntry } from '../shared/snapshot-entry.ts';
+import { attachLang, decodeEntry, decodeLangBlob, type SnapshotEntry } from '../shared/snapshot-entry.ts';
 
 const n = Number(process.argv[2] ?? 64);
 const codes = Array.from({ length: n }, (_, i) => `x${i}`);
@@ -93,8 +93,16 @@ ws.send(JSON.stringify(register));
 await new Promise((r) => ws.once('message', r));
 console.log(`register round trip (WebSocket): ${ms(t0)}`);
 const k = keys.forNode('caps-bench');
-const pools = async () =>
-  (JSON.parse((await redis.hget(k.node('caps-bench'), 'pools')) ?? '[]') as string[]).length;
+/** The published entry, its languages attached from the shard's caps hash (as a selector does). */
+async function published(): Promise<SnapshotEntry | null> {
+  const text = await redis.hget(k.checkpoint, 'caps-bench');
+  const decoded = text ? decodeEntry(JSON.parse(text)) : null;
+  if (!decoded) return null;
+  if (decoded.byDigest)
+    attachLang(decoded.entry, decodeLangBlob((await redis.hget(k.caps, decoded.entry.langDigest)) ?? ''));
+  return decoded.entry;
+}
+const pools = async () => (await published())?.pools.length ?? 0;
 const t1 = performance.now();
 while ((await pools()) === 0) await new Promise((r) => setTimeout(r, 5));
 console.log(`pools published: ${await pools()} after ${ms(t1)}`);
@@ -111,8 +119,7 @@ console.log('longest Redis commands (SLOWLOG, µs):', top.map(([c, us]) => `${c}
 
 let entry: SnapshotEntry | null = null;
 while (!entry) {
-  const text = await redis.hget(k.checkpoint, 'caps-bench');
-  entry = text ? (JSON.parse(text) as SnapshotEntry) : null;
+  entry = await published();
 }
 const index = new SnapshotIndex();
 const e = entry;

@@ -16,7 +16,7 @@ import { crc32 } from 'node:zlib';
  *   <tag>:offline     zset   offline node id → server time (ms) it went offline
  *   <tag>:dirty       set    nodes whose snapshot entry must be republished
  *   <tag>:dirty:taken set    the batch a running flush took (crash-safe hand-over)
- *   <tag>:ckpt        hash   node id → published snapshot entry (JSON)
+ *   <tag>:ckpt        hash   node id → published snapshot entry (compact JSON array, languages by digest)
  *   <tag>:pub         hash   node id → published "status|running|cpu|gpu|mem|at" (heartbeat filter)
  *   <tag>:pools       hash   (before issue 13; written no more) pool → member count
  *   <tag>:pool:<pool> set    (before issue 13; written no more) ids of the shard's nodes in that pool

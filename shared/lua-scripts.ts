@@ -97,7 +97,7 @@ declare module 'ioredis' {
     ): Result<[number, number], Context>;
     takeDirty(dirty: string, taken: string, batch: number): Result<(string | number)[], Context>;
     /**
-     * Variadic: numKeys, then checkpoint, version, deltas, taken, published, dirty, one node
+     * Variadic: numKeys, then checkpoint, version, deltas, taken, published, dirty, caps, caprefs, one node
      * hash per upsert, then ARGV. Use `SnapshotStore.publish` (shared/store/snapshot.ts).
      */
     publishSnapshot(numKeys: number, ...keysAndArgs: Arg[]): Result<[number, number, number], Context>;

@@ -4,7 +4,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { KeyBuilder } from '../../shared/keys.ts';
-import type { SnapshotEntry } from '../../shared/snapshot-entry.ts';
+import { decodeEntry } from '../../shared/snapshot-entry.ts';
 import { benchNodeId } from '../lib/node-messages.ts';
 import { scrape, sumOf } from '../lib/prometheus.ts';
 
@@ -73,7 +73,7 @@ export async function waitForReady(
           const chunk = ids.slice(c, c + 1000);
           const values = await redis.hmget(keys.shard(shard).checkpoint, ...chunk);
           chunk.forEach((id, j) => {
-            const e = values[j] ? (JSON.parse(values[j]) as SnapshotEntry) : null;
+            const e = values[j] ? (decodeEntry(JSON.parse(values[j]))?.entry ?? null) : null;
             if (!e || e.status !== 'ready' || e.hb < sinceEpochMs) still.push(id);
           });
         }

@@ -17,6 +17,7 @@ import type { KeyBuilder } from '../../shared/keys.ts';
 import type { IpcClient } from '../lib/ipc.ts';
 import { benchNodeId } from '../lib/node-messages.ts';
 import { summarize, type SampleSummary } from '../lib/stats.ts';
+import { decodeEntry } from '../../shared/snapshot-entry.ts';
 
 export interface ProbeOptions {
   nodes: number;
@@ -64,7 +65,7 @@ interface Entry {
 
 function parseEntry(text: string | null): Entry | null {
   if (text === null) return null;
-  const e = JSON.parse(text) as Partial<Entry>;
+  const e = (decodeEntry(JSON.parse(text))?.entry ?? {}) as Partial<Entry>;
   return typeof e.cpu === 'number' ? { cpu: e.cpu, at: Number(e.at), hb: Number(e.hb) } : null;
 }
 

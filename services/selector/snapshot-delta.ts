@@ -1,10 +1,11 @@
-import type { SnapshotEntry } from '../../shared/snapshot-entry.ts';
+import { decodeEntry, type SnapshotEntry } from '../../shared/snapshot-entry.ts';
 
 /**
- * Decoding of what the worker's publishSnapshot script writes (lua/publishSnapshot-6+.lua):
- * checkpoint hash values (entry JSON) and delta stream entries `<version>-0` with fields
- * v, at, up (JSON array of entries), rm (JSON array of ids) — and of the replies that carry
- * them. Pure: no I/O.
+ * Decoding of what the worker's publishSnapshot script writes (lua/publishSnapshot-8+.lua):
+ * checkpoint hash values (an entry each, shared/snapshot-entry.ts encodeEntry) and delta stream
+ * entries `<version>-0` with fields v, at, up (JSON array of entries), rm (JSON array of ids) —
+ * and of the replies that carry them. Entries in the compact form name their languages by
+ * digest: the replica attaches them (lang-blobs.ts) before applying. Pure: no I/O.
  */
 
 export interface SnapshotDelta {
@@ -12,6 +13,8 @@ export interface SnapshotDelta {
   /** Server time (ms) of the flush that published it. */
   at: number;
   upserts: SnapshotEntry[];
+  /** The upserts whose languages are named by digest only (to attach before applying). */
+  byDigest: SnapshotEntry[];
   removals: string[];
 }
 
@@ -33,20 +36,20 @@ export function versionOfStreamId(id: string): number {
   return Number(dash < 0 ? id : id.slice(0, dash));
 }
 
-function isEntry(value: unknown): value is SnapshotEntry {
-  return typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string';
-}
-
-/** Parses a checkpoint value; throws MalformedSnapshotError when it is not an entry. */
-export function parseEntry(json: string): SnapshotEntry {
+/**
+ * Parses a checkpoint value; throws MalformedSnapshotError when it is not an entry. `byDigest`:
+ * its languages wait for their blob.
+ */
+export function parseEntry(json: string): { entry: SnapshotEntry; byDigest: boolean } {
   let value: unknown;
   try {
     value = JSON.parse(json);
   } catch {
     throw new MalformedSnapshotError('checkpoint value is not JSON');
   }
-  if (!isEntry(value)) throw new MalformedSnapshotError('checkpoint value is not a snapshot entry');
-  return value;
+  const decoded = decodeEntry(value);
+  if (!decoded) throw new MalformedSnapshotError('checkpoint value is not a snapshot entry');
+  return decoded;
 }
 
 /** Parses one delta stream entry completely before anything is applied (all or nothing). */
@@ -66,13 +69,19 @@ export function parseDelta([id, fields]: StreamEntry): SnapshotDelta {
   if (!Number.isSafeInteger(version) || !Number.isFinite(at)) {
     throw new MalformedSnapshotError(`delta ${id}: bad version or time`);
   }
-  if (!Array.isArray(upserts) || !upserts.every(isEntry)) {
-    throw new MalformedSnapshotError(`delta ${id}: up is not an array of entries`);
+  if (!Array.isArray(upserts)) throw new MalformedSnapshotError(`delta ${id}: up is not an array of entries`);
+  const entries: SnapshotEntry[] = [];
+  const byDigest: SnapshotEntry[] = [];
+  for (const value of upserts) {
+    const decoded = decodeEntry(value);
+    if (!decoded) throw new MalformedSnapshotError(`delta ${id}: up is not an array of entries`);
+    entries.push(decoded.entry);
+    if (decoded.byDigest) byDigest.push(decoded.entry);
   }
   if (!Array.isArray(removals) || !removals.every((r) => typeof r === 'string')) {
     throw new MalformedSnapshotError(`delta ${id}: rm is not an array of ids`);
   }
-  return { version, at, upserts, removals };
+  return { version, at, upserts: entries, byDigest, removals };
 }
 
 /** MULTI/EXEC results; throws the first command error (or when the transaction was discarded). */
@@ -89,6 +98,16 @@ export function toVersion(raw: unknown): number {
   const version = raw === null || raw === undefined ? 0 : Number(raw);
   if (!Number.isSafeInteger(version) || version < 0) throw new Error(`bad snapshot version ${String(raw)}`);
   return version;
+}
+
+/** HGETALL as ioredis returns it (an object, or a flat [field, value, ...] array), as a Map. */
+export function hashEntries(raw: unknown): Map<string, string> {
+  const out = new Map<string, string>();
+  if (Array.isArray(raw))
+    for (let i = 0; i + 1 < raw.length; i += 2) out.set(String(raw[i]), String(raw[i + 1]));
+  else if (raw && typeof raw === 'object')
+    for (const [k, v] of Object.entries(raw as Record<string, unknown>)) out.set(k, String(v));
+  return out;
 }
 
 /** HGETALL as ioredis returns it: an object, or a flat [field, value, ...] array. */

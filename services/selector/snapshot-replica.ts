@@ -3,9 +3,11 @@ import type { KeyBuilder } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import type { SnapshotEntry } from '../../shared/snapshot-entry.ts';
+import { LangBlobs } from './lang-blobs.ts';
 import {
   checkpointValues,
   execResults,
+  hashEntries,
   parseDelta,
   parseEntry,
   streamIdOf,
@@ -19,9 +21,12 @@ import type { SnapshotIndex } from './snapshot-index.ts';
 /**
  * The selector's replica of the published snapshot
  * (ARCHITECTURE.md "The snapshot: flush and replica"):
- * load every shard's version + checkpoint atomically (MULTI GET ver + HGETALL ckpt, one slot),
- * then tail the shards' delta streams with XREAD BLOCK after `<version>-0`, applying each delta
- * synchronously to the SnapshotIndex when its version is exactly the shard's version + 1.
+ * load every shard's version + checkpoint + capability blobs atomically (MULTI GET ver + HGETALL
+ * ckpt + HGETALL caps, one slot), then tail the shards' delta streams with XREAD BLOCK after
+ * `<version>-0`, applying each delta synchronously to the SnapshotIndex when its version is
+ * exactly the shard's version + 1. Entries name their languages by digest (lang-blobs.ts): a
+ * delta naming a digest not seen yet waits for one HMGET of the shard's caps hash; a blob gone
+ * by then (the node has moved on in a later delta) reloads the shard.
  * A jump (version > current + 1, e.g. the stream was trimmed past us) or a malformed delta
  * reloads THAT shard alone; versions ≤ current are duplicates and skipped.
  *
@@ -86,6 +91,11 @@ interface Reader {
   lastVerify: number;
 }
 
+interface ParsedReply {
+  ready: { shard: number; delta: SnapshotDelta }[];
+  stale: Map<number, LoadReason>;
+}
+
 class ClosedError extends Error {
   override readonly name = 'ClosedError';
 }
@@ -102,6 +112,7 @@ const backoffMs = (failures: number) => Math.min(100 * 2 ** Math.min(failures - 
 export class SnapshotReplica {
   private readonly state: ShardState[];
   private readonly streamShard = new Map<string, number>();
+  private readonly langs = new LangBlobs();
   private readonly blockMs: number;
   private readonly count: number;
   private readonly verifyMs: number;
@@ -240,7 +251,9 @@ export class SnapshotReplica {
         const reply = await this.guard(
           reader.conn.xread('COUNT', this.count, 'BLOCK', this.blockMs, 'STREAMS', ...reader.streams, ...ids),
         );
-        const stale = this.applyReply(reply);
+        const parsed = this.parseReply(reply);
+        await this.fetchLangs(reader, parsed.ready);
+        const stale = this.applyParsed(parsed);
         if (stale.size > 0) {
           await this.load(reader, stale);
           // A consistent writer bumps ver with every XADD, so the reload covers what we saw;
@@ -265,31 +278,72 @@ export class SnapshotReplica {
   }
 
   /**
-   * Applies an XREAD reply; returns the shards that need a reload (and why). Synchronous: a
-   * selection never sees half a delta.
+   * The deltas of an XREAD reply that follow each shard's version, parsed (nothing applied), and
+   * the shards that need a reload instead (and why).
    */
-  private applyReply(reply: [string, StreamEntry[]][] | null): Map<number, LoadReason> {
+  private parseReply(reply: [string, StreamEntry[]][] | null): ParsedReply {
     const stale = new Map<number, LoadReason>();
+    const ready: { shard: number; delta: SnapshotDelta }[] = [];
     for (const [stream, entries] of reply ?? []) {
       const shard = this.streamShard.get(stream);
       if (shard === undefined) continue;
-      const state = this.state[shard]!;
+      let current = this.state[shard]!.version;
       for (const entry of entries) {
         const version = versionOfStreamId(entry[0]);
-        if (version <= state.version) continue; // duplicate (already loaded)
-        if (version !== state.version + 1) {
-          stale.set(shard, { reason: `version jump ${state.version} → ${version}`, seen: version });
+        if (version <= current) continue; // duplicate (already loaded)
+        if (version !== current + 1) {
+          stale.set(shard, { reason: `version jump ${current} → ${version}`, seen: version });
           break;
         }
-        let delta: SnapshotDelta;
         try {
-          delta = parseDelta(entry);
+          ready.push({ shard, delta: parseDelta(entry) });
         } catch (err) {
           stale.set(shard, { reason: (err as Error).message, seen: version });
           break;
         }
-        this.apply(shard, delta);
+        current = version;
       }
+    }
+    return { ready, stale };
+  }
+
+  /** Reads the language blobs the parsed deltas name and this replica has not seen: one HMGET per shard. */
+  private async fetchLangs(reader: Reader, ready: ParsedReply['ready']): Promise<void> {
+    const wanted = new Map<number, Set<string>>();
+    for (const { shard, delta } of ready) {
+      for (const digest of this.langs.unknown(delta.byDigest)) {
+        let set = wanted.get(shard);
+        if (!set) wanted.set(shard, (set = new Set()));
+        set.add(digest);
+      }
+    }
+    if (wanted.size === 0) return;
+    const shards = [...wanted.keys()];
+    const replies = await this.guard(
+      Promise.all(
+        shards.map((shard) => reader.conn.hmget(this.keys.shard(shard).caps, ...wanted.get(shard)!)),
+      ),
+    );
+    shards.forEach((shard, i) => {
+      const digests = [...wanted.get(shard)!];
+      replies[i]!.forEach((blob, j) => {
+        if (blob !== null) this.langs.learn(digests[j]!, blob);
+      });
+    });
+  }
+
+  /**
+   * Applies the parsed deltas in order; returns the shards that need a reload (and why).
+   * Synchronous: a selection never sees half a delta.
+   */
+  private applyParsed({ ready, stale }: ParsedReply): Map<number, LoadReason> {
+    for (const { shard, delta } of ready) {
+      if (stale.has(shard)) continue; // reloaded whole: the rest of its deltas with it
+      if (!delta.byDigest.every((e) => this.langs.attach(e))) {
+        stale.set(shard, { reason: `delta ${delta.version}: a language blob is gone`, seen: delta.version });
+        continue;
+      }
+      this.apply(shard, delta);
     }
     return stale;
   }
@@ -314,22 +368,36 @@ export class SnapshotReplica {
       Promise.all(
         shards.map((shard) => {
           const k = this.keys.shard(shard);
-          return reader.conn.multi().get(k.version).hgetall(k.checkpoint).exec();
+          return reader.conn.multi().get(k.version).hgetall(k.checkpoint).hgetall(k.caps).exec();
         }),
       ),
     );
     const loaded = shards.map((shard, i) => {
-      const [version, checkpoint] = execResults(replies[i]);
+      const [version, checkpoint, caps] = execResults(replies[i]);
+      const blobs = hashEntries(caps);
       const entries: SnapshotEntry[] = [];
       let malformed = 0;
+      let noLang = 0;
       for (const json of checkpointValues(checkpoint)) {
+        let parsed: ReturnType<typeof parseEntry>;
         try {
-          entries.push(parseEntry(json));
+          parsed = parseEntry(json);
         } catch {
           malformed++;
+          continue;
         }
+        const { entry, byDigest } = parsed;
+        if (byDigest && !this.langs.has(entry.langDigest)) {
+          const blob = blobs.get(entry.langDigest);
+          if (blob !== undefined) this.langs.learn(entry.langDigest, blob);
+        }
+        // the checkpoint holds a reference to every blob its entries name: not found is a bug
+        if (byDigest && !this.langs.attach(entry)) noLang++;
+        entries.push(entry);
       }
       if (malformed > 0) this.log.error({ shard, malformed }, 'malformed checkpoint entries skipped');
+      if (noLang > 0)
+        this.log.error({ shard, entries: noLang }, 'checkpoint entries name a language blob the shard lacks');
       return { shard, version: toVersion(version), entries };
     });
     const now = Date.now();

@@ -1,6 +1,6 @@
 import type { Span } from '@opentelemetry/api';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
-import { buildSnapshotEntry, publishedValues } from '../../shared/snapshot-entry.ts';
+import { buildSnapshotEntry, encodeEntry, publishedValues } from '../../shared/snapshot-entry.ts';
 import type { PublishUpsert, SnapshotStore } from '../../shared/store/snapshot.ts';
 import { inSpan, SpanKind } from '../../shared/telemetry.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
@@ -106,7 +106,7 @@ export class SnapshotFlusher {
       }
       upserts.push({
         id: node.id,
-        entry: JSON.stringify(entry),
+        entry: encodeEntry(entry),
         values: publishedValues(entry),
         stamp: node.stamp,
       });

@@ -1,12 +1,12 @@
 import type { ChainableCommander } from 'ioredis';
 import type { KeyBuilder } from '../keys.ts';
 import type { RedisClient } from '../redis-client.ts';
-import { ENTRY_FIELDS, publishedValues, type SnapshotEntry } from '../snapshot-entry.ts';
+import { encodeEntry, ENTRY_FIELDS, publishedValues, type SnapshotEntry } from '../snapshot-entry.ts';
 
 /**
  * The snapshot's consistency domain in Redis (issue 12 deliverable 1): the ONE place that builds
  * the keys of the dirty set → flush → checkpoint/delta pipeline, packs the arguments of
- * `takeDirty-2.lua` and `publishSnapshot-6+.lua` from named fields and names their replies.
+ * `takeDirty-2.lua` and `publishSnapshot-8+.lua` from named fields and names their replies.
  * Services (the worker's flush) and tests go through it, never through the raw scripts.
  */
 
@@ -37,7 +37,7 @@ export interface NodeRead {
 
 export interface PublishUpsert {
   id: string;
-  /** The entry JSON (shared/snapshot-entry.ts). */
+  /** The entry in its checkpoint form (shared/snapshot-entry.ts encodeEntry). */
   entry: string;
   /** `publishedValues(entry)`: what the heartbeat's significance filter compares against. */
   values: string;
@@ -196,7 +196,7 @@ export class SnapshotStore {
   }
 
   /**
-   * `publishSnapshot-6+.lua`: entries, published values, version + 1 and one delta, the taken
+   * `publishSnapshot-8+.lua`: entries, published values, version + 1 and one delta, the taken
    * batch released; upserts changed since their read go back to the dirty set. `via` queues
    * the call on a MULTI or pipeline instead (its reply is then `parsePublish`'s input).
    */
@@ -220,6 +220,8 @@ export class SnapshotStore {
       k.dirtyTaken,
       k.published,
       k.dirty,
+      k.caps,
+      k.capRefs,
       ...batch.upserts.map((u) => k.node(u.id)),
     ];
     return [
@@ -236,7 +238,7 @@ export class SnapshotStore {
   }
 }
 
-/** Names `publishSnapshot-6+.lua`'s reply `{ version, redirtied, dirty was empty }`. */
+/** Names `publishSnapshot-8+.lua`'s reply `{ version, redirtied, dirty was empty }`. */
 export function parsePublish(reply: unknown): PublishResult {
   const [version, redirtied, dirtyWasEmpty] = (reply as (number | string)[]).map(Number);
   return { version: version ?? 0, redirtied: redirtied ?? 0, dirtyWasEmpty: dirtyWasEmpty === 1 };
@@ -244,7 +246,7 @@ export function parsePublish(reply: unknown): PublishResult {
 
 /** An upsert of an entry built elsewhere (not read from a record: no stamp to check). */
 export function upsertOf(entry: SnapshotEntry, stamp = ''): PublishUpsert {
-  return { id: entry.id, entry: JSON.stringify(entry), values: publishedValues(entry), stamp };
+  return { id: entry.id, entry: encodeEntry(entry), values: publishedValues(entry), stamp };
 }
 
 /**

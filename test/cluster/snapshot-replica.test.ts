@@ -5,7 +5,7 @@ import { SnapshotReplica } from '../../services/selector/snapshot-replica.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRedisClient, waitUntilReady, type RedisClient } from '../../shared/redis-client.ts';
-import type { SnapshotEntry } from '../../shared/snapshot-entry.ts';
+import { encodeEntry, type SnapshotEntry } from '../../shared/snapshot-entry.ts';
 import { SnapshotStore, upsertOf } from '../../shared/store/snapshot.ts';
 import { clusterNodes, clusterSeedNodes, uniquePrefix, waitFor } from '../support/redis.ts';
 import { testConfig } from '../support/service-harness.ts';
@@ -51,8 +51,11 @@ describe('SnapshotReplica (3-master Redis Cluster)', () => {
   const readerName = `replica-${uniquePrefix()}`; // its readers are named sb:<this>:snapshot
   const replicas: SnapshotReplica[] = [];
 
-  const publish = async (shard: number, upserts: SnapshotEntry[], removals: string[] = []) =>
-    (await new SnapshotStore(redis, keys).publish(shard, batch(upserts, removals))).version;
+  const publish = async (shard: number, upserts: SnapshotEntry[], removals: string[] = []) => {
+    // the language blob the entries name by digest, as the gateway's scripts store it
+    await redis.hset(keys.shard(shard).caps, 'd-zh-en', JSON.stringify(entry('', 0).lang));
+    return (await new SnapshotStore(redis, keys).publish(shard, batch(upserts, removals))).version;
+  };
 
   const start = async (index = new SnapshotIndex(), blockMs = 100) => {
     const replica = new SnapshotReplica(replicaClient, keys, index, { blockMs, verifyMs: 100, log });
@@ -76,8 +79,7 @@ describe('SnapshotReplica (3-master Redis Cluster)', () => {
     for (const shard of shards) {
       const checkpoint = await redis.hgetall(keys.shard(shard).checkpoint);
       const mine: Record<string, string> = {};
-      for (const node of index.all())
-        if (node.shard === shard) mine[node.entry.id] = JSON.stringify(node.entry);
+      for (const node of index.all()) if (node.shard === shard) mine[node.entry.id] = encodeEntry(node.entry);
       expect(mine, `shard ${shard}`).toEqual(checkpoint);
       total += Object.keys(checkpoint).length;
     }

@@ -8,6 +8,7 @@ import {
   type HeartbeatWrite,
   type RegistrationWrite,
 } from '../../shared/store/node-shard.ts';
+import { buildSnapshotEntry, encodeEntry, publishedValues } from '../../shared/snapshot-entry.ts';
 import { PoolIndexStore, RetentionStore, SnapshotStore } from '../../shared/store/snapshot.ts';
 import { uniquePrefix } from '../support/redis.ts';
 import { testConfig, type RedisTarget } from '../support/service-harness.ts';
@@ -190,6 +191,52 @@ export function describeCapabilityBlobs(label: string, target: () => RedisTarget
       expect(again!.values.filter((v) => v?.startsWith('{'))).toEqual(
         read!.values.filter((v) => v?.startsWith('{')),
       );
+    });
+
+    /** What a flush does: read the nodes, build their entries, publish them (the real script). */
+    async function flush(nodes: string[], removals: string[] = []) {
+      const snapshots = new SnapshotStore(redis, keys);
+      const reads = await snapshots.readNodes(k.shard, nodes);
+      const entries = reads.map((r) => buildSnapshotEntry(r.id, r.values, Date.now())!);
+      return snapshots.publish(k.shard, {
+        at: Date.now(), streamCap: 100, loadChangeThreshold: 5, removals,
+        upserts: entries.map((e, i) => ({ id: e.id, entry: encodeEntry(e), values: publishedValues(e), stamp: reads[i]!.stamp })),
+      }); // prettier-ignore
+    }
+
+    it('the checkpoint holds a reference to the language blob its entries name', async () => {
+      const [a] = ids as [string];
+      const en = langOf(['en']);
+      const fr = langOf(['fr']);
+      await register(a, en);
+      await flush([a]);
+      expect(await redis.hget(k.capRefs, en.digest)).toBe('2'); // the node hash and the checkpoint
+      await heartbeat(a, { lang: fr });
+      expect(await redis.hget(k.caps, en.digest)).toBe(en.blob); // still published: still there
+      await flush([a]);
+      expect(await redis.hexists(k.caps, en.digest)).toBe(0);
+      expect(await redis.hget(k.capRefs, fr.digest)).toBe('2');
+      await redis.hset(k.node(a), 'status', 'removed');
+      await flush([], [a]);
+      expect(await redis.hget(k.capRefs, fr.digest)).toBe('1'); // the record's, until it is deleted
+    });
+
+    it('does not publish an entry whose language blob is gone since the read: the node is dirty again', async () => {
+      const [a] = ids as [string];
+      const en = langOf(['en']);
+      await register(a, en);
+      const snapshots = new SnapshotStore(redis, keys);
+      const [read] = await snapshots.readNodes(k.shard, [a]);
+      const e = buildSnapshotEntry(a, read!.values, Date.now())!;
+      await redis.del(k.dirty);
+      await heartbeat(a, { lang: langOf(['de']) }); // en's last reference goes
+      const result = await snapshots.publish(k.shard, {
+        at: Date.now(), streamCap: 100, loadChangeThreshold: 5, removals: [],
+        upserts: [{ id: a, entry: encodeEntry(e), values: publishedValues(e), stamp: read!.stamp }],
+      }); // prettier-ignore
+      expect(result.redirtied).toBe(1);
+      expect(await redis.hexists(k.checkpoint, a)).toBe(0);
+      expect(await redis.sismember(k.dirty, a)).toBe(1);
     });
   });
 }

@@ -5,7 +5,7 @@ import { createRedisClient, waitUntilReady, type RedisClient } from '../../share
 import { SnapshotStore, upsertOf } from '../../shared/store/snapshot.ts';
 import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
 import { startTestSelector, testConfig, type TestSelector } from '../support/service-harness.ts';
-import { entry } from '../support/snapshot-replica-fixtures.ts';
+import { entry, storeLangBlobs } from '../support/snapshot-replica-fixtures.ts';
 
 const NODES = 1234;
 
@@ -18,14 +18,16 @@ describe('GET /v1/nodes pages', () => {
   let keys: KeyBuilder;
   const ids = Array.from({ length: NODES }, (_, i) => `page-node-${(i * 7919) % NODES}`);
 
-  const publish = (shard: number, upserts: string[], removals: string[] = []) =>
-    store.publish(shard, {
+  const publish = async (shard: number, upserts: string[], removals: string[] = []) => {
+    await storeLangBlobs(redis, keys);
+    return store.publish(shard, {
       at: Date.now(),
       streamCap: 1000,
       loadChangeThreshold: 5,
       upserts: upserts.map((id, i) => upsertOf(entry(id, i))),
       removals,
     });
+  };
 
   beforeAll(async () => {
     const config = testConfig(prefix, { redisUrl: redisUrl() });

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SnapshotIndex } from '../../services/selector/snapshot-index.ts';
 import { SnapshotReplica, type SnapshotReplicaOptions } from '../../services/selector/snapshot-replica.ts';
+import { encodeEntry } from '../../shared/snapshot-entry.ts';
 import { SnapshotStore, upsertOf } from '../../shared/store/snapshot.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
 import { createRedisClient, waitUntilReady, type RedisClient } from '../../shared/redis-client.ts';
@@ -14,6 +15,7 @@ import {
   expectReplicaEqualsRedis,
   log,
   publish,
+  storeLangBlobs,
 } from '../support/snapshot-replica-fixtures.ts';
 
 describe('SnapshotReplica (standalone Redis)', () => {
@@ -115,6 +117,7 @@ describe('SnapshotReplica (standalone Redis)', () => {
     // Atomically: two versions the replica never sees, then the stream is emptied.
     const k = keys.shard(2);
     const store = new SnapshotStore(redis, keys);
+    await storeLangBlobs(redis, keys);
     const tx = redis.multi();
     store.queuePublish(tx, 2, {
       at: 1,
@@ -149,7 +152,7 @@ describe('SnapshotReplica (standalone Redis)', () => {
     const { replica, index } = replicaFor(keys, undefined, { verifyMs: 60_000 });
     await replica.start();
     const k = keys.shard(1);
-    await redis.hset(k.checkpoint, 'm2', JSON.stringify(entry('m2', 2)));
+    await redis.hset(k.checkpoint, 'm2', encodeEntry(entry('m2', 2)));
     await redis.incr(k.version);
     await redis.xadd(k.deltas, '2-0', 'v', '2', 'at', '1', 'up', '[{"id":', 'rm', '[]');
     await waitFor(() => replica.status().reloads === 1);
@@ -217,6 +220,7 @@ describe('SnapshotReplica (standalone Redis)', () => {
             case 'hidden': {
               const k = keys.shard(o.shard);
               const e = entry(nodeId(o.shard, o.seed % 6), o.seed);
+              await storeLangBlobs(redis, keys);
               const tx = redis.multi();
               new SnapshotStore(redis, keys).queuePublish(tx, o.shard, {
                 at: 1,

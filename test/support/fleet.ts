@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { KeyBuilder } from '../../shared/keys.ts';
-import type { SnapshotEntry } from '../../shared/snapshot-entry.ts';
+import { attachLang, decodeEntry, decodeLangBlob, type SnapshotEntry } from '../../shared/snapshot-entry.ts';
 import { frame, heartbeatBody, registerBody } from './node-fixtures.ts';
 import { JOIN_TOKEN } from './service-harness.ts';
 import { TestSocket } from './ws-client.ts';
@@ -53,8 +53,15 @@ export async function checkpointEntry(
   keys: KeyBuilder,
   id: string,
 ): Promise<SnapshotEntry | null> {
-  const text = await redis.hget(keys.forNode(id).checkpoint, id);
-  return text ? (JSON.parse(text) as SnapshotEntry) : null;
+  const k = keys.forNode(id);
+  const text = await redis.hget(k.checkpoint, id);
+  if (!text) return null;
+  const decoded = decodeEntry(JSON.parse(text));
+  if (!decoded) throw new Error(`checkpoint entry of ${id} is not an entry: ${text}`);
+  const { entry, byDigest } = decoded;
+  // its languages by digest: the blob from the shard's caps hash, as a selector reads it
+  if (byDigest) attachLang(entry, decodeLangBlob((await redis.hget(k.caps, entry.langDigest)) ?? ''));
+  return entry;
 }
 
 /** Every delta of every shard: [shard, version, upserted ids, removed ids]. */
@@ -70,7 +77,7 @@ export async function allDeltas(
       out.push({
         shard,
         version: Number(id.split('-')[0]),
-        up: (JSON.parse(f['up']!) as SnapshotEntry[]).map((e) => e.id),
+        up: (JSON.parse(f['up']!) as unknown[]).map((e) => decodeEntry(e)!.entry.id),
         rm: JSON.parse(f['rm']!) as string[],
       });
     }

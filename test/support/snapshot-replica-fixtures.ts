@@ -5,7 +5,7 @@ import type { SnapshotReplica } from '../../services/selector/snapshot-replica.t
 import type { KeyBuilder } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/logger.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
-import type { SnapshotEntry } from '../../shared/snapshot-entry.ts';
+import { encodeEntry, type SnapshotEntry } from '../../shared/snapshot-entry.ts';
 import { SnapshotStore, upsertOf } from '../../shared/store/snapshot.ts';
 import { waitFor } from './redis.ts';
 
@@ -50,6 +50,16 @@ export function entry(id: string, seed: number, at = 1_000 + seed): SnapshotEntr
   };
 }
 
+/**
+ * The blobs of LANGS under their digests (`d0`…) in every shard's caps hash, as the gateway's
+ * scripts would have stored them: entries name their languages by digest, and the publish
+ * script publishes no entry whose blob the shard lacks.
+ */
+export async function storeLangBlobs(redis: RedisClient, keys: KeyBuilder): Promise<void> {
+  const blobs = LANGS.flatMap((lang, i) => [`d${i}`, JSON.stringify(lang)]);
+  for (let shard = 0; shard < keys.shards; shard++) await redis.hset(keys.shard(shard).caps, ...blobs);
+}
+
 /** Publishes like the worker's flush does: the real script, one new version per call. */
 export async function publish(
   redis: RedisClient,
@@ -60,6 +70,7 @@ export async function publish(
   at = Date.now(),
 ): Promise<number> {
   const store = new SnapshotStore(redis, keys);
+  await storeLangBlobs(redis, keys);
   return (
     await store.publish(shard, {
       at,
@@ -83,7 +94,7 @@ export async function expectReplicaEqualsRedis(redis: RedisClient, keys: KeyBuil
     const checkpoint = await redis.hgetall(keys.shard(shard).checkpoint);
     const replica: Record<string, string> = {};
     for (const node of index.all())
-      if (node.shard === shard) replica[node.entry.id] = JSON.stringify(node.entry);
+      if (node.shard === shard) replica[node.entry.id] = encodeEntry(node.entry);
     expect(replica, `shard ${shard}`).toEqual(checkpoint);
     total += Object.keys(checkpoint).length;
   }

@@ -18,7 +18,16 @@
   KEYS[4] taken set         {p:sK}:dirty:taken
   KEYS[5] published values  {p:sK}:pub    (id -> "status|running|cpu|gpu|mem|published_at")
   KEYS[6] dirty set         {p:sK}:dirty
-  KEYS[7 .. 6+U] the node hash of each upsert, in upsert order
+  KEYS[7] capability blobs  {p:sK}:caps
+  KEYS[8] blob references   {p:sK}:caprefs
+  KEYS[9 .. 8+U] the node hash of each upsert, in upsert order
+
+  Entries name their language blob by digest (shared/snapshot-entry.ts encodeEntry: a JSON array
+  whose first element is the digest), so the checkpoint holds a reference to each blob its
+  entries name, as node hashes do (lua/includes/caps.lua): a selector loading the checkpoint
+  with the caps hash finds every blob. An upsert whose blob is gone (the node changed languages
+  after the flush read it, and nothing else names the old ones) is not published: its node is
+  put back in the dirty set. An entry of the old object form holds no reference.
 
   ARGV[1] server time, ms
   ARGV[2] delta stream cap (approximate MAXLEN)
@@ -32,24 +41,45 @@
   Returns { version after the call (unchanged when there was nothing to publish),
             nodes put back in the dirty set, dirty set was empty before them (1|0) }
   Delta entry fields: v (version), at (ms), up (JSON array of entries), rm (JSON array of ids).
+  A delta's entries hold no reference: a selector that does not know a digest reads the blob
+  from the caps hash, and if it is gone (the node has moved on since, in a later delta) reloads
+  the shard.
   The stream is bounded twice: by entries (ARGV[2]) and by time (ARGV[4]: the flush passes the
   newest version it published at least SB_DELTA_WINDOW_MS ago, so every older entry is older
   than the window). Without the time bound it held ~2 copies of every node at 50,000 nodes.
 ]]
 local rcall = redis.call
 -- @include "significance"
-local ckptKey, verKey, deltasKey, takenKey, pubKey, dirtyKey =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+-- @include "caps"
+local ckptKey, verKey, deltasKey, takenKey, pubKey, dirtyKey, capsKey, refsKey =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local function langDigest(entry)
+  return entry and string.match(entry, '^%["([^"]*)"') or nil
+end
 local threshold, keepFrom, upserts = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 
 local entries, removed, changed = {}, {}, {}
 for i = 0, upserts - 1 do
   local id, entry, values, stamp = ARGV[6 + 4 * i], ARGV[7 + 4 * i], ARGV[8 + 4 * i], ARGV[9 + 4 * i]
-  rcall('HSET', ckptKey, id, entry)
-  rcall('HSET', pubKey, id, values)
-  entries[#entries + 1] = entry
-  if stamp ~= '' then
-    local c = rcall('HMGET', KEYS[7 + i], 'status', 'hb_ts', 'hb_at', 'running', 'cpu', 'gpu_pct', 'mem')
+  local digest = langDigest(entry)
+  local old = langDigest(rcall('HGET', ckptKey, id))
+  local publish = true
+  if digest and digest ~= '' and digest ~= old then
+    if capStored(capsKey, digest) then
+      rcall('HINCRBY', refsKey, digest, 1)
+    else
+      publish = false
+      changed[#changed + 1] = id
+    end
+  end
+  if publish then
+    if digest ~= old then capRelease(capsKey, refsKey, old) end
+    rcall('HSET', ckptKey, id, entry)
+    rcall('HSET', pubKey, id, values)
+    entries[#entries + 1] = entry
+  end
+  if publish and stamp ~= '' then
+    local c = rcall('HMGET', KEYS[9 + i], 'status', 'hb_ts', 'hb_at', 'running', 'cpu', 'gpu_pct', 'mem')
     if not c[1] then
       changed[#changed + 1] = id -- gone since the read: the next flush publishes the removal
     elseif c[1] .. '|' .. (c[2] or '') .. '|' .. (c[3] or '') ~= stamp
@@ -59,6 +89,7 @@ for i = 0, upserts - 1 do
   end
 end
 for i = 6 + 4 * upserts, #ARGV do
+  capRelease(capsKey, refsKey, langDigest(rcall('HGET', ckptKey, ARGV[i])))
   rcall('HDEL', ckptKey, ARGV[i])
   rcall('HDEL', pubKey, ARGV[i])
   removed[#removed + 1] = '"' .. ARGV[i] .. '"'
