@@ -38,6 +38,8 @@ function rawText(body: Record<string, unknown>): string[] {
 export interface Stage {
   name: string;
   fn: () => unknown;
+  /** heartbeats one call of `fn` handles (default 1) */
+  per?: number;
 }
 
 export async function stages(): Promise<{ frameBytes: number; list: Stage[]; close: () => Promise<void> }> {
@@ -112,6 +114,7 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
   const serviceMemo = new HeartbeatMemo();
   await service.heartbeat(JSON.parse(text), principal, nodeId, buffer, serviceMemo);
   const list: Stage[] = [
+    { name: '(floor of an async stage: one awaited resolved promise)', fn: () => Promise.resolve() },
     {
       name: 'scan: HeartbeatMemo.match on the frame bytes (fast path)',
       fn: () => memo.match(frames[k++ & 15]!, nodeId, scan),
@@ -136,6 +139,11 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
     {
       name: 'EVALSHA round trip, prebuilt command (store)',
       fn: () => store.recordHeartbeat(shard, write(), false),
+    },
+    {
+      name: '  … 16 in flight (one socket write and read per 16)',
+      per: 16,
+      fn: () => Promise.all(Array.from({ length: 16 }, () => store.recordHeartbeat(shard, write(), false))),
     },
     {
       name: '  (before: the defined command, ioredis Script)',
@@ -170,6 +178,17 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
         if (!service.matchHeartbeat(frames[k++ & 15]!, nodeId, serviceMemo)) throw new Error('no match');
         return service.matchedHeartbeat(principal, nodeId, serviceMemo);
       },
+    },
+    {
+      name: '  … 16 in flight',
+      per: 16,
+      fn: () =>
+        Promise.all(
+          Array.from({ length: 16 }, () => {
+            if (!service.matchHeartbeat(frames[k++ & 15]!, nodeId, serviceMemo)) throw new Error('no match');
+            return service.matchedHeartbeat(principal, nodeId, serviceMemo);
+          }),
+        ),
     },
     {
       name: '  (full path: NodeService.heartbeat from the frame text, parse → Redis reply)',

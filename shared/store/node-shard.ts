@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts';
 import { scriptSha, type HeartbeatReply } from '../lua-scripts.ts';
 import type { RedisClient } from '../redis-client.ts';
 import { HeartbeatTemplate } from './heartbeat-command.ts';
+import { HeartbeatConnection } from './heartbeat-connection.ts';
 import { CommandDeadlines, encodeEvalsha, PrebuiltCommand } from './script-command.ts';
 
 /**
@@ -160,6 +161,8 @@ export class NodeShardStore {
   private readonly slots: (number | null)[];
   /** Each node's heartbeat EVALSHA without blobs, prebuilt (heartbeat-command.ts); bounded. */
   private readonly templates = new Map<string, HeartbeatTemplate | null>();
+  /** The heartbeats' own connection (heartbeat-connection.ts), opened by the first heartbeat; null: not used. */
+  private connection: HeartbeatConnection | null | undefined;
 
   constructor(
     private readonly redis: RedisClient,
@@ -247,8 +250,12 @@ export class NodeShardStore {
           HEARTBEAT_KEYS,
           heartbeatKeysAndArgs(k, h, this.policy, now, withBlobs),
         );
-    const command = new PrebuiltCommand(payload, this.slots[k.shard]!, this.deadlines);
-    return (this.redis.sendCommand(command) as Promise<HeartbeatReply>).catch((err: unknown) => {
+    if (this.connection === undefined)
+      this.connection = HeartbeatConnection.beside(this.redis, 'gateway-heartbeats', this.log);
+    const sent = this.connection?.ready
+      ? this.connection.send(payload)
+      : this.redis.sendCommand(new PrebuiltCommand(payload, this.slots[k.shard]!, this.deadlines));
+    return (sent as Promise<HeartbeatReply>).catch((err: unknown) => {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
       const args = heartbeatKeysAndArgs(k, h, this.policy, now, withBlobs);
       const [node, live, offline, dirty, published, ...rest] = args as [
@@ -315,9 +322,11 @@ export class NodeShardStore {
     return (await this.redis.releaseConnection(this.keys.forNode(nodeId).node(nodeId), epoch)) === 1;
   }
 
-  /** Stops the deadline sweep (the client itself belongs to the caller). */
+  /** Stops the deadline sweep and the heartbeats' own connection (the client belongs to the caller). */
   close(): void {
     this.deadlines.close();
+    this.connection?.close();
+    this.connection = null;
   }
 
   private async followUp(nodeId: string, shard: number, capabilityChanged: boolean, dirtyWasEmpty: boolean) {
