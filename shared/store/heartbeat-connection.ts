@@ -52,7 +52,6 @@ export class HeartbeatConnection {
 
   /** A connection beside `client` to the same server, or null where it is not used. */
   static beside(client: unknown, name: string, log: Logger): HeartbeatConnection | null {
-    if (process.env['SB_HEARTBEAT_CONNECTION'] === 'off') return null;
     if (typeof client !== 'object' || client === null || ('isCluster' in client && client.isCluster))
       return null;
     const o = (client as Redis).options;
