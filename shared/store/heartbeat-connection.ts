@@ -17,8 +17,8 @@ import type { Logger } from '../logger.ts';
  * where it is never used). Errors are ioredis's own messages, so they map to the same answers
  * (`Command timed out` and `Connection is closed.`: 503 SCHEDULER_DEPENDENCY_DOWN; `NOSCRIPT …`:
  * the store loads the script through ioredis). A command without an answer within the client's
- * `commandTimeout` fails with every other one in flight and the socket is dropped (replies come
- * in order: nothing behind a lost one can be trusted); it reconnects by itself.
+ * `commandTimeout` fails as it would on ioredis (its late reply is dropped when it comes); a
+ * closed socket fails everything in flight, and the connection is made anew by itself.
  */
 
 export type ReplyValue = number | string | null | Error | ReplyValue[];
@@ -175,13 +175,21 @@ export class HeartbeatConnection {
     this.timer.unref();
   }
 
-  /** The oldest unanswered command past its deadline: everything in flight fails, the socket goes. */
+  /**
+   * Fails every unanswered command past its deadline with ioredis's "Command timed out", as its
+   * per-command timer would: only those (a gateway whose event loop was late must not fail the
+   * commands behind them too). Their replies, when they come, are read and dropped: Redis
+   * answers in order. A handshake past its deadline drops the socket (`refused`).
+   */
   sweep(now = performance.now()): void {
-    if (this.head < this.resolvers.length && this.deadlines[this.head]! <= now) {
-      this.log.debug('heartbeat connection: a command timed out; reconnecting');
-      this.state = 'down';
-      this.fail(new Error('Command timed out'));
-      this.socket?.destroy();
+    const resolvers = this.resolvers;
+    for (let i = this.head; i < resolvers.length; i++) {
+      if (resolvers[i] === expired) continue;
+      if (this.deadlines[i]! > now) break;
+      const reject = this.rejecters[i]!;
+      resolvers[i] = expired;
+      this.rejecters[i] = expired;
+      reject(new Error('Command timed out'));
     }
   }
 
@@ -264,6 +272,8 @@ export class HeartbeatConnection {
 }
 
 const noop = (): void => undefined;
+/** The slot of a command already failed by the sweep: its reply is dropped. */
+const expired = (): void => undefined;
 
 /** The value of the last reply parseReply read (a module slot: no result object per reply). */
 let parsed: ReplyValue = null;
