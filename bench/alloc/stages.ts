@@ -18,7 +18,7 @@ import { nodeHeartbeatCoreSchema, nodeHeartbeatSchema } from '../../shared/proto
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import { isHeartbeatCore } from '../../shared/protocol/heartbeat-core.ts';
 import { heartbeatKeysAndArgs, NodeShardStore, type HeartbeatWrite } from '../../shared/store/node-shard.ts';
-import { encodeEvalsha } from '../../shared/store/script-command.ts';
+import { encodeEvalsha, PrebuiltCommand } from '../../shared/store/script-command.ts';
 import { scriptSha } from '../../shared/lua-scripts.ts';
 import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
@@ -144,6 +144,16 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
       name: '  … 16 in flight (one socket write and read per 16)',
       per: 16,
       fn: () => Promise.all(Array.from({ length: 16 }, () => store.recordHeartbeat(shard, write(), false))),
+    },
+    {
+      name: '  (before: the prebuilt command on ioredis, 16 in flight)',
+      per: 16,
+      fn: () =>
+        Promise.all(
+          Array.from({ length: 16 }, () =>
+            redis.sendCommand(new PrebuiltCommand(template.encode(write(), Date.now()), null, null)),
+          ),
+        ),
     },
     {
       name: '  (before: the defined command, ioredis Script)',
