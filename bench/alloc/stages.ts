@@ -18,7 +18,7 @@ import { nodeHeartbeatCoreSchema, nodeHeartbeatSchema } from '../../shared/proto
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import { isHeartbeatCore } from '../../shared/protocol/heartbeat-core.ts';
 import { heartbeatKeysAndArgs, NodeShardStore, type HeartbeatWrite } from '../../shared/store/node-shard.ts';
-import { encodeEvalsha, PrebuiltCommand } from '../../shared/store/script-command.ts';
+import { CommandDeadlines, encodeEvalsha, PrebuiltCommand } from '../../shared/store/script-command.ts';
 import { scriptSha } from '../../shared/lua-scripts.ts';
 import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
@@ -106,6 +106,7 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
     cached: true,
   });
   const sha = scriptSha('recordHeartbeat');
+  const deadlines = new CommandDeadlines();
   const memo = new HeartbeatMemo();
   const scan = new HeartbeatScan();
   memo.remember(buffer, nodeId, hit, scan);
@@ -151,7 +152,7 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
       fn: () =>
         Promise.all(
           Array.from({ length: 16 }, () =>
-            redis.sendCommand(new PrebuiltCommand(template.encode(write(), Date.now()), null, null)),
+            redis.sendCommand(new PrebuiltCommand(template.encode(write(), Date.now()), null, deadlines)),
           ),
         ),
     },
@@ -215,6 +216,7 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
     close: async () => {
       await queues.close();
       store.close();
+      deadlines.close();
       await Promise.allSettled([redis.quit(), queueRedis.quit()]);
       await server.destroy();
     },
