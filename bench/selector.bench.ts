@@ -112,7 +112,8 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
   const choice = await measureChoice(o.choiceNodes, o.choiceCalls, warmupCalls);
   const choiceUsage = CpuMeter.usage(choiceA, choiceCpu.snapshot());
   progress(
-    `in-process choice: mix p50 ${fmt.int(choice.all.p50)} µs, p99 ${fmt.int(choice.all.p99)} µs ` +
+    `in-process choice: mix p50 ${fmt.int(choice.all.p50)} µs, p99 ${fmt.int(choice.all.p99)} µs, ` +
+      `${fmt.int(choice.allCpuUsMean)} µs of CPU per call ` +
       `(${choice.seconds.toFixed(1)} s, other ${fmt.pct(choiceUsage.unaccountedPct)})`,
   );
   warnIfDisturbed([['in-process choice', choiceUsage]]);

@@ -19,6 +19,8 @@ import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import { isHeartbeatCore } from '../../shared/protocol/heartbeat-core.ts';
 import { heartbeatKeysAndArgs, NodeShardStore, type HeartbeatWrite } from '../../shared/store/node-shard.ts';
 import { CommandDeadlines, encodeEvalsha, PrebuiltCommand } from '../../shared/store/script-command.ts';
+import { JobRecordStore } from '../../shared/store/job-record.ts';
+import { SlotStore, slotOptions } from '../../shared/store/slots.ts';
 import { scriptSha } from '../../shared/lua-scripts.ts';
 import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
@@ -62,7 +64,11 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
   const store = new NodeShardStore(redis, keys, queues, policy, log);
   const registry = new NodeRegistry(store, log);
   const auth = new NodeAuthenticator(config.auth, redis, keys);
-  const jobs = new JobProgress(redis, keys, queues, env.SB_JOB_TIMEOUT_MS);
+  const jobs = new JobProgress(
+    new SlotStore(redis, keys, slotOptions(env), queues),
+    new JobRecordStore(redis, keys),
+    env.SB_JOB_TIMEOUT_MS,
+  );
   const service = new NodeService(
     registry,
     jobs,

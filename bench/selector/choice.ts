@@ -85,8 +85,15 @@ export interface KindResult {
   candidates: number;
   eligible: number;
   message: string;
-  /** µs per call. */
+  /** µs per call (wall clock). */
   us: SampleSummary;
+  /**
+   * Mean µs of this thread's CPU per call (process.threadCpuUsage around each call, summed):
+   * what a call costs whatever else the machine runs (time spent waiting for a core is left
+   * out). The clock ticks in jiffies (4 ms here), so only the mean over many calls means
+   * anything, not a percentile.
+   */
+  cpuUsMean: number;
 }
 
 export interface ChoiceResult {
@@ -101,6 +108,8 @@ export interface ChoiceResult {
   kinds: KindResult[];
   /** Every call of every kind together (µs): the mix, equally weighted. */
   all: SampleSummary;
+  /** Mean µs of thread CPU per call over the mix. */
+  allCpuUsMean: number;
   /** Wall time of the measured loop, and how much of it was spent outside select(). */
   seconds: number;
   /** Heap used after the index was built (MB). */
@@ -118,23 +127,26 @@ export async function measureChoice(nodes: number, calls: number, warmup: number
   const index = new SnapshotIndex();
   for (const entry of fleet.entries) index.upsert(entry, 0);
   // The placer passes knownLoad: what its reservation replies taught it, newer than the
-  // snapshot. About 2 % of nodes have such an entry here; knownLoadIds lists them, so that
-  // select() asks about those only (without it, it asks about every candidate: ~250 ns each
-  // on this machine, the cache misses of reading every candidate's id).
+  // snapshot. About 2 % of nodes have such an entry here; as the placer does, they are marked
+  // in the index (knownLoadMarked), so that select() asks about those of them still in the
+  // running only, found by bit set (knownLoadIds, before 2026-12-03: one id lookup per known
+  // node, ~300 µs a call at 50,000 nodes; without either, it asks about every candidate).
   const random = seededRandom(7);
   const known = new Map<string, { running: number; reserved: number }>();
   for (const e of fleet.entries)
     if (random() < 0.02) known.set(e.id, { running: e.running, reserved: e.reserved + 1 });
+  for (const id of known.keys()) index.markKnown(id);
   const policy: SelectionPolicy = {
     strategy: 'p2c',
     resourceThreshold: 85,
     affinity: true,
     knownLoad: (id) => known.get(id),
-    knownLoadIds: () => known.keys(),
+    knownLoadMarked: true,
   };
 
   const kinds = REQUEST_KINDS;
   const samples = kinds.map(() => new Float64Array(calls));
+  const cpuUs = kinds.map(() => 0);
   const first = kinds.map((k) => select(index, k.build(0), policy));
   for (let i = 0; i < warmup; i++) {
     for (const kind of kinds) select(index, kind.build(i), policy);
@@ -145,9 +157,12 @@ export async function measureChoice(nodes: number, calls: number, warmup: number
   for (let i = 0; i < calls; i++) {
     for (let k = 0; k < kinds.length; k++) {
       const req = kinds[k]!.build(i);
+      const c0 = process.threadCpuUsage();
       const t0 = performance.now();
       const result = select(index, req, policy);
       samples[k]![i] = (performance.now() - t0) * 1000;
+      const c1 = process.threadCpuUsage();
+      cpuUs[k]! += c1.user - c0.user + (c1.system - c0.system);
       sink += result.ranked.length;
     }
     // Between jobs the selector's event loop runs other work: yield now and then as it would.
@@ -177,8 +192,10 @@ export async function measureChoice(nodes: number, calls: number, warmup: number
       eligible: first[k]!.breakdown.eligible,
       message: first[k]!.message,
       us: summarize(samples[k]!),
+      cpuUsMean: cpuUs[k]! / calls,
     })),
     all: summarize(all),
+    allCpuUsMean: cpuUs.reduce((a, b) => a + b, 0) / (calls * kinds.length),
     seconds,
     heapMb: Math.round(process.memoryUsage().heapUsed / 1e6),
   };

@@ -177,6 +177,7 @@ function printChoice(r: SelectorResult): void {
     us(k.us.p90),
     us(k.us.p99),
     us(k.us.max),
+    us(k.cpuUsMean),
   ]);
   rows.push([
     'mix (all kinds, equal weight)',
@@ -186,8 +187,12 @@ function printChoice(r: SelectorResult): void {
     us(c.all.p90),
     us(c.all.p99),
     us(c.all.max),
+    us(c.allCpuUsMean),
   ]);
-  printTable(['request kind', 'candidates', 'eligible', 'p50 µs', 'p90 µs', 'p99 µs', 'max µs'], rows);
+  printTable(
+    ['request kind', 'candidates', 'eligible', 'p50 µs', 'p90 µs', 'p99 µs', 'max µs', 'CPU µs/call'],
+    rows,
+  );
 }
 
 function latencyRow(w: JobWindowResult): Cell[] {

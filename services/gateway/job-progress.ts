@@ -1,20 +1,19 @@
-import { JOB_INDEX_CAP, type KeyBuilder } from '../../shared/keys.ts';
-import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import { isClientFault, type NodeQuarantine } from '../../shared/quarantine.ts';
-import type { RedisClient } from '../../shared/redis-client.ts';
+import type { AdvanceStatus, JobRecordStore } from '../../shared/store/job-record.ts';
+import type { SlotStore } from '../../shared/store/slots.ts';
 
 export type ProgressOutcome = 'applied' | 'duplicate' | 'stale';
 
 /**
  * A node's job_ack / job_started / job_result, written for its CURRENT attempt only: the node
- * side (reservation → running job → released, on the node's shard) and the job record (on the
- * job's shard) are separate slots, hence two idempotent scripts, node side first.
+ * side (reservation → running job → released, on the node's shard: SlotStore) and the job record
+ * (on the job's shard: JobRecordStore) are separate slots, hence two idempotent scripts, node
+ * side first.
  */
 export class JobProgress {
   constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: KeyBuilder,
-    private readonly queues: DerivedWorkQueues,
+    private readonly slots: SlotStore,
+    private readonly records: JobRecordStore,
     /** SB_JOB_TIMEOUT_MS: for a job whose record names no `timeout_ms` */
     private readonly jobTimeoutMs: number,
     private readonly partialStreamCap = 1000,
@@ -32,19 +31,11 @@ export class JobProgress {
    * socket. Its deadline is now + the job's `timeout_ms` (SB_JOB_TIMEOUT_MS when it has none).
    */
   async ack(nodeId: string, jobId: string, attempt: number): Promise<ProgressOutcome> {
-    const timeout = Number(await this.redis.hget(this.keys.job(jobId), 'timeout_ms'));
-    const [code, dirtyWasEmpty] = await this.redis.ackJob(
-      ...this.keys.slotKeys(nodeId, jobId),
-      nodeId,
-      jobId,
-      attempt,
-      Date.now(),
-      timeout > 0 ? timeout : this.jobTimeoutMs,
-    );
-    if (code === -1) return 'stale';
-    if (dirtyWasEmpty === 1) await this.queues.requestFlush(this.keys.shardOf(nodeId));
+    const timeout = (await this.records.timeoutMs(jobId)) ?? this.jobTimeoutMs;
+    const acked = await this.slots.ack(nodeId, jobId, attempt, timeout);
+    if (acked === 'stale') return 'stale';
     const advanced = await this.advance(nodeId, jobId, attempt, 'accepted');
-    return code === 2 && advanced !== 'applied' ? 'duplicate' : advanced;
+    return acked === 'already_running' && advanced !== 'applied' ? 'duplicate' : advanced;
   }
 
   started(nodeId: string, jobId: string, attempt: number): Promise<ProgressOutcome> {
@@ -73,13 +64,7 @@ export class JobProgress {
       error,
     );
     // Release whatever this node holds for the attempt, even for a stale one: the slot is free.
-    const [, dirtyWasEmpty] = await this.redis.releaseJob(
-      ...this.keys.slotKeys(nodeId, jobId),
-      nodeId,
-      jobId,
-      attempt,
-    );
-    if (dirtyWasEmpty === 1) await this.queues.requestFlush(this.keys.shardOf(nodeId));
+    await this.slots.release(nodeId, jobId, attempt);
     // the job's verdict, once: a success starts the node's fault count over, a failure adds to it
     if (outcome === 'applied' && this.quarantine !== null) {
       if (success) await this.quarantine.success(nodeId);
@@ -93,42 +78,19 @@ export class JobProgress {
    * not terminal and the node is its current one; otherwise ignored ('stale').
    */
   async partial(nodeId: string, jobId: string, text: string, isFinal: boolean): Promise<ProgressOutcome> {
-    const code = await this.redis.appendPartial(
-      this.keys.job(jobId),
-      this.keys.partials(jobId),
-      nodeId,
-      text,
-      isFinal ? '1' : '0',
-      Date.now(),
-      this.partialStreamCap,
-      this.keys.jobEventsOf(jobId),
-      jobId,
-    );
-    return code === 1 ? 'applied' : 'stale';
+    const appended = await this.records.appendPartial(jobId, nodeId, text, isFinal, this.partialStreamCap);
+    return appended ? 'applied' : 'stale';
   }
 
-  private async advance(
+  private advance(
     nodeId: string,
     jobId: string,
     attempt: number,
-    status: 'accepted' | 'running' | 'finished' | 'failed',
+    status: AdvanceStatus,
     result?: unknown,
     error?: unknown,
   ): Promise<ProgressOutcome> {
-    const code = await this.redis.advanceJob(
-      this.keys.job(jobId),
-      this.keys.jobIndexesOf(jobId).failed,
-      attempt,
-      status,
-      Date.now(),
-      result === undefined ? '' : JSON.stringify(result),
-      error === undefined || error === null ? '' : JSON.stringify(error),
-      nodeId,
-      JOB_INDEX_CAP,
-      this.keys.jobEventsOf(jobId),
-      jobId,
-    );
-    return code === 1 ? 'applied' : code === 0 ? 'duplicate' : 'stale';
+    return this.records.advance(jobId, attempt, status, nodeId, result, error);
   }
 }
 

@@ -17,7 +17,10 @@ import { GatewayServer } from './gateway-server.ts';
 import { JobProgress } from './job-progress.ts';
 import { NodeAuthenticator } from './node-auth.ts';
 import { NodeRegistry } from './node-registry.ts';
+import { JobReadStore } from '../../shared/store/job-reads.ts';
+import { JobRecordStore } from '../../shared/store/job-record.ts';
 import { NodeShardStore } from '../../shared/store/node-shard.ts';
+import { SlotStore, slotOptions } from '../../shared/store/slots.ts';
 import { NodeService } from './node-service.ts';
 
 export interface Gateway {
@@ -84,9 +87,16 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       quarantineCounter(metricsRegistry),
       log.child({ component: 'quarantine' }),
     );
-    const jobs = new JobProgress(redis, keys, queues, env.SB_JOB_TIMEOUT_MS, undefined, quarantine);
+    const jobs = new JobProgress(
+      new SlotStore(redis, keys, slotOptions(env), queues),
+      new JobRecordStore(redis, keys),
+      env.SB_JOB_TIMEOUT_MS,
+      undefined,
+      quarantine,
+    );
     const auth = new NodeAuthenticator(config.auth, redis, keys);
     const metrics = createGatewayMetrics(metricsRegistry);
+    const jobReads = new JobReadStore(redis, keys);
     const service = new NodeService(
       registry,
       jobs,
@@ -98,8 +108,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       },
       auth,
       metrics.jobResults,
-      // the placement span of the job (job record field `traceparent`, written by the selector)
-      (jobId) => redis.hget(keys.job(jobId), 'traceparent'),
+      // the placement span of the job (written by the selector's claim)
+      (jobId) => jobReads.traceparent(jobId),
     );
     const gateway = new GatewayServer(http, {
       service,

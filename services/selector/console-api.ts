@@ -14,7 +14,7 @@ import { callerOf, readableTenant } from './api-keys.ts';
 import { explain } from './explain.ts';
 import type { JobPlacer } from './job-placer.ts';
 import { toSelection } from './job-selection.ts';
-import type { JobStore } from './job-store.ts';
+import type { JobReadStore } from '../../shared/store/job-reads.ts';
 import type { SelectorMetrics } from './selector-metrics.ts';
 import type { SnapshotIndex } from './snapshot-index.ts';
 
@@ -25,7 +25,7 @@ import type { SnapshotIndex } from './snapshot-index.ts';
 
 export interface ConsoleApiDeps {
   placer: JobPlacer;
-  jobs: JobStore;
+  jobs: JobReadStore;
   index: SnapshotIndex;
   redis: RedisClient;
   keys: KeyBuilder;

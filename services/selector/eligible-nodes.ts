@@ -1,38 +1,29 @@
 /**
  * The eligible nodes of the current selection, in visit order: scratch arrays owned by one
  * SnapshotIndex and reused across its selections (selection is synchronous), so that no
- * per-node allocation is made. Entry n is the n-th eligible node: its slot, its load
- * ((running + reserved) / max, known load counted), its GPU% (unreported = 0) and, when
- * ranking by routing key, its rendezvous score. Written by node-filters.ts, read by ranking.ts.
+ * per-node allocation is made. Entry i is the i-th eligible node: its slot and, when ranking
+ * by routing key, its rendezvous score. A node's load ((running + reserved) / max) and GPU%
+ * (unreported = 0) are the index's per-slot `load` and `gpu0`, computed once per upsert, except
+ * where this selector's known load overrides them (`overrides` by slot, their slots set in
+ * `overridden`). Written by node-filters.ts, read by ranking.ts.
  */
+import type { Bits } from './bitset.ts';
+
 export class Eligible {
   n = 0;
   slots = new Int32Array(1024);
-  load = new Float64Array(1024);
-  gpu = new Float64Array(1024);
   score = new Float64Array(1024);
+  /** Load by slot where known load changed it (null: nowhere); `overridden` = those slots. */
+  overrides: Map<number, number> | null = null;
+  overridden: Bits = new Uint32Array(0);
 
-  /** Appends one node (growing the arrays when full); returns its position. */
-  push(slot: number, load: number, gpu: number): number {
-    const n = this.n++;
-    if (n >= this.slots.length) this.grow(n);
-    this.slots[n] = slot;
-    this.load[n] = load;
-    this.gpu[n] = gpu;
-    return n;
-  }
-
-  private grow(n: number): void {
-    const size = Math.max(n + 1, this.slots.length * 2);
+  /** Room for `n` entries (slots kept). */
+  reserve(n: number): void {
+    if (n <= this.slots.length) return;
+    const size = Math.max(n, this.slots.length * 2);
     const slots = new Int32Array(size);
     slots.set(this.slots);
-    const load = new Float64Array(size);
-    load.set(this.load);
-    const gpu = new Float64Array(size);
-    gpu.set(this.gpu);
     this.slots = slots;
-    this.load = load;
-    this.gpu = gpu;
     this.score = new Float64Array(size);
   }
 }

@@ -2,13 +2,13 @@ import type { Request, Response } from 'express';
 import { SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import type { JobView } from '../../shared/protocol/client-messages.ts';
 import type { JobEvents } from '../../shared/store/job-events.ts';
-import type { JobStore } from './job-store.ts';
+import type { JobReadStore } from '../../shared/store/job-reads.ts';
 
 const TERMINAL = new Set(['finished', 'failed']);
 const KEEPALIVE_MS = 10_000;
 
 export interface JobEventsOptions {
-  jobs: JobStore;
+  jobs: JobReadStore;
   /** Wakes the stream when the job's shard announces a change of it. */
   events: JobEvents;
   isClosing: () => boolean;

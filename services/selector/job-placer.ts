@@ -123,11 +123,12 @@ export class JobPlacer {
   /** The policy placements use now, with this selector's known load. */
   selectionPolicy(): SelectionPolicy {
     const lapsed = Date.now() - KNOWN_LOAD_MAX_AGE_MS;
-    // knownLoadIds: only the nodes this selector reserved on are looked up, not every candidate
+    // knownLoadMarked: only the nodes this selector reserved on (marked in the index as it
+    // learns their load) are looked up, found by bit set: not every candidate, no id lookups
     return {
       ...this.options.policy,
       knownLoad: (id) => this.knownLoad(id, lapsed),
-      knownLoadIds: () => this.live.keys(),
+      knownLoadMarked: true,
     };
   }
 
@@ -364,6 +365,7 @@ export class JobPlacer {
         const r = await this.stores.slots.reserve({ nodeId, jobId, attemptId, frame, claimToken });
         // this selector's own reservations, until the snapshot (or time) catches up
         this.live.set(nodeId, { running: r.running, reserved: r.reserved, at: r.at });
+        this.index.markKnown(nodeId);
         span.setAttributes({ 'sb.outcome': r.outcome, 'sb.running': r.running, 'sb.reserved': r.reserved });
         if (r.outcome === 'reserved') span.addEvent('job_assign dispatched');
         return r;
@@ -383,6 +385,7 @@ export class JobPlacer {
     const entry = this.index.get(nodeId)?.entry;
     if ((entry && entry.at >= known.at) || known.at < lapsed) {
       this.live.delete(nodeId);
+      this.index.unmarkKnown(nodeId);
       return undefined;
     }
     return known;

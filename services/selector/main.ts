@@ -13,6 +13,7 @@ import { JobEvents } from '../../shared/store/job-events.ts';
 import { redisTopology } from '../../shared/store/shard-subscriber.ts';
 import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { JobPlacer } from './job-placer.ts';
+import { JobReadStore } from '../../shared/store/job-reads.ts';
 import { JobShardStore } from '../../shared/store/job-shard.ts';
 import { PlacingRecovery } from '../../shared/store/placing-recovery.ts';
 import { SessionStore } from '../../shared/store/sessions.ts';
@@ -157,7 +158,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
     const api = createSelectorApi({
       auth: config.auth,
       placer,
-      jobs,
+      jobs: new JobReadStore(redis, keys),
       events: jobEvents,
       index,
       redis,

@@ -24,7 +24,7 @@ import type { SnapshotIndex } from './snapshot-index.ts';
  * not answer) over the visit of the language stage, as bit-set masks in reason order: each
  * reason takes the nodes still in the running that fail it (popcount = its count), and its
  * samples are the first of them in visit order. The nodes left are eligible, listed in visit
- * order (eligible-nodes.ts). Work: O(words of the bit sets) per reason, plus O(eligible).
+ * order (eligible-nodes.ts). Work: O(words of the bit sets) per reason, plus O(eligible) for the list.
  */
 
 const SAMPLES_PER_REASON = 3;
@@ -50,6 +50,7 @@ export class Pass {
   private readonly exclude: readonly string[];
   private readonly knownLoad: ((nodeId: string) => KnownLoad | undefined) | null;
   private readonly knownLoadIds: (() => Iterable<string>) | null;
+  private readonly knownLoadMarked: boolean;
   /** Server-ish time of this selection, for quarantines (they end by themselves). */
   private readonly now = Date.now();
 
@@ -67,6 +68,7 @@ export class Pass {
     this.exclude = req.excludeNodeIds;
     this.knownLoad = policy.knownLoad ?? null;
     this.knownLoadIds = policy.knownLoadIds ?? null;
+    this.knownLoadMarked = policy.knownLoadMarked === true;
   }
 
   sample(reason: number, id: string): boolean {
@@ -131,29 +133,35 @@ export class Pass {
     reject(CAPACITY, overrides === null ? index.full : mask, false);
     reject(RESOURCES, index.overThreshold(this.threshold), false);
 
-    // The eligible list, in visit order.
+    // The eligible list, in visit order: inline loops, no callback per node (at 10,000+
+    // eligible nodes a call per node cost more than the rest of the selection). Their load
+    // and GPU% are the index's per-slot values, but for the known-load overrides.
     const el = index.eligible;
-    el.n = 0;
-    const preferred = this.preferredId === null ? -1 : index.slotOf(this.preferredId);
-    const overridden = index.scratchBits(OVERRIDDEN);
-    const { running, reserved, max, gpuPct } = index;
-    const add = (s: number): boolean => {
-      const load =
-        overrides !== null && hasBit(overridden, s)
-          ? overrides.get(s)!
-          : (running[s]! + reserved[s]!) / max[s]!;
-      const gpu = gpuPct[s]!;
-      const n = el.push(s, load, gpu === gpu ? gpu : 0);
-      if (s === preferred) this.preferredIndex = n;
-      return true;
-    };
-    if (order !== null && order.length > 1) forEachInOrder(order, rem, nw, add);
-    else {
-      // slot order (rem lies within the one order set): the hot path, no callback per word
+    el.reserve(countBits(rem, nw));
+    const slots = el.slots;
+    let at = 0;
+    if (order !== null && order.length > 1) {
+      // the members of order[0] by slot, then those of order[1] not in order[0], …
+      for (let i = 0; i < order.length; i++) {
+        const own = order[i]!;
+        for (let w = 0; w < nw; w++) {
+          let b = rem[w]! & own[w]!;
+          for (let j = 0; j < i && b !== 0; j++) b &= ~order[j]![w]!;
+          for (; b !== 0; b &= b - 1) slots[at++] = (w << 5) | (31 - Math.clz32(b & -b));
+        }
+      }
+    } else {
+      // slot order (rem lies within the one order set): the hot path
       for (let w = 0; w < nw; w++) {
-        for (let b = rem[w]!; b !== 0; b &= b - 1) add((w << 5) | (31 - Math.clz32(b & -b)));
+        for (let b = rem[w]!; b !== 0; b &= b - 1) slots[at++] = (w << 5) | (31 - Math.clz32(b & -b));
       }
     }
+    el.n = at;
+    el.overrides = overrides;
+    el.overridden = index.scratchBits(OVERRIDDEN);
+    const preferred = this.preferredId === null ? -1 : index.slotOf(this.preferredId);
+    if (preferred >= 0 && hasBit(rem, preferred))
+      this.preferredIndex = slots.subarray(0, at).indexOf(preferred);
     this.eligible = el.n;
   }
 
@@ -162,7 +170,8 @@ export class Pass {
    * reservations but miss other replicas'. Each count takes the larger of the two, so the same
    * reservation is never counted twice (once flushed, it is in both) and neither source is
    * ever under-counted. The reservation script re-checks against the live hash. Asks
-   * knownLoad for the nodes knownLoadIds lists (else for every node still in the running);
+   * knownLoad for the marked nodes still in the running (knownLoadMarked), else for the nodes
+   * knownLoadIds lists, else for every node still in the running;
    * writes into `full` the nodes full with them and returns the other changed loads by slot
    * (their slots set in the OVERRIDDEN scratch), or null when nothing is known.
    */
@@ -173,8 +182,8 @@ export class Pass {
     let overrides: Map<number, number> | null = null;
     const overridden = index.scratchBits(OVERRIDDEN);
     const { running, reserved, max } = index;
-    const visit = (s: number): boolean => {
-      const known = knownLoad(index.idAt(s));
+    const visit = (s: number, id: string): boolean => {
+      const known = knownLoad(id);
       if (known === undefined) return true;
       const r = Math.max(running[s]!, known.running);
       const v = Math.max(reserved[s]!, known.reserved);
@@ -191,13 +200,21 @@ export class Pass {
       }
       return true;
     };
-    if (this.knownLoadIds !== null) {
+    if (this.knownLoadMarked) {
+      const marks = index.knownMarks;
+      for (let w = 0; w < nw; w++) {
+        for (let b = rem[w]! & marks[w]!; b !== 0; b &= b - 1) {
+          const s = (w << 5) | (31 - Math.clz32(b & -b));
+          visit(s, index.idAt(s));
+        }
+      }
+    } else if (this.knownLoadIds !== null) {
       for (const id of this.knownLoadIds()) {
         const s = index.slotOf(id);
-        if (s >= 0 && hasBit(rem, s)) visit(s);
+        if (s >= 0 && hasBit(rem, s)) visit(s, id);
       }
     } else {
-      forEachInOrder(null, rem, nw, visit);
+      forEachInOrder(null, rem, nw, (s) => visit(s, index.idAt(s)));
     }
     return overrides;
   }

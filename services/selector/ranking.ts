@@ -1,6 +1,8 @@
+import { hasBit } from './bitset.ts';
 import type { Eligible } from './eligible-nodes.ts';
 import { rendezvousScore, rendezvousSeed } from './rendezvous.ts';
 import type { SelectionPolicy, SelectionRequest } from './selection-inputs.ts';
+import type { SnapshotIndex } from './snapshot-index.ts';
 
 /**
  * Ranking of the eligible nodes (eligible-nodes.ts): the preferred node when eligible; else the
@@ -14,18 +16,81 @@ export const MAX_RANKED = 8;
 /** How ranked[0] was chosen; null when nothing is eligible. */
 export type Choice = 'preferred' | 'affinity' | SelectionPolicy['strategy'];
 
-/** Indices 0..n-1, the best `k` by `better` (strict; ties keep index order), best first. */
-function topK(n: number, k: number, better: (a: number, b: number) => boolean, skip = -1): number[] {
+/** Load of eligible entry i: the index's, or this selector's known load where it overrides. */
+function loadAt(el: Eligible, load: Float64Array, i: number): number {
+  const s = el.slots[i]!;
+  return el.overrides !== null && hasBit(el.overridden, s) ? el.overrides.get(s)! : load[s]!;
+}
+
+/**
+ * Indices 0..n-1 (but `skip`), the `k` with the lowest (load, gpu), best first; ties keep index
+ * order. One pass, the comparison inline (a comparator callback per node cost more than the
+ * rest of a selection together at 10,000+ eligible nodes); a node's load and GPU% are read
+ * only when it might enter.
+ */
+function leastLoaded(el: Eligible, load: Float64Array, gpu: Float64Array, k: number, skip: number): number[] {
+  const { n, slots } = el;
   const top: number[] = [];
+  const topLoad: number[] = [];
+  const topGpu: number[] = [];
+  const overrides = el.overrides;
+  // the k-th best so far: a node must beat it to enter
+  let worstLoad = Infinity;
+  let worstGpu = Infinity;
   for (let i = 0; i < n; i++) {
+    const s = slots[i]!;
+    const l = overrides !== null && hasBit(el.overridden, s) ? overrides.get(s)! : load[s]!;
+    if (l > worstLoad) continue;
+    const g = gpu[s]!;
+    if (top.length === k && !(l < worstLoad || (l === worstLoad && g < worstGpu))) continue;
     if (i === skip) continue;
-    if (top.length === k && !better(i, top[k - 1]!)) continue;
     let pos = top.length < k ? top.length : k - 1;
-    while (pos > 0 && better(i, top[pos - 1]!)) {
+    while (pos > 0) {
+      const pl = topLoad[pos - 1]!;
+      if (!(l < pl || (l === pl && g < topGpu[pos - 1]!))) break;
+      top[pos] = top[pos - 1]!;
+      topLoad[pos] = pl;
+      topGpu[pos] = topGpu[pos - 1]!;
+      pos--;
+    }
+    top[pos] = i;
+    topLoad[pos] = l;
+    topGpu[pos] = g;
+    if (top.length === k) {
+      worstLoad = topLoad[k - 1]!;
+      worstGpu = topGpu[k - 1]!;
+    }
+  }
+  return top;
+}
+
+/**
+ * Indices 0..n-1 (but `skip`), the `k` with the highest score, best first; a tie goes to the
+ * smaller id (`idOf(slots[i])`, only read on a tie).
+ */
+function highestScore(
+  score: Float64Array,
+  slots: Int32Array,
+  idOf: (slot: number) => string,
+  n: number,
+  k: number,
+  skip: number,
+): number[] {
+  const top: number[] = [];
+  let worst = -1;
+  const higher = (a: number, b: number): boolean =>
+    score[a]! > score[b]! || (score[a] === score[b] && idOf(slots[a]!) < idOf(slots[b]!));
+  for (let i = 0; i < n; i++) {
+    const sc = score[i]!;
+    if (sc < worst || i === skip) continue;
+    if (top.length === k && !higher(i, top[k - 1]!)) continue;
+    let pos = top.length < k ? top.length : k - 1;
+    while (pos > 0 && higher(i, top[pos - 1]!)) {
       top[pos] = top[pos - 1]!;
       pos--;
     }
     top[pos] = i;
+    if (top.length === k) worst = score[top[k - 1]!]!;
   }
   return top;
 }
@@ -40,14 +105,15 @@ function randomIndex(random: () => number, n: number): number {
  */
 export function rank(
   el: Eligible,
-  nodeHash: Uint32Array,
+  index: Pick<SnapshotIndex, 'hash' | 'load' | 'gpu0'>,
   idOf: (slot: number) => string,
   preferred: number,
   req: SelectionRequest,
   policy: SelectionPolicy,
 ): { order: number[]; choice: Choice } {
   const n = el.n;
-  const { slots, load, gpu, score } = el;
+  const { slots, score } = el;
+  const { hash: nodeHash, load, gpu0: gpu } = index;
   const limit = preferred >= 0 ? MAX_RANKED - 1 : MAX_RANKED;
   if (policy.affinity && req.routingKey) {
     // The rest of the order is the key's runners-up: a conflict on the winner sends the key
@@ -55,18 +121,19 @@ export function rank(
     const seed = rendezvousSeed(req.routingKey);
     for (let i = 0; i < n; i++) score[i] = rendezvousScore(seed, nodeHash[slots[i]!]!);
     // higher score first; a tie goes to the smaller id
-    const higherScore = (a: number, b: number): boolean =>
-      score[a]! > score[b]! || (score[a] === score[b] && idOf(slots[a]!) < idOf(slots[b]!));
-    const order = topK(n, limit, higherScore, preferred);
+    const order = highestScore(score, slots, idOf, n, limit, preferred);
     if (preferred < 0) return { order, choice: 'affinity' };
     order.unshift(preferred);
     return { order, choice: 'preferred' };
   }
   /** Lower load first: (running + reserved) / max, then GPU% (unreported = 0). */
-  const lessLoaded = (a: number, b: number): boolean =>
-    load[a]! < load[b]! || (load[a] === load[b] && gpu[a]! < gpu[b]!);
+  const lessLoaded = (a: number, b: number): boolean => {
+    const la = loadAt(el, load, a);
+    const lb = loadAt(el, load, b);
+    return la < lb || (la === lb && gpu[slots[a]!]! < gpu[slots[b]!]!);
+  };
   // The rest of the order is the least loaded others; least_loaded takes its head.
-  const order = topK(n, limit, lessLoaded, preferred);
+  const order = leastLoaded(el, load, gpu, limit, preferred);
   if (preferred >= 0) {
     order.unshift(preferred);
     return { order, choice: 'preferred' };

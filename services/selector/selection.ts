@@ -131,7 +131,7 @@ export function select(
   const idOf = (slot: number): string => index.idAt(slot);
   const { order, choice } =
     pass.eligible > 0
-      ? rank(index.eligible, index.hash, idOf, pass.preferredIndex, req, policy)
+      ? rank(index.eligible, index, idOf, pass.preferredIndex, req, policy)
       : { order: [] as number[], choice: null as Choice | null };
   const slots = index.eligible.slots;
   return {

@@ -26,14 +26,14 @@ import { mountCredentialRoutes } from './credential-routes.ts';
 import { streamJobEvents } from './job-events.ts';
 import { NoAvailableNodeError, type JobPlacer } from './job-placer.ts';
 import { nodePage } from './node-pages.ts';
-import type { JobStore } from './job-store.ts';
+import type { JobReadStore } from '../../shared/store/job-reads.ts';
 import type { SelectorMetrics } from './selector-metrics.ts';
 import type { SnapshotIndex } from './snapshot-index.ts';
 
 export interface SelectorApiDeps {
   auth: AuthConfig;
   placer: JobPlacer;
-  jobs: JobStore;
+  jobs: JobReadStore;
   /** Wakes requests waiting for a job when its shard announces a change. */
   events: JobEvents;
   index: SnapshotIndex;

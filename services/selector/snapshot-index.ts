@@ -84,6 +84,10 @@ export class SnapshotIndex {
   max = new Float64Array(0);
   /** GPU% as reported, NaN when not reported */
   gpuPct = new Float64Array(0);
+  /** (running + reserved) / max, as ranking compares it */
+  load = new Float64Array(0);
+  /** GPU% as ranking compares it: 0 when not reported */
+  gpu0 = new Float64Array(0);
   /** max(cpu, gpu% when reported, mem): the resource threshold compares against it */
   peak = new Float64Array(0);
   quarantinedUntil = new Float64Array(0);
@@ -100,6 +104,9 @@ export class SnapshotIndex {
   acceptsPublic: Bits = new Uint32Array(0);
   /** running + reserved ≥ max in the snapshot */
   full: Bits = new Uint32Array(0);
+  /** nodes marked by markKnown (the placer's known load), carried to the node's next slot */
+  knownMarks: Bits = new Uint32Array(0);
+  private readonly marked = new Set<string>();
   /** all zero: the bits of an empty set */
   zero: Bits = new Uint32Array(0);
   private hot: Bits | null = null;
@@ -176,6 +183,22 @@ export class SnapshotIndex {
     return bits;
   }
 
+  /**
+   * Marks a node whose load the caller knows beyond the snapshot (SelectionPolicy
+   * knownLoadMarked); the mark stays with the id across upserts and removals until unmarkKnown.
+   */
+  markKnown(id: string): void {
+    this.marked.add(id);
+    const slot = this.slotOf(id);
+    if (slot >= 0) setBit(this.knownMarks, slot);
+  }
+
+  unmarkKnown(id: string): void {
+    if (!this.marked.delete(id)) return;
+    const slot = this.slotOf(id);
+    if (slot >= 0) clearBit(this.knownMarks, slot);
+  }
+
   upsert(entry: SnapshotEntry, shard: number): void {
     this.remove(entry.id);
     const d = this.derive(entry);
@@ -232,6 +255,9 @@ export class SnapshotIndex {
     this.reserved[s] = e.reserved;
     this.max[s] = e.max;
     this.gpuPct[s] = e.gpuPct ?? NaN;
+    this.load[s] = (e.running + e.reserved) / e.max;
+    const gpu = e.gpuPct ?? NaN;
+    this.gpu0[s] = gpu === gpu ? gpu : 0;
     this.peak[s] = Math.max(e.cpu, e.gpuPct ?? -Infinity, e.mem);
     this.quarantinedUntil[s] = e.quarantinedUntil ?? 0;
     this.hash[s] = rendezvousNodeHash(e.id);
@@ -244,11 +270,12 @@ export class SnapshotIndex {
     if (e.public) setBit(this.acceptsPublic, s);
     if (e.running + e.reserved >= e.max) setBit(this.full, s);
     if (this.hot !== null && this.peak[s] >= this.hotThreshold) setBit(this.hot, s);
+    if (this.marked.size > 0 && this.marked.has(e.id)) setBit(this.knownMarks, s);
   }
 
   private predicates(): Bits[] {
     const all = [this.live, this.offline, this.notReady, this.draining, this.quarantined, this.gpu];
-    all.push(this.acceptsPublic, this.full);
+    all.push(this.acceptsPublic, this.full, this.knownMarks);
     if (this.hot !== null) all.push(this.hot);
     return all;
   }
@@ -288,6 +315,8 @@ export class SnapshotIndex {
       this.reserved,
       this.max,
       this.gpuPct,
+      this.load,
+      this.gpu0,
       this.peak,
       this.quarantinedUntil,
     ]) {
@@ -316,6 +345,8 @@ export class SnapshotIndex {
     this.reserved = grow(this.reserved, f64);
     this.max = grow(this.max, f64);
     this.gpuPct = grow(this.gpuPct, f64);
+    this.load = grow(this.load, f64);
+    this.gpu0 = grow(this.gpu0, f64);
     this.peak = grow(this.peak, f64);
     this.quarantinedUntil = grow(this.quarantinedUntil, f64);
     this.hash = grow(this.hash, (n) => new Uint32Array(n));
@@ -328,6 +359,7 @@ export class SnapshotIndex {
     this.gpu = grow(this.gpu, words);
     this.acceptsPublic = grow(this.acceptsPublic, words);
     this.full = grow(this.full, words);
+    this.knownMarks = grow(this.knownMarks, words);
     this.zero = words(capacity);
     if (this.hot !== null) this.hot = grow(this.hot, words);
     for (const [set, bits] of this.setBits) this.setBits.set(set, grow(bits, words));

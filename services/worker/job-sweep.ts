@@ -1,6 +1,7 @@
-import { JOB_INDEX_CAP, type KeyBuilder } from '../../shared/keys.ts';
+import type { KeyBuilder } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
-import type { RedisClient } from '../../shared/redis-client.ts';
+import type { JobRecordStore } from '../../shared/store/job-record.ts';
+import type { SlotStore } from '../../shared/store/slots.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
 
 export interface JobSweepOptions {
@@ -39,8 +40,8 @@ export type SweepOutcome = 'closed' | 'held' | 'waiting' | 'slot_lost' | 'failov
  */
 export class JobSweep {
   constructor(
-    private readonly redis: RedisClient,
     private readonly keys: KeyBuilder,
+    private readonly stores: { slots: SlotStore; records: JobRecordStore },
     private readonly queues: DerivedWorkQueues,
     private readonly metrics: WorkerMetrics,
     private readonly options: JobSweepOptions,
@@ -54,25 +55,24 @@ export class JobSweep {
   }
 
   async tickShard(shard: number, now: number): Promise<number> {
-    const open = this.keys.openJobs(shard);
-    const due = await this.redis.zrangebyscore(open, '-inf', now, 'LIMIT', 0, this.options.perTick);
+    const due = await this.stores.records.dueOpen(shard, now, this.options.perTick);
     let moved = 0;
     for (const jobId of due) {
-      const outcome = await this.sweep(open, jobId, now);
+      const outcome = await this.sweep(jobId, now);
       this.metrics.swept.inc({ outcome });
       if (outcome === 'slot_lost' || outcome === 'failover_reasked') moved++;
     }
     return moved;
   }
 
-  private async sweep(open: string, jobId: string, now: number): Promise<SweepOutcome> {
+  private async sweep(jobId: string, now: number): Promise<SweepOutcome> {
     const { marginMs, ackTimeoutMs } = this.options;
-    const jobKey = this.keys.job(jobId);
-    const seen = await this.redis.sweepJob(jobKey, open, jobId);
-    if (seen[0] === 0) return 'closed';
-    const [, attempt, node, attemptStatus, dispatchedAt, tried] = seen;
+    const { records, slots } = this.stores;
+    const seen = await records.sweepLook(jobId);
+    if (!seen.open) return 'closed';
+    const { attempt, node, attemptStatus, dispatchedAt, tried } = seen;
     const later = async (at: number) => {
-      await this.redis.zadd(open, 'XX', Math.max(at, now + marginMs), jobId);
+      await records.sweepAgainAt(jobId, Math.max(at, now + marginMs));
     };
 
     if (attemptStatus === 'timed_out') {
@@ -84,9 +84,9 @@ export class JobSweep {
       }
       // Not queued: lost with its queue's master, or given up by BullMQ. Read again: a failover
       // that ran since would have moved the record on before leaving the queue.
-      const again = await this.redis.sweepJob(jobKey, open, jobId);
-      if (again[0] === 0) return 'closed';
-      if (again[1] !== attempt || again[3] !== 'timed_out') return 'held';
+      const again = await records.sweepLook(jobId);
+      if (!again.open) return 'closed';
+      if (again.attempt !== attempt || again.attemptStatus !== 'timed_out') return 'held';
       await this.queues.requestFailover({ jobId, attempt: next, exclude: JSON.parse(tried) as string[] });
       await later(now + marginMs);
       return 'failover_reasked';
@@ -98,51 +98,23 @@ export class JobSweep {
       await later(since + ackTimeoutMs + marginMs);
       return 'held';
     }
-    const deadline = node ? await this.slotDeadline(node, jobId, Number(attempt)) : null;
+    const deadline = node ? await slots.deadline(node, jobId, Number(attempt)) : null;
     if (deadline !== null) {
       await later(deadline + marginMs);
       return 'held';
     }
-    const decision = await this.redis.failoverJob(
-      jobKey,
-      open,
-      this.keys.jobIndexesOf(jobId).failed,
-      Number(attempt),
-      'slot_lost',
-      now,
-      this.options.maxAttempts,
+    const decision = await records.failover({
       jobId,
-      now + marginMs,
-      JOB_INDEX_CAP,
-      this.keys.jobEventsOf(jobId),
-    );
-    if (decision[0] === 1) {
-      await this.queues.requestFailover({
-        jobId,
-        attempt: Number(attempt) + 1,
-        exclude: JSON.parse(decision[2]) as string[],
-      });
-    }
-    if (decision[0] === 0) return 'held'; // moved on meanwhile
+      attempt: Number(attempt),
+      reason: 'slot_lost',
+      now,
+      maxAttempts: this.options.maxAttempts,
+      nextSweepAt: now + marginMs,
+    });
+    if (decision.kind === 'next')
+      await this.queues.requestFailover({ jobId, attempt: Number(attempt) + 1, exclude: decision.tried });
+    if (decision.kind === 'none') return 'held'; // moved on meanwhile
     this.metrics.timeouts.inc({ reason: 'slot_lost' });
     return 'slot_lost';
-  }
-
-  /**
-   * The deadline (ms) of the slot the attempt holds on its node — its reservation's expiry or
-   * its running job's deadline — or null when the node's shard holds none.
-   */
-  private async slotDeadline(node: string, jobId: string, attempt: number): Promise<number | null> {
-    const k = this.keys.forNode(node);
-    const running = await this.redis.zscore(k.running, `${jobId}|${node}|${attempt}`);
-    if (running !== null) return Number(running);
-    const held = await this.redis.get(k.reservation(jobId));
-    if (held === null || !held.startsWith(`${node}|${attempt}|`)) {
-      // acked meanwhile (the reservation became a running job between the two reads)?
-      const acked = await this.redis.zscore(k.running, `${jobId}|${node}|${attempt}`);
-      return acked === null ? null : Number(acked);
-    }
-    const expiry = await this.redis.zscore(k.reservations, `${jobId}|${held}`);
-    return expiry === null ? null : Number(expiry);
   }
 }

@@ -1,8 +1,10 @@
-import { JOB_INDEX_CAP, type KeyBuilder, type ShardKeys } from '../../shared/keys.ts';
+import type { KeyBuilder } from '../../shared/keys.ts';
 import type { DerivedWorkQueues } from '../../shared/queues.ts';
 import type { NodeQuarantine } from '../../shared/quarantine.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import { jobCancelFrame } from '../../shared/protocol/outbound-frames.ts';
+import type { JobRecordStore } from '../../shared/store/job-record.ts';
+import type { SlotKind, SlotStore } from '../../shared/store/slots.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
 
 export interface TimeoutOptions {
@@ -19,7 +21,7 @@ export interface TimeoutOptions {
   sweepMarginMs: number;
 }
 
-type Kind = 'reservation' | 'running';
+type Kind = SlotKind;
 type Reason = 'ack_timeout' | 'job_timeout' | 'node_offline';
 
 /**
@@ -33,6 +35,7 @@ export class JobTimeouts {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: KeyBuilder,
+    private readonly stores: { slots: SlotStore; records: JobRecordStore },
     private readonly queues: DerivedWorkQueues,
     private readonly metrics: WorkerMetrics,
     private readonly options: TimeoutOptions,
@@ -49,7 +52,7 @@ export class JobTimeouts {
       for (let i = 0; i < found.length; i += 2) {
         // expired long ago: the worker was not watching (Redis down, no worker), not the node's fault
         const onTime = now - Number(found[i + 1]) <= this.options.lateToleranceMs;
-        if (await this.expire(k, kind, found[i]!, reason, now, onTime)) handled++;
+        if (await this.expire(kind, found[i]!, reason, now, onTime)) handled++;
       }
     };
     await due('reservation', k.reservations, 'ack_timeout');
@@ -72,14 +75,13 @@ export class JobTimeouts {
       nodes.filter((_, i) => statuses[i] === null || statuses[i] === 'offline' || statuses[i] === 'removed'),
     );
     for (const [kind, member] of held) {
-      if (gone.has(parseMember(member).node) && (await this.expire(k, kind, member, 'node_offline', now)))
+      if (gone.has(parseMember(member).node) && (await this.expire(kind, member, 'node_offline', now)))
         handled++;
     }
     return handled;
   }
 
   private async expire(
-    k: ShardKeys,
     kind: Kind,
     member: string,
     reason: Reason,
@@ -88,37 +90,21 @@ export class JobTimeouts {
   ): Promise<boolean> {
     const { job, node, attempt } = parseMember(member);
     const cancel = jobCancelFrame(job, attempt, reason);
-    const [code, dirtyWasEmpty] = await this.redis.expireSlot(
-      ...this.keys.slotKeys(node, job),
-      k.assignments,
-      kind,
-      member,
-      node,
-      cancel,
-      this.options.streamCap,
-    );
-    if (code !== 1) return false; // the node acked or finished first
-    if (dirtyWasEmpty === 1) await this.queues.requestFlush(k.shard);
+    const expired = await this.stores.slots.expire(node, job, kind, member, cancel, this.options.streamCap);
+    if (!expired) return false; // the node acked or finished first
     this.metrics.timeouts.inc({ reason });
     // an offline node is out of selection anyway; a live one that let the deadline pass is at fault
     if (blameNode && reason !== 'node_offline') await this.quarantine?.fault(node, reason);
-    const decision = await this.redis.failoverJob(
-      this.keys.job(job),
-      this.keys.openJobs(this.keys.jobShardOf(job)),
-      this.keys.jobIndexesOf(job).failed,
+    const decision = await this.stores.records.failover({
+      jobId: job,
       attempt,
       reason,
       now,
-      this.options.maxAttempts,
-      job,
-      now + this.options.sweepMarginMs,
-      JOB_INDEX_CAP,
-      this.keys.jobEventsOf(job),
-    );
-    if (decision[0] === 1) {
-      const tried = JSON.parse(decision[2]) as string[];
-      await this.queues.requestFailover({ jobId: job, attempt: attempt + 1, exclude: tried });
-    }
+      maxAttempts: this.options.maxAttempts,
+      nextSweepAt: now + this.options.sweepMarginMs,
+    });
+    if (decision.kind === 'next')
+      await this.queues.requestFailover({ jobId: job, attempt: attempt + 1, exclude: decision.tried });
     return true;
   }
 }

@@ -22,6 +22,8 @@ import { runService } from '../../shared/service-runner.ts';
 import { closeBounded } from '../../shared/shutdown.ts';
 import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
 import { sweepMarginMs } from '../../shared/open-jobs.ts';
+import { JobRecordStore } from '../../shared/store/job-record.ts';
+import { SlotStore, slotOptions } from '../../shared/store/slots.ts';
 import { JobSweep } from './job-sweep.ts';
 import { JobTimeouts } from './job-timeouts.ts';
 import { LivenessReaper } from './liveness-reaper.ts';
@@ -100,9 +102,14 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       quarantineCounter(registry),
       log.child({ component: 'quarantine' }),
     );
+    const stores = {
+      slots: new SlotStore(redis, keys, slotOptions(env), queues),
+      records: new JobRecordStore(redis, keys),
+    };
     const timeouts = new JobTimeouts(
       redis,
       keys,
+      stores,
       queues,
       metrics,
       {
@@ -114,7 +121,7 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       },
       quarantine,
     );
-    const sweep = new JobSweep(redis, keys, queues, metrics, {
+    const sweep = new JobSweep(keys, stores, queues, metrics, {
       maxAttempts: env.SB_MAX_ATTEMPTS,
       ackTimeoutMs: env.SB_ACK_TIMEOUT_MS,
       marginMs: sweepMarginMs(env.SB_REAPER_INTERVAL_MS),

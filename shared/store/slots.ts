@@ -1,12 +1,14 @@
+import type { Env } from '../config.ts';
 import type { KeyBuilder } from '../keys.ts';
 import type { RedisClient } from '../redis-client.ts';
 
 /**
- * The node shard's slot scripts as the placement sees them (`{p:s<k>}`): a reservation on a
- * node's LIVE record and recovery's fence. The one place that builds their keys, packs their
- * arguments and names their return codes; it also does the "dirty set was empty → request a
- * flush" follow-up. (ackJob / releaseJob / expireSlot keep their callers' shapes; they share
- * the dirty rule through lua/includes/slot-load.lua.)
+ * The node shard's slot scripts (`{p:s<k>}`): a reservation on a node's LIVE record
+ * (reserveSlot), recovery's fence, the node's ack (ackJob) and release (releaseJob) of its
+ * attempt, and the worker's expiry of a slot past its deadline (expireSlot). The one place that
+ * builds their keys, packs their arguments and names their return codes; it also does the "dirty
+ * set was empty → request a flush" follow-up. The scripts share the rule for when a slot change
+ * re-publishes the node (it filled or freed the node) through lua/includes/slot-load.lua.
  */
 
 /** reserveSlot-7.lua's codes, by name. */
@@ -45,6 +47,12 @@ export interface ReserveResult {
   at: number;
 }
 
+/** ackJob-6.lua: 1 acked (the reservation is a running job now), 2 already running, -1 no such reservation. */
+export type AckOutcome = 'acked' | 'already_running' | 'stale';
+
+/** What a slot is while it is held: a reservation (not acked yet) or a running job. */
+export type SlotKind = 'reservation' | 'running';
+
 export interface SlotOptions {
   /** SB_ACK_TIMEOUT_MS: a reservation not acked within this expires */
   ackTimeoutMs: number;
@@ -52,6 +60,17 @@ export interface SlotOptions {
   nodeTtlMs: number;
   /** SB_INBOX_LEN: approximate cap of the inbox and the assignment feed */
   inboxLength: number;
+}
+
+/** The slot options from the environment (every service reads the same ones). */
+export function slotOptions(
+  env: Pick<Env, 'SB_ACK_TIMEOUT_MS' | 'SB_NODE_TTL_MS' | 'SB_INBOX_LEN'>,
+): SlotOptions {
+  return {
+    ackTimeoutMs: env.SB_ACK_TIMEOUT_MS,
+    nodeTtlMs: env.SB_NODE_TTL_MS,
+    inboxLength: env.SB_INBOX_LEN,
+  };
 }
 
 /** Whoever runs snapshot flushes (DerivedWorkQueues). */
@@ -119,6 +138,86 @@ export class SlotStore {
   async isReserved(nodeId: string, jobId: string, attemptId: number): Promise<boolean> {
     const held = await this.redis.get(this.keys.forNode(nodeId).reservation(jobId));
     return held?.startsWith(`${nodeId}|${attemptId}|`) === true;
+  }
+
+  /**
+   * ackJob-6.lua: the node accepted attempt `attemptId`; its reservation becomes a running job
+   * whose deadline is now + `timeoutMs`. Idempotent: a repeat is `already_running`.
+   */
+  async ack(nodeId: string, jobId: string, attemptId: number, timeoutMs: number): Promise<AckOutcome> {
+    const [code, dirtyWasEmpty] = await this.redis.ackJob(
+      ...this.keys.slotKeys(nodeId, jobId),
+      nodeId,
+      jobId,
+      attemptId,
+      Date.now(),
+      timeoutMs,
+    );
+    if (code === -1) return 'stale';
+    if (dirtyWasEmpty === 1) await this.flushes.requestFlush(this.keys.shardOf(nodeId));
+    return code === 2 ? 'already_running' : 'acked';
+  }
+
+  /**
+   * releaseJob-6.lua: whatever `nodeId` holds for attempt `attemptId` of the job (a reservation
+   * or a running job) is freed; true when something was.
+   */
+  async release(nodeId: string, jobId: string, attemptId: number): Promise<boolean> {
+    const [code, dirtyWasEmpty] = await this.redis.releaseJob(
+      ...this.keys.slotKeys(nodeId, jobId),
+      nodeId,
+      jobId,
+      attemptId,
+    );
+    if (dirtyWasEmpty === 1) await this.flushes.requestFlush(this.keys.shardOf(nodeId));
+    return code !== 0;
+  }
+
+  /**
+   * expireSlot-7.lua: the slot `member` of `kind` (as in the shard's `:resv` / `:run` sets) is
+   * past its deadline: freed, and `cancelFrame` (a job_cancel) sent to the node through its inbox
+   * and the assignment feed (capped at about `streamCap`). False: the node acked or finished first.
+   */
+  async expire(
+    nodeId: string,
+    jobId: string,
+    kind: SlotKind,
+    member: string,
+    cancelFrame: string,
+    streamCap: number,
+  ): Promise<boolean> {
+    const k = this.keys.forNode(nodeId);
+    const [code, dirtyWasEmpty] = await this.redis.expireSlot(
+      ...this.keys.slotKeys(nodeId, jobId),
+      k.assignments,
+      kind,
+      member,
+      nodeId,
+      cancelFrame,
+      streamCap,
+    );
+    if (code !== 1) return false;
+    if (dirtyWasEmpty === 1) await this.flushes.requestFlush(k.shard);
+    return true;
+  }
+
+  /**
+   * The deadline (ms) of the slot attempt `attemptId` of the job holds on `nodeId` — its
+   * reservation's expiry or its running job's deadline — or null when the node's shard holds none.
+   */
+  async deadline(nodeId: string, jobId: string, attemptId: number): Promise<number | null> {
+    const k = this.keys.forNode(nodeId);
+    const runMember = `${jobId}|${nodeId}|${attemptId}`;
+    const running = await this.redis.zscore(k.running, runMember);
+    if (running !== null) return Number(running);
+    const held = await this.redis.get(k.reservation(jobId));
+    if (held === null || !held.startsWith(`${nodeId}|${attemptId}|`)) {
+      // acked meanwhile (the reservation became a running job between the two reads)?
+      const acked = await this.redis.zscore(k.running, runMember);
+      return acked === null ? null : Number(acked);
+    }
+    const expiry = await this.redis.zscore(k.reservations, `${jobId}|${held}`);
+    return expiry === null ? null : Number(expiry);
   }
 
   /** Best effort: the liveness tick requests a flush for any dirty set left without one. */

@@ -1,16 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
-import { checkpointEntry, TestFleet } from '../support/fleet.ts';
+import type { Redis } from 'ioredis';
+import { TestFleet } from '../support/fleet.ts';
 import { frame } from '../support/node-fixtures.ts';
-import {
-  startTestGateway,
-  startTestSelector,
-  startTestWorker,
-  type TestGateway,
-  type TestSelector,
-  type TestWorker,
-} from '../support/service-harness.ts';
-import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
+import type { TestGateway } from '../support/service-harness.ts';
+import { TestStack } from '../support/test-stack.ts';
+import { uniquePrefix, waitFor } from '../support/redis.ts';
 
 interface JobView {
   status: string;
@@ -30,48 +24,27 @@ describe('timeouts and failover (2 gateways, worker, selector)', () => {
     // these nodes time out on purpose, again and again: failover, not quarantine, is tested here
     SB_QUARANTINE_FAULTS: '0',
   };
+  let stack: TestStack;
   let gwA: TestGateway;
   let gwB: TestGateway;
-  let worker: TestWorker;
-  let selector: TestSelector;
   let redis: Redis;
   let a: TestFleet;
   let b: TestFleet;
 
   beforeAll(async () => {
-    gwA = await startTestGateway(prefix, { redisUrl: redisUrl() }, env);
-    gwB = await startTestGateway(prefix, { redisUrl: redisUrl() }, env);
-    worker = await startTestWorker(prefix, { redisUrl: redisUrl() }, env);
-    selector = await startTestSelector(prefix, { redisUrl: redisUrl() }, env);
-    redis = new Redis(redisUrl());
-    a = await TestFleet.connect(gwA.ws, ['fo-a']);
-    b = await TestFleet.connect(gwB.ws, ['fo-b']);
+    stack = await TestStack.start(prefix, { gateways: 2, env });
+    ({ redis } = stack);
+    [gwA, gwB] = stack.gateways as [TestGateway, TestGateway];
+    a = stack.track(await TestFleet.connect(gwA.ws, ['fo-a']));
+    b = stack.track(await TestFleet.connect(gwB.ws, ['fo-b']));
     a.heartbeat(0, 1);
     b.heartbeat(0, 1);
-    await waitFor(async () => (await checkpointEntry(redis, gwA.keys, 'fo-b'))?.status === 'ready');
-    await waitFor(async () => (await checkpointEntry(redis, gwA.keys, 'fo-a'))?.status === 'ready');
-    await waitFor(
-      async () => ((await (await selector.api('/v1/snapshot')).json()) as { nodes: number }).nodes === 2,
-    );
+    await stack.waitReady(['fo-b', 'fo-a']);
   });
-  afterAll(async () => {
-    await a.close();
-    await b.close();
-    await selector.close();
-    await worker.close();
-    await gwA.close();
-    await gwB.close();
-    await redis.quit();
-  });
+  afterAll(() => stack.close());
 
-  const submit = async (body: Record<string, unknown>) =>
-    (
-      await selector.api('/v1/jobs', {
-        method: 'POST',
-        body: JSON.stringify({ src_lang: 'zh', tgt_lang: 'en', ...body }),
-      })
-    ).json() as Promise<Record<string, unknown>>;
-  const view = async (id: string) => (await (await selector.api(`/v1/jobs/${id}`)).json()) as JobView;
+  const submit = async (body: Record<string, unknown>) => (await stack.submit(body)).body;
+  const view = (id: string) => stack.view<JobView>(id);
   const counters = async () => {
     const rows = await Promise.all(
       ['fo-a', 'fo-b'].map((id) => redis.hmget(gwA.keys.forNode(id).node(id), 'reserved', 'committed')),

@@ -1,60 +1,34 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { checkpointEntry, TestFleet } from '../support/fleet.ts';
 import { frame, heartbeatBody, registerBody } from '../support/node-fixtures.ts';
-import {
-  JOIN_TOKEN,
-  nodeToken,
-  startTestGateway,
-  startTestSelector,
-  startTestWorker,
-  type TestGateway,
-  type TestSelector,
-  type TestWorker,
-} from '../support/service-harness.ts';
-import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
+import { JOIN_TOKEN, nodeToken, type TestGateway, type TestSelector } from '../support/service-harness.ts';
+import { TestStack } from '../support/test-stack.ts';
+import { uniquePrefix, waitFor } from '../support/redis.ts';
 import type { Frame } from '../support/ws-client.ts';
 import { jobPlacementSchema, jobViewSchema } from '../../shared/protocol/client-messages.ts';
 
 describe('job lifecycle: selector → node on another gateway replica → result', () => {
   const prefix = uniquePrefix();
+  let stack: TestStack;
   let gwA: TestGateway;
-  let gwB: TestGateway;
-  let worker: TestWorker;
   let selector: TestSelector;
   let redis: Redis;
   let fleet: TestFleet;
   const nodeId = 'life-1';
 
   beforeAll(async () => {
-    gwA = await startTestGateway(prefix, { redisUrl: redisUrl() });
-    gwB = await startTestGateway(prefix, { redisUrl: redisUrl() });
-    worker = await startTestWorker(prefix, { redisUrl: redisUrl() });
-    selector = await startTestSelector(prefix, { redisUrl: redisUrl() });
-    redis = new Redis(redisUrl());
-    fleet = await TestFleet.connect(gwB.ws, [nodeId], { max_concurrent_jobs: 2 }); // on replica B
+    stack = await TestStack.start(prefix, { gateways: 2 });
+    ({ selector, redis } = stack);
+    gwA = stack.gateways[0]!;
+    // on replica B
+    fleet = stack.track(await TestFleet.connect(stack.gateways[1]!.ws, [nodeId], { max_concurrent_jobs: 2 }));
     fleet.heartbeat(0, 1);
-    await waitFor(async () => (await checkpointEntry(redis, gwA.keys, nodeId))?.status === 'ready');
-    await waitFor(
-      async () => ((await (await selector.api('/v1/snapshot')).json()) as { nodes: number }).nodes === 1,
-    );
+    await stack.waitReady([nodeId]);
   });
-  afterAll(async () => {
-    await fleet.close();
-    await selector.close();
-    await worker.close();
-    await gwA.close();
-    await gwB.close();
-    await redis.quit();
-  });
+  afterAll(() => stack.close());
 
-  const submit = async (body: Record<string, unknown>) => {
-    const res = await selector.api('/v1/jobs', {
-      method: 'POST',
-      body: JSON.stringify({ src_lang: 'zh', tgt_lang: 'en', ...body }),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const submit = (body: Record<string, unknown>) => stack.submit(body);
   const slots = async () =>
     (await redis.hmget(gwA.keys.forNode(nodeId).node(nodeId), 'reserved', 'committed')).map(Number);
 

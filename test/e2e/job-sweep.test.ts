@@ -1,16 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
-import { checkpointEntry, TestFleet } from '../support/fleet.ts';
+import type { Redis } from 'ioredis';
+import { TestFleet } from '../support/fleet.ts';
 import { frame } from '../support/node-fixtures.ts';
-import {
-  startTestGateway,
-  startTestSelector,
-  startTestWorker,
-  type TestGateway,
-  type TestSelector,
-  type TestWorker,
-} from '../support/service-harness.ts';
-import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
+import type { TestGateway, TestSelector } from '../support/service-harness.ts';
+import { TestStack } from '../support/test-stack.ts';
+import { uniquePrefix, waitFor } from '../support/redis.ts';
 
 interface JobView {
   status: string;
@@ -32,43 +26,30 @@ describe('job sweep: a slot its node shard lost (gateway, worker, selector)', ()
     SB_MAX_ATTEMPTS: '3',
     SB_QUARANTINE_FAULTS: '0',
   };
+  let stack: TestStack;
   let gw: TestGateway;
-  let worker: TestWorker;
   let selector: TestSelector;
   let redis: Redis;
   let a: TestFleet;
   let b: TestFleet;
 
   beforeAll(async () => {
-    gw = await startTestGateway(prefix, { redisUrl: redisUrl() }, env);
-    worker = await startTestWorker(prefix, { redisUrl: redisUrl() }, env);
-    selector = await startTestSelector(prefix, { redisUrl: redisUrl() }, env);
-    redis = new Redis(redisUrl());
-    a = await TestFleet.connect(gw.ws, ['sw-a']);
-    b = await TestFleet.connect(gw.ws, ['sw-b']);
+    stack = await TestStack.start(prefix, { env });
+    ({ gw, selector, redis } = stack);
+    a = stack.track(await TestFleet.connect(gw.ws, ['sw-a']));
+    b = stack.track(await TestFleet.connect(gw.ws, ['sw-b']));
     a.heartbeat(0, 1);
     b.heartbeat(0, 1);
-    for (const id of ['sw-a', 'sw-b'])
-      await waitFor(async () => (await checkpointEntry(redis, gw.keys, id))?.status === 'ready');
-    await waitFor(
-      async () => ((await (await selector.api('/v1/snapshot')).json()) as { nodes: number }).nodes === 2,
-    );
+    await stack.waitReady(['sw-a', 'sw-b']);
   });
-  afterAll(async () => {
-    await a.close();
-    await b.close();
-    await selector.close();
-    await worker.close();
-    await gw.close();
-    await redis.quit();
-  });
+  afterAll(() => stack.close());
 
   const submit = (id: string) =>
     selector.api('/v1/jobs', {
       method: 'POST',
       body: JSON.stringify({ job_id: id, src_lang: 'zh', tgt_lang: 'en', preferred_node_id: 'sw-a' }),
     });
-  const view = async (id: string) => (await (await selector.api(`/v1/jobs/${id}`)).json()) as JobView;
+  const view = (id: string) => stack.view<JobView>(id);
   const counters = async () => {
     const rows = await Promise.all(
       ['sw-a', 'sw-b'].map((id) => redis.hmget(gw.keys.forNode(id).node(id), 'reserved', 'committed')),

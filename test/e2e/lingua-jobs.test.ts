@@ -1,15 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assignReads, LinguaReplayNode } from '../support/lingua-node.ts';
-import {
-  JOIN_TOKEN,
-  startTestGateway,
-  startTestSelector,
-  startTestWorker,
-  type TestGateway,
-  type TestSelector,
-  type TestWorker,
-} from '../support/service-harness.ts';
-import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
+import { JOIN_TOKEN, type TestSelector } from '../support/service-harness.ts';
+import { TestStack } from '../support/test-stack.ts';
+import { uniquePrefix, waitFor } from '../support/redis.ts';
 import type { Frame } from '../support/ws-client.ts';
 
 /**
@@ -20,25 +13,19 @@ import type { Frame } from '../support/ws-client.ts';
  */
 describe('lingua compatibility: jobs (gateway, worker, selector)', () => {
   const prefix = uniquePrefix();
-  let gw: TestGateway;
-  let worker: TestWorker;
+  let stack: TestStack;
   let selector: TestSelector;
   let core: LinguaReplayNode;
   let full: LinguaReplayNode;
 
-  const submit = async (body: Record<string, unknown>) => {
-    const res = await selector.api('/v1/jobs', { method: 'POST', body: JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
-  const view = async (id: unknown, waitMs = 0) =>
-    (await (await selector.api(`/v1/jobs/${String(id)}?wait_ms=${waitMs}`)).json()) as Frame;
+  const submit = (body: Record<string, unknown>) => stack.submit(body);
+  const view = (id: unknown, waitMs = 0) => stack.view<Frame>(id, waitMs);
 
   beforeAll(async () => {
-    gw = await startTestGateway(prefix, { redisUrl: redisUrl() });
-    worker = await startTestWorker(prefix, { redisUrl: redisUrl() }, { SB_REAPER_INTERVAL_MS: '200' });
-    selector = await startTestSelector(prefix, { redisUrl: redisUrl() });
-    core = await LinguaReplayNode.connect(gw.ws, JOIN_TOKEN, 'core');
-    full = await LinguaReplayNode.connect(gw.ws, JOIN_TOKEN, 'full');
+    stack = await TestStack.start(prefix, { workerEnv: { SB_REAPER_INTERVAL_MS: '200' } });
+    ({ selector } = stack);
+    core = stack.track(await LinguaReplayNode.connect(stack.gw.ws, JOIN_TOKEN, 'core'));
+    full = stack.track(await LinguaReplayNode.connect(stack.gw.ws, JOIN_TOKEN, 'full'));
     for (const node of [core, full]) {
       await node.register();
       node.heartbeat();
@@ -53,10 +40,7 @@ describe('lingua compatibility: jobs (gateway, worker, selector)', () => {
   afterAll(async () => {
     expect(core.errors).toEqual([]);
     expect(full.errors).toEqual([]);
-    await Promise.all([core.close(), full.close()]);
-    await selector.close();
-    await worker.close();
-    await gw.close();
+    await stack.close();
   });
 
   const nodeOf = (id: unknown) => (id === core.nodeId ? core : full);

@@ -1,18 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { checkpointEntry } from '../support/fleet.ts';
 import { clientFrames, LinguaReplayNode, schedulerE2e } from '../support/lingua-node.ts';
-import {
-  JOIN_TOKEN,
-  scrape,
-  startTestGateway,
-  startTestSelector,
-  startTestWorker,
-  type TestGateway,
-  type TestSelector,
-  type TestWorker,
-} from '../support/service-harness.ts';
-import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
+import { JOIN_TOKEN, scrape, type TestGateway, type TestSelector } from '../support/service-harness.ts';
+import { TestStack } from '../support/test-stack.ts';
+import { uniquePrefix, waitFor } from '../support/redis.ts';
 import { TestSocket, type Frame } from '../support/ws-client.ts';
 
 /**
@@ -23,9 +15,9 @@ import { TestSocket, type Frame } from '../support/ws-client.ts';
  */
 describe('lingua compatibility: registration, pairs, reconnect (2 gateways, worker, selector)', () => {
   const prefix = uniquePrefix();
+  let stack: TestStack;
   let gwA: TestGateway;
   let gwB: TestGateway;
-  let worker: TestWorker;
   let selector: TestSelector;
   let redis: Redis;
   let core: LinguaReplayNode;
@@ -33,27 +25,16 @@ describe('lingua compatibility: registration, pairs, reconnect (2 gateways, work
 
   const snapshotHas = async (id: string) =>
     (await (await selector.api(`/v1/nodes/${id}`)).json()) as { status?: string; types?: string[] };
-  const submit = async (body: Record<string, unknown>) => {
-    const res = await selector.api('/v1/jobs', { method: 'POST', body: JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const submit = (body: Record<string, unknown>) => stack.submit(body);
 
   beforeAll(async () => {
-    gwA = await startTestGateway(prefix, { redisUrl: redisUrl() });
-    gwB = await startTestGateway(prefix, { redisUrl: redisUrl() });
-    worker = await startTestWorker(prefix, { redisUrl: redisUrl() });
-    selector = await startTestSelector(prefix, { redisUrl: redisUrl() });
-    redis = new Redis(redisUrl());
-    core = await LinguaReplayNode.connect(gwA.ws, JOIN_TOKEN, 'core');
-    full = await LinguaReplayNode.connect(gwB.ws, JOIN_TOKEN, 'full');
+    stack = await TestStack.start(prefix, { gateways: 2 });
+    ({ selector, redis } = stack);
+    [gwA, gwB] = stack.gateways as [TestGateway, TestGateway];
+    core = stack.track(await LinguaReplayNode.connect(gwA.ws, JOIN_TOKEN, 'core'));
+    full = stack.track(await LinguaReplayNode.connect(gwB.ws, JOIN_TOKEN, 'full'));
   });
-  afterAll(async () => {
-    await Promise.all([core.close(), full.close()]);
-    await selector.close();
-    await worker.close();
-    await Promise.all([gwA.close(), gwB.close()]);
-    await redis.quit();
-  });
+  afterAll(() => stack.close());
 
   it('both service bundles register as recorded (node_id null: generated) and become ready', async () => {
     for (const node of [core, full]) {

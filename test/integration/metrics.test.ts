@@ -1,40 +1,27 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { BUILD_INFO } from '../../shared/build-info.ts';
-import { checkpointEntry, TestFleet } from '../support/fleet.ts';
+import { TestFleet } from '../support/fleet.ts';
 import { frame } from '../support/node-fixtures.ts';
-import {
-  scrape,
-  startTestGateway,
-  startTestSelector,
-  startTestWorker,
-  type TestGateway,
-  type TestSelector,
-  type TestWorker,
-} from '../support/service-harness.ts';
-import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
+import { scrape, type TestGateway, type TestSelector, type TestWorker } from '../support/service-harness.ts';
+import { TestStack } from '../support/test-stack.ts';
+import { uniquePrefix, waitFor } from '../support/redis.ts';
 
 /** ARCHITECTURE.md "Observability": every service exposes its metrics on /metrics. */
 describe('Prometheus metrics of every service', () => {
   const prefix = uniquePrefix();
+  let stack: TestStack;
   let gw: TestGateway;
   let worker: TestWorker;
   let selector: TestSelector;
   let fleet: TestFleet;
-  let redis: Redis;
 
   beforeAll(async () => {
-    gw = await startTestGateway(prefix, { redisUrl: redisUrl() });
-    worker = await startTestWorker(prefix, { redisUrl: redisUrl() });
-    selector = await startTestSelector(prefix, { redisUrl: redisUrl() });
-    redis = new Redis(redisUrl());
-    fleet = await TestFleet.connect(gw.ws, ['m-1', 'm-2']);
+    stack = await TestStack.start(prefix);
+    ({ gw, worker, selector } = stack);
+    fleet = stack.track(await TestFleet.connect(gw.ws, ['m-1', 'm-2']));
     fleet.heartbeat(0, 1);
     fleet.heartbeat(1, 1);
-    await waitFor(async () => (await checkpointEntry(redis, gw.keys, 'm-2'))?.status === 'ready');
-    await waitFor(
-      async () => ((await (await selector.api('/v1/snapshot')).json()) as { nodes: number }).nodes === 2,
-    );
+    await stack.waitReady(['m-2'], 2);
     const placed = await selector.api('/v1/jobs', {
       method: 'POST',
       body: '{"job_id":"metrics-job-1","src_lang":"zh","tgt_lang":"en"}',
@@ -43,13 +30,7 @@ describe('Prometheus metrics of every service', () => {
     placedOn = ((await placed.json()) as { node_id: string }).node_id;
   });
   let placedOn = '';
-  afterAll(async () => {
-    await fleet.close();
-    await selector.close();
-    await worker.close();
-    await gw.close();
-    await redis.quit();
-  });
+  afterAll(() => stack.close());
 
   const metrics = (base: string) => `${base}/metrics`;
 

@@ -1,0 +1,182 @@
+/**
+ * The scale scenario's measured phases after registration (bench/scale.bench.ts): heartbeats at
+ * the fleet's interval with dry-run jobs for choice latency, and the reconnect storm.
+ */
+import type { KeyBuilder } from '../../shared/keys.ts';
+import type { ServiceProcess } from '../heartbeat/services.ts';
+import { CpuMeter } from '../lib/cpu.ts';
+import { histogramOf, scrape, sumOf } from '../lib/prometheus.ts';
+import { fmt, progress } from '../lib/report.ts';
+import { histogramDelta, histogramQuantile } from '../lib/stats.ts';
+import { mergeCounts, totalVersion, type FleetProcess, type Inspect } from './deployment.ts';
+import type { ScaleRun } from './report.ts';
+import { waitForReady, type ReadyResult } from './snapshot-wait.ts';
+
+interface HeartbeatPhase {
+  fleets: FleetProcess[];
+  worker: ServiceProcess;
+  gateway: ServiceProcess;
+  selector: ServiceProcess;
+  selectorUrl: string;
+  apiKey: string;
+  inspect: Inspect;
+  keys: KeyBuilder;
+  redisPids: number[];
+  offered: number;
+  durationS: number;
+}
+
+interface FleetStop {
+  sent: number;
+  dropped: number;
+  statuses: Record<string, number>;
+  latencyMs: { p50: number; p99: number } | null;
+}
+
+/**
+ * Heartbeats at `offered`/s (open loop, half from each fleet), 2 s of warm-up, then
+ * `durationS` measured seconds with dry-run zh→en jobs one at a time.
+ */
+export async function heartbeatPhase(p: HeartbeatPhase): Promise<ScaleRun['heartbeats']> {
+  const workerMetrics = `http://127.0.0.1:${p.worker.port}/metrics`;
+  const selectorMetrics = `${p.selectorUrl}/metrics`;
+  const cpu = new CpuMeter();
+  cpu.track('worker', p.worker.proc.pid);
+  cpu.track('gateway', p.gateway.proc.pid);
+  cpu.track('selector', p.selector.proc.pid);
+  p.redisPids.forEach((pid, i) => cpu.track(`redis${i}`, pid));
+  await Promise.all(p.fleets.map((f) => f.ipc.request('start', { rate: p.offered / p.fleets.length })));
+  await new Promise((r) => setTimeout(r, 2000)); // warm-up
+  const before = {
+    worker: await scrape(workerMetrics),
+    selector: await scrape(selectorMetrics),
+    versions: await totalVersion(p.inspect, p.keys),
+  };
+  const t0 = performance.now();
+  const cpuStart = cpu.snapshot();
+  const choice = await dryRunJobs(p.selectorUrl, p.apiKey, p.durationS * 1000);
+  const usage = CpuMeter.usage(cpuStart, cpu.snapshot());
+  const windowS = (performance.now() - t0) / 1000;
+  const after = {
+    worker: await scrape(workerMetrics),
+    selector: await scrape(selectorMetrics),
+    versions: await totalVersion(p.inspect, p.keys),
+  };
+  const stops = await Promise.all(p.fleets.map((f) => f.ipc.request<FleetStop>('stop', {}, 60_000)));
+  const statuses = mergeCounts(stops.map((s) => s.statuses));
+  const d = (name: string) => sumOf(after.worker, name) - sumOf(before.worker, name);
+  const ticks = d('sb_reaper_ticks_total');
+  const tickHist = histogramDelta(
+    histogramOf(before.worker, 'sb_reaper_tick_duration_seconds'),
+    histogramOf(after.worker, 'sb_reaper_tick_duration_seconds'),
+  );
+  const selHist = histogramDelta(
+    histogramOf(before.selector, 'sb_selection_duration_seconds'),
+    histogramOf(after.selector, 'sb_selection_duration_seconds'),
+  );
+  const redisCpu = p.redisPids.reduce((a, _, i) => a + (usage.processes[`redis${i}`] ?? 0), 0);
+  const heartbeats: ScaleRun['heartbeats'] = {
+    offeredPerSec: p.offered,
+    achievedPerSec: (statuses['200'] ?? 0) / (windowS + 2), // sent over warm-up + window
+    statuses,
+    dropped: stops.reduce((a, s) => a + s.dropped, 0),
+    latencyMs: stops[0]?.latencyMs
+      ? { p50: stops[0].latencyMs.p50, p99: Math.max(...stops.map((s) => s.latencyMs?.p99 ?? 0)) }
+      : null,
+    workerCpuPct: usage.processes['worker'] ?? null,
+    redisCpuPct: redisCpu,
+    gatewayCpuPct: usage.processes['gateway'] ?? null,
+    deltasPerSec: (after.versions - before.versions) / windowS,
+    publishedNodesPerSec: d('sb_snapshot_published_nodes_total') / windowS,
+    ticks,
+    tickMs: {
+      mean: ticks > 0 ? (tickHist.sum / tickHist.count) * 1000 : null,
+      max: ticks > 0 ? (histogramQuantile(tickHist, 1)?.value ?? NaN) * 1000 : null,
+    },
+    recountedPerTick: ticks > 0 ? d('sb_slots_recounted_total') / ticks : null,
+    choice: {
+      jobs: choice.ok,
+      p50Ms: selHist.count > 0 ? (histogramQuantile(selHist, 0.5)?.value ?? NaN) * 1000 : null,
+      p99Ms: selHist.count > 0 ? (histogramQuantile(selHist, 0.99)?.value ?? NaN) * 1000 : null,
+      candidates: choice.candidates,
+    },
+  };
+  progress(
+    `heartbeats ${fmt.int(heartbeats.achievedPerSec)}/s of ${fmt.int(p.offered)}/s offered, ` +
+      `gateway ${fmt.pct(heartbeats.gatewayCpuPct)}, worker ${fmt.pct(heartbeats.workerCpuPct)}, ` +
+      `redis ${fmt.pct(heartbeats.redisCpuPct)}, ${heartbeats.publishedNodesPerSec.toFixed(0)} published nodes/s, ` +
+      `tick ${heartbeats.tickMs.mean?.toFixed(1)} ms, choice p99 ${heartbeats.choice.p99Ms?.toFixed(2)} ms`,
+  );
+  return heartbeats;
+}
+
+/** Dry-run zh→en jobs, one at a time, for `ms`: the selector's own selection histogram times them. */
+async function dryRunJobs(
+  url: string,
+  apiKey: string,
+  ms: number,
+): Promise<{ ok: number; candidates: number | null }> {
+  const end = performance.now() + ms;
+  let ok = 0;
+  let candidates: number | null = null;
+  while (performance.now() < end) {
+    const res = await fetch(`${url}/v1/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ src_lang: 'zh', tgt_lang: 'en', dry_run: true, payload: {} }),
+    });
+    const body = (await res.json()) as { breakdown?: { candidates?: number } };
+    if (res.status === 200) {
+      ok++;
+      candidates = body.breakdown?.candidates ?? candidates;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { ok, candidates };
+}
+
+/**
+ * Reconnect storm: `stormN` nodes (the first of each fleet's half) re-register with their
+ * node tokens and heartbeat, `concurrency` in flight in all; then until each is published
+ * `ready` with a heartbeat since the storm began, or 60 s ("lost" = not ready by then).
+ */
+export async function stormPhase(p: {
+  fleets: FleetProcess[];
+  inspect: Inspect;
+  keys: KeyBuilder;
+  stormN: number;
+  /** where the second fleet's nodes start */
+  half: number;
+  concurrency: number;
+}): Promise<ScaleRun['storm']> {
+  progress(`reconnect storm: ${fmt.int(p.stormN)} nodes re-register and heartbeat at once`);
+  const stormStartEpoch = Date.now();
+  const stormStart = performance.now();
+  const parts = [
+    { from: 0, count: Math.ceil(p.stormN / 2) },
+    { from: p.half, count: Math.floor(p.stormN / 2) },
+  ];
+  const replies = await Promise.all(
+    p.fleets.map((f, i) =>
+      f.ipc.request<{ statuses: Record<string, number> }>(
+        'storm',
+        { ...parts[i], concurrency: p.concurrency / p.fleets.length },
+        600_000,
+      ),
+    ),
+  );
+  const registerS = (performance.now() - stormStart) / 1000;
+  const ids = parts.flatMap((part) => Array.from({ length: part.count }, (_, k) => part.from + k));
+  const ready: ReadyResult = await waitForReady(p.inspect, p.keys, ids, stormStartEpoch, 60_000);
+  const storm = {
+    nodes: p.stormN,
+    registerS,
+    allReadyS: ready.lost === 0 ? (ready.doneAt - stormStart) / 1000 : null,
+    lost: ready.lost,
+    statuses: mergeCounts(replies.map((r) => r.statuses)),
+  };
+  progress(
+    `storm: all re-registered in ${registerS.toFixed(1)} s, all ready ${storm.allReadyS?.toFixed(1) ?? '—'} s, lost ${storm.lost}`,
+  );
+  return storm;
+}

@@ -1,0 +1,130 @@
+/**
+ * What one scale run measured (bench/scale.bench.ts), its table and its goals.
+ */
+import { fmt, printTable, progress } from '../lib/report.ts';
+import type { Goal } from '../lib/scenario.ts';
+import type { MemoryBreakdown } from './memory.ts';
+import type { RedisKind } from './deployment.ts';
+
+export interface ScaleRun {
+  redis: RedisKind;
+  nodes: number;
+  registration: {
+    seconds: number;
+    perSec: number;
+    statuses: Record<string, number>;
+    publishedAfterS: number;
+    /** CPU µs per registered node (register + first heartbeat) over the registration phase */
+    cpuUsPerNode: { gateway: number | null; worker: number | null; redis: number | null };
+  };
+  memory: MemoryBreakdown;
+  selector: { readyS: number; rssBytes: number | null; replicaNodes: number };
+  heartbeats: {
+    offeredPerSec: number;
+    achievedPerSec: number;
+    statuses: Record<string, number>;
+    dropped: number;
+    latencyMs: { p50: number; p99: number } | null;
+    workerCpuPct: number | null;
+    redisCpuPct: number | null;
+    gatewayCpuPct: number | null;
+    deltasPerSec: number;
+    publishedNodesPerSec: number;
+    ticks: number;
+    tickMs: { mean: number | null; max: number | null };
+    recountedPerTick: number | null;
+    choice: { jobs: number; p50Ms: number | null; p99Ms: number | null; candidates: number | null };
+  };
+  storm: {
+    nodes: number;
+    registerS: number;
+    allReadyS: number | null;
+    lost: number;
+    statuses: Record<string, number>;
+  };
+}
+
+export function printScale(runs: ScaleRun[]): void {
+  const col = (f: (r: ScaleRun) => string) => runs.map(f);
+  printTable(
+    ['figure', ...runs.map((r) => `${r.redis} (${fmt.int(r.nodes)})`)],
+    [
+      ['registration, nodes/s (register + heartbeat, HTTP)', ...col((r) => fmt.int(r.registration.perSec))],
+      [
+        'registration CPU per node, µs (gateway · worker · Redis)',
+        ...col((r) => {
+          const c = r.registration.cpuUsPerNode;
+          return [c.gateway, c.worker, c.redis].map((v) => (v === null ? '—' : fmt.int(v))).join(' · ');
+        }),
+      ],
+      ['all indexed + published after, s', ...col((r) => r.registration.publishedAfterS.toFixed(1))],
+      ['Redis memory per node, B', ...col((r) => fmt.int(r.memory.perNodeBytes))],
+      ['selector ready after spawn, s', ...col((r) => r.selector.readyS.toFixed(2))],
+      ['selector RSS, MiB', ...col((r) => fmt.int((r.selector.rssBytes ?? 0) / 2 ** 20))],
+      [
+        'heartbeats/s achieved (offered)',
+        ...col((r) => `${fmt.int(r.heartbeats.achievedPerSec)} (${fmt.int(r.heartbeats.offeredPerSec)})`),
+      ],
+      ['heartbeat HTTP p99, ms', ...col((r) => r.heartbeats.latencyMs?.p99.toFixed(1) ?? '—')],
+      ['gateway CPU, % of a core', ...col((r) => fmt.pct(r.heartbeats.gatewayCpuPct))],
+      ['worker CPU, % of a core', ...col((r) => fmt.pct(r.heartbeats.workerCpuPct))],
+      ['redis CPU, % of a core', ...col((r) => fmt.pct(r.heartbeats.redisCpuPct))],
+      [
+        'snapshot deltas/s · published nodes/s',
+        ...col(
+          (r) => `${r.heartbeats.deltasPerSec.toFixed(0)} · ${r.heartbeats.publishedNodesPerSec.toFixed(0)}`,
+        ),
+      ],
+      [
+        'liveness tick mean / max, ms',
+        ...col(
+          (r) =>
+            `${r.heartbeats.tickMs.mean?.toFixed(1) ?? '—'} / ${r.heartbeats.tickMs.max?.toFixed(0) ?? '—'}`,
+        ),
+      ],
+      ['nodes recounted per tick', ...col((r) => fmt.int(r.heartbeats.recountedPerTick ?? NaN))],
+      [
+        'choice p99, ms (candidates)',
+        ...col(
+          (r) =>
+            `${r.heartbeats.choice.p99Ms?.toFixed(2) ?? '—'} (${fmt.int(r.heartbeats.choice.candidates ?? NaN)})`,
+        ),
+      ],
+      [
+        'storm: nodes, re-registered in s',
+        ...col((r) => `${fmt.int(r.storm.nodes)}, ${r.storm.registerS.toFixed(1)}`),
+      ],
+      [
+        'storm: all ready after, s (lost)',
+        ...col((r) => `${r.storm.allReadyS?.toFixed(1) ?? '—'} (${r.storm.lost})`),
+      ],
+    ],
+  );
+}
+
+export function scaleGoals(runs: ScaleRun[]): Goal[] {
+  const goals: Goal[] = [];
+  for (const r of runs) {
+    const tag = `${r.redis}, ${fmt.int(r.nodes)} nodes`;
+    goals.push({
+      name: `Redis memory per node (${tag})`,
+      target: '≤ 1 KB',
+      value: `${fmt.int(r.memory.perNodeBytes)} B`,
+      pass: r.memory.perNodeBytes <= 1024,
+    });
+    goals.push({
+      name: `selector bootstrap (${tag})`,
+      target: r.nodes >= 100_000 ? '≤ 2 s' : '≤ 2 s (goal set at 100,000)',
+      value: `${r.selector.readyS.toFixed(2)} s`,
+      pass: r.selector.readyS <= 2,
+    });
+    goals.push({
+      name: `reconnect storm of ${fmt.int(r.storm.nodes)} all ready, zero lost (${tag})`,
+      target: '≤ 10 s, 0 lost',
+      value: `${r.storm.allReadyS?.toFixed(1) ?? '—'} s, ${r.storm.lost} lost`,
+      pass: r.storm.lost === 0 && r.storm.allReadyS !== null && r.storm.allReadyS <= 10,
+    });
+  }
+  for (const g of goals) progress(`goal ${g.pass ? 'PASS' : 'FAIL'}: ${g.name}: ${g.value} (${g.target})`);
+  return goals;
+}
