@@ -50,7 +50,7 @@ const probe = await stages();
 console.log(`heartbeat frame: ${probe.frameBytes} bytes; N = ${N} calls per run, best of 5 GC-free runs\n`);
 for (const stage of probe.list) {
   const per = stage.per ?? 1;
-  const bytes = (await perCall(stage.fn, Math.ceil(N / per))) / per;
+  const bytes = (await perCall(stage.fn, stage.calls ?? Math.ceil(N / per))) / per;
   console.log(`${stage.name.padEnd(66)} ${String(Math.round(bytes)).padStart(6)} B`);
 }
 await probe.close();

@@ -28,6 +28,7 @@ import { heartbeatFrame, registerBody } from '../lib/node-messages.ts';
 import { HeartbeatMemo } from '../../services/gateway/heartbeat-memo.ts';
 import { HeartbeatScan } from '../../shared/protocol/heartbeat-scan.ts';
 import { HeartbeatTemplate } from '../../shared/store/heartbeat-command.ts';
+import { wholeGateway } from './whole-gateway.ts';
 
 /** What the capability cache compared before: the fields re-serialised. */
 function rawText(body: Record<string, unknown>): string[] {
@@ -42,6 +43,8 @@ export interface Stage {
   fn: () => unknown;
   /** heartbeats one call of `fn` handles (default 1) */
   per?: number;
+  /** calls of `fn` per measured run (default: N ÷ per) */
+  calls?: number;
 }
 
 export async function stages(): Promise<{ frameBytes: number; list: Stage[]; close: () => Promise<void> }> {
@@ -216,10 +219,19 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
       },
     },
   ];
+  // the whole gateway over real sockets: 1 warm-up + at most 20 measured calls (alloc.ts)
+  const gw = await wholeGateway(server.url, 128, 21);
+  list.push({
+    name: 'WHOLE GATEWAY: a WebSocket heartbeat, socket read → Redis reply (16 nodes)',
+    per: gw.heartbeats,
+    calls: 1,
+    fn: () => gw.run(),
+  });
   return {
     frameBytes: buffer.length,
     list,
     close: async () => {
+      await gw.close();
       await queues.close();
       store.close();
       deadlines.close();
