@@ -10,7 +10,7 @@ import { HeartbeatMemo } from './heartbeat-memo.ts';
 import { TokenBucket, type InflightLimiter } from './load-shedding.ts';
 import type { Principal } from './node-auth.ts';
 import { recordRegistrationFailure } from './registration-refusals.ts';
-import type { NodeService } from './node-service.ts';
+import { notRegistered, type NodeService } from './node-service.ts';
 
 export interface SocketLimits {
   maxMessageBytes: number;
@@ -203,9 +203,11 @@ export class NodeSocket {
       let outcome: string | undefined;
       try {
         // (nothing scanned another frame since matchHeartbeat: no await in between)
-        outcome = fast
-          ? (await this.service.matchedHeartbeat(this.principal, nodeId, this.memo)).kind
-          : await this.dispatch(frame!.type, frame!.body, data);
+        if (fast) {
+          const done = await this.service.matchedHeartbeat(this.principal, nodeId, this.memo);
+          if (done.kind === 'not_registered') throw notRegistered(nodeId);
+          outcome = done.kind;
+        } else outcome = await this.dispatch(frame!.type, frame!.body, data);
       } finally {
         this.inflight.release();
       }
