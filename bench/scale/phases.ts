@@ -9,7 +9,10 @@ import { histogramOf, scrape, sumOf } from '../lib/prometheus.ts';
 import { fmt, progress } from '../lib/report.ts';
 import { histogramDelta, histogramQuantile } from '../lib/stats.ts';
 import { mergeCounts, totalVersion, type FleetProcess, type Inspect } from './deployment.ts';
-import type { ScaleRun } from './report.ts';
+import type { Supervisor } from '../lib/processes.ts';
+import { nodeChild } from '../heartbeat/services.ts';
+import { IpcClient } from '../lib/ipc.ts';
+import type { ScaleRun, StormResult } from './report.ts';
 import { waitForReady, type ReadyResult } from './snapshot-wait.ts';
 
 interface HeartbeatPhase {
@@ -148,7 +151,7 @@ export async function stormPhase(p: {
   /** where the second fleet's nodes start */
   half: number;
   concurrency: number;
-}): Promise<ScaleRun['storm']> {
+}): Promise<StormResult> {
   progress(`reconnect storm: ${fmt.int(p.stormN)} nodes re-register and heartbeat at once`);
   const stormStartEpoch = Date.now();
   const stormStart = performance.now();
@@ -177,6 +180,59 @@ export async function stormPhase(p: {
   };
   progress(
     `storm: all re-registered in ${registerS.toFixed(1)} s, all ready ${storm.allReadyS?.toFixed(1) ?? '—'} s, lost ${storm.lost}`,
+  );
+  return storm;
+}
+
+/**
+ * The same nodes reconnect over WebSocket (`scale/ws-storm.child.ts`, one process): every
+ * socket opened at once with the node's token, `node_register`, one heartbeat on the ack; then
+ * until each is published `ready` with a heartbeat since this storm began, or 60 s.
+ */
+export async function wsStormPhase(p: {
+  sup: Supervisor;
+  cpu: number | null;
+  gatewayPort: number;
+  fleets: FleetProcess[];
+  inspect: Inspect;
+  keys: KeyBuilder;
+  stormN: number;
+  half: number;
+}): Promise<StormResult> {
+  const parts = [
+    { from: 0, count: Math.ceil(p.stormN / 2) },
+    { from: p.half, count: Math.floor(p.stormN / 2) },
+  ];
+  const held = await Promise.all(
+    p.fleets.map((f, i) => f.ipc.request<{ nodes: [number, string][] }>('tokens', parts[i], 60_000)),
+  );
+  const nodes = held.flatMap((h) => h.nodes);
+  const proc = p.sup.spawn(nodeChild('ws storm', 'bench/scale/ws-storm.child.ts', p.cpu));
+  const ipc = new IpcClient(proc.child, 'ws storm');
+  p.sup.onCleanup('ws storm', () => proc.stop('SIGTERM', 3000));
+  progress(`WebSocket reconnect storm: ${fmt.int(nodes.length)} nodes reconnect at once`);
+  const startEpoch = Date.now();
+  const start = performance.now();
+  const reply = await ipc.request<{ statuses: Record<string, number>; registerMs: number }>(
+    'storm',
+    { url: `ws://127.0.0.1:${p.gatewayPort}/ws/node`, nodes, concurrency: nodes.length },
+    600_000,
+  );
+  const registerS = (performance.now() - start) / 1000;
+  const ids = nodes.map(([index]) => index);
+  const ready: ReadyResult = await waitForReady(p.inspect, p.keys, ids, startEpoch, 60_000);
+  await ipc.request('close', {}, 30_000).catch(() => undefined);
+  await proc.stop('SIGTERM', 3000);
+  const storm = {
+    nodes: nodes.length,
+    registerS,
+    allReadyS: ready.lost === 0 ? (ready.doneAt - start) / 1000 : null,
+    lost: ready.lost,
+    statuses: reply.statuses,
+  };
+  progress(
+    `WebSocket storm: ${JSON.stringify(reply.statuses)} in ${registerS.toFixed(1)} s, all ready ` +
+      `${storm.allReadyS?.toFixed(1) ?? '—'} s, lost ${storm.lost}`,
   );
   return storm;
 }
