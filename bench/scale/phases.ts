@@ -48,6 +48,7 @@ export async function heartbeatPhase(p: HeartbeatPhase): Promise<ScaleRun['heart
   cpu.track('gateway', p.gateway.proc.pid);
   cpu.track('selector', p.selector.proc.pid);
   p.redisPids.forEach((pid, i) => cpu.track(`redis${i}`, pid));
+  p.fleets.forEach((f, i) => cpu.track(`fleet${i}`, f.proc.pid));
   await Promise.all(p.fleets.map((f) => f.ipc.request('start', { rate: p.offered / p.fleets.length })));
   await new Promise((r) => setTimeout(r, 2000)); // warm-up
   const before = {
@@ -89,6 +90,8 @@ export async function heartbeatPhase(p: HeartbeatPhase): Promise<ScaleRun['heart
     workerCpuPct: usage.processes['worker'] ?? null,
     redisCpuPct: redisCpu,
     gatewayCpuPct: usage.processes['gateway'] ?? null,
+    fleetCpuPct: p.fleets.reduce((a, _, i) => a + (usage.processes[`fleet${i}`] ?? 0), 0),
+    otherCpuPct: usage.unaccountedPct,
     deltasPerSec: (after.versions - before.versions) / windowS,
     publishedNodesPerSec: d('sb_snapshot_published_nodes_total') / windowS,
     ticks,
@@ -107,7 +110,8 @@ export async function heartbeatPhase(p: HeartbeatPhase): Promise<ScaleRun['heart
   progress(
     `heartbeats ${fmt.int(heartbeats.achievedPerSec)}/s of ${fmt.int(p.offered)}/s offered, ` +
       `gateway ${fmt.pct(heartbeats.gatewayCpuPct)}, worker ${fmt.pct(heartbeats.workerCpuPct)}, ` +
-      `redis ${fmt.pct(heartbeats.redisCpuPct)}, ${heartbeats.publishedNodesPerSec.toFixed(0)} published nodes/s, ` +
+      `redis ${fmt.pct(heartbeats.redisCpuPct)}, fleets ${fmt.pct(heartbeats.fleetCpuPct)}, other ${fmt.pct(heartbeats.otherCpuPct)}, ` +
+      `${heartbeats.publishedNodesPerSec.toFixed(0)} published nodes/s, ` +
       `tick ${heartbeats.tickMs.mean?.toFixed(1)} ms, choice p99 ${heartbeats.choice.p99Ms?.toFixed(2)} ms`,
   );
   return heartbeats;

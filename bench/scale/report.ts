@@ -36,6 +36,10 @@ export interface ScaleRun {
     workerCpuPct: number | null;
     redisCpuPct: number | null;
     gatewayCpuPct: number | null;
+    /** the two fleet processes together */
+    fleetCpuPct: number | null;
+    /** busy CPU outside the benchmark's processes (other tenants), % of a core */
+    otherCpuPct: number | null;
     deltasPerSec: number;
     publishedNodesPerSec: number;
     ticks: number;
@@ -74,6 +78,10 @@ export function printScale(runs: ScaleRun[]): void {
       ['gateway CPU, % of a core', ...col((r) => fmt.pct(r.heartbeats.gatewayCpuPct))],
       ['worker CPU, % of a core', ...col((r) => fmt.pct(r.heartbeats.workerCpuPct))],
       ['redis CPU, % of a core', ...col((r) => fmt.pct(r.heartbeats.redisCpuPct))],
+      [
+        'fleets · other (outside the bench) CPU, % of a core',
+        ...col((r) => `${fmt.pct(r.heartbeats.fleetCpuPct)} · ${fmt.pct(r.heartbeats.otherCpuPct)}`),
+      ],
       [
         'snapshot deltas/s · published nodes/s',
         ...col(
