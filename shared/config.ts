@@ -95,6 +95,7 @@ export const envSchema = z.object({
   SB_QUARANTINE_BASE_MS: int(100).default(30_000),
   SB_QUARANTINE_MAX_MS: int(100).default(600_000),
   SB_CONSOLE_SESSION_TTL_MS: int(60_000).default(28_800_000),
+  SB_CONSOLE_LOGIN_RATE: int(0, 10_000).default(10),
   SB_JAEGER_URL: z.string().url().optional(),
   SB_CONSOLE_DIR: z.string().min(1).optional(),
   SB_MAX_JOB_WAITERS: int(1).default(10_000),

@@ -13,6 +13,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { logQueueErrors, QUEUE_LIVENESS, type DerivedWorkQueues } from '../../shared/queues.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import { callerOf } from './api-keys.ts';
+import { LoginLimiter } from './login-limiter.ts';
 import {
   callerOfKey,
   clearSessionCookie,
@@ -23,7 +24,8 @@ import {
 } from './console-session.ts';
 
 /**
- * The console's routes on the selector (README "Console"): sign-in and sign-out, the built
+ * The console's routes on the selector (README "Console"): sign-in (at most SB_CONSOLE_LOGIN_RATE
+ * attempts a minute per client address, then 429) and sign-out, the built
  * console (a static Vite build, SB_CONSOLE_DIR) at /console/, and bull-board at
  * /console/queues for admins. The console's data comes from the JSON API (/v1), which accepts
  * the session cookie.
@@ -32,6 +34,8 @@ import {
 export interface ConsoleDeps {
   auth: AuthConfig;
   sessionTtlMs: number;
+  /** SB_CONSOLE_LOGIN_RATE: sign-in attempts per client address per minute (0: no limit) */
+  loginRate: number;
   /** the built console; null = beside the code (dist/console) */
   consoleDir: string | null;
   queues: DerivedWorkQueues;
@@ -54,8 +58,11 @@ export function defaultConsoleDir(): string {
 
 export function mountConsole(app: express.Express, deps: ConsoleDeps): { close(): Promise<void> } {
   const dir = deps.consoleDir ?? defaultConsoleDir();
+  const attempts = new LoginLimiter(deps.loginRate);
 
   app.post('/console/login', async (req: Request, res: Response) => {
+    // per address as this selector sees it (behind a proxy: the proxy's), before the body is read
+    attempts.take(req.socket.remoteAddress ?? 'unknown');
     const form = req.headers['content-type']?.startsWith('application/x-www-form-urlencoded') === true;
     const body = form
       ? await readForm(req, deps.maxMessageBytes)

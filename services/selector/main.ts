@@ -2,13 +2,14 @@ import type { Config } from '../../shared/config.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { createMetricsRegistry } from '../../shared/metrics.ts';
-import { Worker } from 'bullmq';
+import { Worker, type Queue } from 'bullmq';
 import { DerivedWorkQueues, logQueueErrors, QUEUE_FAILOVER, type FailoverJob } from '../../shared/queues.ts';
 import { createRedisClient, waitForRedis } from '../../shared/redis-client.ts';
 import { checkRedisGuarantees } from '../../shared/redis-guarantees.ts';
 import { RedisReachability } from '../../shared/redis-reachability.ts';
 import { runService } from '../../shared/service-runner.ts';
 import { closeBounded } from '../../shared/shutdown.ts';
+import { QueueWatchdog, queueStallCounter, queueWatchdogOptions } from '../../shared/queue-watchdog.ts';
 import { JobEvents } from '../../shared/store/job-events.ts';
 import { redisTopology } from '../../shared/store/shard-subscriber.ts';
 import { httpLimits, ServiceHttp } from '../../shared/service-http.ts';
@@ -149,12 +150,23 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
       },
     );
     // The worker finds timed-out attempts; a selector (it holds the snapshot) places the next one.
-    const failoverWorker = new Worker<FailoverJob>(QUEUE_FAILOVER, (job) => placer.failover(job.data), {
-      connection: tail,
-      prefix: keys.queuePrefix,
-      concurrency: env.SB_WORKER_CONCURRENCY,
-    });
-    logQueueErrors(failoverWorker, log, { queue: QUEUE_FAILOVER }, 'failover worker error');
+    // replaced when failover jobs wait while it takes none (stuck on a dead connection)
+    const failoverWatchdog = new QueueWatchdog(
+      queues.failover as Queue,
+      () => {
+        const w = new Worker<FailoverJob>(QUEUE_FAILOVER, (job) => placer.failover(job.data), {
+          connection: tail,
+          prefix: keys.queuePrefix,
+          concurrency: env.SB_WORKER_CONCURRENCY,
+        });
+        logQueueErrors(w, log, { queue: QUEUE_FAILOVER }, 'failover worker error');
+        return w;
+      },
+      queueStallCounter(registry),
+      log.child({ component: 'queue-watchdog' }),
+      queueWatchdogOptions(env.SB_REAPER_INTERVAL_MS),
+    );
+    failoverWatchdog.start();
     const api = createSelectorApi({
       auth: config.auth,
       placer,
@@ -179,6 +191,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
       feedCap: env.SB_INBOX_LEN,
       log: log.child({ component: 'selector-api' }),
       consoleSessionTtlMs: env.SB_CONSOLE_SESSION_TTL_MS,
+      consoleLoginRate: env.SB_CONSOLE_LOGIN_RATE,
       consoleDir: env.SB_CONSOLE_DIR ?? null,
       jaegerUrl: env.SB_JAEGER_URL ?? null,
       queueRedis,
@@ -196,7 +209,8 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
             const closed = new Promise<void>((resolve) => http.server.close(() => resolve()));
             http.server.closeIdleConnections(); // requests in flight are answered first
             await closed;
-            await failoverWorker.close();
+            failoverWatchdog.stop();
+            await failoverWatchdog.current.close();
             await recovery.stop();
             await jobs.flushConfirmations();
             await loaded.close();
@@ -206,7 +220,8 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
           },
           force: () => {
             http.server.closeAllConnections();
-            void failoverWorker.disconnect().catch(() => undefined);
+            failoverWatchdog.stop();
+            void failoverWatchdog.current.disconnect().catch(() => undefined);
             void recovery.stop();
             void loaded.close();
             jobEvents.close();

@@ -49,6 +49,8 @@ export interface SelectorApiDeps {
   log: Logger;
   /** SB_CONSOLE_SESSION_TTL_MS */
   consoleSessionTtlMs: number;
+  /** SB_CONSOLE_LOGIN_RATE */
+  consoleLoginRate: number;
   /** SB_CONSOLE_DIR (null: dist/console beside the code) */
   consoleDir: string | null;
   /** SB_JAEGER_URL */
@@ -67,6 +69,7 @@ export function createSelectorApi(deps: SelectorApiDeps): { app: express.Express
   const consoleRoutes = mountConsole(app, {
     auth: deps.auth,
     sessionTtlMs: deps.consoleSessionTtlMs,
+    loginRate: deps.consoleLoginRate,
     consoleDir: deps.consoleDir ?? defaultConsoleDir(),
     queues: deps.queues,
     queueRedis: deps.queueRedis,

@@ -28,6 +28,7 @@ import { JobSweep } from './job-sweep.ts';
 import { JobTimeouts } from './job-timeouts.ts';
 import { LivenessReaper } from './liveness-reaper.ts';
 import { LivenessSchedule } from './liveness-schedule.ts';
+import { QueueWatchdog, queueStallCounter, queueWatchdogOptions } from '../../shared/queue-watchdog.ts';
 import { PoolIndexer } from './pool-indexer.ts';
 import { SnapshotFlusher } from './snapshot-flusher.ts';
 import {
@@ -148,21 +149,43 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
         ...common,
         concurrency: 1,
       });
-    const running = [
-      new Worker<PoolIndexJob>(QUEUE_POOL_INDEX, (job) => indexer.index(job.data.nodeId), common),
-      // A flush whose process died is found stalled within lockDuration + stalledInterval and
-      // runs again; takeDirty hands it the batch the dead one took. Locks renew while alive.
-      new Worker<SnapshotFlushJob>(QUEUE_SNAPSHOT_FLUSH, (job) => flusher.flush(job.data.shard), {
-        ...common,
-        lockDuration: 5_000,
-        stalledInterval: 2_500,
-      }),
-      livenessWorker(),
-    ];
-    for (const w of running) {
+    const observed = (w: Worker): Worker => {
       w.on('failed', failed(w.name));
       logQueueErrors(w, log, { queue: w.name }, 'worker error');
-    }
+      return w;
+    };
+    const running: Worker[] = [];
+    // a BullMQ worker stuck for good (a blocking connection to a Cluster master that died) is
+    // replaced when its queue's jobs wait while it takes none (sb_queue_stalls_total)
+    const stalls = queueStallCounter(registry);
+    const watchdogLog = log.child({ component: 'queue-watchdog' });
+    const watchdogs = [
+      [
+        queues.poolIndex,
+        () => new Worker<PoolIndexJob>(QUEUE_POOL_INDEX, (job) => indexer.index(job.data.nodeId), common),
+      ],
+      // A flush whose process died is found stalled within lockDuration + stalledInterval and
+      // runs again; takeDirty hands it the batch the dead one took. Locks renew while alive.
+      [
+        queues.snapshotFlush,
+        () =>
+          new Worker<SnapshotFlushJob>(QUEUE_SNAPSHOT_FLUSH, (job) => flusher.flush(job.data.shard), {
+            ...common,
+            lockDuration: 5_000,
+            stalledInterval: 2_500,
+          }),
+      ],
+    ].map(
+      ([queue, make], slot) =>
+        new QueueWatchdog(
+          queue as Queue,
+          () => (running[slot] = observed((make as () => Worker)())),
+          stalls,
+          watchdogLog,
+          queueWatchdogOptions(env.SB_REAPER_INTERVAL_MS),
+        ),
+    );
+    running.push(observed(livenessWorker()));
     const liveness = new Queue(QUEUE_LIVENESS, { connection: bull, prefix: keys.queuePrefix });
     logQueueErrors(liveness, log, { queue: QUEUE_LIVENESS }, 'queue error');
     registerQueueDepths(registry, {
@@ -181,14 +204,12 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
         const at = running.findIndex((w) => w.name === QUEUE_LIVENESS);
         const stuck = running[at];
         if (closing || !stuck) return;
-        const fresh = livenessWorker();
-        fresh.on('failed', failed(fresh.name));
-        logQueueErrors(fresh, log, { queue: fresh.name }, 'worker error');
-        running[at] = fresh;
+        running[at] = observed(livenessWorker());
         void stuck.close(true).catch(() => undefined);
       },
     });
     await watched.start();
+    for (const dog of watchdogs) dog.start();
     schedule = watched;
     workers = running;
     http.serve((req, res) => {
@@ -202,6 +223,7 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       close: () => {
         closing = true;
         watched.close();
+        for (const dog of watchdogs) dog.stop();
         return closeBounded({
           redis: [redis, bull],
           graceMs: env.SB_SHUTDOWN_TIMEOUT_MS / 2,

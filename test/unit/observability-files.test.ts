@@ -6,7 +6,7 @@ import { exportedMetrics, exprProblems, exprShape, keptLabels } from '../support
  * The compose observability files (deploy/): Prometheus's alert rules and Grafana's provisioned
  * datasource and dashboard. They parse, Compose mounts them where they are read, and every
  * expression selects only metrics and labels the services export (a structural check of the
- * PromQL, test/support/promql.ts: promtool is not installed).
+ * PromQL, test/support/promql.ts; promtool itself runs in prometheus-rules.test.ts).
  */
 
 interface Rule {
