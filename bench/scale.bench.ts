@@ -38,7 +38,7 @@ import {
   type RedisKind,
 } from './scale/deployment.ts';
 import { memoryBreakdown } from './scale/memory.ts';
-import { heartbeatPhase, stormPhase } from './scale/phases.ts';
+import { heartbeatPhase, stormPhase, wsStormPhase } from './scale/phases.ts';
 import { printScale, scaleGoals, type ScaleRun } from './scale/report.ts';
 import { waitForPublished } from './scale/snapshot-wait.ts';
 
@@ -201,13 +201,24 @@ async function runOne(
       offered,
       durationS: o.scaleDurationS,
     });
+    const stormN = Math.max(1, Math.floor(n / 10));
     const storm = await stormPhase({
       fleets,
       inspect,
       keys,
-      stormN: Math.max(1, Math.floor(n / 10)),
+      stormN,
       half,
       concurrency: REGISTER_CONCURRENCY,
+    });
+    const wsStorm = await wsStormPhase({
+      sup,
+      cpu: core(CORE.fleetA),
+      gatewayPort: gateway.port,
+      fleets,
+      inspect,
+      keys,
+      stormN,
+      half,
     });
     return {
       redis: kind,
@@ -223,6 +234,7 @@ async function runOne(
       selector: { readyS, rssBytes, replicaNodes },
       heartbeats,
       storm,
+      wsStorm,
     };
   };
   const result = await Promise.race([phases(), guard.failed]);

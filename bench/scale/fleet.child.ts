@@ -7,7 +7,8 @@
  * Commands (IPC): register {url, token, from, count, concurrency} (join token, then one healthy
  * heartbeat each) · storm {from, count, concurrency} (re-register with the node token, then a
  * heartbeat: a reconnect) · start {rate} (open-loop heartbeats over this process's nodes) ·
- * stop (waits for those in flight; tallies and latency) · stats.
+ * stop (waits for those in flight; tallies and latency) · tokens {from, count} ([index, node
+ * token] of those it holds, for the WebSocket storm) · stats.
  */
 import http from 'node:http';
 import { serveIpc } from '../lib/ipc.ts';
@@ -184,6 +185,15 @@ serveIpc(async (cmd, msg) => {
       return { nodes: tokens.size };
     case 'stop':
       return stopHeartbeats();
+    case 'tokens': {
+      const out: [number, string][] = [];
+      const from = Number(msg['from']);
+      for (let i = from; i < from + Number(msg['count']); i++) {
+        const token = tokens.get(i);
+        if (token) out.push([i, token]);
+      }
+      return { nodes: out };
+    }
     case 'stats':
       return { nodes: tokens.size, rssBytes: process.memoryUsage().rss };
     default:

@@ -9,7 +9,10 @@ import { histogramOf, scrape, sumOf } from '../lib/prometheus.ts';
 import { fmt, progress } from '../lib/report.ts';
 import { histogramDelta, histogramQuantile } from '../lib/stats.ts';
 import { mergeCounts, totalVersion, type FleetProcess, type Inspect } from './deployment.ts';
-import type { ScaleRun } from './report.ts';
+import type { Supervisor } from '../lib/processes.ts';
+import { nodeChild } from '../heartbeat/services.ts';
+import { IpcClient } from '../lib/ipc.ts';
+import type { ScaleRun, StormResult } from './report.ts';
 import { waitForReady, type ReadyResult } from './snapshot-wait.ts';
 
 interface HeartbeatPhase {
@@ -45,6 +48,7 @@ export async function heartbeatPhase(p: HeartbeatPhase): Promise<ScaleRun['heart
   cpu.track('gateway', p.gateway.proc.pid);
   cpu.track('selector', p.selector.proc.pid);
   p.redisPids.forEach((pid, i) => cpu.track(`redis${i}`, pid));
+  p.fleets.forEach((f, i) => cpu.track(`fleet${i}`, f.proc.pid));
   await Promise.all(p.fleets.map((f) => f.ipc.request('start', { rate: p.offered / p.fleets.length })));
   await new Promise((r) => setTimeout(r, 2000)); // warm-up
   const before = {
@@ -86,6 +90,8 @@ export async function heartbeatPhase(p: HeartbeatPhase): Promise<ScaleRun['heart
     workerCpuPct: usage.processes['worker'] ?? null,
     redisCpuPct: redisCpu,
     gatewayCpuPct: usage.processes['gateway'] ?? null,
+    fleetCpuPct: p.fleets.reduce((a, _, i) => a + (usage.processes[`fleet${i}`] ?? 0), 0),
+    otherCpuPct: usage.unaccountedPct,
     deltasPerSec: (after.versions - before.versions) / windowS,
     publishedNodesPerSec: d('sb_snapshot_published_nodes_total') / windowS,
     ticks,
@@ -104,7 +110,8 @@ export async function heartbeatPhase(p: HeartbeatPhase): Promise<ScaleRun['heart
   progress(
     `heartbeats ${fmt.int(heartbeats.achievedPerSec)}/s of ${fmt.int(p.offered)}/s offered, ` +
       `gateway ${fmt.pct(heartbeats.gatewayCpuPct)}, worker ${fmt.pct(heartbeats.workerCpuPct)}, ` +
-      `redis ${fmt.pct(heartbeats.redisCpuPct)}, ${heartbeats.publishedNodesPerSec.toFixed(0)} published nodes/s, ` +
+      `redis ${fmt.pct(heartbeats.redisCpuPct)}, fleets ${fmt.pct(heartbeats.fleetCpuPct)}, other ${fmt.pct(heartbeats.otherCpuPct)}, ` +
+      `${heartbeats.publishedNodesPerSec.toFixed(0)} published nodes/s, ` +
       `tick ${heartbeats.tickMs.mean?.toFixed(1)} ms, choice p99 ${heartbeats.choice.p99Ms?.toFixed(2)} ms`,
   );
   return heartbeats;
@@ -148,7 +155,7 @@ export async function stormPhase(p: {
   /** where the second fleet's nodes start */
   half: number;
   concurrency: number;
-}): Promise<ScaleRun['storm']> {
+}): Promise<StormResult> {
   progress(`reconnect storm: ${fmt.int(p.stormN)} nodes re-register and heartbeat at once`);
   const stormStartEpoch = Date.now();
   const stormStart = performance.now();
@@ -177,6 +184,59 @@ export async function stormPhase(p: {
   };
   progress(
     `storm: all re-registered in ${registerS.toFixed(1)} s, all ready ${storm.allReadyS?.toFixed(1) ?? '—'} s, lost ${storm.lost}`,
+  );
+  return storm;
+}
+
+/**
+ * The same nodes reconnect over WebSocket (`scale/ws-storm.child.ts`, one process): every
+ * socket opened at once with the node's token, `node_register`, one heartbeat on the ack; then
+ * until each is published `ready` with a heartbeat since this storm began, or 60 s.
+ */
+export async function wsStormPhase(p: {
+  sup: Supervisor;
+  cpu: number | null;
+  gatewayPort: number;
+  fleets: FleetProcess[];
+  inspect: Inspect;
+  keys: KeyBuilder;
+  stormN: number;
+  half: number;
+}): Promise<StormResult> {
+  const parts = [
+    { from: 0, count: Math.ceil(p.stormN / 2) },
+    { from: p.half, count: Math.floor(p.stormN / 2) },
+  ];
+  const held = await Promise.all(
+    p.fleets.map((f, i) => f.ipc.request<{ nodes: [number, string][] }>('tokens', parts[i], 60_000)),
+  );
+  const nodes = held.flatMap((h) => h.nodes);
+  const proc = p.sup.spawn(nodeChild('ws storm', 'bench/scale/ws-storm.child.ts', p.cpu));
+  const ipc = new IpcClient(proc.child, 'ws storm');
+  p.sup.onCleanup('ws storm', () => proc.stop('SIGTERM', 3000));
+  progress(`WebSocket reconnect storm: ${fmt.int(nodes.length)} nodes reconnect at once`);
+  const startEpoch = Date.now();
+  const start = performance.now();
+  const reply = await ipc.request<{ statuses: Record<string, number>; registerMs: number }>(
+    'storm',
+    { url: `ws://127.0.0.1:${p.gatewayPort}/ws/node`, nodes, concurrency: nodes.length },
+    600_000,
+  );
+  const registerS = (performance.now() - start) / 1000;
+  const ids = nodes.map(([index]) => index);
+  const ready: ReadyResult = await waitForReady(p.inspect, p.keys, ids, startEpoch, 60_000);
+  await ipc.request('close', {}, 30_000).catch(() => undefined);
+  await proc.stop('SIGTERM', 3000);
+  const storm = {
+    nodes: nodes.length,
+    registerS,
+    allReadyS: ready.lost === 0 ? (ready.doneAt - start) / 1000 : null,
+    lost: ready.lost,
+    statuses: reply.statuses,
+  };
+  progress(
+    `WebSocket storm: ${JSON.stringify(reply.statuses)} in ${registerS.toFixed(1)} s, all ready ` +
+      `${storm.allReadyS?.toFixed(1) ?? '—'} s, lost ${storm.lost}`,
   );
   return storm;
 }
