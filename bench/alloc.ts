@@ -26,22 +26,22 @@ function usedHeap(): number {
 }
 
 /** Bytes allocated per call of `fn` (sync or async), the smallest of 5 GC-free runs of N. */
-async function perCall(fn: () => unknown): Promise<number> {
-  for (let i = 0; i < N; i++) await fn();
+async function perCall(fn: () => unknown, calls = N): Promise<number> {
+  for (let i = 0; i < calls; i++) await fn();
   let best = Infinity;
   for (let run = 0, clean = 0; run < 20 && clean < 5; run++) {
     globalThis.gc!();
     const profiler = new v8.GCProfiler();
     profiler.start();
     const before = usedHeap();
-    for (let i = 0; i < N; i++) {
+    for (let i = 0; i < calls; i++) {
       const r = fn();
       if (r instanceof Promise) await r;
     }
     const after = usedHeap();
     if (profiler.stop().statistics.length > 0) continue;
     clean++;
-    best = Math.min(best, (after - before) / N);
+    best = Math.min(best, (after - before) / calls);
   }
   return best;
 }
@@ -49,7 +49,8 @@ async function perCall(fn: () => unknown): Promise<number> {
 const probe = await stages();
 console.log(`heartbeat frame: ${probe.frameBytes} bytes; N = ${N} calls per run, best of 5 GC-free runs\n`);
 for (const stage of probe.list) {
-  const bytes = await perCall(stage.fn);
+  const per = stage.per ?? 1;
+  const bytes = (await perCall(stage.fn, stage.calls ?? Math.ceil(N / per))) / per;
   console.log(`${stage.name.padEnd(66)} ${String(Math.round(bytes)).padStart(6)} B`);
 }
 await probe.close();

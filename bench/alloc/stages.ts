@@ -18,7 +18,7 @@ import { nodeHeartbeatCoreSchema, nodeHeartbeatSchema } from '../../shared/proto
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import { isHeartbeatCore } from '../../shared/protocol/heartbeat-core.ts';
 import { heartbeatKeysAndArgs, NodeShardStore, type HeartbeatWrite } from '../../shared/store/node-shard.ts';
-import { encodeEvalsha } from '../../shared/store/script-command.ts';
+import { CommandDeadlines, encodeEvalsha, PrebuiltCommand } from '../../shared/store/script-command.ts';
 import { JobRecordStore } from '../../shared/store/job-record.ts';
 import { SlotStore, slotOptions } from '../../shared/store/slots.ts';
 import { scriptSha } from '../../shared/lua-scripts.ts';
@@ -28,6 +28,7 @@ import { heartbeatFrame, registerBody } from '../lib/node-messages.ts';
 import { HeartbeatMemo } from '../../services/gateway/heartbeat-memo.ts';
 import { HeartbeatScan } from '../../shared/protocol/heartbeat-scan.ts';
 import { HeartbeatTemplate } from '../../shared/store/heartbeat-command.ts';
+import { wholeGateway } from './whole-gateway.ts';
 
 /** What the capability cache compared before: the fields re-serialised. */
 function rawText(body: Record<string, unknown>): string[] {
@@ -40,6 +41,10 @@ function rawText(body: Record<string, unknown>): string[] {
 export interface Stage {
   name: string;
   fn: () => unknown;
+  /** heartbeats one call of `fn` handles (default 1) */
+  per?: number;
+  /** calls of `fn` per measured run (default: N ÷ per) */
+  calls?: number;
 }
 
 export async function stages(): Promise<{ frameBytes: number; list: Stage[]; close: () => Promise<void> }> {
@@ -110,6 +115,7 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
     cached: true,
   });
   const sha = scriptSha('recordHeartbeat');
+  const deadlines = new CommandDeadlines();
   const memo = new HeartbeatMemo();
   const scan = new HeartbeatScan();
   memo.remember(buffer, nodeId, hit, scan);
@@ -118,6 +124,7 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
   const serviceMemo = new HeartbeatMemo();
   await service.heartbeat(JSON.parse(text), principal, nodeId, buffer, serviceMemo);
   const list: Stage[] = [
+    { name: '(floor of an async stage: one awaited resolved promise)', fn: () => Promise.resolve() },
     {
       name: 'scan: HeartbeatMemo.match on the frame bytes (fast path)',
       fn: () => memo.match(frames[k++ & 15]!, nodeId, scan),
@@ -142,6 +149,21 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
     {
       name: 'EVALSHA round trip, prebuilt command (store)',
       fn: () => store.recordHeartbeat(shard, write(), false),
+    },
+    {
+      name: '  … 16 in flight (one socket write and read per 16)',
+      per: 16,
+      fn: () => Promise.all(Array.from({ length: 16 }, () => store.recordHeartbeat(shard, write(), false))),
+    },
+    {
+      name: '  (before: the prebuilt command on ioredis, 16 in flight)',
+      per: 16,
+      fn: () =>
+        Promise.all(
+          Array.from({ length: 16 }, () =>
+            redis.sendCommand(new PrebuiltCommand(template.encode(write(), Date.now()), null, deadlines)),
+          ),
+        ),
     },
     {
       name: '  (before: the defined command, ioredis Script)',
@@ -178,6 +200,17 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
       },
     },
     {
+      name: '  … 16 in flight',
+      per: 16,
+      fn: () =>
+        Promise.all(
+          Array.from({ length: 16 }, () => {
+            if (!service.matchHeartbeat(frames[k++ & 15]!, nodeId, serviceMemo)) throw new Error('no match');
+            return service.matchedHeartbeat(principal, nodeId, serviceMemo);
+          }),
+        ),
+    },
+    {
       name: '  (full path: NodeService.heartbeat from the frame text, parse → Redis reply)',
       fn: () => {
         const b = JSON.parse(frames[k++ & 15]!.toString('utf8')) as Record<string, unknown>;
@@ -186,12 +219,22 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
       },
     },
   ];
+  // the whole gateway over real sockets: 1 warm-up + at most 20 measured calls (alloc.ts)
+  const gw = await wholeGateway(server.url, 128, 21);
+  list.push({
+    name: 'WHOLE GATEWAY: a WebSocket heartbeat, socket read → Redis reply (16 nodes)',
+    per: gw.heartbeats,
+    calls: 1,
+    fn: () => gw.run(),
+  });
   return {
     frameBytes: buffer.length,
     list,
     close: async () => {
+      await gw.close();
       await queues.close();
       store.close();
+      deadlines.close();
       await Promise.allSettled([redis.quit(), queueRedis.quit()]);
       await server.destroy();
     },

@@ -10,7 +10,8 @@ import { HeartbeatMemo } from './heartbeat-memo.ts';
 import { TokenBucket, type InflightLimiter } from './load-shedding.ts';
 import type { Principal } from './node-auth.ts';
 import { recordRegistrationFailure } from './registration-refusals.ts';
-import type { NodeService } from './node-service.ts';
+import { notRegistered, type NodeService } from './node-service.ts';
+import type { HeartbeatOutcome } from './node-registry.ts';
 
 export interface SocketLimits {
   maxMessageBytes: number;
@@ -56,7 +57,9 @@ export class NodeSocket {
   private registerSeen = false;
   /** job_assign "<job>|<attempt>" delivered on this socket to a node that does not ack (oldest first). */
   private readonly delivered = new Set<string>();
-  private readonly queue: { data: RawData; at: number }[] = [];
+  /** Frames accepted and not yet handled, and when each was received. */
+  private readonly queue: RawData[] = [];
+  private readonly queuedAt: number[] = [];
   private busy = false;
   private readonly bucket: TokenBucket;
   /** Leaky count of shed frames: past `4 x rate` the peer is flooding. */
@@ -153,8 +156,9 @@ export class NodeSocket {
     }
     if (!this.bucket.take(at)) return this.shed('rate', at);
     if (this.queue.length >= this.limits.maxQueued) return this.shed('queue_full', at);
-    this.queue.push({ data, at });
-    if (!this.busy) void this.drain();
+    this.queue.push(data);
+    this.queuedAt.push(at);
+    if (!this.busy) this.pump();
   }
 
   private shed(reason: string, now: number): void {
@@ -169,32 +173,73 @@ export class NodeSocket {
     this.sendError(new SwitchboardError('RATE_LIMITED', `more than ${this.limits.rate} frames/s; slow down`));
   }
 
-  private async drain(): Promise<void> {
+  /**
+   * Handles the queued frames in order, one at a time. A heartbeat the fast path takes
+   * (matchHeartbeat) is followed with per-socket callbacks, not an async function: with two
+   * frames never in flight on one socket, its receive time and node live in fields, and no
+   * promise or closure is made per frame beyond the write's own (bench/alloc.ts "WHOLE GATEWAY").
+   */
+  private pump(): void {
     this.busy = true;
-    for (let next = this.queue.shift(); next; next = this.queue.shift()) {
-      await this.handle(next.data, next.at);
+    for (let data = this.queue.shift(); data !== undefined; data = this.queue.shift()) {
+      const at = this.queuedAt.shift()!;
+      const nodeId = this.nodeId;
+      if (nodeId !== null && Buffer.isBuffer(data) && this.service.matchHeartbeat(data, nodeId, this.memo)) {
+        if (!this.inflight.tryAcquire()) {
+          this.metrics.rejected.inc({ reason: 'inflight' });
+          this.failed(
+            new SwitchboardError('RATE_LIMITED', 'gateway at capacity; retry shortly'),
+            'node_heartbeat',
+            at,
+          );
+          continue;
+        }
+        this.fastAt = at;
+        this.fastNode = nodeId;
+        let write: Promise<HeartbeatOutcome>;
+        try {
+          // (nothing scanned another frame since matchHeartbeat)
+          write = this.service.matchedHeartbeat(this.principal, nodeId, this.memo);
+        } catch (err) {
+          this.inflight.release();
+          this.failed(err, 'node_heartbeat', at);
+          continue;
+        }
+        write.then(this.fastDone, this.fastFailed);
+        return;
+      }
+      void this.handle(data, at).then(this.resume);
+      return;
     }
     this.busy = false;
   }
 
+  private fastAt = 0;
+  private fastNode = '';
+  private readonly resume = (): void => this.pump();
+  private readonly fastDone = (outcome: HeartbeatOutcome): void => {
+    this.inflight.release();
+    if (outcome.kind === 'not_registered')
+      this.failed(notRegistered(this.fastNode), 'node_heartbeat', this.fastAt);
+    else this.observeHeartbeat(this.fastAt, outcome.kind);
+    this.pump();
+  };
+  private readonly fastFailed = (err: unknown): void => {
+    this.inflight.release();
+    this.failed(err, 'node_heartbeat', this.fastAt);
+    this.pump();
+  };
+
+  /** Any frame but a fast-path heartbeat (see pump). */
   private async handle(data: RawData, receivedAt: number): Promise<void> {
     let type: NodeFrameType | undefined;
     try {
-      // a registered node's heartbeat with the capabilities of its last one: scanned, not parsed
-      const nodeId = this.nodeId;
-      const fast =
-        nodeId !== null && Buffer.isBuffer(data) && this.service.matchHeartbeat(data, nodeId, this.memo);
-      let frame: { type: NodeFrameType; body: Record<string, unknown> } | undefined;
-      if (fast) {
-        type = 'node_heartbeat';
-      } else {
-        frame = parseFrame(data);
-        type = frame.type;
-        if (type === 'node_heartbeat' && this.nodeId === null && !this.registerSeen) {
-          // the lingua client's reconnect order: a heartbeat, then node_register; the register resumes it
-          this.observeHeartbeat(receivedAt, 'before_register');
-          return;
-        }
+      const frame = parseFrame(data);
+      type = frame.type;
+      if (type === 'node_heartbeat' && this.nodeId === null && !this.registerSeen) {
+        // the lingua client's reconnect order: a heartbeat, then node_register; the register resumes it
+        this.observeHeartbeat(receivedAt, 'before_register');
+        return;
       }
       if (!this.inflight.tryAcquire()) {
         this.metrics.rejected.inc({ reason: 'inflight' });
@@ -202,21 +247,23 @@ export class NodeSocket {
       }
       let outcome: string | undefined;
       try {
-        // (nothing scanned another frame since matchHeartbeat: no await in between)
-        outcome = fast
-          ? (await this.service.matchedHeartbeat(this.principal, nodeId, this.memo)).kind
-          : await this.dispatch(frame!.type, frame!.body, data);
+        outcome = await this.dispatch(frame.type, frame.body, data);
       } finally {
         this.inflight.release();
       }
       if (type === 'node_heartbeat') this.observeHeartbeat(receivedAt, outcome ?? 'applied');
     } catch (err) {
-      const error = toSwitchboardError(err);
-      if (error.code === 'INTERNAL') this.log.error({ err, type }, 'frame failed');
-      if (type === 'node_heartbeat') this.observeHeartbeat(receivedAt, error.code);
-      this.sendError(error);
-      if (error.code === 'NOT_REGISTERED' && this.nodeId !== null) this.recordLost();
+      this.failed(err, type, receivedAt);
     }
+  }
+
+  /** A frame that failed: its error frame, and for a heartbeat its outcome counted. */
+  private failed(err: unknown, type: NodeFrameType | undefined, receivedAt: number): void {
+    const error = toSwitchboardError(err);
+    if (error.code === 'INTERNAL') this.log.error({ err, type }, 'frame failed');
+    if (type === 'node_heartbeat') this.observeHeartbeat(receivedAt, error.code);
+    this.sendError(error);
+    if (error.code === 'NOT_REGISTERED' && this.nodeId !== null) this.recordLost();
   }
 
   /** The node registered on this socket, but Redis no longer knows it: see REREGISTER_GRACE_MS. */
@@ -340,6 +387,7 @@ export class NodeSocket {
     clearTimeout(this.registerTimer);
     clearTimeout(this.forgotten);
     this.queue.length = 0;
+    this.queuedAt.length = 0;
     const nodeId = this.nodeId;
     if (nodeId !== null) this.feed.detach(nodeId, this.push);
     if (nodeId === null) return;
