@@ -38,6 +38,9 @@ import { crc32 } from 'node:zlib';
  *                            job-side safety net for a slot its node shard lost (services/worker/job-sweep.ts)
  *   <jtag>:events     channel (sharded pub/sub, SPUBLISH) "<job id>|<status or partial>" for every change
  *                            of a job of the shard, published by the script that made it (no key: nothing stored)
+ * The selectors' own figures (console, fleet-wide jobs/s and p99s), one slot:
+ *   {<prefix>:sel}:figures hash selector id → its cumulative figures (JSON, `at` its clock);
+ *                            readers skip entries older than 10 s and delete those older than 60 s
  * Sessions (`payload.session_id`) by crc32(sessionId), same tags:
  *   <jtag>:sess:<id>  hash   node (of the session's last job), next (utterance index); expires after SB_SESSION_TTL_MS
  */
@@ -166,6 +169,11 @@ export class KeyBuilder {
   /** The job indexes of the shard holding `jobId`'s record (same slot). */
   jobIndexesOf(jobId: string): { recent: string; failed: string } {
     return this.jobIndexes(shardOf(jobId, this.shards));
+  }
+
+  /** The selectors' published figures (shared/store/selector-figures.ts). */
+  get selectorFigures(): string {
+    return `{${this.prefix}:sel}:figures`;
   }
 
   /** A session's affinity and utterance counter, in job shard crc32(sessionId) mod shards. */

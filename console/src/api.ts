@@ -48,6 +48,13 @@ export interface Histogram {
   buckets: [number | null, number][];
 }
 
+export interface SelectorFigures {
+  jobs: Record<string, number>;
+  reservation_conflicts: number;
+  selection_seconds: Histogram;
+  request_seconds: Histogram;
+}
+
 export interface Fleet {
   at: number;
   nodes: {
@@ -65,12 +72,10 @@ export interface Fleet {
     shards: { shard: number; version: number; nodes: number; age_ms: number }[];
     lag_ms: { p50: number | null; p99: number | null };
   };
-  selector: {
-    jobs: Record<string, number>;
-    reservation_conflicts: number;
-    selection_seconds: Histogram;
-    request_seconds: Histogram;
-  };
+  /** the answering selector's cumulative figures */
+  selector: SelectorFigures;
+  /** every live selector's, each with its own clock `at` (this one's first) */
+  selectors?: (SelectorFigures & { id: string; at: number })[];
   jaeger_url: string | null;
 }
 

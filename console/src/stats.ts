@@ -54,8 +54,49 @@ export function windowQuantileMs(before: Histogram, after: Histogram, q: number)
   return lower * 1000;
 }
 
-/** Placements (201) in the window, per second. */
-export function jobsPerSecond(w: [Sample, Sample]): number {
+/** What the fleet's selectors did over a window: every selector seen at both ends, summed. */
+export interface FleetWindow {
+  /** selectors counted (present at both ends of the window) */
+  selectors: number;
+  jobsPerS: number;
+  conflictsPerS: number;
+  choiceP99Ms: number | null;
+  postP99Ms: number | null;
+}
+
+/**
+ * Fleet-wide rates and p99s over a window: per selector (`fleet.selectors`, each with its own
+ * clock `at`), the difference between its two readings; rates summed, histogram differences
+ * merged bucket by bucket before the quantile. A selector seen at one end only does not count
+ * (its counters started or stopped in between).
+ */
+export function fleetWindow(w: [Sample, Sample]): FleetWindow {
   const [a, b] = w;
-  return rate(a.fleet.selector.jobs['placed'] ?? 0, b.fleet.selector.jobs['placed'] ?? 0, b.at - a.at);
+  const before = new Map((a.fleet.selectors ?? []).map((s) => [s.id, s]));
+  let selectors = 0;
+  let jobsPerS = 0;
+  let conflictsPerS = 0;
+  const choice = new Map<number | null, number>();
+  const post = new Map<number | null, number>();
+  const merge = (into: Map<number | null, number>, from: Histogram, to: Histogram) => {
+    const prev = new Map(from.buckets.map(([le, c]) => [le, c]));
+    for (const [le, c] of to.buckets)
+      into.set(le, (into.get(le) ?? 0) + Math.max(0, c - (prev.get(le) ?? 0)));
+  };
+  for (const s of b.fleet.selectors ?? []) {
+    const p = before.get(s.id);
+    if (!p || s.at <= p.at) continue;
+    selectors++;
+    const ms = s.at - p.at;
+    jobsPerS += rate(p.jobs['placed'] ?? 0, s.jobs['placed'] ?? 0, ms);
+    conflictsPerS += rate(p.reservation_conflicts, s.reservation_conflicts, ms);
+    merge(choice, p.selection_seconds, s.selection_seconds);
+    merge(post, p.request_seconds, s.request_seconds);
+  }
+  const quantile = (deltas: Map<number | null, number>) => {
+    const zero: Histogram = { count: 0, buckets: [...deltas.keys()].map((le) => [le, 0]) };
+    const merged: Histogram = { count: 0, buckets: [...deltas.entries()] };
+    return windowQuantileMs(zero, merged, 0.99);
+  };
+  return { selectors, jobsPerS, conflictsPerS, choiceP99Ms: quantile(choice), postP99Ms: quantile(post) };
 }

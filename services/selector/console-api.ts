@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type express from 'express';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
@@ -9,6 +11,7 @@ import { jobRequestSchema } from '../../shared/protocol/client-messages.ts';
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import { routeParam } from '../../shared/route-params.ts';
+import { SelectorFiguresStore, type SelectorFigures } from '../../shared/store/selector-figures.ts';
 import { parseTraceparent } from '../../shared/telemetry.ts';
 import { callerOf, readableTenant } from './api-keys.ts';
 import { explain } from './explain.ts';
@@ -38,6 +41,8 @@ export interface ConsoleApiDeps {
 
 /** Heartbeats/s are the nodes heard within this window (each shard's `:live` zset) ÷ the window. */
 const HEARTBEAT_WINDOW_MS = 5000;
+/** How often a selector publishes its own figures for the other selectors' consoles. */
+const FIGURES_EVERY_MS = 2000;
 const LIST_LIMIT = 200;
 
 const explainSchema = z
@@ -51,9 +56,26 @@ const explainSchema = z
     message: 'give exactly one of job_id and request',
   });
 
-export function mountConsoleApi(app: express.Express, deps: ConsoleApiDeps): void {
+export function mountConsoleApi(app: express.Express, deps: ConsoleApiDeps): { close(): void } {
+  // this selector's figures, for every console: published every 2 s, read with the others'
+  const id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const figures = new SelectorFiguresStore(deps.redis, deps.keys);
+  const own = async (): Promise<SelectorFigures> => ({
+    id,
+    at: Date.now(),
+    ...(await replicaMetrics(deps.metrics)),
+  });
+  const timer = setInterval(
+    () =>
+      void own()
+        .then((f) => figures.publish(f))
+        .catch(() => undefined),
+    FIGURES_EVERY_MS,
+  );
+  timer.unref();
+
   app.get('/v1/console/fleet', async (_req: Request, res: Response) => {
-    res.json(await fleet(deps));
+    res.json(await fleet(deps, own, figures));
   });
 
   // recent or failed jobs, newest first (GET /v1/jobs?list=recent|failed&limit=)
@@ -107,9 +129,14 @@ export function mountConsoleApi(app: express.Express, deps: ConsoleApiDeps): voi
       ...answer,
     });
   });
+  return { close: () => clearInterval(timer) };
 }
 
-async function fleet(deps: ConsoleApiDeps) {
+async function fleet(
+  deps: ConsoleApiDeps,
+  own: () => Promise<SelectorFigures>,
+  figures: SelectorFiguresStore,
+) {
   const now = Date.now();
   const byStatus: Record<string, number> = { ready: 0, registering: 0, degraded: 0, offline: 0 };
   let draining = 0;
@@ -147,6 +174,9 @@ async function fleet(deps: ConsoleApiDeps) {
     ),
   );
   const heardTotal = heard.reduce((a, b) => a + b, 0);
+  const self = await own();
+  const others = (await figures.fresh(now).catch(() => [])).filter((f) => f.id !== self.id);
+  const { id: _id, at: _at, ...selector } = self;
   return {
     at: now,
     nodes: { total: deps.index.size, by_status: byStatus, draining, quarantined, slots, free },
@@ -158,7 +188,9 @@ async function fleet(deps: ConsoleApiDeps) {
     },
     snapshot: deps.snapshot(),
     // this replica's counters, cumulative: the console turns them into rates and windowed p99s
-    selector: await replicaMetrics(deps.metrics),
+    selector,
+    // every live selector's (this one's first), each with its own clock: fleet-wide figures
+    selectors: [self, ...others],
     jaeger_url: deps.jaegerUrl,
   };
 }
@@ -181,7 +213,8 @@ async function replicaMetrics(m: SelectorMetrics) {
       } else if (v.metricName?.endsWith('_count')) count = v.value;
     }
     // JSON has no Infinity: the +Inf bucket's bound is sent as null
-    return { count, buckets: buckets.map(([le, c]) => [Number.isFinite(le) ? le : null, c]) };
+    const sent = buckets.map(([le, c]): [number | null, number] => [Number.isFinite(le) ? le : null, c]);
+    return { count, buckets: sent };
   };
   return {
     jobs,

@@ -97,7 +97,7 @@ export function createSelectorApi(deps: SelectorApiDeps): { app: express.Express
     const viewer = callerOf(res)?.session === true && (req.method === 'GET' || req.path === '/explain');
     return viewer ? next() : adminOnly(req, res, next);
   });
-  mountConsoleApi(app, {
+  const consoleApi = mountConsoleApi(app, {
     placer: deps.placer,
     jobs: deps.jobs,
     index: deps.index,
@@ -218,7 +218,13 @@ export function createSelectorApi(deps: SelectorApiDeps): { app: express.Express
   app.delete('/v1/nodes/:id/drain', drain(false));
   mountCredentialRoutes(app, { nodes, queues: deps.queues });
 
-  return { app: finishServiceApp(app, deps.log), close: () => consoleRoutes.close() };
+  return {
+    app: finishServiceApp(app, deps.log),
+    close: () => {
+      consoleApi.close();
+      return consoleRoutes.close();
+    },
+  };
 }
 
 function firstHeader(header: string | string[] | undefined): string | null {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Histogram } from '../../console/src/api.ts';
-import { rate, windowOf, windowQuantileMs } from '../../console/src/stats.ts';
+import { fleetWindow, rate, windowOf, windowQuantileMs } from '../../console/src/stats.ts';
 
 /** The console's windowed figures (console/src/stats.ts): differences of cumulative readings. */
 const hist = (counts: number[]): Histogram => {
@@ -37,5 +37,42 @@ describe('console windowed figures', () => {
     const w = windowOf([s(0), s(1000), s(2000), s(3000)], 1500)!;
     expect([w[0].at, w[1].at]).toEqual([1000, 3000]);
     expect(windowOf([s(0), s(1000)], 5000)!.map((x) => x.at)).toEqual([0, 1000]);
+  });
+
+  it('fleet-wide: each selector’s own difference, rates summed, histograms merged; one seen at one end only does not count', () => {
+    const sel = (id: string, at: number, placed: number, conflicts: number, choice: number[]) => ({
+      id,
+      at,
+      jobs: { placed },
+      reservation_conflicts: conflicts,
+      selection_seconds: hist(choice),
+      request_seconds: hist(choice),
+    });
+    const sample = (at: number, selectors: ReturnType<typeof sel>[]) => ({
+      at,
+      fleet: { selectors } as never,
+    });
+    const w = fleetWindow([
+      sample(0, [
+        sel('a', 0, 100, 1, [10, 0, 0, 0]),
+        sel('b', 500, 50, 0, [0, 0, 0, 0]),
+        sel('gone', 0, 9, 9, [9, 9, 9, 9]),
+      ]),
+      sample(10_000, [
+        sel('a', 10_000, 200, 3, [10, 0, 0, 0]), // 100 jobs in 10 s, none observed by its histogram
+        sel('b', 10_500, 150, 0, [0, 0, 98, 2]), // 100 jobs in 10 s: 98 in (5, 10] ms, 2 beyond
+        sel('new', 10_000, 1000, 50, [500, 0, 0, 0]), // appeared in the window: its totals are not a rate
+      ]),
+    ]);
+    expect(w.selectors).toBe(2);
+    expect(w.jobsPerS).toBeCloseTo(20, 9);
+    expect(w.conflictsPerS).toBeCloseTo(0.2, 9);
+    expect(w.choiceP99Ms).toBe(10); // the 99th of 100 is beyond the last finite bound
+    expect(w.postP99Ms).toBe(10);
+    expect(fleetWindow([sample(0, []), sample(1000, [])])).toMatchObject({
+      selectors: 0,
+      jobsPerS: 0,
+      choiceP99Ms: null,
+    });
   });
 });

@@ -145,6 +145,7 @@ describe('Redis keys', () => {
     out.add(keys.jobIndexes(3).recent);
     out.add(keys.jobIndexes(3).failed);
     out.add(keys.openJobs(3));
+    out.add(keys.selectorFigures);
     out.add(`${keys.queuePrefix}:<queue>:…`);
     return new Set(
       [...out].map((key) => key.replace(/^\{sb:s3\}/, '{sb:s<k>}').replace(/^\{sb:j\d+\}/, '{sb:j<k>}')),

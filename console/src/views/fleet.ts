@@ -1,6 +1,6 @@
 import type { Fleet } from '../api.ts';
 import { fmt, h, stat, table } from '../dom.ts';
-import { jobsPerSecond, rate, windowOf, windowQuantileMs, type Sample } from '../stats.ts';
+import { fleetWindow, windowOf, type Sample } from '../stats.ts';
 
 const STATUSES = ['ready', 'registering', 'degraded', 'offline'];
 /** Rates and p99s over this window of polls. */
@@ -37,14 +37,10 @@ export function renderFleet(samples: readonly Sample[]): HTMLElement {
   if (!last) return h('p', { class: 'muted' }, 'loading…');
   const f: Fleet = last.fleet;
   const w = windowOf(samples, WINDOW_MS);
-  const sel = f.selector;
-  const choiceP99 = w
-    ? windowQuantileMs(w[0].fleet.selector.selection_seconds, sel.selection_seconds, 0.99)
-    : null;
-  const postP99 = w ? windowQuantileMs(w[0].fleet.selector.request_seconds, sel.request_seconds, 0.99) : null;
-  const conflictsPerS = w
-    ? rate(w[0].fleet.selector.reservation_conflicts, sel.reservation_conflicts, w[1].at - w[0].at)
-    : null;
+  // every live selector's figures, each differenced against itself, then summed / merged
+  const fw = w ? fleetWindow(w) : null;
+  const counted = fw ? `${fw.selectors} selector${fw.selectors === 1 ? '' : 's'}` : 'all selectors';
+  const conflictsTotal = (f.selectors ?? [f.selector]).reduce((n, s) => n + s.reservation_conflicts, 0);
   const oldestShard = Math.max(0, ...f.snapshot.shards.map((s) => s.age_ms));
   const used = f.nodes.slots - f.nodes.free;
   return h(
@@ -69,33 +65,45 @@ export function renderFleet(samples: readonly Sample[]): HTMLElement {
       ),
       stat(
         'jobs/s',
-        w ? fmt(jobsPerSecond(w), 2) : '–',
+        fw ? fmt(fw.jobsPerS, 2) : '–',
         'jobs',
-        `placements per second over the last ${WINDOW_MS / 1000} s, this selector`,
+        `placements per second over the last ${WINDOW_MS / 1000} s, summed over ${counted}`,
       ),
       stat(
         'choice p99 (ms)',
-        fmt(choiceP99, 3),
+        fmt(fw?.choiceP99Ms, 3),
         'choice-p99',
-        'in-memory selection, this selector, windowed',
+        `in-memory selection over the last ${WINDOW_MS / 1000} s, ${counted} merged`,
       ),
-      stat('POST p99 (ms)', fmt(postP99, 1), 'post-p99', 'POST /v1/jobs inside the selector, windowed'),
       stat(
-        'lag p50/p99 (ms)',
+        'POST p99 (ms)',
+        fmt(fw?.postP99Ms, 1),
+        'post-p99',
+        `POST /v1/jobs inside the selectors over the last ${WINDOW_MS / 1000} s, ${counted} merged`,
+      ),
+      stat(
+        'lag p50/p99 (ms, this selector)',
         `${fmt(f.snapshot.lag_ms.p50, 0)} / ${fmt(f.snapshot.lag_ms.p99, 0)}`,
         'lag',
         'pipeline lag: a heartbeat that changed a node received → visible to selection in this selector',
       ),
       stat(
-        'oldest shard (ms)',
+        'oldest shard (ms, this selector)',
         fmt(oldestShard, 0),
         'shard-age',
         'age of the oldest shard version in this replica',
       ),
       stat(
         'reservation conflicts',
-        `${sel.reservation_conflicts}${conflictsPerS ? ` (${fmt(conflictsPerS, 2)}/s)` : ''}`,
+        `${conflictsTotal}${fw?.conflictsPerS ? ` (${fmt(fw.conflictsPerS, 2)}/s)` : ''}`,
         'conflicts',
+        'since each live selector started, summed (and per second over the window)',
+      ),
+      stat(
+        'selectors',
+        (f.selectors ?? [f.selector]).length,
+        'selectors',
+        'selectors that published figures in the last 10 s',
       ),
     ),
     h(
