@@ -5,7 +5,8 @@
  * `node_heartbeat`. The sockets stay open until `close`.
  *
  * Commands (IPC): storm {url, nodes: [index, token][], concurrency} → {statuses, registerMs}
- * (statuses: `ack` / error codes / `closed` / `timeout`) · close.
+ * (statuses: `ack`, an error frame's code, `closed_<close code>`, `error_<errno>`, `http_<status>`,
+ * `timeout`) · close.
  */
 import WebSocket from 'ws';
 import { serveIpc } from '../lib/ipc.ts';
@@ -32,10 +33,10 @@ function reconnect(url: string, index: number, token: string): Promise<string> {
       resolve(outcome);
     };
     const timer = setTimeout(() => finish('timeout'), ACK_TIMEOUT_MS);
-    ws.on('error', () => finish('error'));
+    ws.on('error', (err: NodeJS.ErrnoException) => finish(`error_${err.code ?? 'ws'}`));
     ws.on('unexpected-response', (_req, res) => finish(`http_${res.statusCode}`));
-    ws.on('close', () => {
-      if (!closing) finish('closed');
+    ws.on('close', (code) => {
+      if (!closing) finish(`closed_${code}`);
     });
     ws.on('open', () => ws.send(JSON.stringify({ type: 'node_register', ...registerBody(id) })));
     ws.on('message', (data) => {

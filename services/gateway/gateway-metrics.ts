@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../../shared/metrics.ts';
+import { Counter, FoldedHistogram, Gauge, LATENCY_BUCKETS, type Registry } from '../../shared/metrics.ts';
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
 
@@ -25,7 +25,8 @@ export function createGatewayMetrics(registry: Registry) {
     countHeartbeat(outcome: string): void {
       pending.set(outcome, (pending.get(outcome) ?? 0) + 1);
     },
-    heartbeatSeconds: new Histogram({
+    /** `record(seconds)` on the hot paths: counted in arrays, folded in on scrape (FoldedHistogram). */
+    heartbeatSeconds: new FoldedHistogram({
       name: 'sb_heartbeat_duration_seconds',
       help: 'Server-side heartbeat handling time: frame or request received to Redis write done',
       buckets: LATENCY_BUCKETS,

@@ -74,7 +74,7 @@ async function handleHeartbeat(
     sendError(res, error);
   } finally {
     deps.metrics.countHeartbeat(outcome);
-    deps.metrics.heartbeatSeconds.observe((performance.now() - started) / 1000);
+    deps.metrics.heartbeatSeconds.record((performance.now() - started) / 1000);
   }
 }
 

@@ -342,7 +342,7 @@ export class NodeSocket {
 
   private observeHeartbeat(receivedAt: number, outcome: string): void {
     this.metrics.countHeartbeat(outcome);
-    this.metrics.heartbeatSeconds.observe((performance.now() - receivedAt) / 1000);
+    this.metrics.heartbeatSeconds.record((performance.now() - receivedAt) / 1000);
   }
 
   /**
