@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { capabilityPart, servicesPart, staticPart } from '../../shared/capability-digest.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { nodeRegisterSchema } from '../../shared/protocol/node-messages.ts';
 import { createRedisClient, waitUntilReady, type RedisClient } from '../../shared/redis-client.ts';
 import {
   decodeNodeHistory,
@@ -15,7 +13,7 @@ import {
   type HeartbeatWrite,
   type RegistrationWrite,
 } from '../../shared/store/node-shard.ts';
-import { registerBody } from '../support/node-fixtures.ts';
+import { registrationWrite } from '../support/node-fixtures.ts';
 import { uniquePrefix } from '../support/redis.ts';
 import { testConfig, type RedisTarget } from '../support/service-harness.ts';
 
@@ -51,23 +49,6 @@ export function describeNodeHistory(label: string, target: () => RedisTarget): v
       await redis.quit();
     });
 
-    function registration(nodeId: string): RegistrationWrite {
-      const reg = nodeRegisterSchema.parse(registerBody({ node_id: nodeId }));
-      return {
-        nodeId,
-        hasGpu: true,
-        maxJobs: 3,
-        acceptPublic: true,
-        agentVersion: reg.version,
-        platform: reg.platform,
-        parts: {
-          static: staticPart(reg, 3),
-          svc: servicesPart(reg.installed_services, reg.capability_by_type),
-          lang: capabilityPart(reg.language_capabilities ?? {}),
-          models: capabilityPart(reg.installed_models),
-        },
-      };
-    }
     let ts = Date.now();
     const beat = (w: RegistrationWrite, healthy = true): Promise<unknown> =>
       store.heartbeat({
@@ -90,7 +71,7 @@ export function describeNodeHistory(label: string, target: () => RedisTarget): v
       );
 
     it('records registration, heartbeats that change the status, closes, silence, drains, quarantine and revocation', async () => {
-      const w = registration('hist-node-1');
+      const w = registrationWrite('hist-node-1');
       const before = Date.now();
       await store.register(w, false, { by: 'node', conn: 'ws' });
       await beat(w); // registering → ready
@@ -149,7 +130,7 @@ export function describeNodeHistory(label: string, target: () => RedisTarget): v
     });
 
     it('keeps the last 26-30 changes (fewer naming operators) in chunks of at most 64 bytes, oldest dropped', async () => {
-      const w = registration('hist-node-2');
+      const w = registrationWrite('hist-node-2');
       await store.register(w, false, { by: 'node', conn: 'ws' });
       for (let i = 0; i < 40; i++) await admin.drain(w.nodeId, i % 2 === 0, 'ops');
       const k = keys.forNode(w.nodeId);
@@ -165,7 +146,7 @@ export function describeNodeHistory(label: string, target: () => RedisTarget): v
     });
 
     it('costs a steady node one field of about 21 bytes: registered, then ready', async () => {
-      const w = registration('hist-node-3');
+      const w = registrationWrite('hist-node-3');
       await store.register(w, false, { by: 'node', conn: 'ws' });
       for (let i = 0; i < 5; i++) await beat(w);
       const k = keys.forNode(w.nodeId);

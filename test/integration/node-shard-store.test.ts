@@ -1,11 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServerHandle } from '../../scripts/lib/redis-server-process.ts';
-import { capabilityPart, servicesPart, staticPart } from '../../shared/capability-digest.ts';
+import { capabilityPart } from '../../shared/capability-digest.ts';
 import { toSwitchboardError } from '../../shared/errors.ts';
 import { KeyBuilder } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { nodeRegisterSchema } from '../../shared/protocol/node-messages.ts';
 import { DerivedWorkQueues } from '../../shared/queues.ts';
 import { createRedisClient, waitForRedis, type RedisClient } from '../../shared/redis-client.ts';
 import {
@@ -14,7 +13,7 @@ import {
   type RegistrationWrite,
 } from '../../shared/store/node-shard.ts';
 import { CommandDeadlines, encodeEvalsha, PrebuiltCommand } from '../../shared/store/script-command.ts';
-import { registerBody } from '../support/node-fixtures.ts';
+import { registrationWrite } from '../support/node-fixtures.ts';
 import { uniquePrefix } from '../support/redis.ts';
 import { testConfig } from '../support/service-harness.ts';
 
@@ -62,24 +61,6 @@ describe('node shard store', () => {
     await server.destroy();
   });
 
-  function registration(nodeId: string): RegistrationWrite {
-    const reg = nodeRegisterSchema.parse(registerBody({ node_id: nodeId }));
-    return {
-      nodeId,
-      hasGpu: true,
-      maxJobs: 3,
-      acceptPublic: true,
-      agentVersion: reg.version,
-      platform: reg.platform,
-      parts: {
-        static: staticPart(reg, 3),
-        svc: servicesPart(reg.installed_services, reg.capability_by_type),
-        lang: capabilityPart(reg.language_capabilities ?? {}),
-        models: capabilityPart(reg.installed_models),
-      },
-    };
-  }
-
   function heartbeat(
     w: RegistrationWrite,
     timestamp: number,
@@ -103,7 +84,7 @@ describe('node shard store', () => {
   }
 
   it('names every result: registered, id_taken, applied, stale, clock_jump, not_registered', async () => {
-    const w = registration('store-node-1');
+    const w = registrationWrite('store-node-1');
     const first = await store.register(w, true, { by: 'node', conn: 'ws' });
     expect(first).toMatchObject({ kind: 'registered', isNew: true });
     expect(await store.register(w, true, { by: 'node', conn: 'ws' })).toEqual({ kind: 'id_taken' });
@@ -115,7 +96,7 @@ describe('node shard store', () => {
     });
     expect(await store.heartbeat(heartbeat(w, t - 500))).toEqual({ kind: 'stale', status: 'ready' });
     expect(await store.heartbeat(heartbeat(w, t - 60_000))).toMatchObject({ kind: 'clock_jump' });
-    expect(await store.heartbeat(heartbeat(registration('store-ghost'), t))).toEqual({
+    expect(await store.heartbeat(heartbeat(registrationWrite('store-ghost'), t))).toEqual({
       kind: 'not_registered',
     });
     const k = keys.forNode(w.nodeId);
@@ -128,7 +109,7 @@ describe('node shard store', () => {
   });
 
   it('sends the blobs when Redis holds other digests than the cached ones, and asks for a pool index', async () => {
-    const w = registration('store-node-2');
+    const w = registrationWrite('store-node-2');
     await store.register(w, false, { by: 'node', conn: 'ws' });
     const changed = capabilityPart({ asr_languages: ['fr'] });
     const outcome = await store.heartbeat(heartbeat(w, Date.now(), { lang: changed }));
@@ -141,7 +122,7 @@ describe('node shard store', () => {
   });
 
   it('markOffline, recordNodeError and releaseConnection answer by the epoch and the record', async () => {
-    const w = registration('store-node-3');
+    const w = registrationWrite('store-node-3');
     const reg = await store.register(w, false, { by: 'node', conn: 'ws' });
     if (reg.kind !== 'registered') throw new Error(reg.kind);
     expect(await store.recordNodeError(w.nodeId, { code: 'E_X', message: 'boom' })).toBe(true);
@@ -190,7 +171,7 @@ describe('node shard store', () => {
   });
 
   it('recovers from NOSCRIPT (Redis lost its script cache) through the defined command', async () => {
-    const w = registration('store-node-4');
+    const w = registrationWrite('store-node-4');
     await store.register(w, false, { by: 'node', conn: 'ws' });
     await inspect.script('FLUSH');
     expect(await store.heartbeat(heartbeat(w, Date.now()))).toMatchObject({ kind: 'applied' });
@@ -198,7 +179,7 @@ describe('node shard store', () => {
   });
 
   it('a stalled Redis: the deadline sweep rejects in-flight heartbeats as ioredis would, SCHEDULER_DEPENDENCY_DOWN', async () => {
-    const w = registration('store-node-5');
+    const w = registrationWrite('store-node-5');
     await store.register(w, false, { by: 'node', conn: 'ws' });
     await inspect.client('PAUSE', 1500, 'ALL');
     const started = performance.now();

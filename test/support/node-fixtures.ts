@@ -1,3 +1,6 @@
+import { capabilityPart, servicesPart, staticPart } from '../../shared/capability-digest.ts';
+import { nodeRegisterSchema } from '../../shared/protocol/node-messages.ts';
+import type { RegistrationWrite } from '../../shared/store/node-shard.ts';
 /** Valid node protocol messages (PROTOCOL.md) to start tests from. */
 
 export function registerBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -57,3 +60,22 @@ export function heartbeatBody(
 
 export const frame = (type: string, body: Record<string, unknown>): string =>
   JSON.stringify({ type, ...body });
+
+/** What the gateway hands NodeShardStore.register for registerBody({ node_id }) (3 slots, a GPU). */
+export function registrationWrite(nodeId: string): RegistrationWrite {
+  const reg = nodeRegisterSchema.parse(registerBody({ node_id: nodeId }));
+  return {
+    nodeId,
+    hasGpu: true,
+    maxJobs: 3,
+    acceptPublic: true,
+    agentVersion: reg.version,
+    platform: reg.platform,
+    parts: {
+      static: staticPart(reg, 3),
+      svc: servicesPart(reg.installed_services, reg.capability_by_type),
+      lang: capabilityPart(reg.language_capabilities ?? {}),
+      models: capabilityPart(reg.installed_models),
+    },
+  };
+}
