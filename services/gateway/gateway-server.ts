@@ -10,7 +10,8 @@ import { createHttpHandler } from './http-api.ts';
 import { InflightLimiter } from './load-shedding.ts';
 import { tokenFrom, type NodeAuthenticator, type Principal } from './node-auth.ts';
 import type { NodeService } from './node-service.ts';
-import { NodeSocket, type SocketLimits } from './node-socket.ts';
+import { NodeSocket } from './node-socket.ts';
+import type { SocketLimits } from './socket-limits.ts';
 
 export interface GatewayServerDeps {
   service: NodeService;

@@ -1,8 +1,8 @@
 import type { RawData, WebSocket } from 'ws';
 import { SwitchboardError, toSwitchboardError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { describeValue, parseJsonMessage } from '../../shared/protocol/json-message.ts';
-import { NODE_FRAME_TYPES, type NodeFrameType } from '../../shared/protocol/node-messages.ts';
+import type { NodeFrameType } from '../../shared/protocol/node-messages.ts';
+import { parseNodeFrame } from '../../shared/protocol/node-frame.ts';
 import { errorFrame } from '../../shared/protocol/outbound-frames.ts';
 import type { AssignmentFeed } from './assignment-feed.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
@@ -12,34 +12,18 @@ import type { Principal } from './node-auth.ts';
 import { recordRegistrationFailure } from './registration-refusals.ts';
 import { notRegistered, type NodeService } from './node-service.ts';
 import type { HeartbeatOutcome } from './node-registry.ts';
+import {
+  CLOSE_TOO_BIG,
+  CLOSE_FLOODING,
+  CLOSE_GOING_AWAY,
+  CLOSE_REFUSED,
+  CLOSE_REVOKED,
+  CLOSE_REGISTER_TIMEOUT,
+  CLOSE_NOT_REGISTERED,
+  REREGISTER_GRACE_MS,
+  type SocketLimits,
+} from './socket-limits.ts';
 
-export interface SocketLimits {
-  maxMessageBytes: number;
-  /** Sustained frames/s; bursts up to 4x. */
-  rate: number;
-  /** Frames accepted but not yet handled, per socket. */
-  maxQueued: number;
-  /** A socket not registered within this is closed with 4408. */
-  registerTimeoutMs: number;
-}
-
-export const CLOSE_TOO_BIG = 1009;
-export const CLOSE_FLOODING = 4429;
-export const CLOSE_GOING_AWAY = 1001;
-/** The join token may not take the node id it asked for: reconnect and try again later. */
-export const CLOSE_REFUSED = 4403;
-/** An operator revoked the node's credentials. */
-export const CLOSE_REVOKED = 4401;
-export const CLOSE_REGISTER_TIMEOUT = 4408;
-export const CLOSE_NOT_REGISTERED = 4404;
-/**
- * A registered socket whose node record is gone (Redis came back without its data) and that
- * did not register again within this is closed with 4404: an agent that ignores `error` frames
- * (the lingua client does) reconnects and registers, instead of heartbeating unseen forever.
- */
-export const REREGISTER_GRACE_MS = 2000;
-
-const FRAME_TYPES = new Set<string>(NODE_FRAME_TYPES);
 /** Deliveries a socket remembers to send each assignment once (a node holds far fewer jobs). */
 const DELIVERED_MEMORY = 1024;
 
@@ -234,7 +218,7 @@ export class NodeSocket {
   private async handle(data: RawData, receivedAt: number): Promise<void> {
     let type: NodeFrameType | undefined;
     try {
-      const frame = parseFrame(data);
+      const frame = parseNodeFrame((data as Buffer).toString('utf8'));
       type = frame.type;
       if (type === 'node_heartbeat' && this.nodeId === null && !this.registerSeen) {
         // the lingua client's reconnect order: a heartbeat, then node_register; the register resumes it
@@ -407,19 +391,4 @@ export class NodeSocket {
   private send(text: string): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
   }
-}
-
-function parseFrame(data: RawData): { type: NodeFrameType; body: Record<string, unknown> } {
-  const value = parseJsonMessage((data as Buffer).toString('utf8'), 'frame');
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new SwitchboardError('INVALID_MESSAGE', 'frame must be a JSON object');
-  }
-  const type = (value as { type?: unknown }).type;
-  if (typeof type !== 'string' || !FRAME_TYPES.has(type)) {
-    throw new SwitchboardError(
-      'INVALID_MESSAGE',
-      `type: expected one of ${NODE_FRAME_TYPES.join(', ')}, got ${describeValue(type)}`,
-    );
-  }
-  return { type: type as NodeFrameType, body: value as Record<string, unknown> };
 }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeAgent } from '../../agent/node-agent.ts';
 import type { RegistrationBody } from '../../agent/protocol.ts';
 import { startRedisServer, type RedisServerHandle } from '../../scripts/lib/redis-server-process.ts';
-import { CLOSE_NOT_REGISTERED, REREGISTER_GRACE_MS } from '../../services/gateway/node-socket.ts';
+import { CLOSE_NOT_REGISTERED, REREGISTER_GRACE_MS } from '../../services/gateway/socket-limits.ts';
 import { frame, heartbeatBody, registerBody } from '../support/node-fixtures.ts';
 import { uniquePrefix, waitFor } from '../support/redis.ts';
 import { JOIN_TOKEN, startTestGateway, type TestGateway } from '../support/service-harness.ts';
