@@ -1,20 +1,12 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
 import type { Browser, Page } from 'playwright-core';
 import { buildConsole, chromiumAvailable, launchChromium, SCREENSHOTS } from '../support/browser.ts';
-import { checkpointEntry, TestFleet } from '../support/fleet.ts';
-import { frame } from '../support/node-fixtures.ts';
-import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
-import {
-  ADMIN_API_KEY,
-  startTestGateway,
-  startTestSelector,
-  startTestWorker,
-  type TestGateway,
-  type TestSelector,
-  type TestWorker,
-} from '../support/service-harness.ts';
+import { TestFleet } from '../support/fleet.ts';
+import { frame, FR_DE_NODE } from '../support/node-fixtures.ts';
+import { uniquePrefix, waitFor } from '../support/redis.ts';
+import { ADMIN_API_KEY, type TestSelector } from '../support/service-harness.ts';
+import { TestStack } from '../support/test-stack.ts';
 
 const VIEWER_KEY = 'acme-console-key-1';
 const ZH = ['web-a', 'web-b', 'web-hot'];
@@ -28,34 +20,24 @@ const FR = ['web-fr'];
 describe.skipIf(!chromiumAvailable())('console in a browser', () => {
   const prefix = uniquePrefix();
   let consoleDir: string;
-  let gw: TestGateway;
-  let worker: TestWorker;
+  let stack: TestStack | undefined;
   let selector: TestSelector;
   let fleet: TestFleet;
-  let redis: Redis;
   let browser: Browser;
 
   beforeAll(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     consoleDir = await buildConsole();
-    gw = await startTestGateway(prefix, { redisUrl: redisUrl() });
-    worker = await startTestWorker(prefix, { redisUrl: redisUrl() });
-    selector = await startTestSelector(
-      prefix,
-      { redisUrl: redisUrl() },
-      { SB_API_KEYS: `acme:${VIEWER_KEY}`, SB_CONSOLE_DIR: consoleDir, SB_QUARANTINE_FAULTS: '0' },
-    );
-    redis = new Redis(redisUrl());
-    fleet = await TestFleet.connect(gw.ws, ZH, { max_concurrent_jobs: 4 });
-    const fr = await TestFleet.connect(gw.ws, FR, {
-      language_capabilities: {
-        asr_languages: ['fr', 'de'],
-        tts_languages: ['fr', 'de'],
-        nmt_capabilities: [{ model_id: 'm', languages: ['fr', 'de'], rule: 'any_to_any' }],
+    stack = await TestStack.start(prefix, {
+      selectorEnv: {
+        SB_API_KEYS: `acme:${VIEWER_KEY}`,
+        SB_CONSOLE_DIR: consoleDir,
+        SB_QUARANTINE_FAULTS: '0',
       },
     });
-    fleet.sockets.push(...fr.sockets);
-    fleet.ids.push(...fr.ids);
+    ({ selector } = stack);
+    fleet = stack.track(await TestFleet.connect(stack.gw.ws, ZH, { max_concurrent_jobs: 4 }));
+    fleet.adopt(await TestFleet.connect(stack.gw.ws, FR, FR_DE_NODE));
     fleet.ids.forEach((id, i) =>
       fleet.heartbeat(
         i,
@@ -64,20 +46,12 @@ describe.skipIf(!chromiumAvailable())('console in a browser', () => {
         id === 'web-fr' ? { language_capabilities: undefined } : {},
       ),
     );
-    for (const id of fleet.ids)
-      await waitFor(async () => (await checkpointEntry(redis, gw.keys, id))?.status === 'ready');
-    await waitFor(
-      async () => ((await (await selector.api('/v1/snapshot')).json()) as { nodes: number }).nodes === 4,
-    );
+    await stack.waitReady(fleet.ids);
     browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
-    await fleet?.close();
-    await selector?.close();
-    await worker?.close();
-    await gw?.close();
-    await redis?.quit();
+    await stack?.close();
     if (consoleDir) rmSync(consoleDir, { recursive: true, force: true });
   });
 

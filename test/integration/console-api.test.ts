@@ -2,19 +2,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { checkpointEntry, TestFleet } from '../support/fleet.ts';
-import { frame } from '../support/node-fixtures.ts';
-import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
-import {
-  ADMIN_API_KEY,
-  startTestGateway,
-  startTestSelector,
-  startTestWorker,
-  type TestGateway,
-  type TestSelector,
-  type TestWorker,
-} from '../support/service-harness.ts';
+import { frame, FR_DE_NODE } from '../support/node-fixtures.ts';
+import { uniquePrefix, waitFor } from '../support/redis.ts';
+import { ADMIN_API_KEY, type TestGateway, type TestSelector } from '../support/service-harness.ts';
+import { TestStack } from '../support/test-stack.ts';
 
 const ACME = 'acme-key-0001';
 const NODES = ['con-ok', 'con-hot', 'con-fr'];
@@ -23,47 +16,31 @@ const NODES = ['con-ok', 'con-hot', 'con-fr'];
 describe('console API', () => {
   const prefix = uniquePrefix();
   const consoleDir = mkdtempSync(join(tmpdir(), 'sb-console-'));
+  let stack: TestStack;
   let gw: TestGateway;
-  let worker: TestWorker;
   let selector: TestSelector;
   let fleet: TestFleet;
   let redis: Redis;
 
   beforeAll(async () => {
     writeFileSync(join(consoleDir, 'index.html'), '<!doctype html><title>console</title>');
-    gw = await startTestGateway(prefix, { redisUrl: redisUrl() });
-    worker = await startTestWorker(prefix, { redisUrl: redisUrl() });
-    selector = await startTestSelector(
-      prefix,
-      { redisUrl: redisUrl() },
-      { SB_API_KEYS: `acme:${ACME}`, SB_CONSOLE_DIR: consoleDir, SB_JAEGER_URL: 'http://jaeger.test:16686/' },
-    );
-    redis = new Redis(redisUrl());
-    fleet = await TestFleet.connect(gw.ws, NODES.slice(0, 2), { max_concurrent_jobs: 4 });
-    const fr = await TestFleet.connect(gw.ws, NODES.slice(2), {
-      language_capabilities: {
-        asr_languages: ['fr', 'de'],
-        tts_languages: ['fr', 'de'],
-        nmt_capabilities: [{ model_id: 'm', languages: ['fr', 'de'], rule: 'any_to_any' }],
+    stack = await TestStack.start(prefix, {
+      selectorEnv: {
+        SB_API_KEYS: `acme:${ACME}`,
+        SB_CONSOLE_DIR: consoleDir,
+        SB_JAEGER_URL: 'http://jaeger.test:16686/',
       },
     });
-    fleet.sockets.push(...fr.sockets);
-    fleet.ids.push(...fr.ids);
+    ({ gw, selector, redis } = stack);
+    fleet = stack.track(await TestFleet.connect(gw.ws, NODES.slice(0, 2), { max_concurrent_jobs: 4 }));
+    fleet.adopt(await TestFleet.connect(gw.ws, NODES.slice(2), FR_DE_NODE));
     fleet.heartbeat(0, 1);
     fleet.heartbeat(1, 1, { cpu_percent: 95 });
     fleet.heartbeat(2, 1, {}, { language_capabilities: undefined });
-    for (const id of NODES)
-      await waitFor(async () => (await checkpointEntry(redis, gw.keys, id))?.status === 'ready');
-    await waitFor(
-      async () => ((await (await selector.api('/v1/snapshot')).json()) as { nodes: number }).nodes === 3,
-    );
+    await stack.waitReady(NODES);
   });
   afterAll(async () => {
-    await fleet.close();
-    await selector.close();
-    await worker.close();
-    await gw.close();
-    await redis.quit();
+    await stack.close();
     rmSync(consoleDir, { recursive: true, force: true });
   });
 

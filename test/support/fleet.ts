@@ -38,6 +38,13 @@ export class TestFleet {
     );
   }
 
+  /** Takes `other`'s nodes in (after this fleet's own): one fleet to heartbeat and close. */
+  adopt(other: TestFleet): this {
+    this.sockets.push(...other.sockets);
+    this.ids.push(...other.ids);
+    return this;
+  }
+
   errors(): unknown[] {
     return this.sockets.flatMap((s) => s.frames.filter((f) => f.type === 'error'));
   }

@@ -79,3 +79,12 @@ export function registrationWrite(nodeId: string): RegistrationWrite {
     },
   };
 }
+
+/** Registration overrides of a node serving only French and German (no zh/en pair). */
+export const FR_DE_NODE = {
+  language_capabilities: {
+    asr_languages: ['fr', 'de'],
+    tts_languages: ['fr', 'de'],
+    nmt_capabilities: [{ model_id: 'm', languages: ['fr', 'de'], rule: 'any_to_any' }],
+  },
+};

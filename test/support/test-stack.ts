@@ -17,6 +17,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** environment of the worker only, on top of `env` */
   workerEnv?: Record<string, string>;
+  /** environment of the selector only, on top of `env` */
+  selectorEnv?: Record<string, string>;
 }
 
 export interface Closable {
@@ -45,7 +47,7 @@ export class TestStack {
     for (let i = 0; i < (options.gateways ?? 1); i++)
       gateways.push(await startTestGateway(prefix, target, env));
     const worker = await startTestWorker(prefix, target, { ...env, ...options.workerEnv });
-    const selector = await startTestSelector(prefix, target, env);
+    const selector = await startTestSelector(prefix, target, { ...env, ...options.selectorEnv });
     return new TestStack(gateways, worker, selector, new Redis(redisUrl()));
   }
 
