@@ -107,7 +107,7 @@ export function mountConsole(app: express.Express, deps: ConsoleDeps): { close()
   const board = new ExpressAdapter();
   board.setBasePath('/console/queues');
   createBullBoard({
-    queues: [deps.queues.poolIndex, deps.queues.snapshotFlush, deps.queues.failover, liveness].map(
+    queues: [deps.queues.snapshotFlush, deps.queues.failover, liveness].map(
       (queue) => new BullMQAdapter(queue, { readOnlyMode: true }),
     ),
     serverAdapter: board,
