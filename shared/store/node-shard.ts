@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts';
 import { scriptSha, type HeartbeatReply } from '../lua-scripts.ts';
 import type { RedisClient } from '../redis-client.ts';
 import { HeartbeatTemplate } from './heartbeat-command.ts';
+import { HEARTBEAT_CODE, HeartbeatCall, type HeartbeatReplies } from './heartbeat-call.ts';
 import { HeartbeatConnection } from './heartbeat-connection.ts';
 import { CommandDeadlines, encodeEvalsha, PrebuiltCommand } from './script-command.ts';
 
@@ -88,17 +89,7 @@ export type HeartbeatOutcome =
   | { kind: 'stale'; status: string }
   | { kind: 'not_registered' };
 
-/** recordHeartbeat's reply codes (lua/recordHeartbeat-7.lua). */
-export const HEARTBEAT_CODE = {
-  notRegistered: -1,
-  /** reordered in flight: only liveness refreshed */
-  stale: 0,
-  applied: 1,
-  /** a changed capability part came without its blob: call again with blobs */
-  sendBlobs: 2,
-  /** applied although older than the stored timestamp by more than the reorder window */
-  clockJump: 3,
-} as const;
+export { HEARTBEAT_CODE };
 
 /** recordHeartbeat's KEYS + ARGV, in the order lua/recordHeartbeat-7.lua documents. */
 export function heartbeatKeysAndArgs(
@@ -137,7 +128,7 @@ export function heartbeatKeysAndArgs(
     p.reorderWindowMs,
   ];
 }
-const HEARTBEAT_KEYS = 7;
+export const HEARTBEAT_KEYS = 7;
 /** Nodes whose heartbeat command one store keeps prebuilt (~0.5 KB each). */
 const TEMPLATE_NODES = 100_000;
 
@@ -154,7 +145,7 @@ export interface NodeShardStoreOptions {
   commandTimeoutMs: number;
 }
 
-export class NodeShardStore {
+export class NodeShardStore implements HeartbeatReplies {
   private readonly log: Logger;
   private readonly heartbeatSha = scriptSha('recordHeartbeat');
   private readonly deadlines = new CommandDeadlines();
@@ -221,11 +212,41 @@ export class NodeShardStore {
     // not an async function: its promise and await machinery cost ~0.4 KB per heartbeat
     // (bench/alloc.ts "WHOLE GATEWAY"); one `then` instead
     const k = this.keys.forNode(h.nodeId);
-    return this.recordHeartbeat(k, h, !h.cached).then((reply) =>
-      reply[0] === HEARTBEAT_CODE.sendBlobs
-        ? this.recordHeartbeat(k, h, true).then((again) => this.heartbeatOutcome(k, h, again))
-        : this.heartbeatOutcome(k, h, reply),
-    );
+    return this.recordHeartbeat(k, h, !h.cached).then((reply) => this.outcomeOf(k, h, reply));
+  }
+
+  private outcomeOf(
+    k: ShardKeys,
+    h: HeartbeatWrite,
+    reply: HeartbeatReply,
+  ): Promise<HeartbeatOutcome> | HeartbeatOutcome {
+    return reply[0] === HEARTBEAT_CODE.sendBlobs
+      ? this.recordHeartbeat(k, h, true).then((again) => this.heartbeatOutcome(k, h, again))
+      : this.heartbeatOutcome(k, h, reply);
+  }
+
+  /** A node socket's reusable heartbeat (heartbeat-call.ts). */
+  heartbeatCall(done: HeartbeatCall['done'], failed: HeartbeatCall['failed']): HeartbeatCall {
+    return new HeartbeatCall(this, done, failed);
+  }
+
+  /** heartbeat(call.write), answered through the call's callbacks (heartbeat-call.ts). */
+  sendHeartbeat(call: HeartbeatCall): void {
+    const h = call.write;
+    const k = this.keys.forNode(h.nodeId);
+    const template = h.cached ? this.template(k, h) : null;
+    const connection = this.connection;
+    if (template === null || !connection?.ready) {
+      this.heartbeat(h).then(call.outcome, call.failed);
+      return;
+    }
+    call.keys = k;
+    connection.sendTo(template.encode(h, Date.now()), call.onReply, call.onError);
+  }
+
+  /** The outcome of a call's reply that asks for more (blobs, derived work). */
+  async settle(call: HeartbeatCall, reply: HeartbeatReply): Promise<HeartbeatOutcome> {
+    return this.outcomeOf(call.keys!, call.write, reply);
   }
 
   private heartbeatOutcome(
