@@ -10,9 +10,11 @@
     4. capability parts: a part whose digest differs from the stored one takes a reference to
        its blob in the shard's caps hash (stored there if new) and drops the old one
        (lua/includes/caps.lua); a record of an earlier layout is migrated first
-    5. significance filter against the PUBLISHED values (the shard's published-values hash,
-       written by the snapshot flush): the node is added to the dirty set only when the
-       snapshot would change meaningfully; reports whether the dirty set was empty before.
+    5. significance filter against the PUBLISHED values (the record's `pub`, written by the
+       snapshot flush; a record published before they moved there has them in the shard's
+       published-values hash, moved into the record now): the node is added to the dirty set
+       only when the snapshot would change meaningfully; reports whether the dirty set was
+       empty before.
        A real change (not the max-age republication) that is the first since the node's last
        publication stamps `chg_at` = server time: where the pipeline lag of the change starts.
 
@@ -20,7 +22,8 @@
   KEYS[2] liveness zset  {p:sK}:live
   KEYS[3] offline zset   {p:sK}:offline
   KEYS[4] dirty set      {p:sK}:dirty
-  KEYS[5] published      {p:sK}:pub   (id -> "status|running|cpu|gpu|mem|published_at")
+  KEYS[5] published      {p:sK}:pub   (before issue 13's third step: id -> the published values;
+                                       the record's `pub` now, "status|running|cpu|gpu|mem|at")
   KEYS[6] capability blobs {p:sK}:caps     (digest -> canonical JSON, once per shard)
   KEYS[7] blob references  {p:sK}:caprefs  (digest -> node-hash fields naming it)
 
@@ -58,7 +61,8 @@ local nodeKey, liveKey, offlineKey, dirtyKey, pubKey = KEYS[1], KEYS[2], KEYS[3]
 local capsKey, refsKey = KEYS[6], KEYS[7]
 local nodeId, ts, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 
-local s = rcall('HMGET', nodeKey, 'status', 'hb_ts', 'gpu', 'unhealthy', 'dg_svc', 'dg_lang', 'dg_models', 'cap_svc')
+local s = rcall('HMGET', nodeKey, 'status', 'hb_ts', 'gpu', 'unhealthy', 'dg_svc', 'dg_lang', 'dg_models', 'cap_svc',
+  'pub')
 -- s[7], s[8]: fields only a record of an earlier layout has (caps.lua migrateRecord)
 local status = s[1]
 if not status or status == 'removed' then return { -1, '', 0, 0 } end
@@ -133,7 +137,15 @@ if status == 'offline' then
 end
 
 -- 5. significance filter against the published entry
-local published = rcall('HGET', pubKey, nodeId)
+local published = s[9]
+if not published then
+  -- published before the values moved into the record: moved now
+  published = rcall('HGET', pubKey, nodeId)
+  if published then
+    rcall('HSET', nodeKey, 'pub', published)
+    rcall('HDEL', pubKey, nodeId)
+  end
+end
 local changed = capChanged == 1 or significantChange(published, next, ARGV[8], ARGV[4], ARGV[5], ARGV[7],
   tonumber(ARGV[15]))
 local dirty = changed or significantChange(published, next, ARGV[8], ARGV[4], ARGV[5], ARGV[7],

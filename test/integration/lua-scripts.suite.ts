@@ -125,7 +125,7 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         'gpu_pct',
         'mem',
       );
-      await redis.hset(k().published, nodeId, `${status}|${running}|${cpu}|${gpu}|${mem}|${at}`);
+      await redis.hset(node(), 'pub', `${status}|${running}|${cpu}|${gpu}|${mem}|${at}`);
       await redis.del(k().dirty);
     }
 
@@ -330,6 +330,21 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         await heartbeat();
         await publishCurrent(Date.now() - 60_000);
         expect((await heartbeat({ maxAgeMs: 30_000 }))[3]).toBe(1);
+      });
+
+      it('compares with values published before they moved into the record, and moves them', async () => {
+        await register();
+        await heartbeat({ cpu: 10, gpu: 20, mem: 30 });
+        await publishCurrent();
+        // as the earlier layout kept them: in the shard's hash, not the record
+        const values = await field('pub');
+        await redis.hdel(node(), 'pub');
+        await redis.hset(k().published, nodeId, values!);
+        expect((await heartbeat({ cpu: 12, gpu: 20, mem: 30 }))[3]).toBe(0); // not significant
+        expect(await redis.sismember(k().dirty, nodeId)).toBe(0);
+        expect(await field('pub')).toBe(values);
+        expect(await redis.hexists(k().published, nodeId)).toBe(0);
+        expect((await heartbeat({ cpu: 40, gpu: 20, mem: 30 }))[3]).toBe(1); // against the moved values
       });
     });
 

@@ -57,7 +57,7 @@ describe('pipeline lag stamp (chg_at → entry.changedAt)', () => {
   async function publish(at: number) {
     const values = await redis.hmget(k().node(id), ...ENTRY_FIELDS);
     const entry = buildSnapshotEntry(id, values, at)!;
-    await redis.hset(k().published, id, publishedValues(entry));
+    await redis.hset(k().node(id), 'pub', publishedValues(entry));
     await redis.srem(k().dirty, id);
     return entry;
   }
