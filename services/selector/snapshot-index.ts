@@ -1,47 +1,17 @@
-import {
-  AUTO_LANG,
-  languageProfile,
-  pairKey,
-  pipelinePools,
-  type LanguageProfile,
-} from '../../shared/language-pairs.ts';
+import type { LanguageProfile } from '../../shared/language-pairs.ts';
 import type { SnapshotEntry } from '../../shared/snapshot-entry.ts';
-import { clearBit, setBit, type Bits } from './bitset.ts';
+import { clearBit, hasBit, setBit, type Bits } from './bitset.ts';
 import { Eligible } from './eligible-nodes.ts';
+import { LangKeys, type IndexKind } from './index-keys.ts';
+import { LoadOrder } from './load-order.ts';
 import { rendezvousNodeHash } from './rendezvous.ts';
 
-/**
- * Index kinds, each mapping a key to the ids of the nodes that have it:
- *  pool     "src:tgt" | "auto:tgt" — full pipeline, AS THE WORKER'S POOL INDEX PUBLISHED IT
- *           (entry.pools, services/worker/pool-indexer.ts); an offline node, which the worker
- *           keeps in no pool, is indexed under the pools its languages give (shared
- *           language-pairs.ts), so that the breakdown still counts it as `offline`
- *  asrNmt   "src:tgt" | "auto:tgt" — ASR src and NMT src→tgt (pipelines without TTS)
- *  nmt      "src:tgt" | "*:tgt"     — NMT src→tgt; "*:tgt": some source into tgt
- *  asr | tts | semantic   language  — "*" = has at least one language of that kind
- *  asrSemantic  "*"                 — some language is both ASR and semantic
- *  type     service type            — reported ready
- *  feature  feature flag            — supported
- * Nesting the language stage relies on: asrNmt ⊆ asr(src) and asrNmt ⊆ nmt(src:tgt); pool ⊆
- * asrNmt when the worker's pools agree with the entry's languages (not while a capability
- * change waits for its re-index: selection then takes the intersection, language-stage.ts).
- */
-export type IndexKind =
-  'pool' | 'asrNmt' | 'nmt' | 'asr' | 'tts' | 'semantic' | 'asrSemantic' | 'type' | 'feature';
-
-export const ANY_LANGUAGE = '*';
+export { ANY_LANGUAGE, type IndexKind } from './index-keys.ts';
 
 export interface ReplicaNode {
   readonly entry: SnapshotEntry;
   readonly shard: number;
   readonly profile: LanguageProfile;
-}
-
-interface Derived {
-  profile: LanguageProfile;
-  keys: [IndexKind, string][];
-  /** the pools the languages give: used for offline nodes only */
-  pools: string[];
 }
 
 interface Slotted extends ReplicaNode {
@@ -50,7 +20,6 @@ interface Slotted extends ReplicaNode {
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
-const PROFILE_CACHE_LIMIT = 10_000;
 /** Index sets whose bit sets are kept (those selections asked for); beyond it they are dropped. */
 const BITS_CACHE_LIMIT = 4096;
 const MIN_CAPACITY = 1024;
@@ -71,8 +40,8 @@ const MIN_CAPACITY = 1024;
 export class SnapshotIndex {
   private readonly nodes = new Map<string, Slotted>();
   private readonly indexes = new Map<IndexKind, Map<string, Set<string>>>();
-  /** Language profiles are derived once per distinct language capability digest. */
-  private readonly derived = new Map<string, Derived>();
+  /** Language profiles and index keys, derived once per distinct language capability digest. */
+  private readonly langKeys = new LangKeys();
   private readonly setBits = new Map<ReadonlySet<string>, Bits>();
 
   private capacity = 0;
@@ -100,6 +69,8 @@ export class SnapshotIndex {
   draining: Bits = new Uint32Array(0);
   /** has a quarantinedUntil (whether it has passed is checked per selection) */
   quarantined: Bits = new Uint32Array(0);
+  /** members of `quarantined` (selection skips the check when none) */
+  quarantinedNodes = 0;
   gpu: Bits = new Uint32Array(0);
   acceptsPublic: Bits = new Uint32Array(0);
   /** running + reserved ≥ max in the snapshot */
@@ -112,8 +83,10 @@ export class SnapshotIndex {
   private hot: Bits | null = null;
   private hotThreshold = NaN;
   private readonly scratch: Bits[] = [];
-  /** The eligible list of the current selection (node-filters.ts, ranking.ts). */
+  /** The eligible nodes of the current selection (node-filters.ts, ranking.ts). */
   readonly eligible = new Eligible();
+  /** The slots by (load, gpu0, slot), for least-loaded ranking (load-order.ts). */
+  readonly loadOrder = new LoadOrder();
 
   get size(): number {
     return this.nodes.size;
@@ -201,7 +174,7 @@ export class SnapshotIndex {
 
   upsert(entry: SnapshotEntry, shard: number): void {
     this.remove(entry.id);
-    const d = this.derive(entry);
+    const d = this.langKeys.of(entry);
     const keys: [IndexKind, string][] = [...d.keys];
     for (const pool of entry.status === 'offline' ? d.pools : entry.pools) keys.push(['pool', pool]);
     for (const t of entry.types) keys.push(['type', t]);
@@ -212,6 +185,8 @@ export class SnapshotIndex {
     this.slots[slot] = node;
     for (const [kind, key] of keys) this.add(kind, key, entry.id, slot);
     this.writeSlot(slot, entry);
+    if (this.loadOrder.due(this.next, this.nodes.size))
+      this.loadOrder.merge(this.next, this.load, this.gpu0, (s) => this.slots[s] !== undefined);
   }
 
   remove(id: string): void {
@@ -265,7 +240,10 @@ export class SnapshotIndex {
     if (e.status === 'offline') setBit(this.offline, s);
     else if (e.status !== 'ready') setBit(this.notReady, s);
     if (e.draining) setBit(this.draining, s);
-    if ((e.quarantinedUntil ?? 0) > 0) setBit(this.quarantined, s);
+    if ((e.quarantinedUntil ?? 0) > 0) {
+      setBit(this.quarantined, s);
+      this.quarantinedNodes++;
+    }
     if (e.gpu) setBit(this.gpu, s);
     if (e.public) setBit(this.acceptsPublic, s);
     if (e.running + e.reserved >= e.max) setBit(this.full, s);
@@ -281,6 +259,7 @@ export class SnapshotIndex {
   }
 
   private clearSlot(s: number): void {
+    if (hasBit(this.quarantined, s)) this.quarantinedNodes--;
     for (const bits of this.predicates()) clearBit(bits, s);
   }
 
@@ -331,6 +310,7 @@ export class SnapshotIndex {
       slots[node.slot] = node;
     }
     this.slots = slots;
+    this.loadOrder.remap(moved, n);
     this.next = n;
   }
 
@@ -364,44 +344,5 @@ export class SnapshotIndex {
     if (this.hot !== null) this.hot = grow(this.hot, words);
     for (const [set, bits] of this.setBits) this.setBits.set(set, grow(bits, words));
     this.capacity = capacity;
-  }
-
-  private derive(entry: SnapshotEntry): Derived {
-    const cacheKey = entry.langDigest || JSON.stringify(entry.lang);
-    const hit = this.derived.get(cacheKey);
-    if (hit) return hit;
-    const profile = languageProfile(entry.lang);
-    const keys: [IndexKind, string][] = [];
-    const autoTargets = new Set<string>();
-    const intoTargets = new Set<string>();
-    for (const pair of profile.nmtPairs) {
-      keys.push(['nmt', pair]);
-      const [src, tgt] = pair.split(':') as [string, string];
-      intoTargets.add(tgt);
-      if (profile.asr.has(src)) {
-        keys.push(['asrNmt', pair]);
-        autoTargets.add(tgt);
-      }
-    }
-    for (const tgt of intoTargets) keys.push(['nmt', pairKey(ANY_LANGUAGE, tgt)]);
-    for (const tgt of autoTargets) keys.push(['asrNmt', pairKey(AUTO_LANG, tgt)]);
-    for (const [kind, langs] of [
-      ['asr', profile.asr],
-      ['tts', profile.tts],
-      ['semantic', profile.semantic],
-    ] as const) {
-      for (const lang of langs) keys.push([kind, lang]);
-      if (langs.size > 0) keys.push([kind, ANY_LANGUAGE]);
-    }
-    for (const lang of profile.asr) {
-      if (profile.semantic.has(lang)) {
-        keys.push(['asrSemantic', ANY_LANGUAGE]);
-        break;
-      }
-    }
-    const d = { profile, keys, pools: pipelinePools(profile) };
-    if (this.derived.size >= PROFILE_CACHE_LIMIT) this.derived.clear();
-    this.derived.set(cacheKey, d);
-    return d;
   }
 }
