@@ -30,6 +30,8 @@ export const ANY_LANGUAGE = '*';
 
 /** What a node's languages give the index (snapshot-index.ts). */
 export interface Derived {
+  /** unique per derivation (index-sets.ts groups nodes by it) */
+  id: number;
   profile: LanguageProfile;
   /** its keys in the language kinds (nmt, asrNmt, asr, tts, semantic, asrSemantic) */
   keys: [IndexKind, string][];
@@ -42,6 +44,7 @@ const CACHE_LIMIT = 10_000;
 /** The language keys of entries, derived once per language digest (or language JSON without one). */
 export class LangKeys {
   private readonly cache = new Map<string, Derived>();
+  private derivations = 0;
 
   of(entry: SnapshotEntry): Derived {
     const cacheKey = entry.langDigest || JSON.stringify(entry.lang);
@@ -76,7 +79,7 @@ export class LangKeys {
         break;
       }
     }
-    const d = { profile, keys, pools: pipelinePools(profile) };
+    const d = { id: ++this.derivations, profile, keys, pools: pipelinePools(profile) };
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
     this.cache.set(cacheKey, d);
     return d;

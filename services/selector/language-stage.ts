@@ -3,7 +3,7 @@ import { andBits, andCountBits, forEachInOrder, hasBit, orBits, type Bits } from
 import type { Pass } from './node-filters.ts';
 import { ASR_LANG, LANG_PAIR, SEMANTIC_LANG, SRC_AUTO, TTS_LANG } from './reject-reasons.ts';
 import type { SelectionRequest } from './selection-inputs.ts';
-import { ANY_LANGUAGE, type SnapshotIndex } from './snapshot-index.ts';
+import { ANY_LANGUAGE, type IndexSet, type SnapshotIndex } from './snapshot-index.ts';
 
 /**
  * The language stage of a selection: reasons 1–5 over bit sets of the SnapshotIndex.
@@ -23,7 +23,7 @@ import { ANY_LANGUAGE, type SnapshotIndex } from './snapshot-index.ts';
 /** Reasons counted from a prefix: at most this many nodes are probed for samples. */
 const SAMPLE_PROBE = 64;
 
-type Sets = readonly ReadonlySet<string>[];
+type Sets = readonly IndexSet[];
 
 /**
  * The candidate sources of src 'auto' the request allows: null = unrestricted; otherwise the

@@ -3,10 +3,12 @@ import type { SnapshotEntry } from '../../shared/snapshot-entry.ts';
 import { clearBit, hasBit, setBit, type Bits } from './bitset.ts';
 import { Eligible } from './eligible-nodes.ts';
 import { LangKeys, type IndexKind } from './index-keys.ts';
+import { IndexSets, type Group, type IndexSet } from './index-sets.ts';
 import { LoadOrder } from './load-order.ts';
 import { rendezvousNodeHash } from './rendezvous.ts';
 
 export { ANY_LANGUAGE, type IndexKind } from './index-keys.ts';
+export type { IndexSet } from './index-sets.ts';
 
 export interface ReplicaNode {
   readonly entry: SnapshotEntry;
@@ -16,33 +18,35 @@ export interface ReplicaNode {
 
 interface Slotted extends ReplicaNode {
   slot: number;
-  keys: [IndexKind, string][];
+  /** its index keys' group (index-sets.ts) */
+  group: Group;
 }
 
-const EMPTY: ReadonlySet<string> = new Set();
-/** Index sets whose bit sets are kept (those selections asked for); beyond it they are dropped. */
-const BITS_CACHE_LIMIT = 4096;
 const MIN_CAPACITY = 1024;
 
 /**
- * The selector's in-memory snapshot: node entries, incremental indexes (Sets of ids, for
- * sizes and listing), and dense node SLOTS for selection: per-slot numbers in typed arrays and
- * the filter predicates as bit sets (bitset.ts), kept up to date per upsert/removal.
+ * The selector's in-memory snapshot: node entries, incremental index sets (index-sets.ts: by
+ * group of nodes with the same keys, for sizes, listing and their bit sets), and dense node
+ * SLOTS for selection: per-slot numbers in typed arrays and the filter predicates as bit sets
+ * (bitset.ts), kept up to date per upsert/removal.
  *
  * Every upsert takes a NEW slot (the next one), so slot order is the order of the nodes' last
- * upsert — the iteration order of the Sets and the Map too: a selection that visits slots in
- * order visits the nodes as a walk of the Sets would. When the slots run out, they are
- * compacted in that order (or their number doubled when more than half are in use): O(nodes),
- * once per ~nodes upserts. The bit set of an index Set is built when a selection first asks for
- * it and then maintained in place. Updated synchronously, so a selection never sees half of a
- * delta. Pure: no I/O.
+ * upsert — the iteration order of the Map too: a selection that visits slots in order visits
+ * the nodes in the order of their last update. When the slots run out, they are compacted in
+ * that order (or their number doubled when more than half are in use): O(nodes), once per
+ * ~nodes upserts. The bit set of an index set is built when a selection first asks for it and
+ * then maintained in place. Updated synchronously, so a selection never sees half of a delta.
+ * Pure: no I/O.
  */
 export class SnapshotIndex {
   private readonly nodes = new Map<string, Slotted>();
-  private readonly indexes = new Map<IndexKind, Map<string, Set<string>>>();
+  private readonly sets = new IndexSets();
+  /** nodes per shard (a bootstrap's replaceShard has none to remove) */
+  private readonly shardNodes: number[] = [];
+  /** within replaceShard */
+  private bulk = false;
   /** Language profiles and index keys, derived once per distinct language capability digest. */
   private readonly langKeys = new LangKeys();
-  private readonly setBits = new Map<ReadonlySet<string>, Bits>();
 
   private capacity = 0;
   private next = 0;
@@ -105,14 +109,14 @@ export class SnapshotIndex {
     return this.nodes.values();
   }
 
-  /** Ids of the nodes with `key` in index `kind` (empty set when none). Do not mutate. */
-  index(kind: IndexKind, key: string): ReadonlySet<string> {
-    return this.indexes.get(kind)?.get(key) ?? EMPTY;
+  /** The nodes with `key` in index `kind` (size, ids; empty when none). Do not mutate. */
+  index(kind: IndexKind, key: string): IndexSet {
+    return this.sets.get(kind, key);
   }
 
   /** Keys present in an index, e.g. every pool. */
   keys(kind: IndexKind): IterableIterator<string> {
-    return (this.indexes.get(kind) ?? new Map<string, Set<string>>()).keys();
+    return this.sets.keys(kind);
   }
 
   /** The slot of a node, or -1. */
@@ -124,17 +128,9 @@ export class SnapshotIndex {
     return this.slots[slot]!.entry.id;
   }
 
-  /** The bit set of an index Set (one `index()` returned). Do not mutate. */
-  bits(set: ReadonlySet<string>): Bits {
-    if (set.size === 0) return this.zero;
-    let bits = this.setBits.get(set);
-    if (bits === undefined) {
-      if (this.setBits.size >= BITS_CACHE_LIMIT) this.setBits.clear();
-      bits = new Uint32Array(this.capacity >>> 5);
-      for (const id of set) setBit(bits, this.nodes.get(id)!.slot);
-      this.setBits.set(set, bits);
-    }
-    return bits;
+  /** The bit set of an index set (one `index()` returned). Do not mutate. */
+  bits(set: IndexSet): Bits {
+    return set.size === 0 ? this.zero : this.sets.bits(set, this.capacity >>> 5);
   }
 
   /** Nodes whose cpu, reported gpu or mem is ≥ `threshold` (kept for the last threshold asked). */
@@ -175,35 +171,22 @@ export class SnapshotIndex {
   upsert(entry: SnapshotEntry, shard: number): void {
     this.remove(entry.id);
     const d = this.langKeys.of(entry);
-    const keys: [IndexKind, string][] = [...d.keys];
-    for (const pool of entry.status === 'offline' ? d.pools : entry.pools) keys.push(['pool', pool]);
-    for (const t of entry.types) keys.push(['type', t]);
-    for (const f of entry.features) keys.push(['feature', f]);
+    const group = this.sets.groupOf(entry, d);
     const slot = this.allocate();
-    const node: Slotted = { entry, shard, profile: d.profile, keys, slot };
+    const node: Slotted = { entry, shard, profile: d.profile, group, slot };
     this.nodes.set(entry.id, node);
+    this.shardNodes[shard] = (this.shardNodes[shard] ?? 0) + 1;
     this.slots[slot] = node;
-    for (const [kind, key] of keys) this.add(kind, key, entry.id, slot);
+    this.sets.join(node, group);
     this.writeSlot(slot, entry);
-    if (this.loadOrder.due(this.next, this.nodes.size))
-      this.loadOrder.merge(this.next, this.load, this.gpu0, (s) => this.slots[s] !== undefined);
+    if (!this.bulk && this.loadOrder.due(this.next, this.nodes.size)) this.mergeLoadOrder();
   }
 
   remove(id: string): void {
     const node = this.nodes.get(id);
     if (!node) return;
-    for (const [kind, key] of node.keys) {
-      const byKey = this.indexes.get(kind);
-      const ids = byKey?.get(key);
-      if (!ids) continue;
-      ids.delete(id);
-      const bits = this.setBits.get(ids);
-      if (bits) clearBit(bits, node.slot);
-      if (ids.size === 0) {
-        byKey!.delete(key);
-        this.setBits.delete(ids);
-      }
-    }
+    this.sets.leave(node, node.group);
+    this.shardNodes[node.shard]!--;
     this.clearSlot(node.slot);
     this.slots[node.slot] = undefined;
     this.nodes.delete(id);
@@ -211,18 +194,20 @@ export class SnapshotIndex {
 
   /** Replaces everything of one shard (a reload): removes its nodes, then upserts `entries`. */
   replaceShard(shard: number, entries: Iterable<SnapshotEntry>): void {
-    for (const node of [...this.nodes.values()]) if (node.shard === shard) this.remove(node.entry.id);
-    for (const entry of entries) this.upsert(entry, shard);
+    if ((this.shardNodes[shard] ?? 0) > 0)
+      for (const node of [...this.nodes.values()]) if (node.shard === shard) this.remove(node.entry.id);
+    // the load order is merged once at the end, not every nodes ÷ 8 upserts of a large shard
+    this.bulk = true;
+    try {
+      for (const entry of entries) this.upsert(entry, shard);
+    } finally {
+      this.bulk = false;
+    }
+    if (this.loadOrder.due(this.next, this.nodes.size)) this.mergeLoadOrder();
   }
 
-  private add(kind: IndexKind, key: string, id: string, slot: number): void {
-    let byKey = this.indexes.get(kind);
-    if (!byKey) this.indexes.set(kind, (byKey = new Map<string, Set<string>>()));
-    let ids = byKey.get(key);
-    if (!ids) byKey.set(key, (ids = new Set()));
-    ids.add(id);
-    const bits = this.setBits.get(ids);
-    if (bits) setBit(bits, slot);
+  private mergeLoadOrder(): void {
+    this.loadOrder.merge(this.next, this.load, this.gpu0, (s) => this.slots[s] !== undefined);
   }
 
   private writeSlot(s: number, e: SnapshotEntry): void {
@@ -288,7 +273,10 @@ export class SnapshotIndex {
       bits.set(out);
     };
     for (const bits of this.predicates()) remap(bits);
-    for (const bits of this.setBits.values()) remap(bits);
+    this.sets.forEachBits((bits) => {
+      remap(bits);
+      return bits;
+    });
     for (const arr of [
       this.running,
       this.reserved,
@@ -342,7 +330,7 @@ export class SnapshotIndex {
     this.knownMarks = grow(this.knownMarks, words);
     this.zero = words(capacity);
     if (this.hot !== null) this.hot = grow(this.hot, words);
-    for (const [set, bits] of this.setBits) this.setBits.set(set, grow(bits, words));
+    this.sets.forEachBits((bits) => grow(bits, words));
     this.capacity = capacity;
   }
 }
