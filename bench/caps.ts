@@ -1,7 +1,7 @@
 /**
  * What one node at the capability caps (PROTOCOL.md "Limits") costs, end to end on a real Redis
  * and the real services (in one process): the gateway's validation, the Redis scripts its
- * registration and pool index run (SLOWLOG durations: time Redis is blocked), and a selector
+ * registration and the snapshot flush run (SLOWLOG durations: time Redis is blocked), and a selector
  * replica's index update (time its event loop is blocked). `npx tsx bench/caps.ts [codes]`
  * (default 64: any_to_any over 64 codes = 4,032 pairs, 4,096 pools).
  */

@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { KeyBuilder } from '../shared/keys.ts';
-import { QUEUE_POOL_INDEX, QUEUE_SNAPSHOT_FLUSH } from '../shared/queues.ts';
+import { QUEUE_SNAPSHOT_FLUSH } from '../shared/queues.ts';
 import { markQueue, queueActivitySince } from './heartbeat/queue-events.ts';
 import {
   runBaseline,
@@ -96,9 +96,7 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
     progress(`registering ${o.nodes} nodes over WebSocket`);
     const registration = await registerNodes(loadgen, gateway, o.nodes);
     progress(`registered ${registration.nodes} nodes in ${registration.seconds.toFixed(1)} s`);
-    const marks = await Promise.all(
-      [QUEUE_POOL_INDEX, QUEUE_SNAPSHOT_FLUSH].map((q) => markQueue(inspect, keys, q)),
-    );
+    const flushMark = await markQueue(inspect, keys, QUEUE_SNAPSHOT_FLUSH);
 
     // --- main phase -----------------------------------------------------------------------
     progress(
@@ -110,7 +108,6 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
       `main phase: applied ${fmt.int(main.appliedRate)}/s, p99 ${fmt.ms(main.latencyMs.p99)}, ` +
         `gateway CPU ${fmt.pct(main.cpu.processes['gateway'])}${verdict}`,
     );
-    const poolIndexDuringMain = await queueActivitySince(inspect, keys, marks[0]!);
 
     // --- raw EVALSHA baseline (the gateway idles meanwhile) -------------------------------
     progress(`raw EVALSHA baseline: ${o.baselineWindow} in flight, 1 s warm-up + ${o.baselineS} s measured`);
@@ -141,9 +138,9 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
       ['baseline', baseline.cpu],
       ...(ramp?.steps.slice(1) ?? []).map((st) => [`ramp ${st.offeredRate}/s`, st.cpu] as const),
     ]);
-    const queues = await Promise.all(marks.map((m) => queueActivitySince(inspect, keys, m)));
+    const flushQueue = await queueActivitySince(inspect, keys, flushMark);
     const rssBytes = sumOf(await scrape(metricsUrl), 'process_resident_memory_bytes') || null;
-    return { registration, main, poolIndexDuringMain, baseline, ramp, queues, rssBytes };
+    return { registration, main, baseline, ramp, flushQueue, rssBytes };
   };
   const measured = await Promise.race([phases(), guard.failed]);
 
@@ -181,10 +178,9 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
     },
     registration: measured.registration,
     main: measured.main,
-    poolIndexDuringMain: measured.poolIndexDuringMain,
     baseline: measured.baseline,
     ramp: measured.ramp,
-    queues: { poolIndex: measured.queues[0]!, snapshotFlush: measured.queues[1]! },
+    queues: { snapshotFlush: measured.flushQueue },
     gateway: { rssBytes: measured.rssBytes, exit: gatewayExit },
     scaling,
     profile,

@@ -3,7 +3,7 @@
  * ONE gateway applies the heartbeat scenario's main-phase load (default 10,000 heartbeats/s
  * from 2,000 nodes): coalescing (deltas per heartbeat, nodes per delta), flush duration and
  * CPU per published node, staleness (worker histogram, and an end-to-end probe measured from
- * outside), the worker's CPU, and pool-index jobs (expected 0: capabilities never change).
+ * outside), the worker's CPU, and the snapshot-flush jobs enqueued.
  *
  * Processes and cores (2-core machine; `taskset`, when present):
  *   core 0: redis-server, the load generator, the worker, this orchestrator (staleness probe)
@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { envSchema } from '../shared/config.ts';
 import { KeyBuilder } from '../shared/keys.ts';
-import { QUEUE_POOL_INDEX, QUEUE_SNAPSHOT_FLUSH } from '../shared/queues.ts';
+import { QUEUE_SNAPSHOT_FLUSH } from '../shared/queues.ts';
 import { markQueue, queueActivitySince } from './heartbeat/queue-events.ts';
 import {
   startGateway,
@@ -88,15 +88,13 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
   sup.onCleanup('probe client', () => probeRedis.quit());
 
   const phases = async () => {
-    // --- registration, then let the worker index and publish every node -----------------
+    // --- registration, then let the worker publish every node ----------------------------
     progress(`registering ${o.nodes} nodes over WebSocket`);
     const registration = await registerNodes(loadgen, gateway, o.nodes);
     progress(`registered ${registration.nodes} nodes in ${registration.seconds.toFixed(1)} s`);
     const settle = await waitForSnapshotSettled(workerMetricsUrl, inspect, keys, registration.nodes);
     progress(`worker settled in ${settle.seconds.toFixed(1)} s`);
-    const marks = await Promise.all(
-      [QUEUE_POOL_INDEX, QUEUE_SNAPSHOT_FLUSH].map((q) => markQueue(inspect, keys, q)),
-    );
+    const flushMark = await markQueue(inspect, keys, QUEUE_SNAPSHOT_FLUSH);
 
     // --- main phase, with the staleness probe during the measured window ----------------
     progress(
@@ -118,14 +116,14 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
     const probed = await probe.finish();
     if (!window.start || !window.end) throw new Error('the measured window was not marked');
     const workerStats = workerWindow(window.start, window.end, main);
-    const queues = await Promise.all(marks.map((m) => queueActivitySince(inspect, keys, m)));
+    const flushQueue = await queueActivitySince(inspect, keys, flushMark);
     progress(
       `main phase: applied ${fmt.int(main.appliedRate)}/s, worker CPU ${fmt.pct(workerStats.cpuPct)}, ` +
         `${fmt.int(workerStats.deltasPerSec)} deltas/s, probe p99 ${fmt.ms(probed.endToEndMs?.p99)}` +
         (main.pass ? '' : ` — did not keep up: ${main.notes.join('; ')}`),
     );
     warnIfDisturbed([['main', main.cpu]]);
-    return { registration, settle, main, worker: workerStats, probe: probed, queues };
+    return { registration, settle, main, worker: workerStats, probe: probed, flushQueue };
   };
   const measured = await Promise.race([phases(), guard.failed]);
 
@@ -158,8 +156,12 @@ export async function run(ctx: ScenarioContext): Promise<ScenarioOutcome> {
         SB_REAPER_INTERVAL_MS: wk.SB_REAPER_INTERVAL_MS,
       },
     },
-    ...measured,
-    queues: { poolIndex: measured.queues[0]!, snapshotFlush: measured.queues[1]! },
+    registration: measured.registration,
+    settle: measured.settle,
+    main: measured.main,
+    worker: measured.worker,
+    probe: measured.probe,
+    queues: { snapshotFlush: measured.flushQueue },
     exits: { gateway: gatewayExit, worker: workerExit },
     profile,
     goals: [],

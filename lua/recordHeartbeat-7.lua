@@ -44,8 +44,8 @@
   ARGV[20] reorder window, ms (SB_HEARTBEAT_REORDER_MS)
 
   Returns { code, status, capability_changed (1|0), dirty_was_empty (1|0) }
-    capability_changed is also 1 when the heartbeat brings an offline node back: it left its
-    pools when it went offline (the pool index then recomputes them)
+    capability_changed is also 1 when the heartbeat brings an offline node back (published with
+    no pools while offline; the flush derives them again)
     code  1 applied   0 stale (reordered: only liveness refreshed)   -1 not registered
           2 a changed part came without its blob: nothing written, call again with blobs
           3 applied after a clock jump (older than stored by more than the reorder window)

@@ -38,8 +38,8 @@
   handed over (conn 'gone', a gateway shutting down). Any successful registration clears claim.
 
   Returns { epoch, capability_changed (1|0), dirty_was_empty (1|0), is_new (1|0) }
-    capability_changed is also 1 for a node that was offline: it left its pools when it went
-    offline (the pool index then recomputes them)
+    capability_changed is also 1 for a node that was offline (published with no pools while
+    offline; the flush derives them again)
        or { -1, 0, 0, 0 } when a generated id collides (nothing written; generate another)
        or { -2, 0, 0, 0 } when the join token may not take this id (nothing written)
 ]]

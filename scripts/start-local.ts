@@ -126,7 +126,7 @@ Switchboard is running (Ctrl-C stops everything).
                      -d '{"src_lang":"zh","tgt_lang":"en","dry_run":true}' ${http(selector)}/v1/jobs
     nodes, pools   ${http(selector)}/v1/nodes   /v1/pools   /v1/snapshot   (admin key)
     console        ${http(selector)}/console/   (sign in with the admin key below)
-  Worker           ${http(worker)}/metrics   (pool index, snapshot flush, liveness, timeouts)
+  Worker           ${http(worker)}/metrics   (snapshot flush, liveness, timeouts)
   Metrics          /metrics on every service above; readiness /readyz
   Join token       ${tokens.SB_JOIN_TOKEN}
   API key          ${tokens.SB_API_KEY}

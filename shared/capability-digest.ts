@@ -12,7 +12,8 @@ import type { NodeHeartbeat, NodeRegister } from './protocol/node-messages.ts';
  * Canonical: object keys sorted, null and absent fields dropped, arrays sorted by the
  * canonical text of their elements, so neither key order nor list order changes a digest.
  * The heartbeat script stores a part's blob only when its digest differs from the stored one,
- * and only a changed static/svc/lang part asks for a pool-index rebuild.
+ * and only a changed static/svc/lang part counts as a capability change (the flush derives the
+ * node's pools again from its language blob).
  */
 
 export type CapabilityPartName = 'static' | 'svc' | 'lang' | 'models';

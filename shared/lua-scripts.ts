@@ -101,8 +101,6 @@ declare module 'ioredis' {
      * hash per upsert, then ARGV. Use `SnapshotStore.publish` (shared/store/snapshot.ts).
      */
     publishSnapshot(numKeys: number, ...keysAndArgs: Arg[]): Result<[number, number, number], Context>;
-    /** Variadic: numKeys, then node, registry, dirty, caps, caprefs, member sets..., then ARGV. */
-    applyPoolIndex(numKeys: number, ...keysAndArgs: Arg[]): Result<[number, number], Context>;
     reserveSlot(
       node: string,
       live: string,
@@ -237,6 +235,8 @@ declare module 'ioredis' {
       nodes: string,
       offline: string,
       dirty: string,
+      caps: string,
+      capRefs: string,
       nodeId: string,
       cutoffMs: number,
     ): Result<[number, number], Context>;

@@ -28,7 +28,7 @@ export interface QueueWatchdogOptions {
 }
 
 /**
- * A stall watchdog for one BullMQ worker (pool-index, snapshot-flush, failover; the liveness
+ * A stall watchdog for one BullMQ worker (snapshot-flush, failover; the liveness
  * tick has its own, LivenessSchedule). A BullMQ worker blocked for good on a connection to a
  * Redis Cluster master that died never takes a job again, and nothing says so: the queue just
  * fills. Every `checkEveryMs` the watchdog reads the oldest waiting job and the earliest delayed

@@ -8,12 +8,6 @@ import type { Logger } from './logger.ts';
  * (consumer). BullMQ prefix is `KeyBuilder.queuePrefix` (`{sbq}` by default: hash-tagged, so
  * each queue lives in one Cluster slot and BullMQ's multi-key scripts never hit CROSSSLOT).
  *
- * `pool-index` — job name `pool-index`, data PoolIndexJob. Added when a node registers with, or
- *   heartbeats, a real capability change (static/svc/lang digest differs). Deduplicated per
- *   node with `keepLastIfActive`: at most one waiting job per node behind an active one, so a
- *   change that lands during a rebuild is never stranded. The consumer reads the node's
- *   CURRENT capabilities from its hash (the job carries no capability data).
- *
  * `snapshot-flush` — job name `snapshot-flush`, data SnapshotFlushJob. Added when a script
  *   reports that the shard's dirty set went from empty to non-empty; delayed by
  *   SB_FLUSH_DELAY_MS to batch; deduplicated per shard with `keepLastIfActive`. The consumer
@@ -25,7 +19,6 @@ import type { Logger } from './logger.ts';
  *   SB_REAPER_INTERVAL_MS, so the reaper runs once per tick however many workers run.
  */
 
-export const QUEUE_POOL_INDEX = 'pool-index';
 export const QUEUE_SNAPSHOT_FLUSH = 'snapshot-flush';
 export const QUEUE_LIVENESS = 'liveness';
 /**
@@ -44,13 +37,6 @@ export interface FailoverJob {
 }
 export const LIVENESS_SCHEDULER_ID = 'liveness-tick';
 
-export interface PoolIndexJob {
-  nodeId: string;
-  shard: number;
-  /** Server time (ms) the change was seen; for staleness metrics. */
-  seenAt: number;
-}
-
 export interface SnapshotFlushJob {
   shard: number;
   /** Server time (ms) the dirty set became non-empty; for staleness metrics. */
@@ -66,7 +52,6 @@ const JOB_OPTIONS = {
 } as const;
 
 export class DerivedWorkQueues {
-  readonly poolIndex: Queue<PoolIndexJob>;
   readonly snapshotFlush: Queue<SnapshotFlushJob>;
   readonly failover: Queue<FailoverJob>;
 
@@ -77,19 +62,10 @@ export class DerivedWorkQueues {
     log: Logger,
   ) {
     const opts = { connection, prefix: keys.queuePrefix };
-    this.poolIndex = new Queue<PoolIndexJob>(QUEUE_POOL_INDEX, opts);
     this.snapshotFlush = new Queue<SnapshotFlushJob>(QUEUE_SNAPSHOT_FLUSH, opts);
     this.failover = new Queue<FailoverJob>(QUEUE_FAILOVER, opts);
-    for (const queue of [this.poolIndex, this.snapshotFlush, this.failover])
+    for (const queue of [this.snapshotFlush, this.failover])
       logQueueErrors(queue, log, { queue: queue.name }, 'queue error');
-  }
-
-  async requestPoolIndex(nodeId: string, shard: number): Promise<void> {
-    await this.poolIndex.add(
-      QUEUE_POOL_INDEX,
-      { nodeId, shard, seenAt: Date.now() },
-      { ...JOB_OPTIONS, deduplication: { id: `node:${nodeId}`, keepLastIfActive: true } },
-    );
   }
 
   /** `delay` defaults to SB_FLUSH_DELAY_MS (batching); a flush with more left asks for 0. */
@@ -118,7 +94,7 @@ export class DerivedWorkQueues {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.poolIndex.close(), this.snapshotFlush.close(), this.failover.close()]);
+    await Promise.all([this.snapshotFlush.close(), this.failover.close()]);
   }
 }
 

@@ -59,7 +59,7 @@ async function runBaseline(msg: Record<string, unknown>): Promise<BaselineResult
   const store = new NodeShardStore(
     redis,
     keys,
-    { requestPoolIndex: () => Promise.resolve(), requestFlush: () => Promise.resolve() },
+    { requestFlush: () => Promise.resolve() },
     {
       requireGpu: env.SB_REQUIRE_GPU,
       loadChangeThreshold: env.SB_LOAD_CHANGE_THRESHOLD,

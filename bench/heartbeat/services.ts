@@ -133,7 +133,7 @@ export async function startGateway(
 }
 
 /**
- * One worker (`services/worker`: pool index, snapshot flush, liveness reaper) with the
+ * One worker (`services/worker`: snapshot flush, liveness reaper) with the
  * deployment's defaults for everything not given here; serves `/metrics` on its PORT.
  */
 export async function startWorker(

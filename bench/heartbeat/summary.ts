@@ -34,10 +34,9 @@ export interface HeartbeatResult {
   setup: { nodes: number; shards: number; gatewayEnv: Record<string, string>; registerConcurrency: number };
   registration: { nodes: number; seconds: number; perSec: number };
   main: StepResult;
-  poolIndexDuringMain: QueueActivity;
   baseline: BaselineResult & { cpu: CpuUsage };
   ramp: RampResult | null;
-  queues: { poolIndex: QueueActivity; snapshotFlush: QueueActivity };
+  queues: { snapshotFlush: QueueActivity };
   gateway: { rssBytes: number | null; exit: { code: number | null; signal: string | null } | null };
   /** 1 -> N gateway processes (null: --no-scale). */
   scaling: ScaleResult | null;
@@ -182,7 +181,6 @@ export function printHeartbeatSummary(r: HeartbeatResult): void {
       'GC ms: gateway GC pauses in the window (prom-client; under-reported once the gateway is saturated).\n  * raw EVALSHA: CPU of the baseline client process in the gw column; latencies client-side.',
   );
 
-  const pool = r.queues.poolIndex;
   const max = gatewayMax(r);
   console.log('');
   console.log(
@@ -198,10 +196,7 @@ export function printHeartbeatSummary(r: HeartbeatResult): void {
     `raw EVALSHA:           ${fmt.int(b.callsPerSec)} calls/s (client CPU ${fmt.pct(b.cpu.processes['baseline'])}, ` +
       `Redis CPU ${fmt.pct(b.cpu.processes['redis'])})   ratio ${fmt.ratio(ratioOf(r))}`,
   );
-  console.log(
-    `pool-index jobs during heartbeat phases: ${pool.added} added, ${pool.addCalls} add calls` +
-      ` (snapshot-flush: ${r.queues.snapshotFlush.addCalls} add calls)`,
-  );
+  console.log(`snapshot-flush add calls during heartbeat phases: ${r.queues.snapshotFlush.addCalls}`);
   console.log(`per heartbeat (gateway, from --trace-gc-nvp and /proc; max-sustained step in brackets):`);
   const best = r.ramp?.steps.filter((s) => s.pass).sort((x, y) => y.appliedRate - x.appliedRate)[0];
   for (const [label, s] of [

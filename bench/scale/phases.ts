@@ -225,7 +225,9 @@ export async function wsStormPhase(p: {
   const registerS = (performance.now() - start) / 1000;
   const ids = nodes.map(([index]) => index);
   const ready: ReadyResult = await waitForReady(p.inspect, p.keys, ids, startEpoch, 60_000);
-  await ipc.request('close', {}, 30_000).catch(() => undefined);
+  const closed = await ipc
+    .request<{ afterAck: Record<string, number> }>('close', {}, 30_000)
+    .catch(() => ({ afterAck: { close_failed: 1 } }));
   await proc.stop('SIGTERM', 3000);
   const storm = {
     nodes: nodes.length,
@@ -233,10 +235,12 @@ export async function wsStormPhase(p: {
     allReadyS: ready.lost === 0 ? (ready.doneAt - start) / 1000 : null,
     lost: ready.lost,
     statuses: reply.statuses,
+    afterAck: closed.afterAck,
   };
   progress(
     `WebSocket storm: ${JSON.stringify(reply.statuses)} in ${registerS.toFixed(1)} s, all ready ` +
-      `${storm.allReadyS?.toFixed(1) ?? '—'} s, lost ${storm.lost}`,
+      `${storm.allReadyS?.toFixed(1) ?? '—'} s, lost ${storm.lost}; errors after the ack ` +
+      JSON.stringify(closed.afterAck),
   );
   return storm;
 }

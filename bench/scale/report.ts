@@ -12,6 +12,8 @@ export interface StormResult {
   allReadyS: number | null;
   lost: number;
   statuses: Record<string, number>;
+  /** WebSocket: error frames after the ack (the heartbeat's answer), by code. */
+  afterAck?: Record<string, number>;
 }
 
 export interface ScaleRun {
@@ -118,6 +120,10 @@ export function printScale(runs: ScaleRun[]): void {
       [
         'WebSocket storm: all ready after, s (lost)',
         ...col((r) => `${r.wsStorm.allReadyS?.toFixed(1) ?? '—'} (${r.wsStorm.lost})`),
+      ],
+      [
+        'WebSocket storm: heartbeats refused after the ack',
+        ...col((r) => JSON.stringify(r.wsStorm.afterAck ?? {})),
       ],
     ],
   );

@@ -6,17 +6,15 @@ import type { Cluster, Redis } from 'ioredis';
 import type { KeyBuilder } from '../../shared/keys.ts';
 import { decodeEntry } from '../../shared/snapshot-entry.ts';
 import { benchNodeId } from '../lib/node-messages.ts';
-import { scrape, sumOf } from '../lib/prometheus.ts';
 
 type Client = Redis | Cluster;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Until every node is indexed (pool-index jobs ≥ nodes), has a checkpoint entry, and no shard
- * has dirty or taken nodes left. Throws past the deadline.
+ * Until every node has a checkpoint entry and no shard has dirty or taken nodes left. Throws
+ * past the deadline.
  */
 export async function waitForPublished(
-  metricsUrl: string,
   redis: Client,
   keys: KeyBuilder,
   nodes: number,
@@ -32,11 +30,10 @@ export async function waitForPublished(
     );
     const entries = rows.reduce((a, r) => a + r[0], 0);
     const pending = rows.reduce((a, r) => a + r[1] + r[2], 0);
-    const indexed = sumOf(await scrape(metricsUrl), 'sb_pool_index_total');
-    if (indexed >= nodes && entries >= nodes && pending === 0) return true;
+    if (entries >= nodes && pending === 0) return true;
     if (performance.now() - started > deadlineMs)
       throw new Error(
-        `not settled within ${deadlineMs / 1000} s: ${indexed} of ${nodes} indexed, ${entries} entries, ${pending} dirty/taken`,
+        `not settled within ${deadlineMs / 1000} s: ${entries} of ${nodes} entries, ${pending} dirty/taken`,
       );
     await sleep(250);
   }

@@ -6,7 +6,8 @@
  *
  * Commands (IPC): storm {url, nodes: [index, token][], concurrency} → {statuses, registerMs}
  * (statuses: `ack`, an error frame's code, `closed_<close code>`, `error_<errno>`, `http_<status>`,
- * `timeout`) · close.
+ * `timeout`) · close → {afterAck}: the error frames received after the ack (the heartbeat's
+ * answer: a shed heartbeat leaves its node `registering` until its next one), by code.
  */
 import WebSocket from 'ws';
 import { serveIpc } from '../lib/ipc.ts';
@@ -15,6 +16,7 @@ import { benchNodeId, heartbeatFrame, registerBody } from '../lib/node-messages.
 const ACK_TIMEOUT_MS = 60_000;
 const sockets: WebSocket[] = [];
 let closing = false;
+const afterAck: Record<string, number> = {};
 
 /** Connects, registers with the node token, heartbeats once on the ack; resolves with the outcome. */
 function reconnect(url: string, index: number, token: string): Promise<string> {
@@ -40,13 +42,16 @@ function reconnect(url: string, index: number, token: string): Promise<string> {
     });
     ws.on('open', () => ws.send(JSON.stringify({ type: 'node_register', ...registerBody(id) })));
     ws.on('message', (data) => {
-      if (done) return;
       let frame: { type?: unknown; code?: unknown };
       try {
         const text = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
         frame = JSON.parse(text.toString('utf8')) as typeof frame;
       } catch {
         return finish('invalid_json');
+      }
+      if (done) {
+        if (frame.type === 'error') afterAck[String(frame.code)] = (afterAck[String(frame.code)] ?? 0) + 1;
+        return;
       }
       if (frame.type === 'node_register_ack') {
         ws.send(heartbeatFrame(id, index, 1_000_000 + index, Date.now()));
@@ -79,7 +84,7 @@ serveIpc(async (cmd, msg) => {
       closing = true;
       for (const ws of sockets) ws.terminate();
       sockets.length = 0;
-      return { closed: true };
+      return { closed: true, afterAck };
     default:
       throw new Error(`unknown command ${cmd}`);
   }

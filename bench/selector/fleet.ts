@@ -222,7 +222,7 @@ export function syntheticFleet(count: number, seed = 20261122): SyntheticFleet {
   const perProfile: Record<string, number> = {};
   const entries: SnapshotEntry[] = [];
   const now = Date.now();
-  // What the worker's pool index would have published: selection takes the pair from it.
+  // What the worker's flush would have published: selection takes the pair from it.
   const pools = PROFILES.map((p) => pipelinePools(languageProfile(p.lang)));
   for (let i = 0; i < count; i++) {
     let best = 0;

@@ -39,7 +39,7 @@ export interface SnapshotResult {
   worker: WorkerWindow;
   probe: ProbeResult;
   /** Jobs enqueued during the main phase (warm-up included). */
-  queues: { poolIndex: QueueActivity; snapshotFlush: QueueActivity };
+  queues: { snapshotFlush: QueueActivity };
   exits: Record<string, { code: number | null; signal: string | null } | null>;
   /** The worker's CPU profile (--profile), the whole run (registration included). */
   profile: ProfileSummary | null;
@@ -49,19 +49,12 @@ export interface SnapshotResult {
 const ms = (x: number | null | undefined, overflow = false) => `${overflow ? '> ' : ''}${fmt.ms(x)}`;
 
 export function evaluateGoals(r: SnapshotResult): Goal[] {
-  const pool = r.queues.poolIndex;
   const w = r.worker;
   const e2e = r.probe.endToEndMs;
   const cpu = w.cpuPct;
   // A probe that timed out is slower than any seen: with more than 1 % of them the p99 is unknown.
   const probeP99Known = e2e !== null && r.probe.timedOut <= 0.01 * r.probe.started;
   return [
-    {
-      name: 'pool-index jobs added in the main phase',
-      target: '0',
-      value: `${pool.added} (${pool.addCalls} add calls)`,
-      pass: pool.added === 0 && pool.addCalls === 0,
-    },
     {
       name: 'staleness p99, worker histogram',
       target: `≤ ${GOALS.stalenessP99Ms} ms`,
@@ -113,7 +106,7 @@ export function printSnapshotSummary(r: SnapshotResult): void {
   );
   console.log(
     `registration: ${fmt.int(r.registration.nodes)} nodes in ${r.registration.seconds.toFixed(1)} s; ` +
-      `worker settled ${r.settle.seconds.toFixed(1)} s later (${fmt.int(r.settle.poolIndexJobs)} pool-index jobs, ` +
+      `worker settled ${r.settle.seconds.toFixed(1)} s later (` +
       `${fmt.int(r.settle.checkpointEntries)} checkpoint entries)\n`,
   );
   console.log(
@@ -181,11 +174,9 @@ export function printSnapshotSummary(r: SnapshotResult): void {
       "  ⁸ wall clock, ms: probe sent → the entry's hb (gateway received it) → its at (flush built it) → seen",
     ].join('\n'),
   );
-  const pool = r.queues.poolIndex;
   const flushQ = r.queues.snapshotFlush;
   console.log(
-    `\njobs enqueued in the main phase (warm-up included): pool-index ${pool.added} added / ${pool.addCalls} add calls; ` +
-      `snapshot-flush ${fmt.int(flushQ.addCalls)} add calls (${flushQ.eventsTrimmed ? 'events stream trimmed, at least ' : ''}` +
+    `\njobs enqueued in the main phase (warm-up included): snapshot-flush ${fmt.int(flushQ.addCalls)} add calls (${flushQ.eventsTrimmed ? 'events stream trimmed, at least ' : ''}` +
       `${fmt.int(flushQ.added)} added, ${fmt.int(flushQ.deduplicated)} deduplicated)`,
   );
   if (p.failed > 0) console.log(`probe failures: ${p.failed}, first: ${p.firstFailure}`);

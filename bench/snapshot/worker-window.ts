@@ -1,6 +1,6 @@
 /**
  * What the worker did over a measured window: its Prometheus metrics (flushes, nodes per delta,
- * flush duration, staleness, pool-index jobs, GC) and the shards' snapshot versions read from
+ * flush duration, staleness, GC) and the shards' snapshot versions read from
  * Redis, combined with the gateway's applied heartbeats and the worker's /proc CPU time.
  */
 import type { Redis } from 'ioredis';
@@ -58,8 +58,6 @@ export interface WorkerWindow {
   cpuUsPerPublishedNode: number | null;
   /** Worker CPU time ÷ deltas, µs. */
   cpuUsPerDelta: number | null;
-  /** sb_pool_index_total deltas by outcome. */
-  poolIndex: Record<string, number>;
   reaperTicks: number;
   gc: StepResult['gc'];
   eventLoopLagMs: { min: number; p99: number } | null;
@@ -98,10 +96,6 @@ export function workerWindow(a: WorkerMark, b: WorkerMark, step: StepResult): Wo
     cpuPct,
     cpuUsPerPublishedNode: cpuUs === null ? null : ratio(cpuUs, publishedNodes),
     cpuUsPerDelta: cpuUs === null ? null : ratio(cpuUs, deltas),
-    poolIndex: diffRecords(
-      byLabel(a.scrape, 'sb_pool_index_total', 'outcome'),
-      byLabel(b.scrape, 'sb_pool_index_total', 'outcome'),
-    ),
     reaperTicks: delta('sb_reaper_ticks_total'),
     gc: gcDelta(a.scrape, b.scrape),
     eventLoopLagMs:
@@ -115,14 +109,13 @@ export function workerWindow(a: WorkerMark, b: WorkerMark, step: StepResult): Wo
 export interface SettleResult {
   seconds: number;
   checkpointEntries: number;
-  poolIndexJobs: number;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * After registration: waits until the worker has indexed every node (one pool-index job each),
- * every node has a checkpoint entry, and no shard has dirty or taken nodes left.
+ * After registration: waits until every node has a checkpoint entry and no shard has dirty or
+ * taken nodes left.
  */
 export async function waitForSnapshotSettled(
   metricsUrl: string,
@@ -148,17 +141,12 @@ export async function waitForSnapshotSettled(
       dirty += replies[i + 1]!;
       taken += replies[i + 2]!;
     }
-    const indexed = sumOf(await scrape(metricsUrl), 'sb_pool_index_total');
-    const result = {
-      seconds: (performance.now() - started) / 1000,
-      checkpointEntries: entries,
-      poolIndexJobs: indexed,
-    };
-    if (indexed >= nodes && entries >= nodes && dirty === 0 && taken === 0) return result;
+    const result = { seconds: (performance.now() - started) / 1000, checkpointEntries: entries };
+    if (entries >= nodes && dirty === 0 && taken === 0) return result;
     if (performance.now() - started > deadlineMs) {
       throw new Error(
         `the worker did not settle after registration within ${deadlineMs / 1000} s: ` +
-          `${indexed} of ${nodes} nodes indexed, ${entries} checkpoint entries, ${dirty} dirty nodes, ` +
+          `${entries} of ${nodes} checkpoint entries, ${dirty} dirty nodes, ` +
           `${taken} shards with a taken batch`,
       );
     }

@@ -1,4 +1,4 @@
--- Content-addressed capability blobs (included by registerNode, recordHeartbeat, applyPoolIndex).
+-- Content-addressed capability blobs (included by registerNode, recordHeartbeat, removeNode).
 -- A node hash holds only the digest of each part (dg_static, dg_svc, dg_lang, dg_models); the
 -- blob lives ONCE per shard in the caps hash ({p:sK}:caps, digest -> canonical JSON) and the
 -- caprefs hash ({p:sK}:caprefs, digest -> references) counts the node-hash fields that name it.

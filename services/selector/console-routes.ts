@@ -102,7 +102,7 @@ export function mountConsole(app: express.Express, deps: ConsoleDeps): { close()
   const liveness = new Queue(QUEUE_LIVENESS, { connection: deps.queueRedis, prefix: deps.keys.queuePrefix });
   // an unreachable Redis is said once by the service, not as a stack trace per retry
   logQueueErrors(liveness, deps.log, { queue: QUEUE_LIVENESS }, 'queue error');
-  const queues = [deps.queues.poolIndex, deps.queues.snapshotFlush, deps.queues.failover, liveness];
+  const queues = [deps.queues.snapshotFlush, deps.queues.failover, liveness];
   let board: Promise<express.Router> | null = null;
   app.use(
     '/console/queues',

@@ -9,8 +9,8 @@ import type { SnapshotEntry } from '../../shared/snapshot-entry.ts';
 
 /**
  * Index kinds, each mapping a key to the ids of the nodes that have it:
- *  pool     "src:tgt" | "auto:tgt" — full pipeline, AS THE WORKER'S POOL INDEX PUBLISHED IT
- *           (entry.pools, services/worker/pool-indexer.ts); an offline node, which the worker
+ *  pool     "src:tgt" | "auto:tgt" — full pipeline, AS THE WORKER'S FLUSH PUBLISHED IT
+ *           (entry.pools, shared/snapshot-entry.ts); an offline node, which the worker
  *           keeps in no pool, is indexed under the pools its languages give (shared
  *           language-pairs.ts), so that the breakdown still counts it as `offline`
  *  asrNmt   "src:tgt" | "auto:tgt" — ASR src and NMT src→tgt (pipelines without TTS)

@@ -26,9 +26,10 @@ export interface TickResult {
 /**
  * The liveness tick (once per SB_REAPER_INTERVAL_MS for the whole deployment, via a BullMQ
  * job scheduler), per shard:
- *  - nodes silent for longer than SB_NODE_TTL_MS → offline (unless they heartbeat meanwhile),
- *    and out of their pools (pool index);
- *  - nodes offline for longer than SB_NODE_RETENTION_MS → removed (pool index clears them);
+ *  - nodes silent for longer than SB_NODE_TTL_MS → offline (unless they heartbeat meanwhile;
+ *    the flush publishes them with no pools);
+ *  - nodes offline for longer than SB_NODE_RETENTION_MS → removed: record deleted, blob
+ *    references released, the removal published by the next flush (one script);
  *  - job attempts past their ack or job timeout, or on a node gone offline, fail over
  *    (JobTimeouts);
  *  - a slice of each shard's nodes has its slot counters checked against the reservations and
@@ -87,18 +88,12 @@ export class LivenessReaper {
         silentSince,
       );
       if (code === -1) await this.redis.zrem(k.live, id); // a record that is gone leaves no trace
-      if (code === 1) {
-        offline++;
-        await this.queues.requestPoolIndex(id, shard); // an offline node leaves its pools
-      }
+      if (code === 1) offline++;
     }
     const removeBefore = now - retentionMs;
     let removed = 0;
     for (const id of await this.redis.zrangebyscore(k.offline, '-inf', removeBefore, 'LIMIT', 0, perTick)) {
-      if ((await this.retention.removeNode(shard, id, removeBefore)).removed) {
-        removed++;
-        await this.queues.requestPoolIndex(id, shard);
-      }
+      if ((await this.retention.removeNode(shard, id, removeBefore)).removed) removed++;
     }
     this.metrics.reaped.inc({ kind: 'offline' }, offline);
     this.metrics.reaped.inc({ kind: 'removed' }, removed);

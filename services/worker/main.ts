@@ -8,9 +8,7 @@ import {
   logQueueErrors,
   QUEUE_FAILOVER,
   QUEUE_LIVENESS,
-  QUEUE_POOL_INDEX,
   QUEUE_SNAPSHOT_FLUSH,
-  type PoolIndexJob,
   type SnapshotFlushJob,
 } from '../../shared/queues.ts';
 import { SwitchboardError } from '../../shared/errors.ts';
@@ -29,14 +27,8 @@ import { JobTimeouts } from './job-timeouts.ts';
 import { LivenessReaper } from './liveness-reaper.ts';
 import { LivenessSchedule } from './liveness-schedule.ts';
 import { QueueWatchdog, queueStallCounter, queueWatchdogOptions } from '../../shared/queue-watchdog.ts';
-import { PoolIndexer } from './pool-indexer.ts';
 import { SnapshotFlusher } from './snapshot-flusher.ts';
-import {
-  PoolIndexStore,
-  RetentionStore,
-  SlotCountStore,
-  SnapshotStore,
-} from '../../shared/store/snapshot.ts';
+import { RetentionStore, SlotCountStore, SnapshotStore } from '../../shared/store/snapshot.ts';
 import { SlotRecount } from './slot-recount.ts';
 import { NodeQuarantine, quarantineCounter, quarantinePolicy } from '../../shared/quarantine.ts';
 import { createWorkerMetrics, registerQueueDepths } from './worker-metrics.ts';
@@ -86,7 +78,6 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
     await waitForRedis([redis, bull]);
     void checkRedisGuarantees(redis, log.child({ component: 'redis' })); // one warning line if not
     const queues = new DerivedWorkQueues(bull, keys, env.SB_FLUSH_DELAY_MS, log);
-    const indexer = new PoolIndexer(new PoolIndexStore(redis, keys), keys, queues, metrics);
     const pauseMs = env.SB_FAULT_FLUSH_PAUSE_MS;
     const flusher = new SnapshotFlusher(new SnapshotStore(redis, keys), queues, metrics, {
       batchSize: env.SB_FLUSH_BATCH,
@@ -160,10 +151,6 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
     const stalls = queueStallCounter(registry);
     const watchdogLog = log.child({ component: 'queue-watchdog' });
     const watchdogs = [
-      [
-        queues.poolIndex,
-        () => new Worker<PoolIndexJob>(QUEUE_POOL_INDEX, (job) => indexer.index(job.data.nodeId), common),
-      ],
       // A flush whose process died is found stalled within lockDuration + stalledInterval and
       // runs again; takeDirty hands it the batch the dead one took. Locks renew while alive.
       [
@@ -189,7 +176,6 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
     const liveness = new Queue(QUEUE_LIVENESS, { connection: bull, prefix: keys.queuePrefix });
     logQueueErrors(liveness, log, { queue: QUEUE_LIVENESS }, 'queue error');
     registerQueueDepths(registry, {
-      [QUEUE_POOL_INDEX]: queues.poolIndex as Queue,
       [QUEUE_SNAPSHOT_FLUSH]: queues.snapshotFlush as Queue,
       [QUEUE_FAILOVER]: queues.failover as Queue,
       [QUEUE_LIVENESS]: liveness,

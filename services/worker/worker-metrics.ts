@@ -68,12 +68,6 @@ export function createWorkerMetrics(registry: Registry) {
       labelNames: ['shard'] as const,
       registers,
     }),
-    poolIndex: new Counter({
-      name: 'sb_pool_index_total',
-      help: 'Pool-index jobs, by outcome (changed, unchanged, gone)',
-      labelNames: ['outcome'] as const,
-      registers,
-    }),
     reaperTicks: new Counter({
       name: 'sb_reaper_ticks_total',
       help: 'Liveness ticks this process ran',

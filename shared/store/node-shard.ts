@@ -10,9 +10,8 @@ import { CommandDeadlines, encodeEvalsha, PrebuiltCommand } from './script-comma
  * The node shard's typed store, heartbeat side (issue 12 deliverable 1): the ONE place that
  * builds the keys of registerNode, recordHeartbeat, markOffline, recordNodeError and
  * releaseConnection, packs their ARGV from named fields, turns their return codes into named
- * results, and does the derived work a script asks for (a pool-index job on a real capability
- * change; a snapshot flush when the shard's dirty set was empty). Services never see a key or
- * a script code.
+ * results, and does the derived work a script asks for (a snapshot flush when the shard's dirty
+ * set was empty). Services never see a key or a script code.
  */
 
 type Arg = string | number;
@@ -143,7 +142,6 @@ const TEMPLATE_NODES = 100_000;
 
 /** Where the store asks for the derived work (DerivedWorkQueues). */
 export interface DerivedWork {
-  requestPoolIndex(nodeId: string, shard: number): Promise<void>;
   requestFlush(shard: number): Promise<void>;
 }
 
@@ -186,7 +184,8 @@ export class NodeShardStore {
   ): Promise<RegisterResult> {
     const k = this.keys.forNode(w.nodeId);
     const p = w.parts;
-    const [epoch, capChanged, dirtyWasEmpty, isNew] = await this.redis.registerNode(
+    // the second element (a capability part changed) asks for nothing since the flush derives pools
+    const [epoch, , dirtyWasEmpty, isNew] = await this.redis.registerNode(
       k.node(w.nodeId),
       k.nodes,
       k.live,
@@ -215,7 +214,7 @@ export class NodeShardStore {
     );
     if (epoch === -1) return { kind: 'id_taken' };
     if (epoch === -2) return { kind: 'refused' };
-    await this.followUp(w.nodeId, k.shard, capChanged === 1, dirtyWasEmpty === 1);
+    if (dirtyWasEmpty === 1) await this.followUp(w.nodeId, k.shard);
     return { kind: 'registered', epoch, isNew: isNew === 1 };
   }
 
@@ -248,8 +247,8 @@ export class NodeShardStore {
       status: reply[1],
       capabilityChanged,
     };
-    if (!capabilityChanged && reply[3] !== 1) return outcome;
-    return this.followUp(h.nodeId, k.shard, capabilityChanged, reply[3] === 1).then(() => outcome);
+    if (reply[3] !== 1) return outcome;
+    return this.followUp(h.nodeId, k.shard).then(() => outcome);
   }
 
   /**
@@ -308,7 +307,7 @@ export class NodeShardStore {
 
   /**
    * markOffline-4.lua for a closed connection (`epoch`; the reaper passes '' and a cutoff):
-   * true when the node went offline (it leaves its pools: pool-index job).
+   * true when the node went offline (the flush publishes it with no pools).
    */
   async markOffline(nodeId: string, epoch: number | '', cutoffMs: number | '' = ''): Promise<boolean> {
     const k = this.keys.forNode(nodeId);
@@ -322,7 +321,7 @@ export class NodeShardStore {
       Date.now(),
       cutoffMs,
     );
-    await this.followUp(nodeId, k.shard, code === 1, dirtyWasEmpty === 1);
+    if (dirtyWasEmpty === 1) await this.followUp(nodeId, k.shard);
     return code === 1;
   }
 
@@ -347,13 +346,10 @@ export class NodeShardStore {
     this.connection = null;
   }
 
-  private async followUp(nodeId: string, shard: number, capabilityChanged: boolean, dirtyWasEmpty: boolean) {
-    if (!capabilityChanged && !dirtyWasEmpty) return;
-    const work: Promise<void>[] = [];
-    if (capabilityChanged) work.push(this.work.requestPoolIndex(nodeId, shard));
-    if (dirtyWasEmpty) work.push(this.work.requestFlush(shard));
-    this.log.debug({ nodeId, shard, capabilityChanged, dirtyWasEmpty }, 'enqueue derived work');
-    await Promise.all(work);
+  /** The shard's dirty set went from empty to non-empty: a snapshot flush is due. */
+  private async followUp(nodeId: string, shard: number): Promise<void> {
+    this.log.debug({ nodeId, shard }, 'enqueue snapshot flush');
+    await this.work.requestFlush(shard);
   }
 }
 

@@ -315,80 +315,17 @@ export class SlotCountStore {
   }
 }
 
-/** What the pool index reads of a node: its status and its stored pools (old layout only). */
-export interface NodePoolsRead {
-  status: string | null;
-  /** The stored pools (JSON array) or null when none are stored (none are since issue 13). */
-  stored: string | null;
-}
-
-/** A node's move between pool sets, diffed by the caller from `NodePoolsRead.stored`. */
-export interface PoolChange {
-  /** The stored pools as read ('' when none): the compare-and-set. */
-  expected: string;
-  next: string[];
-  joined: string[];
-  left: string[];
-  /** The node is being removed: delete its record once it left every pool. */
-  remove: boolean;
-}
-
-/** `applyPoolIndex-5+.lua`'s codes, named. */
-export type PoolIndexCode = 'applied' | 'conflict' | 'gone';
-const POOL_INDEX_CODE: Record<number, PoolIndexCode> = { 1: 'applied', 0: 'conflict', [-1]: 'gone' };
-
-/** The pool index's reads and its script, per shard (services/worker/pool-indexer.ts). */
-export class PoolIndexStore {
-  constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: KeyBuilder,
-  ) {}
-
-  async read(shard: number, nodeId: string): Promise<NodePoolsRead> {
-    const [status, stored] = await this.redis.hmget(this.keys.shard(shard).node(nodeId), 'status', 'pools');
-    return { status: status ?? null, stored: stored ?? null };
-  }
-
-  /** Moves the node between pool sets; 'conflict': its stored pools changed since the read. */
-  async apply(
-    shard: number,
-    nodeId: string,
-    change: PoolChange,
-  ): Promise<{ code: PoolIndexCode; dirtyWasEmpty: boolean }> {
-    const k = this.keys.shard(shard);
-    const keys = [
-      k.node(nodeId),
-      k.pools,
-      k.dirty,
-      k.caps,
-      k.capRefs,
-      ...[...change.joined, ...change.left].map((p) => k.pool(p)),
-    ];
-    const [code, dirtyWasEmpty] = await this.redis.applyPoolIndex(
-      keys.length,
-      ...keys,
-      nodeId,
-      change.expected,
-      JSON.stringify(change.next),
-      change.joined.length,
-      ...change.joined,
-      ...change.left,
-      change.remove ? '1' : '0',
-    );
-    const named = POOL_INDEX_CODE[code];
-    if (!named) throw new Error(`applyPoolIndex answered an unknown code ${code}`);
-    return { code: named, dirtyWasEmpty: dirtyWasEmpty === 1 };
-  }
-}
-
-/** `removeNode-4.lua` (the liveness tick's retention), its arguments and reply named. */
+/** `removeNode-6.lua` (the liveness tick's retention), its arguments and reply named. */
 export class RetentionStore {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: KeyBuilder,
   ) {}
 
-  /** Retires the node if it is offline since before `cutoffMs`; whether it did. */
+  /**
+   * Retires the node if it is offline since before `cutoffMs`: deletes its record (releasing its
+   * capability blob references) and marks it dirty (the flush publishes the removal); whether it did.
+   */
   async removeNode(
     shard: number,
     nodeId: string,
@@ -400,6 +337,8 @@ export class RetentionStore {
       k.nodes,
       k.offline,
       k.dirty,
+      k.caps,
+      k.capRefs,
       nodeId,
       cutoffMs,
     );

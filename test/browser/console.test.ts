@@ -181,7 +181,7 @@ describe.skipIf(!chromiumAvailable())('console in a browser', () => {
     await shot(page, 'why-not');
 
     await page.goto(`${selector.url}/console/queues/`);
-    await page.getByText('pool-index').first().waitFor({ timeout: 15_000 });
+    await page.getByText('snapshot-flush').first().waitFor({ timeout: 15_000 });
     await page.getByText('Loading...').first().waitFor({ state: 'hidden', timeout: 15_000 });
     await shot(page, 'queues');
 

@@ -288,6 +288,11 @@ describe('tracing: one job as one trace across selector and gateway (OTLP/HTTP)'
     for (const span of [select, ack]) expect(span.resource['service.version']).toMatch(/^\d+\.\d+\.\d+/);
 
     // trace_id alone: the gateway parents the spans under the placement span the job record keeps
+    // the selector's batch of the second placement may leave after the gateway's flush (100 ms
+    // schedule, later on a loaded machine): wait for it rather than race it
+    await waitFor(() => receiver.spans.some((s) => s.traceId === lingoTraceId && s.name === 'job.place'), {
+      timeoutMs: 10_000,
+    });
     const lingo = receiver.spans.filter((s) => s.traceId === lingoTraceId);
     const lingoPlace = lingo.filter((s) => s.name === 'job.place');
     expect(lingoPlace).toHaveLength(1);

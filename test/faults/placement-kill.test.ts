@@ -30,7 +30,7 @@ describe('a selector SIGKILLed mid-placement', () => {
   });
 
   it('leaves every job id placed and answerable, or absent and retryable', async () => {
-    const paused = await rig.launch('selector', { SB_FAULT_PLACE_PAUSE_MS: '1000' });
+    const paused = await rig.launch('selector', { SB_FAULT_PLACE_PAUSE_MS: '1500' });
     const post = (jobId: string, dryRun = false) =>
       rig.api(rig.services.selector[0]!, '/v1/jobs', {
         method: 'POST',
@@ -43,8 +43,10 @@ describe('a selector SIGKILLed mid-placement', () => {
     });
     expect(rig.services.selector[0]).toBe(paused);
 
-    // 18 placements over 1.7 s; the kill at 2 s finds the early ones reserved (in their second
-    // pause), the late ones claimed only (in their first)
+    // 18 placements over 1.7 s; the kill 300 ms after the last finds the early ones reserved (in
+    // their second pause: 1.5 s after their claim), the late ones claimed only (in their first).
+    // The pause is 1.5 s so that a loaded machine may delay the kill by up to 1.2 s (it was 1 s:
+    // a landing under load once saw every job reserved and none left to drop)
     const ids = Array.from({ length: 18 }, (_, i) => `kill-${i}`);
     const inFlight: Promise<unknown>[] = [];
     for (const id of ids) {

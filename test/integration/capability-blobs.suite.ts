@@ -9,7 +9,7 @@ import {
   type RegistrationWrite,
 } from '../../shared/store/node-shard.ts';
 import { buildSnapshotEntry, encodeEntry, publishedValues } from '../../shared/snapshot-entry.ts';
-import { PoolIndexStore, RetentionStore, SnapshotStore } from '../../shared/store/snapshot.ts';
+import { RetentionStore, SnapshotStore } from '../../shared/store/snapshot.ts';
 import { uniquePrefix } from '../support/redis.ts';
 import { testConfig, type RedisTarget } from '../support/service-harness.ts';
 
@@ -51,7 +51,7 @@ export function describeCapabilityBlobs(label: string, target: () => RedisTarget
       keys = new KeyBuilder(config.prefix, config.shards);
       redis = createRedisClient(config, log, { name: 'test', mode: 'fail-fast' });
       await waitUntilReady(redis);
-      const work = { requestPoolIndex: () => Promise.resolve(), requestFlush: () => Promise.resolve() };
+      const work = { requestFlush: () => Promise.resolve() };
       store = new NodeShardStore(redis, keys, work, policy, log);
     });
     afterAll(async () => {
@@ -143,19 +143,34 @@ export function describeCapabilityBlobs(label: string, target: () => RedisTarget
       await expectConsistent([a, b]);
     });
 
-    it('removal releases the references of the record it deletes', async () => {
-      const [a, b] = ids as [string, string];
+    it('removal deletes the record in the same call, releasing its references (none for the old layout)', async () => {
+      const [a, b, c] = ids as [string, string, string];
       const en = langOf(['en']);
       const ja = langOf(['ja']);
       await register(a, en);
       await register(b, ja);
-      await redis.hset(k.node(a), 'status', 'offline');
-      await redis.zadd(k.offline, 1, a);
-      expect((await new RetentionStore(redis, keys).removeNode(k.shard, a, 2)).removed).toBe(true);
-      const removed = await new PoolIndexStore(redis, keys).apply(k.shard, a, { expected: '', next: [], joined: [], left: [], remove: true }); // prettier-ignore
-      expect(removed.code).toBe('applied');
-      expect(await redis.exists(k.node(a))).toBe(0);
+      await register(c, ja);
+      // c as the old layout: its blobs inside, no references held
+      const digests = await redis.hmget(k.node(c), ...PARTS.map((p) => `dg_${p}`));
+      const blobs = await redis.hmget(k.caps, ...digests.map((d) => d!));
+      for (const d of digests) await redis.hincrby(k.capRefs, d!, -1);
+      await redis.hset(k.node(c), ...PARTS.flatMap((p, i) => [`cap_${p}`, blobs[i]!]), 'pools', '["ja:ja"]');
+      await redis.del(k.dirty);
+      const retention = new RetentionStore(redis, keys);
+      for (const id of [a, c]) {
+        await redis.hset(k.node(id), 'status', 'offline');
+        await redis.zadd(k.offline, 1, id);
+        expect(await retention.removeNode(k.shard, id, 2)).toEqual({
+          removed: true,
+          dirtyWasEmpty: id === a,
+        });
+        expect(await redis.exists(k.node(id))).toBe(0);
+        expect(await redis.sismember(k.nodes, id)).toBe(0);
+        expect(await redis.zscore(k.offline, id)).toBeNull();
+      }
+      expect((await redis.smembers(k.dirty)).sort()).toEqual([a, c].sort()); // the flush publishes the removals
       expect(await redis.hexists(k.caps, en.digest)).toBe(0);
+      expect(await redis.hget(k.capRefs, ja.digest)).toBe('1'); // b's alone: c held none
       await expectConsistent([b]);
     });
 

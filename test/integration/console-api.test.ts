@@ -268,7 +268,7 @@ describe('console API', () => {
     const board = await withCookie(admin, '/console/queues/api/queues');
     expect(board.status).toBe(200);
     const names = ((await board.json()) as { queues: { name: string }[] }).queues.map((q) => q.name).sort();
-    expect(names).toEqual(['failover', 'liveness', 'pool-index', 'snapshot-flush']);
+    expect(names).toEqual(['failover', 'liveness', 'snapshot-flush']);
     expect((await withCookie(admin, '/console/queues/')).status).toBe(200);
     expect((await withCookie(viewer, '/console/queues/api/queues')).status).toBe(403);
     const anonymous = await fetch(`${selector.url}/console/queues/`, {

@@ -27,7 +27,7 @@ export function describeNodeHistory(label: string, target: () => RedisTarget): v
     let keys: KeyBuilder;
     let store: NodeShardStore;
     let admin: NodeAdminStore;
-    const noWork = { requestPoolIndex: async () => {}, requestFlush: async () => {} };
+    const noWork = { requestFlush: async () => {} };
     const policy = {
       requireGpu: false,
       loadChangeThreshold: 5,

@@ -108,7 +108,7 @@ describe('node shard store', () => {
     ]);
   });
 
-  it('sends the blobs when Redis holds other digests than the cached ones, and asks for a pool index', async () => {
+  it('sends the blobs when Redis holds other digests than the cached ones', async () => {
     const w = registrationWrite('store-node-2');
     await store.register(w, false, { by: 'node', conn: 'ws' });
     const changed = capabilityPart({ asr_languages: ['fr'] });
@@ -117,8 +117,6 @@ describe('node shard store', () => {
     const k = keys.forNode(w.nodeId);
     expect(await inspect.hget(k.node(w.nodeId), 'dg_lang')).toBe(changed.digest);
     expect(await inspect.hget(k.caps, changed.digest)).toBe(changed.blob);
-    const jobs = await queues.poolIndex.getJobs(['waiting', 'delayed']);
-    expect(jobs.map((j) => j.data)).toContainEqual(expect.objectContaining({ nodeId: w.nodeId }));
   });
 
   it('markOffline, recordNodeError and releaseConnection answer by the epoch and the record', async () => {

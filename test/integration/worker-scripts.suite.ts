@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { KeyBuilder, type ShardKeys } from '../../shared/keys.ts';
-import { PoolIndexStore, RetentionStore, SnapshotStore } from '../../shared/store/snapshot.ts';
+import { RetentionStore, SnapshotStore } from '../../shared/store/snapshot.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRedisClient, waitUntilReady, type RedisClient } from '../../shared/redis-client.ts';
 import { testConfig, type RedisTarget } from '../support/service-harness.ts';
@@ -168,56 +168,6 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
       });
     });
 
-    describe('applyPoolIndex', () => {
-      const apply = async (
-        id: string,
-        expected: string,
-        next: string[],
-        joined: string[],
-        left: string[],
-        remove = false,
-      ) => {
-        const store = new PoolIndexStore(redis, keys);
-        const { code, dirtyWasEmpty } = await store.apply(k.shard, id, {
-          expected,
-          next,
-          joined,
-          left,
-          remove,
-        });
-        return [code, dirtyWasEmpty ? 1 : 0];
-      };
-
-      it('joins pools, counts members, stores the pools and marks the node dirty', async () => {
-        await redis.hset(k.node('n'), 'status', 'ready');
-        await redis.hset(k.node('m'), 'status', 'ready');
-        expect(await apply('n', '', ['en:zh', 'zh:en'], ['en:zh', 'zh:en'], [])).toEqual(['applied', 1]);
-        expect(await apply('m', '', ['en:zh'], ['en:zh'], [])).toEqual(['applied', 0]);
-        expect(await redis.hgetall(k.pools)).toEqual({ 'en:zh': '2', 'zh:en': '1' });
-        expect((await redis.smembers(k.pool('en:zh'))).sort()).toEqual(['m', 'n']);
-        expect(await redis.hget(k.node('n'), 'pools')).toBe('["en:zh","zh:en"]');
-        expect(await redis.sismember(k.dirty, 'n')).toBe(1);
-      });
-
-      it('refuses (0) when the stored pools changed since they were read', async () => {
-        await redis.hset(k.node('n'), { status: 'ready', pools: '["a:b"]' });
-        expect(await apply('n', '', ['c:d'], ['c:d'], [])).toEqual(['conflict', 0]);
-        expect(await redis.exists(k.pools)).toBe(0);
-      });
-
-      it('leaves pools (dropping empty counts) and deletes the record on removal', async () => {
-        await redis.hset(k.node('n'), 'status', 'ready');
-        await apply('n', '', ['en:zh'], ['en:zh'], []);
-        await redis.hset(k.node('n'), 'status', 'removed');
-        expect(await apply('n', '["en:zh"]', [], [], ['en:zh'], true)).toEqual(['applied', 0]);
-        expect(await redis.exists(k.pools, k.pool('en:zh'), k.node('n'))).toBe(0);
-      });
-
-      it('answers -1 when the record is gone', async () => {
-        expect(await apply('ghost', '', ['a:b'], ['a:b'], [])).toEqual(['gone', 0]);
-      });
-    });
-
     describe('removeNode', () => {
       const remove = async (id: string, cutoff: number) => {
         const { removed, dirtyWasEmpty } = await new RetentionStore(redis, keys).removeNode(
@@ -233,7 +183,8 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
         await redis.sadd(k.nodes, 'n');
         await redis.zadd(k.offline, 100, 'n');
         expect(await remove('n', 200)).toEqual([1, 1]);
-        expect(await redis.hget(k.node('n'), 'status')).toBe('removed');
+        expect(await redis.exists(k.node('n'))).toBe(0); // deleted in the same call
+        expect(await redis.sismember(k.dirty, 'n')).toBe(1);
         expect(await redis.sismember(k.nodes, 'n')).toBe(0);
         expect(await redis.zscore(k.offline, 'n')).toBeNull();
       });

@@ -5,7 +5,7 @@ import { createLogger } from '../../shared/logger.ts';
 import { createMetricsRegistry } from '../../shared/metrics.ts';
 import {
   DerivedWorkQueues,
-  QUEUE_POOL_INDEX,
+  QUEUE_LIVENESS,
   QUEUE_SNAPSHOT_FLUSH,
   type SnapshotFlushJob,
 } from '../../shared/queues.ts';
@@ -15,7 +15,6 @@ import { SnapshotStore } from '../../shared/store/snapshot.ts';
 import { createWorkerMetrics } from '../../services/worker/worker-metrics.ts';
 import { allDeltas, checkpointEntry, TestFleet } from '../support/fleet.ts';
 import {
-  scrape,
   startTestGateway,
   startTestWorker,
   testConfig,
@@ -29,7 +28,7 @@ async function addedEvents(redis: Redis, prefix: string, queue: string): Promise
   return entries.filter(([, f]) => f[1] === 'added').length;
 }
 
-describe('worker: pool index and coalesced snapshot', () => {
+describe('worker: pools derived by the flush, coalesced snapshot', () => {
   let gw: TestGateway;
   let worker: TestWorker;
   let redis: Redis;
@@ -47,18 +46,9 @@ describe('worker: pool index and coalesced snapshot', () => {
     await redis.quit();
   });
 
-  it('10,000 heartbeats from 100 nodes with unchanged capabilities: 0 pool-index jobs, a node at most once per delta', async () => {
+  it('10,000 heartbeats from 100 nodes with unchanged capabilities: only flush jobs, a node at most once per delta', async () => {
     const ids = Array.from({ length: 100 }, (_, i) => `steady-${i}`);
     const fleet = await TestFleet.connect(gw.ws, ids);
-    await waitFor(
-      // a registration's job finds nothing to clean (pools are derived by the flush: issue 13)
-      async () => (await scrape(worker.metrics, 'sb_pool_index_total', { outcome: 'unchanged' })) >= 100,
-      {
-        timeoutMs: 10000,
-      },
-    );
-    const poolJobsBefore = await addedEvents(redis, gw.keys.queuePrefix, QUEUE_POOL_INDEX);
-    expect(poolJobsBefore).toBe(100);
 
     for (let round = 1; round <= 100; round++) {
       // steady load: figures wander within the significance threshold
@@ -75,7 +65,12 @@ describe('worker: pool index and coalesced snapshot', () => {
     await waitFor(async () => (await checkpointEntry(redis, gw.keys, ids[99]!))?.status === 'ready', {
       timeoutMs: 5000,
     });
-    expect(await addedEvents(redis, gw.keys.queuePrefix, QUEUE_POOL_INDEX)).toBe(poolJobsBefore);
+    // pools are derived by the flush: no per-node job (issue 13), only flushes and the tick
+    const withJobs = (await redis.keys(`${gw.keys.queuePrefix}:*:id`)).map((key) =>
+      key.slice(gw.keys.queuePrefix.length + 1, -':id'.length),
+    );
+    expect(withJobs.sort()).toEqual([QUEUE_LIVENESS, QUEUE_SNAPSHOT_FLUSH].sort());
+    expect(await addedEvents(redis, gw.keys.queuePrefix, QUEUE_SNAPSHOT_FLUSH)).toBeGreaterThan(0);
     expect(fleet.errors()).toEqual([]);
 
     const deltas = await allDeltas(redis, gw.keys);
@@ -101,7 +96,7 @@ describe('worker: pool index and coalesced snapshot', () => {
     };
     const fleet = await TestFleet.connect(gw.ws, [id], { language_capabilities: lang });
     fleet.heartbeat(0, 1, {}, { language_capabilities: lang });
-    // the pool index runs beside the status (behind the previous test's nodes leaving their pools)
+    // the flush derives the pools when it publishes the entry
     await waitFor(async () => {
       const entry = await checkpointEntry(redis, gw.keys, id);
       return entry?.status === 'ready' && entry.pools.length > 0;

@@ -25,7 +25,7 @@ import { SnapshotIndex } from '../../services/selector/snapshot-index.ts';
 // Fixtures
 
 /**
- * The pools the worker's pool index publishes for an entry (services/worker/pool-indexer.ts):
+ * The pools the worker's flush publishes for an entry (shared/snapshot-entry.ts):
  * its languages' full-pipeline pools, none while offline.
  */
 export function workerPools(e: Pick<SnapshotEntry, 'status' | 'lang'>): string[] {

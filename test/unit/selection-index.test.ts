@@ -6,7 +6,7 @@ import { checkInvariants, node, policy, request, withLang } from '../support/sel
 
 /**
  * Issue 12 deliverable 4: the index selection runs over. The full-pipeline pair comes from the
- * worker's pool index (entry.pools); node slots survive any sequence of upserts and removals.
+ * worker's flush (entry.pools); node slots survive any sequence of upserts and removals.
  */
 
 const index = (...entries: SnapshotEntry[]): SnapshotIndex => {

@@ -1,13 +1,16 @@
 --[[
-  removeNode: retires a node offline for longer than the retention period. The record is
-  marked `removed` (heartbeats answer NOT_REGISTERED; it must register again); the pool
-  index then takes it out of its pools and deletes the record, and the next flush publishes
-  the removal.
+  removeNode: retires a node offline for longer than the retention period, in one call: its
+  record is deleted (releasing its capability blob references), it leaves the shard's node set,
+  and it is marked dirty so that the next flush publishes the removal. Heartbeats then answer
+  NOT_REGISTERED (it must register again). A record of the old layout (blobs inside, before
+  issue 13) holds no references and releases none.
 
   KEYS[1] node hash         {p:sK}:node:<id>
   KEYS[2] shard node set    {p:sK}:nodes
   KEYS[3] offline zset      {p:sK}:offline
   KEYS[4] dirty set         {p:sK}:dirty
+  KEYS[5] capability blobs  {p:sK}:caps
+  KEYS[6] blob references   {p:sK}:caprefs
 
   ARGV[1] node id
   ARGV[2] cutoff, ms: only a node offline since before it is removed
@@ -16,7 +19,8 @@
     code  1 removed   0 not offline (any more), or offline since after the cutoff
 ]]
 local rcall = redis.call
-local nodeKey, nodesKey, offlineKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- @include "caps"
+local nodeKey, nodesKey, offlineKey, dirtyKey, capsKey, refsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local nodeId = ARGV[1]
 
 if rcall('HGET', nodeKey, 'status') ~= 'offline' then
@@ -26,7 +30,8 @@ end
 local since = tonumber(rcall('ZSCORE', offlineKey, nodeId))
 if since == nil or since > tonumber(ARGV[2]) then return { 0, 0 } end
 
-rcall('HSET', nodeKey, 'status', 'removed')
+capReleaseAll(nodeKey, capsKey, refsKey)
+rcall('DEL', nodeKey)
 rcall('ZREM', offlineKey, nodeId)
 rcall('SREM', nodesKey, nodeId)
 local dirtyWasEmpty = 0
