@@ -94,14 +94,10 @@ export class NodeService {
     const write = {
       hasGpu,
       maxJobs: reg.max_concurrent_jobs ?? this.options.defaultMaxJobs,
-      acceptPublic: reg.accept_public_jobs,
-      agentVersion: reg.version,
-      platform: reg.platform,
       parts: {
         static: staticPart(reg, this.options.defaultMaxJobs),
         svc: servicesPart(reg.installed_services, reg.capability_by_type),
         lang: capabilityPart(reg.language_capabilities ?? {}),
-        models: capabilityPart(reg.installed_models),
       },
     };
 

@@ -23,20 +23,23 @@ export interface StoredPart {
   blob: string;
 }
 
-/** Arguments of one registration, already validated and canonicalised. */
+/**
+ * Arguments of one registration, already validated and canonicalised. The node's platform,
+ * agent version and accept_public_jobs are in the static part; its installed models are not
+ * stored (nothing reads them).
+ */
 export interface RegistrationWrite {
   nodeId: string;
   hasGpu: boolean;
   maxJobs: number;
-  acceptPublic: boolean;
-  agentVersion: string;
-  platform: string;
-  parts: { static: StoredPart; svc: StoredPart; lang: StoredPart; models: StoredPart };
+  parts: { static: StoredPart; svc: StoredPart; lang: StoredPart };
 }
 
 /**
  * What proves the registrant is the node: `node` (its own token or its socket, or auth off),
- * or the join token under an SB_JOIN_REREGISTER policy; and the transport that holds it.
+ * or the join token under an SB_JOIN_REREGISTER policy; and the transport that holds it (not
+ * stored: only a socket handed over by a gateway shutting down, releaseConnection, matters to
+ * a later registration).
  */
 export interface RegistrationProof {
   by: 'node' | 'offline' | 'refuse';
@@ -61,6 +64,7 @@ export interface HeartbeatWrite {
   svc: StoredPart;
   /** null: the heartbeat did not carry the part (unchanged) */
   lang: StoredPart | null;
+  /** installed models: not stored (nothing reads them); the gateway's template compares them */
   models: StoredPart | null;
   /** The parts are what this gateway last sent for the node: try without the blobs first. */
   cached: boolean;
@@ -96,7 +100,6 @@ export function heartbeatKeysAndArgs(
   withBlobs: boolean,
 ): Arg[] {
   const lang = h.lang;
-  const models = h.models;
   return [
     k.node(h.nodeId),
     k.live,
@@ -119,8 +122,6 @@ export function heartbeatKeysAndArgs(
     withBlobs ? h.svc.blob : '',
     lang ? lang.digest : '',
     lang && withBlobs ? lang.blob : '',
-    models ? models.digest : '',
-    models && withBlobs ? models.blob : '',
     p.loadChangeThreshold,
     p.snapshotMaxAgeMs,
     p.unhealthyHeartbeats,
@@ -188,20 +189,14 @@ export class NodeShardStore implements HeartbeatReplies {
       Date.now(),
       w.hasGpu ? 1 : 0,
       w.maxJobs,
-      w.acceptPublic ? 1 : 0,
-      w.agentVersion,
-      w.platform,
       p.static.digest,
       p.static.blob,
       p.svc.digest,
       p.svc.blob,
       p.lang.digest,
       p.lang.blob,
-      p.models.digest,
-      p.models.blob,
       generatedId ? 1 : 0,
       proof.by === 'node' ? '' : proof.by,
-      proof.conn,
     );
     if (epoch === -1) return { kind: 'id_taken' };
     if (epoch === -2) return { kind: 'refused' };
