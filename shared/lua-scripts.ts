@@ -211,8 +211,15 @@ declare module 'ioredis' {
       nowMs: number,
       answer: string,
       deadlineMs: number,
+      claimToken: string,
     ): Result<number, Context>;
-    dropJob(job: string, placing: string, jobId: string, nodeId: string): Result<number, Context>;
+    dropJob(
+      job: string,
+      placing: string,
+      jobId: string,
+      nodeId: string,
+      claimToken: string,
+    ): Result<number, Context>;
     fenceReservation(
       reservation: string,
       running: string,

@@ -240,7 +240,7 @@ export class JobPlacer {
       let placement = first;
       if (i > 0) {
         placement = { ...this.answer(p, p.jobId, nodeId, 1), reservation_conflicts: conflicts };
-        if (!(await jobs.repoint(p.jobId, ranked[i - 1]!, nodeId, placement)))
+        if (!(await jobs.repoint(p.jobId, claim.token, ranked[i - 1]!, nodeId, placement)))
           throw this.settledAway(p.jobId);
       }
       // the session's node (and, without a given index, its next utterance index) before the frame
@@ -256,7 +256,7 @@ export class JobPlacer {
         [r] = await Promise.all([this.reserve(nodeId, p.jobId, 1, frame, claim.token), bound]);
       } catch (err) {
         // certainly not run: give the id back now; otherwise recovery settles it past its deadline
-        if (commandNotRun(err)) void jobs.drop(p.jobId, nodeId).catch(() => undefined);
+        if (commandNotRun(err)) void jobs.drop(p.jobId, nodeId, claim.token).catch(() => undefined);
         throw err;
       }
       if (r.held) {
@@ -270,7 +270,7 @@ export class JobPlacer {
       this.metrics.reservationConflicts.inc();
     }
     p.span.setAttribute('sb.reservation_conflicts', conflicts);
-    await jobs.drop(p.jobId, ranked[ranked.length - 1]!);
+    await jobs.drop(p.jobId, ranked[ranked.length - 1]!, claim.token);
     throw new NoAvailableNodeError(
       `0/${p.result.breakdown.total_nodes} nodes available: ${conflicts} reservation_conflict (the candidates filled up since the snapshot)`,
       p.result.breakdown,

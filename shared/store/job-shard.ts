@@ -128,10 +128,16 @@ export class JobShardStore {
 
   /**
    * repointJob-2.lua: attempt 1's reservation was refused on `from`: point it at `to` (CAS on
-   * `from`, while unconfirmed) with the new answer; extends the placing deadline. False: the job
-   * moved on (recovery dropped it).
+   * `from` and on the claim's token, while unconfirmed) with the new answer; extends the placing
+   * deadline. Null: the job moved on (recovery dropped it; the id may be claimed anew since).
    */
-  async repoint(jobId: string, from: string, to: string, answer: unknown): Promise<Claim | null> {
+  async repoint(
+    jobId: string,
+    claimToken: string,
+    from: string,
+    to: string,
+    answer: unknown,
+  ): Promise<Claim | null> {
     const now = Date.now();
     const deadline = now + this.options.placingWindowMs;
     const done = await this.redis.repointJob(
@@ -143,13 +149,21 @@ export class JobShardStore {
       now,
       JSON.stringify(answer),
       deadline,
+      claimToken,
     );
-    return done === 1 ? { token: '', deadline } : null;
+    return done === 1 ? { token: claimToken, deadline } : null;
   }
 
-  /** dropJob-2.lua: gives the id back if the job is still attempt 1 on `nodeId`, unconfirmed. */
-  async drop(jobId: string, nodeId: string): Promise<boolean> {
-    return (await this.redis.dropJob(this.keys.job(jobId), this.placingKey(jobId), jobId, nodeId)) === 1;
+  /**
+   * dropJob-2.lua: gives the id back if the job is still the claim `claimToken`, attempt 1 on
+   * `nodeId`, unconfirmed. A later claim of the same id (a resolver's view went stale: the claim
+   * it read was dropped, and a repeated request claimed the id again) is never dropped.
+   */
+  async drop(jobId: string, nodeId: string, claimToken: string): Promise<boolean> {
+    return (
+      (await this.redis.dropJob(this.keys.job(jobId), this.placingKey(jobId), jobId, nodeId, claimToken)) ===
+      1
+    );
   }
 
   /**

@@ -59,8 +59,10 @@ export class PlacingRecovery {
       await this.jobs.settled(jobId);
       return placed;
     }
-    // fenced: no slot, none can come; dropped unless it was re-pointed meanwhile (next sweep)
-    return { outcome: (await this.jobs.drop(jobId, st.nodeId)) ? 'dropped' : 'pending', answer: '' };
+    // fenced: no slot, none can come; dropped unless it was re-pointed meanwhile (next sweep),
+    // or it is another claim now (dropped by a concurrent resolver, claimed anew since)
+    const dropped = await this.jobs.drop(jobId, st.nodeId, st.claimToken);
+    return { outcome: dropped ? 'dropped' : 'pending', answer: '' };
   }
 
   /** Settles every placement past its deadline, up to `batch` per job shard. */

@@ -107,11 +107,37 @@ describe('PlacingRecovery', () => {
   });
 
   it('re-pointed by a live placement after recovery looked: not dropped (settled by a later sweep)', async () => {
-    await claim('moving');
+    const c = await claim('moving');
+    if (!c.claimed) throw new Error('not claimed');
     // what a live selector does after a conflict, between recovery's read and its fence
-    expect(await jobs.repoint('moving', node, 'n2', { node_id: 'n2' })).not.toBeNull();
-    expect(await jobs.drop('moving', node)).toBe(false);
+    expect(await jobs.repoint('moving', c.token, node, 'n2', { node_id: 'n2' })).not.toBeNull();
+    expect(await jobs.drop('moving', node, c.token)).toBe(false);
     expect(await redis.hget(keys.job('moving'), 'node_id')).toBe('n2');
+  });
+
+  it('a resolver whose view went stale (its claim dropped, the id claimed anew on the same node) never drops the new claim', async () => {
+    // seen in test/faults/redis-faults.test.ts (the stall): the sweep and a repeated request both
+    // resolve the same placement past its deadline; the request drops it, claims the id anew on
+    // the same node, reserves and answers 201 — while the sweep, with the first claim's view,
+    // fences that first claim and then must not delete the job the client was just told about
+    const first = await claim('reclaimed');
+    if (!first.claimed) throw new Error('not claimed');
+    const stale = await jobs.placingState('reclaimed'); // the sweep's read
+    expect(stale?.claimToken).toBe(first.token);
+    expect((await recovery.resolve('reclaimed', past())).outcome).toBe('dropped'); // the request's
+    const again = await claim('reclaimed');
+    if (!again.claimed) throw new Error('not claimed anew');
+    // the sweep goes on with its stale view: fences the first claim, then drops
+    expect(await slots.fence(node, 'reclaimed', stale!.claimToken, 60_000)).toBe('fenced');
+    expect(await jobs.drop('reclaimed', node, stale!.claimToken)).toBe(false);
+    // nor does a stale re-point (the first claim's placer after a conflict) move the new claim
+    expect(await jobs.repoint('reclaimed', first.token, node, 'n2', { node_id: 'n2' })).toBeNull();
+    expect(await redis.hget(keys.job('reclaimed'), 'node_id')).toBe(node);
+    // the new claim reserves (the fence names the old claim only) and its job stands
+    expect((await reserve('reclaimed', again.token)).outcome).toBe('reserved');
+    expect(await redis.hget(keys.job('reclaimed'), 'claim')).toBe(again.token);
+    expect((await recovery.resolve('reclaimed', past())).outcome).toBe('placed');
+    expect(await redis.exists(keys.job('reclaimed'))).toBe(1);
   });
 
   it('a sweep settles every placement past its deadline over every job shard', async () => {

@@ -166,25 +166,38 @@ export function describeSelectorScripts(label: string, target: () => RedisTarget
         expect(await redis.hget(keys.job(jobId), 'node_id')).toBe('n1');
       });
 
-      it('re-points attempt 1 only from the node it names, while unconfirmed; drops only that placement', async () => {
+      it('re-points attempt 1 only from the node it names and its claim, while unconfirmed; drops only that placement', async () => {
         const jobId = `job-r${n}`;
         const job = keys.job(jobId);
         const placing = keys.placing(keys.jobShardOf(jobId));
         await claim(jobId, 'n1');
-        expect(await redis.repointJob(job, placing, jobId, 'n9', 'n2', now, '{}', now + 1)).toBe(0);
+        expect(await redis.repointJob(job, placing, jobId, 'n9', 'n2', now, '{}', now + 1, 'tok')).toBe(0);
+        // another claim's token (a claim dropped since, the id claimed anew): never re-pointed
+        expect(await redis.repointJob(job, placing, jobId, 'n1', 'n2', now, '{}', now + 1, 'old')).toBe(0);
         expect(
-          await redis.repointJob(job, placing, jobId, 'n1', 'n2', now, '{"node_id":"n2"}', now + 20_000),
+          await redis.repointJob(
+            job,
+            placing,
+            jobId,
+            'n1',
+            'n2',
+            now,
+            '{"node_id":"n2"}',
+            now + 20_000,
+            'tok',
+          ),
         ).toBe(1);
         expect(await redis.hmget(job, 'node_id', 'placement')).toEqual(['n2', '{"node_id":"n2"}']);
         expect(await redis.zscore(placing, jobId)).toBe(String(now + 20_000));
-        expect(await redis.dropJob(job, placing, jobId, 'n1')).toBe(0);
-        expect(await redis.dropJob(job, placing, jobId, 'n2')).toBe(1);
+        expect(await redis.dropJob(job, placing, jobId, 'n1', 'tok')).toBe(0);
+        expect(await redis.dropJob(job, placing, jobId, 'n2', 'old')).toBe(0); // another claim's
+        expect(await redis.dropJob(job, placing, jobId, 'n2', 'tok')).toBe(1);
         expect(await redis.exists(job)).toBe(0);
         expect(await redis.zscore(placing, jobId)).toBeNull();
         expect(await claim(jobId, 'n3')).toEqual([1]); // the id is retryable
         await redis.hset(job, 'status', 'accepted'); // moved on: never dropped, never re-pointed
-        expect(await redis.dropJob(job, placing, jobId, 'n3')).toBe(0);
-        expect(await redis.repointJob(job, placing, jobId, 'n3', 'n4', now, '{}', now)).toBe(0);
+        expect(await redis.dropJob(job, placing, jobId, 'n3', 'tok')).toBe(0);
+        expect(await redis.repointJob(job, placing, jobId, 'n3', 'n4', now, '{}', now, 'tok')).toBe(0);
       });
     });
 
