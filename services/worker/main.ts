@@ -119,7 +119,7 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       marginMs: sweepMarginMs(env.SB_REAPER_INTERVAL_MS),
       perTick: 1000,
     });
-    const recount = new SlotRecount(new SlotCountStore(redis, keys), metrics, { everyTicks: 12 });
+    const recount = new SlotRecount(new SlotCountStore(redis, keys), metrics, { sweepTicks: 120 });
     const reaper = new LivenessReaper(
       redis,
       keys,
