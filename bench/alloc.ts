@@ -4,7 +4,9 @@
  * v8.GCProfiler; a run with a GC is retried), so bytes ÷ N is what one heartbeat allocates in
  * that stage. Real parts: the bench's frozen heartbeat frame, the gateway's own functions and
  * its Redis client against a `redis-server` started here. `npx tsx bench/alloc.ts` (~10 s).
- * The whole-gateway figure (with ws, sockets and the event loop) is `npm run bench -- heartbeat`.
+ * Its last lines are the whole gateway in process (bench/alloc/whole-gateway.ts): bytes, then
+ * CPU µs per heartbeat of this process and of redis-server (a ratio CPU can say on a loaded
+ * machine where rates cannot).
  */
 import { spawnSync } from 'node:child_process';
 import v8 from 'node:v8';
@@ -53,4 +55,9 @@ for (const stage of probe.list) {
   const bytes = (await perCall(stage.fn, stage.calls ?? Math.ceil(N / per))) / per;
   console.log(`${stage.name.padEnd(66)} ${String(Math.round(bytes)).padStart(6)} B`);
 }
+const cpu = await probe.cpu(40);
+console.log(
+  `\nWHOLE GATEWAY CPU per WebSocket heartbeat (${cpu.heartbeats} heartbeats, this machine's load ` +
+    `included): gateway ${cpu.gatewayUs.toFixed(1)} µs, redis-server ${cpu.redisUs?.toFixed(1) ?? '—'} µs`,
+);
 await probe.close();

@@ -29,7 +29,8 @@ if not s[1] or s[1] == 'removed' then return { -1, 0 } end
 if s[1] == 'offline' or (epoch ~= '' and s[2] ~= epoch) then return { 0, 0 } end
 if ARGV[4] ~= '' and (tonumber(rcall('ZSCORE', liveKey, nodeId)) or 0) > tonumber(ARGV[4]) then return { 0, 0 } end
 
-rcall('HSET', nodeKey, 'status', 'offline', 'offline_at', now, 'unhealthy', 0)
+rcall('HSET', nodeKey, 'status', 'offline')
+rcall('HDEL', nodeKey, 'unhealthy')
 noteHistory(nodeKey, now, epoch ~= '' and 'oc' or 'om')
 rcall('ZREM', liveKey, nodeId)
 rcall('ZADD', offlineKey, now, nodeId)

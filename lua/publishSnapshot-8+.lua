@@ -1,7 +1,7 @@
 --[[
   publishSnapshot: publishes one flush of a shard as ONE new version: checkpoint entries,
-  the published values the heartbeat script compares against, the version, and one delta
-  entry with stream ID <version>-0; then releases the taken batch.
+  the published values the heartbeat script compares against (the node record's `pub`), the
+  version, and one delta entry with stream ID <version>-0; then releases the taken batch.
 
   The flush read each node's record before this call. A heartbeat applied in between was
   compared with the OLD published values (it may have found nothing significant: a
@@ -16,7 +16,8 @@
   KEYS[2] version           {p:sK}:ver
   KEYS[3] delta stream      {p:sK}:deltas
   KEYS[4] taken set         {p:sK}:dirty:taken
-  KEYS[5] published values  {p:sK}:pub    (id -> "status|running|cpu|gpu|mem|published_at")
+  KEYS[5] published values  {p:sK}:pub    (before issue 13's third step: id -> the published
+                                          values; each record's `pub` now, deleted here)
   KEYS[6] dirty set         {p:sK}:dirty
   KEYS[7] capability blobs  {p:sK}:caps
   KEYS[8] blob references   {p:sK}:caprefs
@@ -75,16 +76,22 @@ for i = 0, upserts - 1 do
   if publish then
     if digest ~= old then capRelease(capsKey, refsKey, old) end
     rcall('HSET', ckptKey, id, entry)
-    rcall('HSET', pubKey, id, values)
+    rcall('HDEL', pubKey, id)
     entries[#entries + 1] = entry
-  end
-  if publish and stamp ~= '' then
-    local c = rcall('HMGET', KEYS[9 + i], 'status', 'hb_ts', 'hb_at', 'running', 'cpu', 'gpu_pct', 'mem')
-    if not c[1] then
-      changed[#changed + 1] = id -- gone since the read: the next flush publishes the removal
-    elseif c[1] .. '|' .. (c[2] or '') .. '|' .. (c[3] or '') ~= stamp
-      and significantChange(values, c[1], c[4] or '', c[5] or '', c[6] or '', c[7] or '', threshold) then
-      changed[#changed + 1] = id
+    local nodeKey = KEYS[9 + i]
+    if stamp ~= '' then
+      local c = rcall('HMGET', nodeKey, 'status', 'hb_ts', 'hb_at', 'running', 'cpu', 'gpu_pct', 'mem')
+      if not c[1] then
+        changed[#changed + 1] = id -- gone since the read: the next flush publishes the removal
+      else
+        rcall('HSET', nodeKey, 'pub', values)
+        if c[1] .. '|' .. (c[2] or '') .. '|' .. (c[3] or '') ~= stamp
+          and significantChange(values, c[1], c[4] or '', c[5] or '', c[6] or '', c[7] or '', threshold) then
+          changed[#changed + 1] = id
+        end
+      end
+    elseif rcall('EXISTS', nodeKey) == 1 then
+      rcall('HSET', nodeKey, 'pub', values)
     end
   end
 end

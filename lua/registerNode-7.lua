@@ -13,24 +13,24 @@
   ARGV[2]  server time, ms
   ARGV[3]  has GPU (1|0)
   ARGV[4]  max_concurrent_jobs
-  ARGV[5]  accept_public_jobs (1|0)
-  ARGV[6]  agent version            ARGV[7]  platform
-  ARGV[8]  static digest            ARGV[9]  static blob (canonical JSON)
-  ARGV[10] svc digest               ARGV[11] svc blob
-  ARGV[12] lang digest              ARGV[13] lang blob
-  ARGV[14] models digest            ARGV[15] models blob
-  ARGV[16] '1' when the gateway generated the id: an existing node with it is a collision
-  ARGV[17] proof of identity ('' = the node's own token, or auth off: nothing to check);
+  ARGV[5]  static digest            ARGV[6]  static blob (canonical JSON: hardware, platform,
+                                             agent version, features, accept_public_jobs, …)
+  ARGV[7]  svc digest               ARGV[8]  svc blob
+  ARGV[9]  lang digest              ARGV[10] lang blob
+  ARGV[11] '1' when the gateway generated the id: an existing node with it is a collision
+  ARGV[12] proof of identity ('' = the node's own token, or auth off: nothing to check);
            'offline' / 'refuse' = the join token, under that SB_JOIN_REREGISTER policy
-  ARGV[18] connection: 'ws' (a socket holds the epoch) or 'http'
 
   Status becomes `registering` (a healthy heartbeat makes it ready). reserved/running/draining
-  survive a re-registration (and so does the node's history: `h0`…`h4`, includes/node-history.lua); the stored heartbeat timestamp is reset so the new session's
-  heartbeats apply whatever the node's clock did. Marking the node dirty when it was not
+  survive a re-registration (and so does the node's history: `h0`…`h5`,
+  includes/node-history.lua, where the registration's time is kept); the stored heartbeat
+  timestamp is reset so the new session's heartbeats apply whatever the node's clock did. Marking the node dirty when it was not
   stamps `chg_at` = server time (where the pipeline lag of the change starts).
   The node hash keeps each part's digest only (dg_<part>); a changed part takes a reference to
   its blob in the shard's caps hash (stored there if new) and drops the old one
-  (lua/includes/caps.lua). A record of the old layout (blobs inside) is migrated first.
+  (lua/includes/caps.lua). A record of an earlier layout is migrated first (migrateRecord).
+  A field whose absence means its default (draining 0, reserved 0) is not written, and `conn`
+  only ever holds `gone` (releaseConnection): a registration clears it.
 
   A join token may take a known id only when an operator reset it (claim 'open', used up by
   this registration), never after a revocation (claim 'blocked'), and otherwise under
@@ -51,8 +51,8 @@ local capsKey, refsKey = KEYS[6], KEYS[7]
 local nodeId, now = ARGV[1], ARGV[2]
 
 local isNew = rcall('EXISTS', nodeKey) == 0
-if ARGV[16] == '1' and not isNew then return { -1, 0, 0, 0 } end
-local proof, conn = ARGV[17] or '', ARGV[18] or 'ws'
+if ARGV[11] == '1' and not isNew then return { -1, 0, 0, 0 } end
+local proof = ARGV[12] or ''
 if proof ~= '' and not isNew then
   local held = rcall('HMGET', nodeKey, 'status', 'conn', 'claim')
   local free = held[3] == 'open'
@@ -61,32 +61,28 @@ if proof ~= '' and not isNew then
   end
   if not free then return { -2, 0, 0, 0 } end
 end
-rcall('HDEL', nodeKey, 'claim')
-if not isNew and rcall('HEXISTS', nodeKey, 'cap_svc') == 1 then capMigrate(nodeKey, capsKey, refsKey) end
-local stored = rcall('HMGET', nodeKey, 'dg_static', 'dg_svc', 'dg_lang', 'dg_models', 'status')
+rcall('HDEL', nodeKey, 'claim', 'conn', 'unhealthy')
+if not isNew then
+  local old = rcall('HMGET', nodeKey, 'dg_models', 'cap_svc')
+  if old[1] or old[2] then migrateRecord(nodeKey, capsKey, refsKey) end
+end
+local stored = rcall('HMGET', nodeKey, 'dg_static', 'dg_svc', 'dg_lang', 'status')
 
 local capChanged = 0
-if stored[5] == 'offline' then capChanged = 1 end
-for i = 1, 4 do
-  local digest = ARGV[6 + 2 * i]
+if stored[4] == 'offline' then capChanged = 1 end
+for i = 1, 3 do
+  local digest = ARGV[3 + 2 * i]
   if stored[i] ~= digest then
-    capAcquire(capsKey, refsKey, digest, ARGV[7 + 2 * i])
+    capAcquire(capsKey, refsKey, digest, ARGV[4 + 2 * i])
     capRelease(capsKey, refsKey, stored[i])
     rcall('HSET', nodeKey, 'dg_' .. CAP_PARTS[i], digest)
-    -- models are informational: they never change what the node can serve
-    if i < 4 then capChanged = 1 end
+    capChanged = 1
   end
 end
 
-rcall('HSET', nodeKey,
-  'id', nodeId, 'status', 'registering', 'registered_at', now, 'hb_at', now, 'hb_ts', 0,
-  'unhealthy', 0, 'gpu', ARGV[3], 'max_jobs', ARGV[4], 'accept_public', ARGV[5],
-  'agent_version', ARGV[6], 'platform', ARGV[7], 'conn', conn)
-rcall('HSETNX', nodeKey, 'first_registered_at', now)
+rcall('HSET', nodeKey, 'status', 'registering', 'hb_at', now, 'hb_ts', 0, 'gpu', ARGV[3],
+  'max_jobs', ARGV[4])
 noteHistory(nodeKey, now, 'gR')
-rcall('HSETNX', nodeKey, 'reserved', 0)
-rcall('HSETNX', nodeKey, 'running', 0)
-rcall('HSETNX', nodeKey, 'draining', 0)
 local epoch = rcall('HINCRBY', nodeKey, 'epoch', 1)
 
 rcall('SADD', nodesKey, nodeId)

@@ -32,7 +32,8 @@ if not status or status == 'removed' then return { generation, 0, 0 } end
 rcall('HSET', nodeKey, 'claim', ARGV[2])
 local dirtyWasEmpty = 0
 if status ~= 'offline' then
-  rcall('HSET', nodeKey, 'status', 'offline', 'offline_at', now, 'unhealthy', 0)
+  rcall('HSET', nodeKey, 'status', 'offline')
+  rcall('HDEL', nodeKey, 'unhealthy')
   noteHistory(nodeKey, now, (ARGV[2] == 'open' and 'os' or 'ov') .. (ARGV[5] or ''))
   rcall('ZREM', liveKey, nodeId)
   rcall('ZADD', offlineKey, now, nodeId)

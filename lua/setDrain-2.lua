@@ -19,7 +19,8 @@ if not status or status == 'removed' then return { -1, 0 } end
 if (rcall('HGET', KEYS[1], 'draining') or '0') ~= ARGV[2] then
   noteHistory(KEYS[1], ARGV[3], (ARGV[2] == '1' and 'Da' or 'Ua') .. (ARGV[4] or ''))
 end
-rcall('HSET', KEYS[1], 'draining', ARGV[2])
+-- stored only while set: its absence means 0
+if ARGV[2] == '1' then rcall('HSET', KEYS[1], 'draining', 1) else rcall('HDEL', KEYS[1], 'draining') end
 local dirtyWasEmpty = 0
 if rcall('SADD', KEYS[2], ARGV[1]) == 1 and rcall('SCARD', KEYS[2]) == 1 then dirtyWasEmpty = 1 end
 return { 1, dirtyWasEmpty }

@@ -4,11 +4,12 @@ import type { NodeHeartbeat, NodeRegister } from './protocol/node-messages.ts';
 /**
  * Canonical form and digest of a node's capabilities, split into parts that arrive
  * separately:
- *   static — hardware, features, accept_public_jobs, max_concurrent_jobs (registration only)
+ *   static — agent version, platform, hardware, features, accept_public_jobs,
+ *            max_concurrent_jobs (registration only)
  *   svc    — installed_services (without volatile mem_mb / warmup_ms / last_error) and
  *            capability_by_type (without the free-text `reason`)
  *   lang   — language_capabilities
- *   models — installed_models (informational: stored on change, never re-indexes)
+ *   models — installed_models (informational: not stored; the gateway's caches compare them)
  * Canonical: object keys sorted, null and absent fields dropped, arrays sorted by the
  * canonical text of their elements, so neither key order nor list order changes a digest.
  * The heartbeat script stores a part's blob only when its digest differs from the stored one,
@@ -79,6 +80,7 @@ export function servicesPart(
 
 export function staticPart(reg: NodeRegister, defaultMaxJobs: number): CapabilityPart {
   return capabilityPart({
+    version: reg.version,
     platform: reg.platform,
     hardware: reg.hardware,
     features_supported: reg.features_supported,

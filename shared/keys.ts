@@ -17,7 +17,8 @@ import { crc32 } from 'node:zlib';
  *   <tag>:dirty       set    nodes whose snapshot entry must be republished
  *   <tag>:dirty:taken set    the batch a running flush took (crash-safe hand-over)
  *   <tag>:ckpt        hash   node id → published snapshot entry (compact JSON array, languages by digest)
- *   <tag>:pub         hash   node id → published "status|running|cpu|gpu|mem|at" (heartbeat filter)
+ *   <tag>:pub         hash   (before issue 13's third step) node id → published values: each
+ *                            record's `pub` now; read and emptied as nodes heartbeat
  *   <tag>:pools       hash   (before issue 13; written no more) pool → member count
  *   <tag>:pool:<pool> set    (before issue 13; written no more) ids of the shard's nodes in that pool
  *   <tag>:ver         string shard snapshot version

@@ -62,7 +62,6 @@ export const ENTRY_FIELDS = [
   'draining',
   'hb_at',
   'gpu',
-  'accept_public',
   'cap_svc',
   'cap_static',
   'cap_lang',
@@ -100,7 +99,7 @@ function json<T>(text: string | null, fallback: T): T {
  */
 const DECODED_MAX = 4096;
 const decodedTypes = new Map<string, ServiceType[]>();
-const decodedFeatures = new Map<string, string[]>();
+const decodedStatic = new Map<string, DecodedStatic>();
 const decodedLang = new Map<string, DecodedLang>();
 
 function decoded<T>(cache: Map<string, T>, blob: string | null, decode: (blob: string | null) => T): T {
@@ -118,9 +117,18 @@ const decodeTypes = (blob: string | null): ServiceType[] => {
   const svc = json<{ capability_by_type?: { type: ServiceType; ready: boolean }[] }>(blob, {});
   return [...new Set((svc.capability_by_type ?? []).filter((c) => c.ready).map((c) => c.type))].sort();
 };
-const decodeFeatures = (blob: string | null): string[] => {
-  const features = json<{ features_supported?: Record<string, boolean> }>(blob, {}).features_supported ?? {};
-  return FEATURE_FLAGS.filter((flag) => features[flag] === true);
+/** What an entry takes from the static blob: feature flags and accept_public_jobs. */
+interface DecodedStatic {
+  features: string[];
+  public: boolean;
+}
+const decodeStatic = (blob: string | null): DecodedStatic => {
+  const st = json<{ features_supported?: Record<string, boolean>; accept_public_jobs?: boolean }>(blob, {});
+  const features = st.features_supported ?? {};
+  return {
+    features: FEATURE_FLAGS.filter((flag) => features[flag] === true),
+    public: st.accept_public_jobs === true,
+  };
 };
 const decodeLang = (blob: string | null): DecodedLang => decodeLangBlob(blob ?? '');
 
@@ -140,6 +148,7 @@ export function buildSnapshotEntry(
   >;
   if (f.status === null || f.status === 'removed') return null;
   const { lang, pools } = decoded(decodedLang, f.cap_lang, decodeLang);
+  const st = decoded(decodedStatic, f.cap_static, decodeStatic);
   const quarantinedUntil = num(f.q_until);
   const changedAt = num(f.chg_at);
   return {
@@ -151,9 +160,9 @@ export function buildSnapshotEntry(
     at: publishedAt,
     ...(changedAt > 0 ? { changedAt } : {}),
     gpu: f.gpu === '1',
-    public: f.accept_public === '1',
+    public: st.public,
     types: decoded(decodedTypes, f.cap_svc, decodeTypes),
-    features: decoded(decodedFeatures, f.cap_static, decodeFeatures),
+    features: st.features,
     lang,
     langDigest: f.dg_lang ?? '',
     pools: f.status === 'offline' ? [] : pools,

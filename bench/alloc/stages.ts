@@ -17,7 +17,12 @@ import { parseJsonMessage } from '../../shared/protocol/json-message.ts';
 import { nodeHeartbeatCoreSchema, nodeHeartbeatSchema } from '../../shared/protocol/node-messages.ts';
 import { parseOrThrow } from '../../shared/protocol/validation.ts';
 import { isHeartbeatCore } from '../../shared/protocol/heartbeat-core.ts';
-import { heartbeatKeysAndArgs, NodeShardStore, type HeartbeatWrite } from '../../shared/store/node-shard.ts';
+import {
+  HEARTBEAT_KEYS,
+  heartbeatKeysAndArgs,
+  NodeShardStore,
+  type HeartbeatWrite,
+} from '../../shared/store/node-shard.ts';
 import { CommandDeadlines, encodeEvalsha, PrebuiltCommand } from '../../shared/store/script-command.ts';
 import { JobRecordStore } from '../../shared/store/job-record.ts';
 import { SlotStore, slotOptions } from '../../shared/store/slots.ts';
@@ -29,6 +34,7 @@ import { HeartbeatMemo } from '../../services/gateway/heartbeat-memo.ts';
 import { HeartbeatScan } from '../../shared/protocol/heartbeat-scan.ts';
 import { HeartbeatTemplate } from '../../shared/store/heartbeat-command.ts';
 import { wholeGateway } from './whole-gateway.ts';
+import { processCpuSeconds } from '../lib/cpu.ts';
 
 /** What the capability cache compared before: the fields re-serialised. */
 function rawText(body: Record<string, unknown>): string[] {
@@ -47,7 +53,7 @@ export interface Stage {
   calls?: number;
 }
 
-export async function stages(): Promise<{ frameBytes: number; list: Stage[]; close: () => Promise<void> }> {
+export async function stages() {
   const server = await startRedisServer();
   const config = loadConfig({ REDIS_URL: server.url, SB_AUTH: 'off', PORT: '0' }, 'gateway');
   const log = createLogger('alloc-bench', 'silent');
@@ -119,10 +125,35 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
   const memo = new HeartbeatMemo();
   const scan = new HeartbeatScan();
   memo.remember(buffer, nodeId, hit, scan);
-  const template = HeartbeatTemplate.build(sha, 5, heartbeatKeysAndArgs, shard, write(), policy)!;
+  const template = HeartbeatTemplate.build(
+    sha,
+    HEARTBEAT_KEYS,
+    heartbeatKeysAndArgs,
+    shard,
+    write(),
+    policy,
+  )!;
   // the fast path's memo, primed as the socket primes it: one heartbeat through the full path
   const serviceMemo = new HeartbeatMemo();
   await service.heartbeat(JSON.parse(text), principal, nodeId, buffer, serviceMemo);
+  // the fast path's calls as sockets hold them: one per heartbeat in flight, made once
+  const calls = Array.from({ length: 16 }, () => {
+    let settle: () => void = () => undefined;
+    let fail: (err: unknown) => void = () => undefined;
+    const call = service.heartbeatCall(
+      (kind) => (kind === 'not_registered' ? fail(new Error(kind)) : settle()),
+      (err) => fail(err),
+    );
+    return {
+      send: (): Promise<void> =>
+        new Promise<void>((resolve, reject) => {
+          settle = resolve;
+          fail = reject;
+          if (!service.matchHeartbeat(frames[k++ & 15]!, nodeId, serviceMemo)) throw new Error('no match');
+          service.sendMatchedHeartbeat(principal, nodeId, serviceMemo, call);
+        }),
+    };
+  });
   const list: Stage[] = [
     { name: '(floor of an async stage: one awaited resolved promise)', fn: () => Promise.resolve() },
     {
@@ -140,7 +171,8 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
     },
     {
       name: 'EVALSHA keys + args + RESP buffer',
-      fn: () => encodeEvalsha(sha, 5, heartbeatKeysAndArgs(shard, write(), policy, Date.now(), false)),
+      fn: () =>
+        encodeEvalsha(sha, HEARTBEAT_KEYS, heartbeatKeysAndArgs(shard, write(), policy, Date.now(), false)),
     },
     {
       name: "EVALSHA bytes from the node's template (heartbeat-command.ts)",
@@ -193,22 +225,13 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
       },
     },
     {
-      name: 'NodeService fast path from the frame bytes (scan → Redis reply)',
-      fn: () => {
-        if (!service.matchHeartbeat(frames[k++ & 15]!, nodeId, serviceMemo)) throw new Error('no match');
-        return service.matchedHeartbeat(principal, nodeId, serviceMemo);
-      },
+      name: 'NodeService fast path from the frame bytes (scan → Redis reply; + its promise)',
+      fn: () => calls[0]!.send(),
     },
     {
       name: '  … 16 in flight',
       per: 16,
-      fn: () =>
-        Promise.all(
-          Array.from({ length: 16 }, () => {
-            if (!service.matchHeartbeat(frames[k++ & 15]!, nodeId, serviceMemo)) throw new Error('no match');
-            return service.matchedHeartbeat(principal, nodeId, serviceMemo);
-          }),
-        ),
+      fn: () => Promise.all(calls.map((call) => call.send())),
     },
     {
       name: '  (full path: NodeService.heartbeat from the frame text, parse → Redis reply)',
@@ -230,6 +253,31 @@ export async function stages(): Promise<{ frameBytes: number; list: Stage[]; clo
   return {
     frameBytes: buffer.length,
     list,
+    /**
+     * CPU per heartbeat of the whole gateway (this process: the frames are prebuilt, so the
+     * client side costs a socket write per batch) and of redis-server (the script and its I/O),
+     * over `runs` batches after the allocation runs.
+     */
+    cpu: async (runs: number) => {
+      const cpuGw = await wholeGateway(server.url, 128, runs + 2);
+      await cpuGw.run();
+      await cpuGw.run();
+      const redisBefore = processCpuSeconds(server.pid);
+      const before = process.cpuUsage();
+      for (let i = 0; i < runs; i++) await cpuGw.run();
+      const used = process.cpuUsage(before);
+      const redisAfter = processCpuSeconds(server.pid);
+      const heartbeats = runs * cpuGw.heartbeats;
+      await cpuGw.close();
+      return {
+        heartbeats,
+        gatewayUs: (used.user + used.system) / heartbeats,
+        redisUs:
+          redisBefore === null || redisAfter === null
+            ? null
+            : ((redisAfter - redisBefore) * 1e6) / heartbeats,
+      };
+    },
     close: async () => {
       await gw.close();
       await queues.close();

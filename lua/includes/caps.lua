@@ -1,15 +1,12 @@
 -- Content-addressed capability blobs (included by registerNode, recordHeartbeat, removeNode).
--- A node hash holds only the digest of each part (dg_static, dg_svc, dg_lang, dg_models); the
+-- A node hash holds only the digest of each part it keeps (dg_static, dg_svc, dg_lang); the
 -- blob lives ONCE per shard in the caps hash ({p:sK}:caps, digest -> canonical JSON) and the
 -- caprefs hash ({p:sK}:caprefs, digest -> references) counts the node-hash fields that name it.
 -- Every change of a reference is made inside the one script that changes the field, so a node
 -- never names a digest whose blob is gone. A blob is written under its own digest only (its
 -- content can never change), so rewriting it is always safe.
--- Before this layout (issue 13) a node hash held its blobs itself (cap_static, cap_svc, cap_lang,
--- cap_models) and held no references: capMigrate moves them out, once, the first time a script
--- that changes parts meets such a node (and drops its `pools`: the flush derives pools from the
--- languages now).
-local CAP_PARTS = { 'static', 'svc', 'lang', 'models' }
+-- Installed models (the fourth part a node reports) are not stored: nothing reads them.
+local CAP_PARTS = { 'static', 'svc', 'lang' }
 
 -- one more reference to `digest`; `blob` ('' = not sent) is stored when the shard lacks it
 local function capAcquire(capsKey, refsKey, digest, blob)
@@ -31,24 +28,51 @@ local function capStored(capsKey, digest)
   return rcall('HEXISTS', capsKey, digest) == 1
 end
 
--- a node hash of the old layout (its blobs inside it): references taken, blobs moved out
-local function capMigrate(nodeKey, capsKey, refsKey)
-  local old = rcall('HMGET', nodeKey, 'dg_static', 'dg_svc', 'dg_lang', 'dg_models',
-    'cap_static', 'cap_svc', 'cap_lang', 'cap_models')
-  for i = 1, 4 do
-    if old[i] then capAcquire(capsKey, refsKey, old[i], old[4 + i] or '') end
-  end
-  rcall('HDEL', nodeKey, 'cap_static', 'cap_svc', 'cap_lang', 'cap_models', 'pools')
-  -- rewritten whole: a hash Redis converted to a hashtable (values over 64 bytes) never turns
-  -- back into a listpack by itself
+-- Fields of the earlier layouts that this one does not keep (ARCHITECTURE.md "Upgrading a
+-- layout"): written and never read (id: the key names it; registration times: the history has
+-- them; agent_version, platform, accept_public: in the static blob; gpu_mem; offline_at: the
+-- offline zset's score), the models part, and before issue 13 the blobs and pools themselves.
+local DEAD_FIELDS = {
+  id = true, registered_at = true, first_registered_at = true, agent_version = true,
+  platform = true, accept_public = true, gpu_mem = true, offline_at = true, dg_models = true,
+  pools = true, cap_static = true, cap_svc = true, cap_lang = true, cap_models = true,
+}
+-- Fields kept only when they differ from what their absence means.
+local ABSENT_MEANS = { draining = '0', unhealthy = '0', reserved = '0', committed = '0' }
+
+-- A node hash of an earlier layout: one with blobs inside (before issue 13: no references held)
+-- or with a models digest (its reference held). Recognised by `cap_svc` or `dg_models`, which
+-- this layout never writes; the caller has read one of them.
+-- References: the old-old record takes one per part it keeps; the other releases its models one.
+-- The hash is rewritten whole: a hash Redis converted to a hashtable (values over 64 bytes)
+-- never turns back into a listpack by itself.
+local function migrateRecord(nodeKey, capsKey, refsKey)
   local all = rcall('HGETALL', nodeKey)
+  local f = {}
+  for i = 1, #all, 2 do f[all[i]] = all[i + 1] end
+  if f.cap_svc then
+    for _, p in ipairs(CAP_PARTS) do
+      if f['dg_' .. p] then capAcquire(capsKey, refsKey, f['dg_' .. p], f['cap_' .. p] or '') end
+    end
+  else
+    capRelease(capsKey, refsKey, f.dg_models)
+  end
+  local kept = {}
+  for i = 1, #all, 2 do
+    local name, value = all[i], all[i + 1]
+    if not DEAD_FIELDS[name] and ABSENT_MEANS[name] ~= value and not (name == 'conn' and value ~= 'gone') then
+      kept[#kept + 1] = name
+      kept[#kept + 1] = value
+    end
+  end
   rcall('DEL', nodeKey)
-  if #all > 0 then rcall('HSET', nodeKey, unpack(all)) end
+  if #kept > 0 then rcall('HSET', nodeKey, unpack(kept)) end
 end
 
--- the node record is deleted: its references go
+-- the node record is deleted: its references go (a record of the layout before this one also
+-- names its models part; one from before issue 13 holds none)
 local function capReleaseAll(nodeKey, capsKey, refsKey)
   local held = rcall('HMGET', nodeKey, 'dg_static', 'dg_svc', 'dg_lang', 'dg_models', 'cap_svc')
-  if held[5] then return end -- old layout: it holds no references
+  if held[5] then return end -- blobs inside: it holds no references
   for i = 1, 4 do capRelease(capsKey, refsKey, held[i]) end
 end

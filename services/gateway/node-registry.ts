@@ -1,4 +1,5 @@
 import type { Logger } from '../../shared/logger.ts';
+import type { HeartbeatCall } from '../../shared/store/heartbeat-call.ts';
 import {
   type HeartbeatOutcome,
   type HeartbeatWrite,
@@ -54,6 +55,17 @@ export class NodeRegistry {
   heartbeat(w: HeartbeatWrite): Promise<HeartbeatOutcome> {
     if (!tracingEnabled()) return this.store.heartbeat(w);
     return this.tracedHeartbeat(w);
+  }
+
+  /** A node socket's reusable heartbeat (shared/store/heartbeat-call.ts). */
+  heartbeatCall(done: HeartbeatCall['done'], failed: HeartbeatCall['failed']): HeartbeatCall {
+    return this.store.heartbeatCall(done, failed);
+  }
+
+  /** heartbeat(call.write), answered through the call; traced as `heartbeat` does. */
+  sendHeartbeat(call: HeartbeatCall): void {
+    if (!tracingEnabled()) this.store.sendHeartbeat(call);
+    else this.tracedHeartbeat(call.write).then(call.outcome, call.failed);
   }
 
   /** A node message enters here: kind CONSUMER. */

@@ -23,6 +23,7 @@ import type { GatewayMetrics } from './gateway-metrics.ts';
 import type { HeartbeatMemo } from './heartbeat-memo.ts';
 import type { JobProgress, ProgressOutcome } from './job-progress.ts';
 import type { HeartbeatOutcome, HeartbeatWrite, NodeRegistry } from './node-registry.ts';
+import type { HeartbeatCall } from '../../shared/store/heartbeat-call.ts';
 
 export const CAPABILITY_SCHEMA_VERSION = '2.0';
 const JOB_SPAN_NAMES = { job_ack: 'job.ack', job_started: 'job.started', job_result: 'job.result' } as const;
@@ -93,14 +94,10 @@ export class NodeService {
     const write = {
       hasGpu,
       maxJobs: reg.max_concurrent_jobs ?? this.options.defaultMaxJobs,
-      acceptPublic: reg.accept_public_jobs,
-      agentVersion: reg.version,
-      platform: reg.platform,
       parts: {
         static: staticPart(reg, this.options.defaultMaxJobs),
         svc: servicesPart(reg.installed_services, reg.capability_by_type),
         lang: capabilityPart(reg.language_capabilities ?? {}),
-        models: capabilityPart(reg.installed_models),
       },
     };
 
@@ -145,33 +142,41 @@ export class NodeService {
     return memo.match(frame, boundNodeId, this.scan);
   }
 
+  /** A node socket's reusable heartbeat for `sendMatchedHeartbeat` (shared/store/heartbeat-call.ts). */
+  heartbeatCall(done: HeartbeatCall['done'], failed: HeartbeatCall['failed']): HeartbeatCall {
+    return this.registry.heartbeatCall(done, failed);
+  }
+
   /**
-   * Step 2, before any other frame is matched: records the heartbeat matchHeartbeat scanned.
-   * Its outcome may be `not_registered`: the caller answers `notRegistered(nodeId)` (no async
-   * wrapper here: one costs ~0.5 KB per heartbeat, bench/alloc.ts "WHOLE GATEWAY").
+   * Step 2, before any other frame is matched: records the heartbeat matchHeartbeat scanned,
+   * its write filled into `call` (no object, promise or async wrapper per heartbeat: ~1 KB,
+   * bench/alloc.ts "WHOLE GATEWAY"). The outcome's kind comes to `call.done`, `not_registered`
+   * included (the caller answers `notRegistered(nodeId)`); an error to `call.failed`, or thrown
+   * here when the principal may not act for the node.
    */
-  matchedHeartbeat(
+  sendMatchedHeartbeat(
     principal: Principal,
     boundNodeId: string,
     memo: HeartbeatMemo,
-  ): Promise<HeartbeatOutcome> {
+    call: HeartbeatCall,
+  ): void {
     NodeAuthenticator.assertMayActFor(principal, boundNodeId);
     const s = this.scan;
     const caps = memo.caps!;
-    return this.registry.heartbeat({
-      nodeId: boundNodeId,
-      timestamp: s.timestamp,
-      cpu: s.cpu,
-      gpu: s.gpu,
-      gpuMem: s.gpuMem,
-      mem: s.mem,
-      running: s.running,
-      anyReady: caps.anyReady,
-      svc: caps.svc,
-      lang: caps.lang,
-      models: caps.models,
-      cached: true,
-    });
+    const w = call.write;
+    w.nodeId = boundNodeId;
+    w.timestamp = s.timestamp;
+    w.cpu = s.cpu;
+    w.gpu = s.gpu;
+    w.gpuMem = s.gpuMem;
+    w.mem = s.mem;
+    w.running = s.running;
+    w.anyReady = caps.anyReady;
+    w.svc = caps.svc;
+    w.lang = caps.lang;
+    w.models = caps.models;
+    w.cached = true;
+    this.registry.sendHeartbeat(call);
   }
 
   /**

@@ -6,12 +6,14 @@ import { parseNodeFrame } from '../../shared/protocol/node-frame.ts';
 import { errorFrame } from '../../shared/protocol/outbound-frames.ts';
 import type { AssignmentFeed } from './assignment-feed.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
+import { readTextFrames } from './frame-reader.ts';
 import { HeartbeatMemo } from './heartbeat-memo.ts';
 import { TokenBucket, type InflightLimiter } from './load-shedding.ts';
 import type { Principal } from './node-auth.ts';
 import { recordRegistrationFailure } from './registration-refusals.ts';
 import { notRegistered, type NodeService } from './node-service.ts';
 import type { HeartbeatOutcome } from './node-registry.ts';
+import type { HeartbeatCall } from '../../shared/store/heartbeat-call.ts';
 import {
   CLOSE_TOO_BIG,
   CLOSE_FLOODING,
@@ -61,6 +63,8 @@ export class NodeSocket {
   private alive = true;
   /** The node's last accepted heartbeat, for the fast path (heartbeat-memo.ts). */
   private readonly memo = new HeartbeatMemo();
+  /** The fast path's heartbeat, one in flight at a time (shared/store/heartbeat-call.ts). */
+  private readonly call: HeartbeatCall;
 
   constructor(
     private readonly ws: WebSocket,
@@ -76,7 +80,10 @@ export class NodeSocket {
     private readonly remoteAddress = '',
   ) {
     this.bucket = new TokenBucket(limits.rate, limits.rate * 4);
+    this.call = service.heartbeatCall(this.fastDone, this.fastFailed);
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    // the common text frames without ws's per-frame cost; the others still come as 'message'
+    readTextFrames(ws, (payload) => this.onMessage(payload, false));
     this.closed = new Promise((resolve) => ws.on('close', () => void this.onClose().finally(resolve)));
     ws.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     ws.on('pong', () => (this.alive = true));
@@ -160,8 +167,9 @@ export class NodeSocket {
   /**
    * Handles the queued frames in order, one at a time. A heartbeat the fast path takes
    * (matchHeartbeat) is followed with per-socket callbacks, not an async function: with two
-   * frames never in flight on one socket, its receive time and node live in fields, and no
-   * promise or closure is made per frame beyond the write's own (bench/alloc.ts "WHOLE GATEWAY").
+   * frames never in flight on one socket, its receive time and node live in fields and its write
+   * in the socket's reusable call, and no promise or closure is made per frame (bench/alloc.ts
+   * "WHOLE GATEWAY").
    */
   private pump(): void {
     this.busy = true;
@@ -180,16 +188,14 @@ export class NodeSocket {
         }
         this.fastAt = at;
         this.fastNode = nodeId;
-        let write: Promise<HeartbeatOutcome>;
         try {
           // (nothing scanned another frame since matchHeartbeat)
-          write = this.service.matchedHeartbeat(this.principal, nodeId, this.memo);
+          this.service.sendMatchedHeartbeat(this.principal, nodeId, this.memo, this.call);
         } catch (err) {
           this.inflight.release();
           this.failed(err, 'node_heartbeat', at);
           continue;
         }
-        write.then(this.fastDone, this.fastFailed);
         return;
       }
       void this.handle(data, at).then(this.resume);
@@ -201,11 +207,10 @@ export class NodeSocket {
   private fastAt = 0;
   private fastNode = '';
   private readonly resume = (): void => this.pump();
-  private readonly fastDone = (outcome: HeartbeatOutcome): void => {
+  private readonly fastDone = (kind: HeartbeatOutcome['kind']): void => {
     this.inflight.release();
-    if (outcome.kind === 'not_registered')
-      this.failed(notRegistered(this.fastNode), 'node_heartbeat', this.fastAt);
-    else this.observeHeartbeat(this.fastAt, outcome.kind);
+    if (kind === 'not_registered') this.failed(notRegistered(this.fastNode), 'node_heartbeat', this.fastAt);
+    else this.observeHeartbeat(this.fastAt, kind);
     this.pump();
   };
   private readonly fastFailed = (err: unknown): void => {

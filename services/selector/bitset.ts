@@ -51,6 +51,17 @@ export function andBits(out: Bits, a: Bits, b: Bits, nw: number): Bits {
   return out;
 }
 
+/** out = a ∧ b; returns |out|. */
+export function andCountBits(out: Bits, a: Bits, b: Bits, nw: number): number {
+  let n = 0;
+  for (let w = 0; w < nw; w++) {
+    const x = a[w]! & b[w]!;
+    out[w] = x;
+    if (x !== 0) n += popcount32(x);
+  }
+  return n;
+}
+
 /** out = a ∨ b */
 export function orBits(out: Bits, a: Bits, b: Bits, nw: number): Bits {
   for (let w = 0; w < nw; w++) out[w] = a[w]! | b[w]!;
@@ -75,6 +86,33 @@ export function splitBits(out: Bits, rem: Bits, mask: Bits, negate: boolean, nw:
       n += popcount32(f);
       rem[w] = r & ~f;
     }
+  }
+  return n;
+}
+
+/**
+ * splitBits without `out`, for a visit in slot order: rem = rem ∧ ¬fail (fail = rem ∧ mask, or
+ * rem ∧ ¬mask when `negate`); the first `want` slots of fail (in slot order) go to `first`.
+ * Returns |fail|.
+ */
+export function splitBitsFirst(
+  rem: Bits,
+  mask: Bits,
+  negate: boolean,
+  nw: number,
+  first: Int32Array,
+  want: number,
+): number {
+  let n = 0;
+  let got = 0;
+  for (let w = 0; w < nw; w++) {
+    const r = rem[w]!;
+    if (r === 0) continue;
+    const f = negate ? r & ~mask[w]! : r & mask[w]!;
+    if (f === 0) continue;
+    for (let b = f; got < want && b !== 0; b &= b - 1) first[got++] = (w << 5) | (31 - Math.clz32(b & -b));
+    n += popcount32(f);
+    rem[w] = r & ~f;
   }
   return n;
 }

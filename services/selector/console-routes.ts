@@ -1,8 +1,5 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AuthConfig } from '../../shared/config.ts';
@@ -100,20 +97,28 @@ export function mountConsole(app: express.Express, deps: ConsoleDeps): { close()
     res.json({ role: caller.admin ? 'admin' : 'viewer', tenant: caller.tenant, auth: true });
   });
 
-  // bull-board: admins only, read-only (its own mutating requests would carry no CSRF header)
+  // bull-board: admins only, read-only (its own mutating requests would carry no CSRF header).
+  // Its modules load on its first request: at every selector start they cost ~70 ms.
   const liveness = new Queue(QUEUE_LIVENESS, { connection: deps.queueRedis, prefix: deps.keys.queuePrefix });
   // an unreachable Redis is said once by the service, not as a stack trace per retry
   logQueueErrors(liveness, deps.log, { queue: QUEUE_LIVENESS }, 'queue error');
-  const board = new ExpressAdapter();
-  board.setBasePath('/console/queues');
-  createBullBoard({
-    queues: [deps.queues.snapshotFlush, deps.queues.failover, liveness].map(
-      (queue) => new BullMQAdapter(queue, { readOnlyMode: true }),
-    ),
-    serverAdapter: board,
-    options: { uiConfig: { boardTitle: 'Switchboard queues' } },
-  });
-  app.use('/console/queues', session, adminGate(deps.auth), board.getRouter() as express.Router);
+  const queues = [deps.queues.snapshotFlush, deps.queues.failover, liveness];
+  let board: Promise<express.Router> | null = null;
+  app.use(
+    '/console/queues',
+    session,
+    adminGate(deps.auth),
+    (req: Request, res: Response, next: NextFunction) => {
+      board ??= bullBoard(queues);
+      board.then(
+        (router) => router(req, res, next),
+        (err: unknown) => {
+          board = null; // try again on the next request
+          next(err);
+        },
+      );
+    },
+  );
 
   app.use(
     '/console',
@@ -127,6 +132,23 @@ export function mountConsole(app: express.Express, deps: ConsoleDeps): { close()
     express.static(dir, { index: 'index.html', fallthrough: true, maxAge: 0 }),
   );
   return { close: () => liveness.close() };
+}
+
+/** bull-board's router over `queues`, read-only, at /console/queues. */
+async function bullBoard(queues: Queue[]): Promise<express.Router> {
+  const [{ createBullBoard }, { BullMQAdapter }, { ExpressAdapter }] = await Promise.all([
+    import('@bull-board/api'),
+    import('@bull-board/api/bullMQAdapter'),
+    import('@bull-board/express'),
+  ]);
+  const adapter = new ExpressAdapter();
+  adapter.setBasePath('/console/queues');
+  createBullBoard({
+    queues: queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode: true })),
+    serverAdapter: adapter,
+    options: { uiConfig: { boardTitle: 'Switchboard queues' } },
+  });
+  return adapter.getRouter() as express.Router;
 }
 
 /** bull-board: a signed-in admin (cookie) or an admin key; only reads. */

@@ -1,9 +1,9 @@
 import { AUTO_LANG, normalizeLang, pairKey } from '../../shared/language-pairs.ts';
-import { andBits, countBits, forEachInOrder, hasBit, orBits, type Bits } from './bitset.ts';
+import { andBits, andCountBits, forEachInOrder, hasBit, orBits, type Bits } from './bitset.ts';
 import type { Pass } from './node-filters.ts';
 import { ASR_LANG, LANG_PAIR, SEMANTIC_LANG, SRC_AUTO, TTS_LANG } from './reject-reasons.ts';
 import type { SelectionRequest } from './selection-inputs.ts';
-import { ANY_LANGUAGE, type SnapshotIndex } from './snapshot-index.ts';
+import { ANY_LANGUAGE, type IndexSet, type SnapshotIndex } from './snapshot-index.ts';
 
 /**
  * The language stage of a selection: reasons 1–5 over bit sets of the SnapshotIndex.
@@ -23,7 +23,7 @@ import { ANY_LANGUAGE, type SnapshotIndex } from './snapshot-index.ts';
 /** Reasons counted from a prefix: at most this many nodes are probed for samples. */
 const SAMPLE_PROBE = 64;
 
-type Sets = readonly ReadonlySet<string>[];
+type Sets = readonly IndexSet[];
 
 /**
  * The candidate sources of src 'auto' the request allows: null = unrestricted; otherwise the
@@ -210,15 +210,16 @@ export function visitLanguageCandidates(
   indexed: number,
 ): void {
   const nw = index.words;
+  // The last prefix is written where the visit's members go (scratch 3), saving a copy.
+  const last = index.scratchBits(3);
   let cum: Bits = index.live;
   let cumSize = index.size;
   let superset: Sets | null = null;
   for (let i = 0; i < indexed; i++) {
     const step = steps[i]!;
     const prefix = step.prefix!;
-    const out = index.scratchBits(i % 2);
-    andBits(out, cum, unionBits(index, prefix, index.scratchBits(2), nw), nw);
-    const size = countBits(out, nw);
+    const out = i === indexed - 1 ? last : index.scratchBits(i % 2);
+    const size = andCountBits(out, cum, unionBits(index, prefix, index.scratchBits(2), nw), nw);
     if (cumSize > size) {
       pass.counts[step.reason]! += cumSize - size;
       sampleMissing(pass, index, step.reason, superset, cum, out);
@@ -233,18 +234,18 @@ export function visitLanguageCandidates(
   const next = steps[indexed];
   const own = next?.own ?? null;
   const estimate = superset !== null && superset.length > 1 ? sizeSum(superset) : cumSize;
-  const rem = index.scratchBits(3);
   if (next !== undefined && own !== null && sizeSum(own) < estimate) {
     const ownBits = unionBits(index, own, index.scratchBits(4), nw);
-    andBits(rem, cum, ownBits, nw);
-    const inBoth = countBits(rem, nw);
-    pass.filter(index, rem, orderOf(index, own), steps.slice(indexed));
+    // cum is sampled after the filter has consumed the visit: the visit goes elsewhere
+    const rem = index.scratchBits(cum === last ? 10 : 3);
+    const inBoth = andCountBits(rem, cum, ownBits, nw);
+    pass.filter(index, rem, inBoth, orderOf(index, own), steps.slice(indexed));
     if (cumSize > inBoth) {
       pass.counts[next.reason]! += cumSize - inBoth;
       sampleMissing(pass, index, next.reason, superset, cum, ownBits);
     }
   } else {
-    rem.set(cum.subarray(0, nw));
-    pass.filter(index, rem, orderOf(index, superset), steps.slice(indexed));
+    if (cum !== last) last.set(cum.subarray(0, nw));
+    pass.filter(index, last, cumSize, orderOf(index, superset), steps.slice(indexed));
   }
 }

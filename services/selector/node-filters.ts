@@ -1,5 +1,5 @@
 import type { ServiceType } from '../../shared/protocol/node-messages.ts';
-import { andBits, countBits, forEachInOrder, hasBit, setBit, splitBits, type Bits } from './bitset.ts';
+import { andBits, forEachInOrder, hasBit, setBit, splitBits, splitBitsFirst, type Bits } from './bitset.ts';
 import type { FeatureFlag } from './feature-expansion.ts';
 import { passBits, type LangStep } from './language-stage.ts';
 import {
@@ -23,26 +23,30 @@ import type { SnapshotIndex } from './snapshot-index.ts';
  * The per-node filters of a selection (reasons 6–16, plus the language steps the prefixes did
  * not answer) over the visit of the language stage, as bit-set masks in reason order: each
  * reason takes the nodes still in the running that fail it (popcount = its count), and its
- * samples are the first of them in visit order. The nodes left are eligible, listed in visit
- * order (eligible-nodes.ts). Work: O(words of the bit sets) per reason, plus O(eligible) for the list.
+ * samples are the first of them in visit order. The nodes left are eligible (eligible-nodes.ts:
+ * a bit set, listed only when the visit is a union of sets). Work: O(words of the bit sets) per
+ * reason, plus O(eligible) for a listed visit.
  */
 
 const SAMPLES_PER_REASON = 3;
 
-// Scratch bit sets of the index this stage uses (language-stage.ts uses 0–4).
+// Scratch bit sets of the index this stage uses (language-stage.ts uses 0–4 and 10).
 const FAIL = 5;
 const PASS = 6;
 const TMP = 7;
 const MASK = 8;
 const OVERRIDDEN = 9;
 
-/** One selection's visit of the language candidates: reasons 6–16 and the eligible list. */
+/** One selection's visit of the language candidates: reasons 6–16 and the eligible nodes. */
 export class Pass {
   readonly counts: number[] = new Array<number>(REJECT_REASONS.length).fill(0);
   readonly samples: (string[] | undefined)[] = [];
   candidates = 0;
   eligible = 0;
-  preferredIndex = -1;
+  /** the preferred node's slot when eligible, else -1 */
+  preferredSlot = -1;
+  /** the first failing slots of a reject (scratch) */
+  private readonly first = new Int32Array(SAMPLES_PER_REASON);
   private readonly requireGpu: boolean;
   private readonly publicJob: boolean;
   private readonly threshold: number;
@@ -80,37 +84,63 @@ export class Pass {
   }
 
   /**
-   * Filters the visit: `rem` = its members (consumed), `order` = its order (null: slots).
-   * `late` = the language steps left to check, in order.
+   * Filters the visit: `rem` = its members (consumed), `size` = |rem|, `order` = its order
+   * (null or one set: slot order). `late` = the language steps left to check, in order.
    */
-  filter(index: SnapshotIndex, rem: Bits, order: Bits[] | null, late: readonly LangStep[]): void {
+  filter(
+    index: SnapshotIndex,
+    rem: Bits,
+    size: number,
+    order: Bits[] | null,
+    late: readonly LangStep[],
+  ): void {
     const nw = index.words;
     const fail = index.scratchBits(FAIL);
+    const slotOrder = order === null || order.length === 1;
+    const first = this.first;
+    let left = size;
+    // In slot order the split itself finds the samples (the first failing slots); otherwise
+    // they are the first of the failing nodes in the visit's order.
     const reject = (reason: number, mask: Bits, negate: boolean): void => {
+      const want = SAMPLES_PER_REASON - (this.samples[reason]?.length ?? 0);
+      if (slotOrder) {
+        const n = splitBitsFirst(rem, mask, negate, nw, first, want);
+        if (n === 0) return;
+        left -= n;
+        this.counts[reason]! += n;
+        for (let i = 0; i < want && i < n; i++) this.sample(reason, index.idAt(first[i]!));
+        return;
+      }
       const n = splitBits(fail, rem, mask, negate, nw);
       if (n === 0) return;
+      left -= n;
       this.counts[reason]! += n;
-      if ((this.samples[reason]?.length ?? 0) >= SAMPLES_PER_REASON) return;
+      if (want <= 0) return;
       forEachInOrder(order, fail, nw, (slot) => this.sample(reason, index.idAt(slot)));
     };
     for (const step of late) {
       reject(step.reason, passBits(index, step, index.scratchBits(PASS), index.scratchBits(TMP), nw), true);
     }
-    this.candidates = countBits(rem, nw);
+    this.candidates = left;
     if (this.candidates === 0) return;
 
     reject(OFFLINE, index.offline, false);
     reject(NOT_READY, index.notReady, false);
     reject(DRAINING, index.draining, false);
     const mask = index.scratchBits(MASK);
-    andBits(mask, rem, index.quarantined, nw); // those whose quarantine has not ended yet
-    for (let w = 0; w < nw; w++) {
-      for (let b = mask[w]!; b !== 0; b &= b - 1) {
-        const low = b & -b;
-        if (index.quarantinedUntil[(w << 5) | (31 - Math.clz32(low))]! <= this.now) mask[w]! &= ~low;
+    if (index.quarantinedNodes > 0) {
+      // those whose quarantine has not ended yet
+      const { quarantined, quarantinedUntil } = index;
+      for (let w = 0; w < nw; w++) {
+        let q = rem[w]! & quarantined[w]!;
+        for (let b = q; b !== 0; b &= b - 1) {
+          const low = b & -b;
+          if (quarantinedUntil[(w << 5) | (31 - Math.clz32(low))]! <= this.now) q &= ~low;
+        }
+        mask[w] = q;
       }
+      reject(QUARANTINED, mask, false);
     }
-    reject(QUARANTINED, mask, false);
     if (this.requireGpu) reject(NO_GPU, index.gpu, true);
     if (this.publicJob) reject(NOT_PUBLIC, index.acceptsPublic, true);
     const all = (kind: 'type' | 'feature', keys: readonly string[]): Bits => {
@@ -133,14 +163,18 @@ export class Pass {
     reject(CAPACITY, overrides === null ? index.full : mask, false);
     reject(RESOURCES, index.overThreshold(this.threshold), false);
 
-    // The eligible list, in visit order: inline loops, no callback per node (at 10,000+
-    // eligible nodes a call per node cost more than the rest of the selection). Their load
-    // and GPU% are the index's per-slot values, but for the known-load overrides.
+    // The eligible nodes: in slot order they stay the bit set `rem`; a visit of several sets
+    // in turn lists them in visit order, by inline loops (no callback per node: at 10,000+
+    // eligible nodes a call per node cost more than the rest of the selection).
     const el = index.eligible;
-    el.reserve(countBits(rem, nw));
-    const slots = el.slots;
-    let at = 0;
+    el.words = nw;
+    el.overrides = overrides;
+    el.overridden = index.scratchBits(OVERRIDDEN);
     if (order !== null && order.length > 1) {
+      el.bits = null;
+      el.reserve(left);
+      const slots = el.slots;
+      let at = 0;
       // the members of order[0] by slot, then those of order[1] not in order[0], …
       for (let i = 0; i < order.length; i++) {
         const own = order[i]!;
@@ -150,18 +184,13 @@ export class Pass {
           for (; b !== 0; b &= b - 1) slots[at++] = (w << 5) | (31 - Math.clz32(b & -b));
         }
       }
+      el.n = at;
     } else {
-      // slot order (rem lies within the one order set): the hot path
-      for (let w = 0; w < nw; w++) {
-        for (let b = rem[w]!; b !== 0; b &= b - 1) slots[at++] = (w << 5) | (31 - Math.clz32(b & -b));
-      }
+      el.bits = rem;
+      el.n = left;
     }
-    el.n = at;
-    el.overrides = overrides;
-    el.overridden = index.scratchBits(OVERRIDDEN);
     const preferred = this.preferredId === null ? -1 : index.slotOf(this.preferredId);
-    if (preferred >= 0 && hasBit(rem, preferred))
-      this.preferredIndex = slots.subarray(0, at).indexOf(preferred);
+    if (preferred >= 0 && hasBit(rem, preferred)) this.preferredSlot = preferred;
     this.eligible = el.n;
   }
 

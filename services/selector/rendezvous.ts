@@ -27,6 +27,7 @@ function fnv1a(hash: number, text: string): number {
   return h;
 }
 
+/** The murmur3 finaliser. Inlined in ranking.ts (highestScore): change both together. */
 function fmix32(x: number): number {
   let h = x;
   h ^= h >>> 16;

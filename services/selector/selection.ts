@@ -131,11 +131,10 @@ export function select(
   const idOf = (slot: number): string => index.idAt(slot);
   const { order, choice } =
     pass.eligible > 0
-      ? rank(index.eligible, index, idOf, pass.preferredIndex, req, policy)
+      ? rank(index.eligible, index, idOf, pass.preferredSlot, req, policy)
       : { order: [] as number[], choice: null as Choice | null };
-  const slots = index.eligible.slots;
   return {
-    ranked: order.map((i) => idOf(slots[i]!)),
+    ranked: order.map(idOf),
     choice,
     pool: pairKey(req.srcLang, req.tgtLang),
     breakdown: {

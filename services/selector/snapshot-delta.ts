@@ -109,10 +109,3 @@ export function hashEntries(raw: unknown): Map<string, string> {
     for (const [k, v] of Object.entries(raw as Record<string, unknown>)) out.set(k, String(v));
   return out;
 }
-
-/** HGETALL as ioredis returns it: an object, or a flat [field, value, ...] array. */
-export function checkpointValues(raw: unknown): string[] {
-  if (Array.isArray(raw)) return raw.filter((_, i) => i % 2 === 1).map(String);
-  if (raw && typeof raw === 'object') return Object.values(raw as Record<string, unknown>).map(String);
-  return [];
-}

@@ -1,35 +1,14 @@
-import {
-  AUTO_LANG,
-  languageProfile,
-  pairKey,
-  pipelinePools,
-  type LanguageProfile,
-} from '../../shared/language-pairs.ts';
+import type { LanguageProfile } from '../../shared/language-pairs.ts';
 import type { SnapshotEntry } from '../../shared/snapshot-entry.ts';
-import { clearBit, setBit, type Bits } from './bitset.ts';
+import { clearBit, hasBit, setBit, type Bits } from './bitset.ts';
 import { Eligible } from './eligible-nodes.ts';
+import { LangKeys, type IndexKind } from './index-keys.ts';
+import { IndexSets, type Group, type IndexSet } from './index-sets.ts';
+import { LoadOrder } from './load-order.ts';
 import { rendezvousNodeHash } from './rendezvous.ts';
 
-/**
- * Index kinds, each mapping a key to the ids of the nodes that have it:
- *  pool     "src:tgt" | "auto:tgt" — full pipeline, AS THE WORKER'S FLUSH PUBLISHED IT
- *           (entry.pools, shared/snapshot-entry.ts); an offline node, which the worker
- *           keeps in no pool, is indexed under the pools its languages give (shared
- *           language-pairs.ts), so that the breakdown still counts it as `offline`
- *  asrNmt   "src:tgt" | "auto:tgt" — ASR src and NMT src→tgt (pipelines without TTS)
- *  nmt      "src:tgt" | "*:tgt"     — NMT src→tgt; "*:tgt": some source into tgt
- *  asr | tts | semantic   language  — "*" = has at least one language of that kind
- *  asrSemantic  "*"                 — some language is both ASR and semantic
- *  type     service type            — reported ready
- *  feature  feature flag            — supported
- * Nesting the language stage relies on: asrNmt ⊆ asr(src) and asrNmt ⊆ nmt(src:tgt); pool ⊆
- * asrNmt when the worker's pools agree with the entry's languages (not while a capability
- * change waits for its re-index: selection then takes the intersection, language-stage.ts).
- */
-export type IndexKind =
-  'pool' | 'asrNmt' | 'nmt' | 'asr' | 'tts' | 'semantic' | 'asrSemantic' | 'type' | 'feature';
-
-export const ANY_LANGUAGE = '*';
+export { ANY_LANGUAGE, type IndexKind } from './index-keys.ts';
+export type { IndexSet } from './index-sets.ts';
 
 export interface ReplicaNode {
   readonly entry: SnapshotEntry;
@@ -37,43 +16,37 @@ export interface ReplicaNode {
   readonly profile: LanguageProfile;
 }
 
-interface Derived {
-  profile: LanguageProfile;
-  keys: [IndexKind, string][];
-  /** the pools the languages give: used for offline nodes only */
-  pools: string[];
-}
-
 interface Slotted extends ReplicaNode {
   slot: number;
-  keys: [IndexKind, string][];
+  /** its index keys' group (index-sets.ts) */
+  group: Group;
 }
 
-const EMPTY: ReadonlySet<string> = new Set();
-const PROFILE_CACHE_LIMIT = 10_000;
-/** Index sets whose bit sets are kept (those selections asked for); beyond it they are dropped. */
-const BITS_CACHE_LIMIT = 4096;
 const MIN_CAPACITY = 1024;
 
 /**
- * The selector's in-memory snapshot: node entries, incremental indexes (Sets of ids, for
- * sizes and listing), and dense node SLOTS for selection: per-slot numbers in typed arrays and
- * the filter predicates as bit sets (bitset.ts), kept up to date per upsert/removal.
+ * The selector's in-memory snapshot: node entries, incremental index sets (index-sets.ts: by
+ * group of nodes with the same keys, for sizes, listing and their bit sets), and dense node
+ * SLOTS for selection: per-slot numbers in typed arrays and the filter predicates as bit sets
+ * (bitset.ts), kept up to date per upsert/removal.
  *
  * Every upsert takes a NEW slot (the next one), so slot order is the order of the nodes' last
- * upsert — the iteration order of the Sets and the Map too: a selection that visits slots in
- * order visits the nodes as a walk of the Sets would. When the slots run out, they are
- * compacted in that order (or their number doubled when more than half are in use): O(nodes),
- * once per ~nodes upserts. The bit set of an index Set is built when a selection first asks for
- * it and then maintained in place. Updated synchronously, so a selection never sees half of a
- * delta. Pure: no I/O.
+ * upsert — the iteration order of the Map too: a selection that visits slots in order visits
+ * the nodes in the order of their last update. When the slots run out, they are compacted in
+ * that order (or their number doubled when more than half are in use): O(nodes), once per
+ * ~nodes upserts. The bit set of an index set is built when a selection first asks for it and
+ * then maintained in place. Updated synchronously, so a selection never sees half of a delta.
+ * Pure: no I/O.
  */
 export class SnapshotIndex {
   private readonly nodes = new Map<string, Slotted>();
-  private readonly indexes = new Map<IndexKind, Map<string, Set<string>>>();
-  /** Language profiles are derived once per distinct language capability digest. */
-  private readonly derived = new Map<string, Derived>();
-  private readonly setBits = new Map<ReadonlySet<string>, Bits>();
+  private readonly sets = new IndexSets();
+  /** nodes per shard (a bootstrap's replaceShard has none to remove) */
+  private readonly shardNodes: number[] = [];
+  /** within replaceShard */
+  private bulk = false;
+  /** Language profiles and index keys, derived once per distinct language capability digest. */
+  private readonly langKeys = new LangKeys();
 
   private capacity = 0;
   private next = 0;
@@ -100,6 +73,8 @@ export class SnapshotIndex {
   draining: Bits = new Uint32Array(0);
   /** has a quarantinedUntil (whether it has passed is checked per selection) */
   quarantined: Bits = new Uint32Array(0);
+  /** members of `quarantined` (selection skips the check when none) */
+  quarantinedNodes = 0;
   gpu: Bits = new Uint32Array(0);
   acceptsPublic: Bits = new Uint32Array(0);
   /** running + reserved ≥ max in the snapshot */
@@ -112,8 +87,10 @@ export class SnapshotIndex {
   private hot: Bits | null = null;
   private hotThreshold = NaN;
   private readonly scratch: Bits[] = [];
-  /** The eligible list of the current selection (node-filters.ts, ranking.ts). */
+  /** The eligible nodes of the current selection (node-filters.ts, ranking.ts). */
   readonly eligible = new Eligible();
+  /** The slots by (load, gpu0, slot), for least-loaded ranking (load-order.ts). */
+  readonly loadOrder = new LoadOrder();
 
   get size(): number {
     return this.nodes.size;
@@ -132,14 +109,14 @@ export class SnapshotIndex {
     return this.nodes.values();
   }
 
-  /** Ids of the nodes with `key` in index `kind` (empty set when none). Do not mutate. */
-  index(kind: IndexKind, key: string): ReadonlySet<string> {
-    return this.indexes.get(kind)?.get(key) ?? EMPTY;
+  /** The nodes with `key` in index `kind` (size, ids; empty when none). Do not mutate. */
+  index(kind: IndexKind, key: string): IndexSet {
+    return this.sets.get(kind, key);
   }
 
   /** Keys present in an index, e.g. every pool. */
   keys(kind: IndexKind): IterableIterator<string> {
-    return (this.indexes.get(kind) ?? new Map<string, Set<string>>()).keys();
+    return this.sets.keys(kind);
   }
 
   /** The slot of a node, or -1. */
@@ -151,17 +128,9 @@ export class SnapshotIndex {
     return this.slots[slot]!.entry.id;
   }
 
-  /** The bit set of an index Set (one `index()` returned). Do not mutate. */
-  bits(set: ReadonlySet<string>): Bits {
-    if (set.size === 0) return this.zero;
-    let bits = this.setBits.get(set);
-    if (bits === undefined) {
-      if (this.setBits.size >= BITS_CACHE_LIMIT) this.setBits.clear();
-      bits = new Uint32Array(this.capacity >>> 5);
-      for (const id of set) setBit(bits, this.nodes.get(id)!.slot);
-      this.setBits.set(set, bits);
-    }
-    return bits;
+  /** The bit set of an index set (one `index()` returned). Do not mutate. */
+  bits(set: IndexSet): Bits {
+    return set.size === 0 ? this.zero : this.sets.bits(set, this.capacity >>> 5);
   }
 
   /** Nodes whose cpu, reported gpu or mem is ≥ `threshold` (kept for the last threshold asked). */
@@ -201,34 +170,23 @@ export class SnapshotIndex {
 
   upsert(entry: SnapshotEntry, shard: number): void {
     this.remove(entry.id);
-    const d = this.derive(entry);
-    const keys: [IndexKind, string][] = [...d.keys];
-    for (const pool of entry.status === 'offline' ? d.pools : entry.pools) keys.push(['pool', pool]);
-    for (const t of entry.types) keys.push(['type', t]);
-    for (const f of entry.features) keys.push(['feature', f]);
+    const d = this.langKeys.of(entry);
+    const group = this.sets.groupOf(entry, d);
     const slot = this.allocate();
-    const node: Slotted = { entry, shard, profile: d.profile, keys, slot };
+    const node: Slotted = { entry, shard, profile: d.profile, group, slot };
     this.nodes.set(entry.id, node);
+    this.shardNodes[shard] = (this.shardNodes[shard] ?? 0) + 1;
     this.slots[slot] = node;
-    for (const [kind, key] of keys) this.add(kind, key, entry.id, slot);
+    this.sets.join(node, group);
     this.writeSlot(slot, entry);
+    if (!this.bulk && this.loadOrder.due(this.next, this.nodes.size)) this.mergeLoadOrder();
   }
 
   remove(id: string): void {
     const node = this.nodes.get(id);
     if (!node) return;
-    for (const [kind, key] of node.keys) {
-      const byKey = this.indexes.get(kind);
-      const ids = byKey?.get(key);
-      if (!ids) continue;
-      ids.delete(id);
-      const bits = this.setBits.get(ids);
-      if (bits) clearBit(bits, node.slot);
-      if (ids.size === 0) {
-        byKey!.delete(key);
-        this.setBits.delete(ids);
-      }
-    }
+    this.sets.leave(node, node.group);
+    this.shardNodes[node.shard]!--;
     this.clearSlot(node.slot);
     this.slots[node.slot] = undefined;
     this.nodes.delete(id);
@@ -236,18 +194,20 @@ export class SnapshotIndex {
 
   /** Replaces everything of one shard (a reload): removes its nodes, then upserts `entries`. */
   replaceShard(shard: number, entries: Iterable<SnapshotEntry>): void {
-    for (const node of [...this.nodes.values()]) if (node.shard === shard) this.remove(node.entry.id);
-    for (const entry of entries) this.upsert(entry, shard);
+    if ((this.shardNodes[shard] ?? 0) > 0)
+      for (const node of [...this.nodes.values()]) if (node.shard === shard) this.remove(node.entry.id);
+    // the load order is merged once at the end, not every nodes ÷ 8 upserts of a large shard
+    this.bulk = true;
+    try {
+      for (const entry of entries) this.upsert(entry, shard);
+    } finally {
+      this.bulk = false;
+    }
+    if (this.loadOrder.due(this.next, this.nodes.size)) this.mergeLoadOrder();
   }
 
-  private add(kind: IndexKind, key: string, id: string, slot: number): void {
-    let byKey = this.indexes.get(kind);
-    if (!byKey) this.indexes.set(kind, (byKey = new Map<string, Set<string>>()));
-    let ids = byKey.get(key);
-    if (!ids) byKey.set(key, (ids = new Set()));
-    ids.add(id);
-    const bits = this.setBits.get(ids);
-    if (bits) setBit(bits, slot);
+  private mergeLoadOrder(): void {
+    this.loadOrder.merge(this.next, this.load, this.gpu0, (s) => this.slots[s] !== undefined);
   }
 
   private writeSlot(s: number, e: SnapshotEntry): void {
@@ -265,7 +225,10 @@ export class SnapshotIndex {
     if (e.status === 'offline') setBit(this.offline, s);
     else if (e.status !== 'ready') setBit(this.notReady, s);
     if (e.draining) setBit(this.draining, s);
-    if ((e.quarantinedUntil ?? 0) > 0) setBit(this.quarantined, s);
+    if ((e.quarantinedUntil ?? 0) > 0) {
+      setBit(this.quarantined, s);
+      this.quarantinedNodes++;
+    }
     if (e.gpu) setBit(this.gpu, s);
     if (e.public) setBit(this.acceptsPublic, s);
     if (e.running + e.reserved >= e.max) setBit(this.full, s);
@@ -281,6 +244,7 @@ export class SnapshotIndex {
   }
 
   private clearSlot(s: number): void {
+    if (hasBit(this.quarantined, s)) this.quarantinedNodes--;
     for (const bits of this.predicates()) clearBit(bits, s);
   }
 
@@ -309,7 +273,10 @@ export class SnapshotIndex {
       bits.set(out);
     };
     for (const bits of this.predicates()) remap(bits);
-    for (const bits of this.setBits.values()) remap(bits);
+    this.sets.forEachBits((bits) => {
+      remap(bits);
+      return bits;
+    });
     for (const arr of [
       this.running,
       this.reserved,
@@ -331,6 +298,7 @@ export class SnapshotIndex {
       slots[node.slot] = node;
     }
     this.slots = slots;
+    this.loadOrder.remap(moved, n);
     this.next = n;
   }
 
@@ -362,46 +330,7 @@ export class SnapshotIndex {
     this.knownMarks = grow(this.knownMarks, words);
     this.zero = words(capacity);
     if (this.hot !== null) this.hot = grow(this.hot, words);
-    for (const [set, bits] of this.setBits) this.setBits.set(set, grow(bits, words));
+    this.sets.forEachBits((bits) => grow(bits, words));
     this.capacity = capacity;
-  }
-
-  private derive(entry: SnapshotEntry): Derived {
-    const cacheKey = entry.langDigest || JSON.stringify(entry.lang);
-    const hit = this.derived.get(cacheKey);
-    if (hit) return hit;
-    const profile = languageProfile(entry.lang);
-    const keys: [IndexKind, string][] = [];
-    const autoTargets = new Set<string>();
-    const intoTargets = new Set<string>();
-    for (const pair of profile.nmtPairs) {
-      keys.push(['nmt', pair]);
-      const [src, tgt] = pair.split(':') as [string, string];
-      intoTargets.add(tgt);
-      if (profile.asr.has(src)) {
-        keys.push(['asrNmt', pair]);
-        autoTargets.add(tgt);
-      }
-    }
-    for (const tgt of intoTargets) keys.push(['nmt', pairKey(ANY_LANGUAGE, tgt)]);
-    for (const tgt of autoTargets) keys.push(['asrNmt', pairKey(AUTO_LANG, tgt)]);
-    for (const [kind, langs] of [
-      ['asr', profile.asr],
-      ['tts', profile.tts],
-      ['semantic', profile.semantic],
-    ] as const) {
-      for (const lang of langs) keys.push([kind, lang]);
-      if (langs.size > 0) keys.push([kind, ANY_LANGUAGE]);
-    }
-    for (const lang of profile.asr) {
-      if (profile.semantic.has(lang)) {
-        keys.push(['asrSemantic', ANY_LANGUAGE]);
-        break;
-      }
-    }
-    const d = { profile, keys, pools: pipelinePools(profile) };
-    if (this.derived.size >= PROFILE_CACHE_LIMIT) this.derived.clear();
-    this.derived.set(cacheKey, d);
-    return d;
   }
 }

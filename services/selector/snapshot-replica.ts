@@ -4,12 +4,11 @@ import type { Logger } from '../../shared/logger.ts';
 import type { RedisClient } from '../../shared/redis-client.ts';
 import type { SnapshotEntry } from '../../shared/snapshot-entry.ts';
 import { LangBlobs } from './lang-blobs.ts';
+import { decodeCheckpoint } from './checkpoint-load.ts';
+import { createReader, type Reader } from './replica-reader.ts';
 import {
-  checkpointValues,
   execResults,
-  hashEntries,
   parseDelta,
-  parseEntry,
   streamIdOf,
   toVersion,
   versionOfStreamId,
@@ -21,8 +20,8 @@ import type { SnapshotIndex } from './snapshot-index.ts';
 /**
  * The selector's replica of the published snapshot
  * (ARCHITECTURE.md "The snapshot: flush and replica"):
- * load every shard's version + checkpoint + capability blobs atomically (MULTI GET ver + HGETALL
- * ckpt + HGETALL caps, one slot), then tail the shards' delta streams with XREAD BLOCK after
+ * load every shard's version + checkpoint + capability blobs atomically (MULTI GET ver + HVALS
+ * ckpt + HGETALL caps, one slot; decoded by checkpoint-load.ts), then tail the shards' delta streams with XREAD BLOCK after
  * `<version>-0`, applying each delta synchronously to the SnapshotIndex when its version is
  * exactly the shard's version + 1. Entries name their languages by digest (lang-blobs.ts): a
  * delta naming a digest not seen yet waits for one HMGET of the shard's caps hash; a blob gone
@@ -80,15 +79,6 @@ interface ShardState {
   version: number;
   /** ms; 0 until loaded. */
   at: number;
-}
-
-interface Reader {
-  readonly conn: RedisClient;
-  readonly shards: number[];
-  readonly streams: string[];
-  /** Compare with Redis before the next read (an error or a reconnect happened). */
-  suspect: boolean;
-  lastVerify: number;
 }
 
 interface ParsedReply {
@@ -198,40 +188,7 @@ export class SnapshotReplica {
   }
 
   private createReader(shards: number[]): Reader {
-    // Named after the client given (CLIENT LIST): `<its name>:snapshot`.
-    const base =
-      this.redis instanceof Cluster
-        ? this.redis.options.redisOptions?.connectionName
-        : this.redis.options.connectionName;
-    const connectionName = `${base ?? 'sb'}:snapshot`;
-    const conn =
-      this.redis instanceof Cluster
-        ? // No CLUSTER INFO ready check: it would keep a second, idle socket to a random node.
-          this.redis.duplicate([], {
-            enableReadyCheck: false,
-            redisOptions: { connectionName },
-          })
-        : this.redis.duplicate({ connectionName });
-    const reader: Reader = {
-      conn,
-      shards,
-      streams: shards.map((shard) => this.keys.shard(shard).deltas),
-      suspect: false,
-      lastVerify: 0,
-    };
-    let down = false;
-    let connected = false;
-    // An unreachable Redis is the service's RedisReachability's to say (and 'snapshot reader failing').
-    conn.on('error', (err: Error) => {
-      if (!down && !this.closed) this.log.debug({ err: err.message, shards }, 'snapshot reader: redis error');
-      down = true;
-    });
-    conn.on('ready', () => {
-      if (connected) reader.suspect = true; // a reconnect: compare versions before trusting the stream
-      connected = true;
-      down = false;
-    });
-    return reader;
+    return createReader(this.redis, shards, this.keys, this.log, () => this.closed);
   }
 
   private async run(reader: Reader, booted: () => void, failed: (err: Error) => void): Promise<void> {
@@ -368,33 +325,13 @@ export class SnapshotReplica {
       Promise.all(
         shards.map((shard) => {
           const k = this.keys.shard(shard);
-          return reader.conn.multi().get(k.version).hgetall(k.checkpoint).hgetall(k.caps).exec();
+          return reader.conn.multi().get(k.version).hvals(k.checkpoint).hgetall(k.caps).exec();
         }),
       ),
     );
     const loaded = shards.map((shard, i) => {
       const [version, checkpoint, caps] = execResults(replies[i]);
-      const blobs = hashEntries(caps);
-      const entries: SnapshotEntry[] = [];
-      let malformed = 0;
-      let noLang = 0;
-      for (const json of checkpointValues(checkpoint)) {
-        let parsed: ReturnType<typeof parseEntry>;
-        try {
-          parsed = parseEntry(json);
-        } catch {
-          malformed++;
-          continue;
-        }
-        const { entry, byDigest } = parsed;
-        if (byDigest && !this.langs.has(entry.langDigest)) {
-          const blob = blobs.get(entry.langDigest);
-          if (blob !== undefined) this.langs.learn(entry.langDigest, blob);
-        }
-        // the checkpoint holds a reference to every blob its entries name: not found is a bug
-        if (byDigest && !this.langs.attach(entry)) noLang++;
-        entries.push(entry);
-      }
+      const { entries, malformed, noLang } = decodeCheckpoint(checkpoint, caps, this.langs);
       if (malformed > 0) this.log.error({ shard, malformed }, 'malformed checkpoint entries skipped');
       if (noLang > 0)
         this.log.error({ shard, entries: noLang }, 'checkpoint entries name a language blob the shard lacks');

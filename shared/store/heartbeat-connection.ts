@@ -81,6 +81,14 @@ export class HeartbeatConnection {
     return new Promise((resolve, reject) => this.enqueue(command, resolve, reject));
   }
 
+  /**
+   * `send` with callbacks instead of a promise (heartbeat-call.ts): one of them is called, from
+   * the read loop, the sweep or a close; neither may throw. Only while `ready`.
+   */
+  sendTo(command: Buffer, resolve: (v: ReplyValue) => void, reject: (e: Error) => void): void {
+    this.enqueue(command, resolve, reject);
+  }
+
   close(): void {
     this.state = 'closed';
     clearTimeout(this.reconnectTimer);

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts';
 import { scriptSha, type HeartbeatReply } from '../lua-scripts.ts';
 import type { RedisClient } from '../redis-client.ts';
 import { HeartbeatTemplate } from './heartbeat-command.ts';
+import { HEARTBEAT_CODE, HeartbeatCall, type HeartbeatReplies } from './heartbeat-call.ts';
 import { HeartbeatConnection } from './heartbeat-connection.ts';
 import { CommandDeadlines, encodeEvalsha, PrebuiltCommand } from './script-command.ts';
 
@@ -22,20 +23,23 @@ export interface StoredPart {
   blob: string;
 }
 
-/** Arguments of one registration, already validated and canonicalised. */
+/**
+ * Arguments of one registration, already validated and canonicalised. The node's platform,
+ * agent version and accept_public_jobs are in the static part; its installed models are not
+ * stored (nothing reads them).
+ */
 export interface RegistrationWrite {
   nodeId: string;
   hasGpu: boolean;
   maxJobs: number;
-  acceptPublic: boolean;
-  agentVersion: string;
-  platform: string;
-  parts: { static: StoredPart; svc: StoredPart; lang: StoredPart; models: StoredPart };
+  parts: { static: StoredPart; svc: StoredPart; lang: StoredPart };
 }
 
 /**
  * What proves the registrant is the node: `node` (its own token or its socket, or auth off),
- * or the join token under an SB_JOIN_REREGISTER policy; and the transport that holds it.
+ * or the join token under an SB_JOIN_REREGISTER policy; and the transport that holds it (not
+ * stored: only a socket handed over by a gateway shutting down, releaseConnection, matters to
+ * a later registration).
  */
 export interface RegistrationProof {
   by: 'node' | 'offline' | 'refuse';
@@ -60,6 +64,7 @@ export interface HeartbeatWrite {
   svc: StoredPart;
   /** null: the heartbeat did not carry the part (unchanged) */
   lang: StoredPart | null;
+  /** installed models: not stored (nothing reads them); the gateway's template compares them */
   models: StoredPart | null;
   /** The parts are what this gateway last sent for the node: try without the blobs first. */
   cached: boolean;
@@ -84,17 +89,7 @@ export type HeartbeatOutcome =
   | { kind: 'stale'; status: string }
   | { kind: 'not_registered' };
 
-/** recordHeartbeat's reply codes (lua/recordHeartbeat-7.lua). */
-export const HEARTBEAT_CODE = {
-  notRegistered: -1,
-  /** reordered in flight: only liveness refreshed */
-  stale: 0,
-  applied: 1,
-  /** a changed capability part came without its blob: call again with blobs */
-  sendBlobs: 2,
-  /** applied although older than the stored timestamp by more than the reorder window */
-  clockJump: 3,
-} as const;
+export { HEARTBEAT_CODE };
 
 /** recordHeartbeat's KEYS + ARGV, in the order lua/recordHeartbeat-7.lua documents. */
 export function heartbeatKeysAndArgs(
@@ -105,7 +100,6 @@ export function heartbeatKeysAndArgs(
   withBlobs: boolean,
 ): Arg[] {
   const lang = h.lang;
-  const models = h.models;
   return [
     k.node(h.nodeId),
     k.live,
@@ -128,15 +122,13 @@ export function heartbeatKeysAndArgs(
     withBlobs ? h.svc.blob : '',
     lang ? lang.digest : '',
     lang && withBlobs ? lang.blob : '',
-    models ? models.digest : '',
-    models && withBlobs ? models.blob : '',
     p.loadChangeThreshold,
     p.snapshotMaxAgeMs,
     p.unhealthyHeartbeats,
     p.reorderWindowMs,
   ];
 }
-const HEARTBEAT_KEYS = 7;
+export const HEARTBEAT_KEYS = 7;
 /** Nodes whose heartbeat command one store keeps prebuilt (~0.5 KB each). */
 const TEMPLATE_NODES = 100_000;
 
@@ -153,7 +145,7 @@ export interface NodeShardStoreOptions {
   commandTimeoutMs: number;
 }
 
-export class NodeShardStore {
+export class NodeShardStore implements HeartbeatReplies {
   private readonly log: Logger;
   private readonly heartbeatSha = scriptSha('recordHeartbeat');
   private readonly deadlines = new CommandDeadlines();
@@ -197,20 +189,14 @@ export class NodeShardStore {
       Date.now(),
       w.hasGpu ? 1 : 0,
       w.maxJobs,
-      w.acceptPublic ? 1 : 0,
-      w.agentVersion,
-      w.platform,
       p.static.digest,
       p.static.blob,
       p.svc.digest,
       p.svc.blob,
       p.lang.digest,
       p.lang.blob,
-      p.models.digest,
-      p.models.blob,
       generatedId ? 1 : 0,
       proof.by === 'node' ? '' : proof.by,
-      proof.conn,
     );
     if (epoch === -1) return { kind: 'id_taken' };
     if (epoch === -2) return { kind: 'refused' };
@@ -226,11 +212,41 @@ export class NodeShardStore {
     // not an async function: its promise and await machinery cost ~0.4 KB per heartbeat
     // (bench/alloc.ts "WHOLE GATEWAY"); one `then` instead
     const k = this.keys.forNode(h.nodeId);
-    return this.recordHeartbeat(k, h, !h.cached).then((reply) =>
-      reply[0] === HEARTBEAT_CODE.sendBlobs
-        ? this.recordHeartbeat(k, h, true).then((again) => this.heartbeatOutcome(k, h, again))
-        : this.heartbeatOutcome(k, h, reply),
-    );
+    return this.recordHeartbeat(k, h, !h.cached).then((reply) => this.outcomeOf(k, h, reply));
+  }
+
+  private outcomeOf(
+    k: ShardKeys,
+    h: HeartbeatWrite,
+    reply: HeartbeatReply,
+  ): Promise<HeartbeatOutcome> | HeartbeatOutcome {
+    return reply[0] === HEARTBEAT_CODE.sendBlobs
+      ? this.recordHeartbeat(k, h, true).then((again) => this.heartbeatOutcome(k, h, again))
+      : this.heartbeatOutcome(k, h, reply);
+  }
+
+  /** A node socket's reusable heartbeat (heartbeat-call.ts). */
+  heartbeatCall(done: HeartbeatCall['done'], failed: HeartbeatCall['failed']): HeartbeatCall {
+    return new HeartbeatCall(this, done, failed);
+  }
+
+  /** heartbeat(call.write), answered through the call's callbacks (heartbeat-call.ts). */
+  sendHeartbeat(call: HeartbeatCall): void {
+    const h = call.write;
+    const k = this.keys.forNode(h.nodeId);
+    const template = h.cached ? this.template(k, h) : null;
+    const connection = this.connection;
+    if (template === null || !connection?.ready) {
+      this.heartbeat(h).then(call.outcome, call.failed);
+      return;
+    }
+    call.keys = k;
+    connection.sendTo(template.encode(h, Date.now()), call.onReply, call.onError);
+  }
+
+  /** The outcome of a call's reply that asks for more (blobs, derived work). */
+  async settle(call: HeartbeatCall, reply: HeartbeatReply): Promise<HeartbeatOutcome> {
+    return this.outcomeOf(call.keys!, call.write, reply);
   }
 
   private heartbeatOutcome(

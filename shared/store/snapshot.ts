@@ -31,7 +31,7 @@ export interface NodeRead {
   /** HMGET of ENTRY_FIELDS; all null when the record is gone. */
   values: (string | null)[];
   stamp: string;
-  /** The node's published values (`:pub`) before this flush, or null. */
+  /** The node's published values (its record's `pub`) before this flush, or null. */
   previous: string | null;
 }
 
@@ -82,14 +82,17 @@ const BLOB_DIGESTS: Partial<Record<(typeof ENTRY_FIELDS)[number], string>> = {
 };
 const BLOB_AT = ENTRY_FIELDS.flatMap((f, i) => (BLOB_DIGESTS[f] ? [i] : []));
 /** HMGET of a node: ENTRY_FIELDS with digests for blobs, then the blobs of a record of the old
- * layout (inside the hash: until its next heartbeat migrates it), then the stamp fields. */
+ * layout (inside the hash: until its next heartbeat migrates it), the stamp fields, and the
+ * published values. */
 const READ_FIELDS = [
   ...ENTRY_FIELDS.map((f) => BLOB_DIGESTS[f] ?? f),
   ...BLOB_AT.map((i) => ENTRY_FIELDS[i]!),
   ...STAMP_FIELDS.filter((f) => !(ENTRY_FIELDS as readonly string[]).includes(f)),
+  'pub',
 ];
 const ENTRY_COUNT = ENTRY_FIELDS.length;
 const STAMP_AT = STAMP_FIELDS.map((f) => READ_FIELDS.indexOf(f));
+const PUB_AT = READ_FIELDS.length - 1;
 /** Rereads of a node whose digest's blob vanished between the two reads (it changed meanwhile). */
 const BLOB_REREADS = 3;
 const BLOB_CACHE_MAX = 4096;
@@ -112,8 +115,9 @@ export class SnapshotStore {
 
   /**
    * Each node's entry fields (its capability blobs resolved from the shard's caps hash, through
-   * this store's cache) and stamp, and its previously published values: one pipeline, and one
-   * HMGET of the caps hash for digests not seen before.
+   * this store's cache) and stamp, and its previously published values (the record's `pub`, or
+   * for a record published before they moved there and not heartbeated since, the shard's old
+   * `:pub` hash): one pipeline, and one HMGET of the caps hash for digests not seen before.
    */
   async readNodes(shard: number, ids: string[]): Promise<NodeRead[]> {
     if (ids.length === 0) return [];
@@ -148,7 +152,7 @@ export class SnapshotStore {
       id,
       values: raw.slice(0, ENTRY_COUNT),
       stamp: STAMP_AT.map((at) => raw[at] ?? '').join('|'),
-      previous,
+      previous: raw[PUB_AT] ?? previous,
     }));
   }
 

@@ -1,15 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LinguaReplayNode } from '../support/lingua-node.ts';
-import {
-  JOIN_TOKEN,
-  startTestGateway,
-  startTestSelector,
-  startTestWorker,
-  type TestGateway,
-  type TestSelector,
-  type TestWorker,
-} from '../support/service-harness.ts';
-import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
+import { JOIN_TOKEN } from '../support/service-harness.ts';
+import { uniquePrefix, waitFor } from '../support/redis.ts';
+import { TestStack } from '../support/test-stack.ts';
 import type { Frame } from '../support/ws-client.ts';
 
 /**
@@ -20,32 +13,27 @@ import type { Frame } from '../support/ws-client.ts';
  */
 describe('lingua compatibility: a job answered after 20 s with no ack (gateway, worker, selector)', () => {
   const prefix = uniquePrefix();
-  let gw: TestGateway;
-  let worker: TestWorker;
-  let selector: TestSelector;
+  let stack: TestStack;
   let node: LinguaReplayNode;
 
   beforeAll(async () => {
-    gw = await startTestGateway(prefix, { redisUrl: redisUrl() });
-    worker = await startTestWorker(prefix, { redisUrl: redisUrl() }, { SB_REAPER_INTERVAL_MS: '200' });
-    selector = await startTestSelector(prefix, { redisUrl: redisUrl() });
-    node = await LinguaReplayNode.connect(gw.ws, JOIN_TOKEN, 'core');
+    stack = await TestStack.start(prefix, { workerEnv: { SB_REAPER_INTERVAL_MS: '200' } });
+    node = stack.track(await LinguaReplayNode.connect(stack.gw.ws, JOIN_TOKEN, 'core'));
     await node.register();
     node.heartbeat();
     await waitFor(async () => {
-      const listed = (await (await selector.api('/v1/nodes')).json()) as { nodes: { status: string }[] };
+      const listed = (await (await stack.selector.api('/v1/nodes')).json()) as {
+        nodes: { status: string }[];
+      };
       return listed.nodes.filter((n) => n.status === 'ready').length === 1;
     });
   });
   afterAll(async () => {
-    await node.close();
-    await selector.close();
-    await worker.close();
-    await gw.close();
+    await stack?.close();
   });
 
   it('finishes with its job_result, 20 s after delivery, on attempt 1', { timeout: 60_000 }, async () => {
-    const res = await selector.api('/v1/jobs', {
+    const res = await stack.selector.api('/v1/jobs', {
       method: 'POST',
       body: JSON.stringify({ src_lang: 'zh', tgt_lang: 'en', pipeline: { use_semantic: true } }),
     });
@@ -57,7 +45,7 @@ describe('lingua compatibility: a job answered after 20 s with no ack (gateway, 
     node.heartbeat(true);
     node.result(assign);
     const view = await waitFor(async () => {
-      const v = (await (await selector.api(`/v1/jobs/${String(assign['job_id'])}`)).json()) as Frame;
+      const v = (await (await stack.selector.api(`/v1/jobs/${String(assign['job_id'])}`)).json()) as Frame;
       return v['status'] === 'finished' && v;
     });
     expect(Date.now() - started).toBeGreaterThanOrEqual(20_000);

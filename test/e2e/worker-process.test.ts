@@ -107,7 +107,7 @@ describe('worker processes (npm run start:worker)', () => {
         timeoutMs: 10000,
         intervalMs: 20,
       });
-      const offlineAt = Number(await redis.hget(gw.keys.forNode(id).node(id), 'offline_at'));
+      const offlineAt = Number(await redis.zscore(gw.keys.forNode(id).offline, id));
       expect(offlineAt - lastContact).toBeGreaterThanOrEqual(ttlMs);
       expect(offlineAt - lastContact).toBeLessThanOrEqual(ttlMs + tickMs + 250); // + job pickup
       await waitFor(async () => (await checkpointEntry(redis, gw.keys, id))?.status === 'offline');

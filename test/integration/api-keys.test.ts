@@ -67,7 +67,7 @@ describe('selector API keys and tenants', () => {
     }
     const drain = await call(ACME, '/v1/nodes/tenant-node-1/drain', {});
     expect(drain).toMatchObject({ status: 403, body: { error: { code: 'UNAUTHORIZED' } } });
-    expect(await redis.hget(gw.keys.forNode('tenant-node-1').node('tenant-node-1'), 'draining')).toBe('0');
+    expect(await redis.hget(gw.keys.forNode('tenant-node-1').node('tenant-node-1'), 'draining')).toBeNull();
     expect((await call(ADMIN_API_KEY, '/v1/jobs', job({ dry_run: true }))).status).toBe(200);
     expect((await call('not-a-key-at-all', '/v1/jobs', job({ dry_run: true }))).status).toBe(401);
   });

@@ -8,12 +8,17 @@ import {
   type HeartbeatWrite,
   type RegistrationWrite,
 } from '../../shared/store/node-shard.ts';
-import { buildSnapshotEntry, encodeEntry, publishedValues } from '../../shared/snapshot-entry.ts';
+import {
+  buildSnapshotEntry,
+  encodeEntry,
+  publishedValues,
+  type SnapshotEntry,
+} from '../../shared/snapshot-entry.ts';
 import { RetentionStore, SnapshotStore } from '../../shared/store/snapshot.ts';
 import { uniquePrefix } from '../support/redis.ts';
 import { testConfig, type RedisTarget } from '../support/service-harness.ts';
 
-const PARTS = ['static', 'svc', 'lang', 'models'] as const;
+const PARTS = ['static', 'svc', 'lang'] as const;
 const svcOf = (types: string[]) =>
   capabilityPart({ capability_by_type: types.map((type) => ({ type, ready: true })) });
 const langOf = (codes: string[]) =>
@@ -68,14 +73,12 @@ export function describeCapabilityBlobs(label: string, target: () => RedisTarget
         if (keys.shardOf(`c${run}-${i}`) === k.shard) ids.push(`c${run}-${i}`);
     });
 
+    const staticOf = capabilityPart({ hardware: 'x', accept_public_jobs: true, features_supported: {} });
     const registration = (nodeId: string, lang: CapabilityPart, svc = svcOf(['asr'])): RegistrationWrite => ({
       nodeId,
       hasGpu: true,
       maxJobs: 2,
-      acceptPublic: true,
-      agentVersion: '1.0',
-      platform: 'linux',
-      parts: { static: capabilityPart({ hardware: 'x' }), svc, lang, models: capabilityPart([]) },
+      parts: { static: staticOf, svc, lang },
     });
     const register = (nodeId: string, lang: CapabilityPart, svc?: CapabilityPart) =>
       store.register(registration(nodeId, lang, svc), false, { by: 'node', conn: 'ws' });
@@ -92,6 +95,7 @@ export function describeCapabilityBlobs(label: string, target: () => RedisTarget
         const digests = await redis.hmget(k.node(id), ...PARTS.map((p) => `dg_${p}`));
         for (const d of digests) if (d) counted.set(d, (counted.get(d) ?? 0) + 1);
         expect(await redis.hexists(k.node(id), 'cap_lang')).toBe(0);
+        expect(await redis.hexists(k.node(id), 'dg_models')).toBe(0);
       }
       const refs = await redis.hgetall(k.capRefs);
       expect(Object.fromEntries(Object.entries(refs).map(([d, n]) => [d, Number(n)]))).toEqual(
@@ -174,10 +178,19 @@ export function describeCapabilityBlobs(label: string, target: () => RedisTarget
       await expectConsistent([b]);
     });
 
-    it('migrates a record of the old layout (blobs inside) on its next heartbeat or registration', async () => {
+    /** The fields a record of the layout between issue 13's two steps had beside this one's. */
+    const models = capabilityPart([{ model_id: 'whisper', kind: 'asr' }]);
+    const EARLIER = {
+      id: '', registered_at: '1700000000000', first_registered_at: '1690000000000',
+      agent_version: '2.3.1', platform: 'linux', accept_public: '1', conn: 'ws', draining: '0',
+      unhealthy: '0', reserved: '0', gpu_mem: '', offline_at: '1700000000001', dg_models: models.digest,
+    }; // prettier-ignore
+    const DEAD = Object.keys(EARLIER).filter((f) => f !== 'id');
+
+    it('migrates a record of the layout with blobs inside (before issue 13) on its next heartbeat or registration', async () => {
       const [a, b, c] = ids as [string, string, string];
       const en = langOf(['en', 'zh']);
-      await register(a, en); // new layout, holds a reference to en
+      await register(a, en); // this layout, holds a reference to en
       for (const id of [b, c]) {
         await register(id, en);
         // rewrite as the old layout: blobs in the hash, no references held, stored pools
@@ -187,8 +200,11 @@ export function describeCapabilityBlobs(label: string, target: () => RedisTarget
         await redis.hset(
           k.node(id),
           ...PARTS.flatMap((p, i) => [`cap_${p}`, blobs[i]!]),
+          'cap_models',
+          models.blob,
           'pools',
           '["auto:en","auto:zh","en:zh","zh:en"]'.repeat(2),
+          ...Object.entries({ ...EARLIER, id }).flat(),
         );
       }
       // the flush reads both layouts alike
@@ -198,14 +214,52 @@ export function describeCapabilityBlobs(label: string, target: () => RedisTarget
       expect((await register(c, langOf(['fr']))).kind).toBe('registered');
       for (const id of [b, c]) {
         expect(await redis.hexists(k.node(id), 'pools')).toBe(0);
+        expect(await redis.hmget(k.node(id), ...DEAD, 'id', 'cap_models')).toEqual(DEAD.map(() => null).concat([null, null]));
         expect(await redis.call('OBJECT', 'ENCODING', k.node(id))).toBe('listpack');
-      }
+      } // prettier-ignore
       expect(await redis.hget(k.capRefs, en.digest)).toBe('2');
       await expectConsistent([a, b, c]);
       const [again] = await new SnapshotStore(redis, keys).readNodes(k.shard, [b]);
       expect(again!.values.filter((v) => v?.startsWith('{'))).toEqual(
         read!.values.filter((v) => v?.startsWith('{')),
       );
+    });
+
+    it('migrates a record of the layout with a models digest on its next heartbeat or registration', async () => {
+      const [a, b, c] = ids as [string, string, string];
+      const en = langOf(['en']);
+      for (const id of [a, b, c]) {
+        await register(id, en);
+        await heartbeat(id, {});
+        // as the earlier scripts wrote it: every field, and a reference to the models blob
+        await redis.hset(k.node(id), { ...EARLIER, id });
+        await redis.hincrby(k.capRefs, models.digest, 1);
+        await redis.hset(k.caps, models.digest, models.blob);
+      }
+      const snapshots = new SnapshotStore(redis, keys);
+      const before = await snapshots.readNodes(k.shard, [a]);
+      const entry = buildSnapshotEntry(a, before[0]!.values, 1)!;
+      expect(entry.public).toBe(true); // from the static blob, whatever the record holds
+      expect((await heartbeat(a, {})).kind).toBe('applied');
+      expect((await register(b, en)).kind).toBe('registered');
+      for (const id of [a, b]) {
+        const record = await redis.hgetall(k.node(id));
+        for (const f of [...DEAD, 'id']) expect(record, f).not.toHaveProperty(f);
+        expect(record['status']).toBeTruthy();
+        expect(record['dg_lang']).toBe(en.digest);
+      }
+      expect(await redis.hget(k.capRefs, models.digest)).toBe('1'); // c's, until it heartbeats
+      // or is removed unmigrated: its models reference goes with the others
+      await redis.hset(k.node(c), 'status', 'offline');
+      await redis.zadd(k.offline, 1, c);
+      expect((await new RetentionStore(redis, keys).removeNode(k.shard, c, 2)).removed).toBe(true);
+      expect(await redis.hexists(k.caps, models.digest)).toBe(0);
+      expect(await redis.hexists(k.capRefs, models.digest)).toBe(0);
+      await expectConsistent([a, b]);
+      const [after] = await snapshots.readNodes(k.shard, [a]);
+      const same = ({ public: p, features, types, langDigest, gpu, max }: SnapshotEntry) =>
+        ({ p, features, types, langDigest, gpu, max }); // prettier-ignore
+      expect(same(buildSnapshotEntry(a, after!.values, 1)!)).toEqual(same(entry));
     });
 
     /** What a flush does: read the nodes, build their entries, publish them (the real script). */

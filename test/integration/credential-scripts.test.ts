@@ -26,7 +26,7 @@ describe('credential scripts', () => {
     id = `cred-${++n}`;
   });
 
-  const register = (proof: '' | 'offline' | 'refuse', conn: 'ws' | 'http' = 'ws') =>
+  const register = (proof: '' | 'offline' | 'refuse') =>
     redis.registerNode(
       k().node(id),
       k().nodes,
@@ -39,20 +39,14 @@ describe('credential scripts', () => {
       Date.now(),
       1,
       4,
-      1,
-      '1.0',
-      'linux',
       'd1',
       '{}',
       'd2',
       '{}',
       'd3',
       '{}',
-      'd4',
-      '[]',
       0,
       proof,
-      conn,
     );
   const offline = () =>
     redis.markOffline(k().node(id), k().live, k().offline, k().dirty, id, '', Date.now(), '');
@@ -92,13 +86,14 @@ describe('credential scripts', () => {
   });
 
   it('a handed-over socket (conn gone) frees the id under offline, for its epoch only', async () => {
-    const [epoch] = await register('', 'ws');
+    const [epoch] = await register('');
+    expect(await redis.hexists(k().node(id), 'conn')).toBe(0); // only `gone` is ever stored
     expect(await redis.releaseConnection(k().node(id), epoch + 1)).toBe(0);
     expect((await register('offline'))[0]).toBe(-2);
     expect(await redis.releaseConnection(k().node(id), epoch)).toBe(1);
     expect(await redis.hget(k().node(id), 'conn')).toBe('gone');
     expect((await register('offline'))[0]).toBe(epoch + 1);
-    expect(await redis.hget(k().node(id), 'conn')).toBe('ws');
+    expect(await redis.hexists(k().node(id), 'conn')).toBe(0); // the new socket holds it
   });
 
   it('revoke: generation + 1, offline, claim blocked, a control entry on the feed; the node own proof clears it', async () => {

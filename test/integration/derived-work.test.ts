@@ -116,8 +116,8 @@ describe('derived work enqueued by the gateway', () => {
             'mem',
           );
           await redis.hset(
-            shard.published,
-            member,
+            shard.node(member),
+            'pub',
             `${status}|${running}|${cpu}|${gpu}|${mem}|${Date.now()}`,
           );
           await redis.srem(shard.dirty, member);
@@ -142,7 +142,7 @@ describe('derived work enqueued by the gateway', () => {
 
       socket.send(frame('node_heartbeat', heartbeatBody(id, { timestamp: 51 }, { running_jobs: 2 })));
       await waitFor(async () => (await flushAdds()) === before + 3);
-      await waitFor(async () => (await redis.hget(shard.published, id))?.split('|')[1] === '2');
+      await waitFor(async () => (await redis.hget(shard.node(id), 'pub'))?.split('|')[1] === '2');
       await socket.close();
     } finally {
       await flusher.close();

@@ -93,7 +93,7 @@ describe('snapshot flush vs a heartbeat between its read and its publish', () =>
     const second = await flusher().flush(shard);
     expect(second.redirtied).toBe(0);
     expect((await checkpointEntry(redis as Redis, gw.keys, id))?.status).toBe('ready');
-    expect(await redis.hget(k.published, id)).toMatch(/^ready\|/);
+    expect(await redis.hget(k.node(id), 'pub')).toMatch(/^ready\|/);
     expect(fleet.errors()).toEqual([]);
     await fleet.close();
   });

@@ -81,6 +81,15 @@ describe('heartbeat fast path', () => {
     expect((await socket.nextOfType('error'))['code']).toBe('NODE_ID_MISMATCH');
     expect(await redis.hget(nodeHash(id), 'cpu')).toBe('42');
     expect(await applied()).toBe(before + 7);
+
+    // Redis lost its scripts: the scanned heartbeat's NOSCRIPT is answered by loading it again
+    await (redis as Redis).script('FLUSH');
+    send(43, { capability_by_type: byType });
+    await waitFor(async () => (await redis.hget(nodeHash(id), 'cpu')) === '43');
+    send(44, { capability_by_type: byType });
+    await waitFor(async () => (await redis.hget(nodeHash(id), 'cpu')) === '44');
+    expect(await applied()).toBe(before + 9);
+    expect(socket.frames.filter((f) => f.type === 'error')).toEqual([]);
     await socket.close();
   });
 });

@@ -1,16 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetSimulator } from '../../agent/fleet-simulator.ts';
 import { LinguaNodeAgent } from '../../agent/lingua-agent.ts';
-import {
-  JOIN_TOKEN,
-  startTestGateway,
-  startTestSelector,
-  startTestWorker,
-  type TestGateway,
-  type TestSelector,
-  type TestWorker,
-} from '../support/service-harness.ts';
+import { JOIN_TOKEN, startTestGateway } from '../support/service-harness.ts';
 import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
+import { TestStack } from '../support/test-stack.ts';
 
 /**
  * The agent's `--lingua` mode (agent/lingua-agent.ts) and a fleet mixing both dialects,
@@ -20,23 +13,15 @@ import { redisUrl, uniquePrefix, waitFor } from '../support/redis.ts';
  */
 describe('the agent in the lingua dialect (2 gateways, worker, selector)', () => {
   const prefix = uniquePrefix();
-  let gwA: TestGateway;
-  let gwB: TestGateway;
-  let worker: TestWorker;
-  let selector: TestSelector;
+  let stack: TestStack;
   const nodes: LinguaNodeAgent[] = [];
+  const gw = (i: number) => stack.gateways[i]!;
 
-  const submit = async (body: Record<string, unknown>) => {
-    const res = await selector.api('/v1/jobs', { method: 'POST', body: JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const submit = (body: Record<string, unknown>) => stack.submit(body);
   const finished = (id: unknown) =>
     waitFor(
       async () => {
-        const v = (await (await selector.api(`/v1/jobs/${String(id)}?wait_ms=2000`)).json()) as Record<
-          string,
-          unknown
-        >;
+        const v = await stack.view(id, 2000);
         return (v['status'] === 'finished' || v['status'] === 'failed') && v;
       },
       { timeoutMs: 15_000 },
@@ -62,27 +47,24 @@ describe('the agent in the lingua dialect (2 gateways, worker, selector)', () =>
   };
 
   beforeAll(async () => {
-    gwA = await startTestGateway(prefix, { redisUrl: redisUrl() });
-    gwB = await startTestGateway(prefix, { redisUrl: redisUrl() });
-    worker = await startTestWorker(prefix, { redisUrl: redisUrl() });
-    selector = await startTestSelector(prefix, { redisUrl: redisUrl() });
+    stack = await TestStack.start(prefix, { gateways: 2 });
   });
   afterAll(async () => {
     await Promise.all(nodes.map((n) => n.stop(0)));
-    await selector.close();
-    await worker.close();
-    await Promise.all([gwA.close(), gwB.close()]);
+    await stack?.close();
   });
 
   it('registers (generated id), runs zh→en and en→zh without acking, streams partials; no error frame', async () => {
-    const core = lingua('core', [gwA.ws]);
-    const full = lingua('full', [gwB.ws]);
+    const core = lingua('core', [gw(0).ws]);
+    const full = lingua('full', [gw(1).ws]);
     core.start();
     full.start();
     await waitFor(() => core.registered && full.registered);
     expect(core.nodeId).toMatch(/^node-[0-9a-f]{8}$/);
     await waitFor(async () => {
-      const listed = (await (await selector.api('/v1/nodes')).json()) as { nodes: { status: string }[] };
+      const listed = (await (await stack.selector.api('/v1/nodes')).json()) as {
+        nodes: { status: string }[];
+      };
       return listed.nodes.filter((n) => n.status === 'ready').length === 2;
     });
     for (const [src, tgt, node] of [
@@ -110,12 +92,12 @@ describe('the agent in the lingua dialect (2 gateways, worker, selector)', () =>
   });
 
   it('after its gateway goes away, reconnects (heartbeat, then register with its old id) and resumes', async () => {
-    const node = lingua('core', [gwA.ws, gwB.ws]);
+    const node = lingua('core', [gw(0).ws, gw(1).ws]);
     node.start();
     await waitFor(() => node.registered);
     const id = node.nodeId;
     const gwC = await startTestGateway(prefix, { redisUrl: redisUrl() });
-    const moving = lingua('full', [gwC.ws, gwB.ws]);
+    const moving = lingua('full', [gwC.ws, gw(1).ws]);
     moving.start();
     await waitFor(() => moving.registered);
     const movingId = moving.nodeId;
@@ -124,7 +106,9 @@ describe('the agent in the lingua dialect (2 gateways, worker, selector)', () =>
     expect(moving.nodeId).toBe(movingId);
     // eligible again once its heartbeat after the new registration is in the live record and the snapshot
     await waitFor(async () => {
-      const v = (await (await selector.api(`/v1/nodes/${movingId}`)).json()) as { live: { status: string } };
+      const v = (await (await stack.selector.api(`/v1/nodes/${movingId}`)).json()) as {
+        live: { status: string };
+      };
       return v.live.status === 'ready';
     });
     await waitFor(
@@ -142,7 +126,7 @@ describe('the agent in the lingua dialect (2 gateways, worker, selector)', () =>
 
   it('a fleet mixes both dialects (--lingua-share)', async () => {
     const fleet = new FleetSimulator({
-      gatewayUrls: [gwA.ws, gwB.ws],
+      gatewayUrls: [gw(0).ws, gw(1).ws],
       token: JOIN_TOKEN,
       nodes: 4,
       idPrefix: `mix-${prefix}`,
@@ -161,7 +145,7 @@ describe('the agent in the lingua dialect (2 gateways, worker, selector)', () =>
       for (const node of fleet.linguaNodes) expect(node.nodeId).toMatch(/^node-[0-9a-f]{8}$/);
       await waitFor(async () => {
         const ids = (
-          (await (await selector.api('/v1/nodes')).json()) as { nodes: { id: string }[] }
+          (await (await stack.selector.api('/v1/nodes')).json()) as { nodes: { id: string }[] }
         ).nodes.map((n) => n.id);
         return fleet.nodes.every((n) => ids.includes(n.nodeId!));
       });

@@ -37,15 +37,12 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
     /** A part's blob: by its digest, in the shard's caps hash. */
     const blob = async (part: string) => redis.hget(k().caps, (await field(`dg_${part}`)) ?? '');
 
-    function register(
-      opts: { gpu?: number; lang?: unknown; models?: unknown; generated?: boolean; id?: string } = {},
-    ) {
+    function register(opts: { gpu?: number; lang?: unknown; generated?: boolean; id?: string } = {}) {
       const id = opts.id ?? nodeId;
       const s = keys.forNode(id);
       const st = part({ hardware: 'x' });
       const svc = part({ capability_by_type: [{ type: 'asr', ready: true }] });
       const lang = part(opts.lang ?? { asr_languages: ['en'] });
-      const models = part(opts.models ?? []);
       return redis.registerNode(
         s.node(id),
         s.nodes,
@@ -58,17 +55,12 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         Date.now(),
         opts.gpu ?? 1,
         4,
-        1,
-        '1.0',
-        'linux',
         st.digest,
         st.blob,
         svc.digest,
         svc.blob,
         lang.digest,
         lang.blob,
-        models.digest,
-        models.blob,
         opts.generated ? 1 : 0,
       );
     }
@@ -84,7 +76,6 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
       requireGpu?: 0 | 1;
       svc?: unknown;
       lang?: unknown;
-      models?: unknown;
       threshold?: number;
       maxAgeMs?: number;
       /** Send digests only, as a gateway does when it believes Redis holds them. */
@@ -94,7 +85,6 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
     function heartbeat(h: Hb = {}) {
       const svc = part(h.svc ?? { capability_by_type: [{ type: 'asr', ready: true }] });
       const lang = h.lang == null ? null : part(h.lang);
-      const models = h.models == null ? null : part(h.models);
       return redis.recordHeartbeat(
         node(),
         k().live,
@@ -117,8 +107,6 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         h.noBlobs ? '' : svc.blob,
         lang?.digest ?? '',
         h.noBlobs ? '' : (lang?.blob ?? ''),
-        models?.digest ?? '',
-        h.noBlobs ? '' : (models?.blob ?? ''),
         h.threshold ?? 5,
         h.maxAgeMs ?? 30000,
         3,
@@ -137,21 +125,19 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         'gpu_pct',
         'mem',
       );
-      await redis.hset(k().published, nodeId, `${status}|${running}|${cpu}|${gpu}|${mem}|${at}`);
+      await redis.hset(node(), 'pub', `${status}|${running}|${cpu}|${gpu}|${mem}|${at}`);
       await redis.del(k().dirty);
     }
 
     describe('registerNode', () => {
       it('registers a new node: epoch 1, capability changed, dirty set was empty, new', async () => {
         expect(await register()).toEqual([1, 1, 1, 1]);
-        expect(await redis.hgetall(node())).toMatchObject({
-          status: 'registering',
-          epoch: '1',
-          reserved: '0',
-          running: '0',
-          draining: '0',
-          gpu: '1',
-        });
+        const record = await redis.hgetall(node());
+        expect(record).toMatchObject({ status: 'registering', epoch: '1', gpu: '1', max_jobs: '4' });
+        // what a field's absence means is not written (reserved 0, running 0, not draining)
+        expect(Object.keys(record).sort()).toEqual(
+          ['chg_at', 'dg_lang', 'dg_static', 'dg_svc', 'epoch', 'gpu', 'h0', 'hb_at', 'hb_ts', 'max_jobs', 'status'],
+        ); // prettier-ignore
         expect(await redis.sismember(k().nodes, nodeId)).toBe(1);
         expect(await redis.zscore(k().live, nodeId)).not.toBeNull();
         expect(await redis.sismember(k().dirty, nodeId)).toBe(1);
@@ -168,10 +154,9 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         ]);
       });
 
-      it('reports a capability change only for capability parts, not informational models', async () => {
+      it('reports a capability change when a part changes', async () => {
         await register();
-        expect((await register({ models: [{ model_id: 'm' }] }))[1]).toBe(0);
-        expect(await blob('models')).toBe('[{"model_id":"m"}]');
+        expect((await register())[1]).toBe(0);
         expect((await register({ lang: { asr_languages: ['en', 'zh'] } }))[1]).toBe(1);
       });
 
@@ -256,7 +241,9 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         expect((await heartbeat({ ready: 0 }))[1]).toBe('ready');
         expect((await heartbeat({ ready: 0 }))[1]).toBe('ready');
         expect((await heartbeat({ ready: 0 }))[1]).toBe('degraded');
+        expect(await field('unhealthy')).toBe('3');
         expect((await heartbeat({ ready: 1 }))[1]).toBe('ready');
+        expect(await field('unhealthy')).toBeNull(); // 0: not stored
         expect((await heartbeat({ ready: 0 }))[1]).toBe('ready');
       });
 
@@ -275,7 +262,7 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         expect((await heartbeat())[1]).toBe('ready');
       });
 
-      it('stores a capability part only when its digest changes; lang and models may be omitted', async () => {
+      it('stores a capability part only when its digest changes; lang may be omitted', async () => {
         await register();
         expect((await heartbeat())[2]).toBe(0);
         const svc = {
@@ -289,8 +276,7 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         expect((await heartbeat({ svc }))[2]).toBe(0);
         expect((await heartbeat({ svc, lang: null }))[2]).toBe(0);
         expect((await heartbeat({ svc, lang: { asr_languages: ['fr'] } }))[2]).toBe(1);
-        expect((await heartbeat({ svc, models: [{ model_id: 'x' }] }))[2]).toBe(0);
-        expect(await blob('models')).toBe('[{"model_id":"x"}]');
+        expect(await blob('lang')).toBe(part({ asr_languages: ['fr'] }).blob);
       });
 
       it('accepts digests without blobs when they match, answers 2 and writes nothing when one differs', async () => {
@@ -305,12 +291,6 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
           0,
         ]);
         expect(await heartbeat({ noBlobs: true, svc: { capability_by_type: [] }, cpu: 12 })).toEqual([
-          2,
-          'ready',
-          0,
-          0,
-        ]);
-        expect(await heartbeat({ noBlobs: true, models: [{ model_id: 'new' }], cpu: 12 })).toEqual([
           2,
           'ready',
           0,
@@ -350,6 +330,21 @@ export function describeGatewayScripts(label: string, target: () => RedisTarget)
         await heartbeat();
         await publishCurrent(Date.now() - 60_000);
         expect((await heartbeat({ maxAgeMs: 30_000 }))[3]).toBe(1);
+      });
+
+      it('compares with values published before they moved into the record, and moves them', async () => {
+        await register();
+        await heartbeat({ cpu: 10, gpu: 20, mem: 30 });
+        await publishCurrent();
+        // as the earlier layout kept them: in the shard's hash, not the record
+        const values = await field('pub');
+        await redis.hdel(node(), 'pub');
+        await redis.hset(k().published, nodeId, values!);
+        expect((await heartbeat({ cpu: 12, gpu: 20, mem: 30 }))[3]).toBe(0); // not significant
+        expect(await redis.sismember(k().dirty, nodeId)).toBe(0);
+        expect(await field('pub')).toBe(values);
+        expect(await redis.hexists(k().published, nodeId)).toBe(0);
+        expect((await heartbeat({ cpu: 40, gpu: 20, mem: 30 }))[3]).toBe(1); // against the moved values
       });
     });
 

@@ -104,7 +104,7 @@ describe('node shard store', () => {
       'ready',
       '20',
       '30',
-      '',
+      null, // not stored: nothing reads it
     ]);
   });
 

@@ -38,11 +38,10 @@ describe('pipeline lag stamp (chg_at → entry.changedAt)', () => {
   function register(now: number) {
     const st = capabilityPart({ hardware: 'x' });
     const lang = capabilityPart({ asr_languages: ['en'] });
-    const models = capabilityPart([]);
     const s = k();
     return redis.registerNode(
-      s.node(id), s.nodes, s.live, s.offline, s.dirty, s.caps, s.capRefs, id, now, 1, 4, 1, '1.0', 'linux',
-      st.digest, st.blob, svc.digest, svc.blob, lang.digest, lang.blob, models.digest, models.blob, 0,
+      s.node(id), s.nodes, s.live, s.offline, s.dirty, s.caps, s.capRefs, id, now, 1, 4,
+      st.digest, st.blob, svc.digest, svc.blob, lang.digest, lang.blob, 0,
     ); // prettier-ignore
   }
 
@@ -50,7 +49,7 @@ describe('pipeline lag stamp (chg_at → entry.changedAt)', () => {
     const s = k();
     return redis.recordHeartbeat(
       s.node(id), s.live, s.offline, s.dirty, s.published, s.caps, s.capRefs, id, now, now,
-      cpu, 20, '', 30, 0, 1, 1, svc.digest, svc.blob, '', '', '', '', 5, maxAgeMs, 3, 5000,
+      cpu, 20, '', 30, 0, 1, 1, svc.digest, svc.blob, '', '', 5, maxAgeMs, 3, 5000,
     ); // prettier-ignore
   }
 
@@ -58,7 +57,7 @@ describe('pipeline lag stamp (chg_at → entry.changedAt)', () => {
   async function publish(at: number) {
     const values = await redis.hmget(k().node(id), ...ENTRY_FIELDS);
     const entry = buildSnapshotEntry(id, values, at)!;
-    await redis.hset(k().published, id, publishedValues(entry));
+    await redis.hset(k().node(id), 'pub', publishedValues(entry));
     await redis.srem(k().dirty, id);
     return entry;
   }

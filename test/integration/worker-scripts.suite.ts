@@ -70,10 +70,23 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
       });
     });
 
+    describe('readNodes', () => {
+      it("gives each node's published values: its record's, else the shard's hash of the earlier layout", async () => {
+        await redis.hset(k.node('new'), 'status', 'ready', 'pub', 'ready|0|1||3|1');
+        await redis.hset(k.node('old'), 'status', 'ready');
+        await redis.hset(k.published, 'old', 'ready|0|2||3|2', 'new', 'stale');
+        await redis.hset(k.node('never'), 'status', 'registering');
+        const reads = await new SnapshotStore(redis, keys).readNodes(k.shard, ['new', 'old', 'never']);
+        expect(reads.map((r) => r.previous)).toEqual(['ready|0|1||3|1', 'ready|0|2||3|2', null]);
+      });
+    });
+
     describe('publishSnapshot', () => {
       it('writes entries and published values, removes, bumps the version and appends one delta <v>-0', async () => {
         await redis.hset(k.checkpoint, 'gone', '{}');
-        await redis.hset(k.published, 'gone', 'x');
+        await redis.hset(k.node('b'), 'status', 'ready');
+        // the shard's hash of published values before they moved into the records: emptied
+        await redis.hset(k.published, 'gone', 'x', 'b', 'y');
         await redis.sadd(k.dirtyTaken, 'a', 'b', 'gone');
         const v = await publish(
           [
@@ -84,8 +97,9 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
         );
         expect(v).toEqual({ version: 1, redirtied: 0, dirtyWasEmpty: false });
         expect(await redis.hgetall(k.checkpoint)).toEqual({ a: '{"id":"a"}', b: '{"id":"b"}' });
-        expect(await redis.hget(k.published, 'b')).toBe('ready|1|1||3|12345');
-        expect(await redis.hexists(k.published, 'gone')).toBe(0);
+        expect(await redis.hget(k.node('b'), 'pub')).toBe('ready|1|1||3|12345');
+        expect(await redis.exists(k.node('a'))).toBe(0); // no record: none created for its values
+        expect(await redis.exists(k.published)).toBe(0);
         expect(await redis.exists(k.dirtyTaken)).toBe(0);
         const entries = await redis.xrange(k.deltas, '-', '+');
         expect(entries).toHaveLength(1);
@@ -138,12 +152,14 @@ export function describeWorkerScripts(label: string, target: () => RedisTarget):
         expect(result).toEqual({ version: 1, redirtied: 2, dirtyWasEmpty: true });
         // all are published (each read was a real state); the significantly changed are dirty again
         expect(await redis.hget(k.checkpoint, 'moved')).toBe('{"id":"moved"}');
+        expect(await redis.hget(k.node('moved'), 'pub')).toBe('registering|0|1||3|12345'); // what is published
         expect((await redis.smembers(k.dirty)).sort()).toEqual(['busy', 'moved']);
         expect(await redis.exists(k.dirtyTaken)).toBe(0);
         // a record gone since the read is dirty again too (the next flush publishes its removal)
         await redis.sadd(k.dirty, 'other');
         const again = await publish([['ghost', '{"id":"ghost"}', 'ready|0|1||3|12345', 'ready|1|1']]);
         expect(again).toEqual({ version: 2, redirtied: 1, dirtyWasEmpty: false });
+        expect(await redis.exists(k.node('ghost'))).toBe(0);
         expect((await redis.smembers(k.dirty)).sort()).toEqual(['busy', 'ghost', 'moved', 'other']);
       });
 

@@ -68,14 +68,10 @@ export function registrationWrite(nodeId: string): RegistrationWrite {
     nodeId,
     hasGpu: true,
     maxJobs: 3,
-    acceptPublic: true,
-    agentVersion: reg.version,
-    platform: reg.platform,
     parts: {
       static: staticPart(reg, 3),
       svc: servicesPart(reg.installed_services, reg.capability_by_type),
       lang: capabilityPart(reg.language_capabilities ?? {}),
-      models: capabilityPart(reg.installed_models),
     },
   };
 }
