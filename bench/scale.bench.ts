@@ -90,8 +90,8 @@ async function runOne(
   const usedBefore = await usedMemory(masters);
   const secrets = newSecrets();
   const common = { redisUrl: redis.redisUrl, prefix, shards: SHARDS, profileDir: null };
-  // the fleet's real interval, and room for a registration storm over HTTP
-  const serviceEnv = { ...redis.extraEnv, SB_MAX_INFLIGHT: '100000' };
+  // the services' own limits: a storm beyond SB_MAX_INFLIGHT is shed, and its clients try again
+  const serviceEnv = { ...redis.extraEnv };
   const worker = await startWorker(sup, { ...common, cpu: core(CORE.worker), extraEnv: serviceEnv });
   const gateway = await startGateway(sup, {
     ...common,
@@ -208,6 +208,7 @@ async function runOne(
       stormN,
       half,
       concurrency: REGISTER_CONCURRENCY,
+      accounted: { gatewayPid: gateway.proc.pid, redisPids: redis.pids },
     });
     const wsStorm = await wsStormPhase({
       sup,
@@ -218,6 +219,7 @@ async function runOne(
       keys,
       stormN,
       half,
+      accounted: { gatewayPid: gateway.proc.pid, redisPids: redis.pids },
     });
     return {
       redis: kind,

@@ -20,6 +20,12 @@ export interface RedisClientOptions {
    * outage is one log line, not one per client and retry. Default: one for this client alone.
    */
   reachability?: RedisReachability;
+  /**
+   * ioredis' auto-pipelining: the commands issued in one turn of the event loop leave in one
+   * socket write. For a request client under concurrency (the gateway's: a registration storm
+   * issues thousands of small commands), where a write per command costs a system call each.
+   */
+  autoPipelining?: boolean;
 }
 
 /**
@@ -40,10 +46,12 @@ export function createRedisClient(config: Config, logger: Logger, options: Redis
     enableReadyCheck: true,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     reconnectOnError: (err) => /READONLY|LOADING/.test(err.message),
+    ...(options.autoPipelining ? { enableAutoPipelining: true } : {}),
   };
   const client: RedisClient = config.redis.clusterNodes
     ? new Cluster(config.redis.clusterNodes, {
         redisOptions: common,
+        ...(options.autoPipelining ? { enableAutoPipelining: true } : {}),
         enableOfflineQueue: !failFast,
         clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
         slotsRefreshTimeout: 2000,

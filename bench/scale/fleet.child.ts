@@ -6,7 +6,7 @@
  *
  * Commands (IPC): register {url, token, from, count, concurrency} (join token, then one healthy
  * heartbeat each) · storm {from, count, concurrency} (re-register with the node token, then a
- * heartbeat: a reconnect) · start {rate} (open-loop heartbeats over this process's nodes) ·
+ * heartbeat: a reconnect; shed requests tried again, counted in `shed`) · start {rate} (open-loop heartbeats over this process's nodes) ·
  * stop (waits for those in flight; tallies and latency) · tokens {from, count} ([index, node
  * token] of those it holds, for the WebSocket storm) · stats.
  */
@@ -16,6 +16,8 @@ import { benchNodeId, heartbeatFrame, registerBody } from '../lib/node-messages.
 import { summarize, type SampleSummary } from '../lib/stats.ts';
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+/** How long a storming node keeps trying a shed request. */
+const STORM_RETRY_MS = 60_000;
 let base: URL | null = null;
 const tokens = new Map<number, string>();
 const beats = new Map<number, number>();
@@ -172,14 +174,32 @@ serveIpc(async (cmd, msg) => {
         return r === 201 ? [r, await heartbeat(i)] : [r];
       });
     }
-    case 'storm':
-      // a reconnect: the node proves itself with its token, registers again, heartbeats
-      return each(Number(msg['from']), Number(msg['count']), Number(msg['concurrency']), async (i) => {
-        const token = tokens.get(i);
-        if (!token) return [-1];
-        const r = await register(i, token);
-        return r === 201 ? [r, await heartbeat(i)] : [r];
-      });
+    case 'storm': {
+      // a reconnect: the node proves itself with its token, registers again, heartbeats; a shed
+      // request (429, 503: Retry-After 1) is tried again a second later, as a client should
+      const deadline = performance.now() + STORM_RETRY_MS;
+      const shed: Record<string, number> = {};
+      const retried = async (send: () => Promise<number>): Promise<number> => {
+        for (;;) {
+          const status = await send();
+          if ((status !== 429 && status !== 503) || performance.now() > deadline) return status;
+          shed[status] = (shed[status] ?? 0) + 1;
+          await new Promise((r) => setTimeout(r, 1000 * (0.5 + Math.random())));
+        }
+      };
+      const result = await each(
+        Number(msg['from']),
+        Number(msg['count']),
+        Number(msg['concurrency']),
+        async (i) => {
+          const token = tokens.get(i);
+          if (!token) return [-1];
+          const r = await retried(() => register(i, token));
+          return r === 201 ? [r, await retried(() => heartbeat(i))] : [r];
+        },
+      );
+      return { ...result, shed };
+    }
     case 'start':
       startHeartbeats(Number(msg['rate']));
       return { nodes: tokens.size };

@@ -142,6 +142,29 @@ async function dryRunJobs(
   return { ok, candidates };
 }
 
+/** The processes whose CPU a storm accounts per node. */
+export interface StormCpu {
+  gatewayPid: number | undefined;
+  redisPids: number[];
+}
+
+/** Starts a CPU window over the gateway and Redis; its end gives µs per node. */
+function stormCpuWindow(c: StormCpu): (nodes: number) => NonNullable<StormResult['cpuUsPerNode']> {
+  const meter = new CpuMeter();
+  meter.track('gateway', c.gatewayPid);
+  c.redisPids.forEach((pid, i) => meter.track(`redis${i}`, pid));
+  const start = meter.snapshot();
+  return (nodes) => {
+    const end = meter.snapshot();
+    const usage = CpuMeter.usage(start, end);
+    const wallS = (end.at - start.at) / 1000;
+    const us = (pct: number | null | undefined) =>
+      pct === null || pct === undefined ? null : ((pct / 100) * wallS * 1e6) / nodes;
+    const redisPct = c.redisPids.reduce((a, _, i) => a + (usage.processes[`redis${i}`] ?? 0), 0);
+    return { gateway: us(usage.processes['gateway']), redis: us(redisPct) };
+  };
+}
+
 /**
  * Reconnect storm: `stormN` nodes (the first of each fleet's half) re-register with their
  * node tokens and heartbeat, `concurrency` in flight in all; then until each is published
@@ -155,8 +178,10 @@ export async function stormPhase(p: {
   /** where the second fleet's nodes start */
   half: number;
   concurrency: number;
+  accounted: StormCpu;
 }): Promise<StormResult> {
   progress(`reconnect storm: ${fmt.int(p.stormN)} nodes re-register and heartbeat at once`);
+  const cpuWindow = stormCpuWindow(p.accounted);
   const stormStartEpoch = Date.now();
   const stormStart = performance.now();
   const parts = [
@@ -165,7 +190,7 @@ export async function stormPhase(p: {
   ];
   const replies = await Promise.all(
     p.fleets.map((f, i) =>
-      f.ipc.request<{ statuses: Record<string, number> }>(
+      f.ipc.request<{ statuses: Record<string, number>; shed: Record<string, number> }>(
         'storm',
         { ...parts[i], concurrency: p.concurrency / p.fleets.length },
         600_000,
@@ -181,16 +206,21 @@ export async function stormPhase(p: {
     allReadyS: ready.lost === 0 ? (ready.doneAt - stormStart) / 1000 : null,
     lost: ready.lost,
     statuses: mergeCounts(replies.map((r) => r.statuses)),
+    shed: mergeCounts(replies.map((r) => r.shed)),
+    cpuUsPerNode: cpuWindow(p.stormN),
   };
   progress(
-    `storm: all re-registered in ${registerS.toFixed(1)} s, all ready ${storm.allReadyS?.toFixed(1) ?? '—'} s, lost ${storm.lost}`,
+    `storm: all re-registered in ${registerS.toFixed(1)} s, all ready ${storm.allReadyS?.toFixed(1) ?? '—'} s, lost ${storm.lost}; ` +
+      `shed and retried ${JSON.stringify(storm.shed)}; ` +
+      `CPU per node gateway ${fmt.int(storm.cpuUsPerNode.gateway ?? NaN)} µs, Redis ${fmt.int(storm.cpuUsPerNode.redis ?? NaN)} µs`,
   );
   return storm;
 }
 
 /**
  * The same nodes reconnect over WebSocket (`scale/ws-storm.child.ts`, one process): every
- * socket opened at once with the node's token, `node_register`, one heartbeat on the ack; then
+ * socket opened at once with the node's token, `node_register`, heartbeats from the ack on (a
+ * socket closed before its ack reconnects 5 s later, as the lingua client); then
  * until each is published `ready` with a heartbeat since this storm began, or 60 s.
  */
 export async function wsStormPhase(p: {
@@ -202,6 +232,7 @@ export async function wsStormPhase(p: {
   keys: KeyBuilder;
   stormN: number;
   half: number;
+  accounted: StormCpu;
 }): Promise<StormResult> {
   const parts = [
     { from: 0, count: Math.ceil(p.stormN / 2) },
@@ -215,16 +246,19 @@ export async function wsStormPhase(p: {
   const ipc = new IpcClient(proc.child, 'ws storm');
   p.sup.onCleanup('ws storm', () => proc.stop('SIGTERM', 3000));
   progress(`WebSocket reconnect storm: ${fmt.int(nodes.length)} nodes reconnect at once`);
+  const cpuWindow = stormCpuWindow(p.accounted);
   const startEpoch = Date.now();
   const start = performance.now();
-  const reply = await ipc.request<{ statuses: Record<string, number>; registerMs: number }>(
-    'storm',
-    { url: `ws://127.0.0.1:${p.gatewayPort}/ws/node`, nodes, concurrency: nodes.length },
-    600_000,
-  );
+  const reply = await ipc.request<{
+    statuses: Record<string, number>;
+    registerMs: number;
+    shed: Record<string, number>;
+    errors: Record<string, number>;
+  }>('storm', { url: `ws://127.0.0.1:${p.gatewayPort}/ws/node`, nodes, concurrency: nodes.length }, 600_000);
   const registerS = (performance.now() - start) / 1000;
   const ids = nodes.map(([index]) => index);
   const ready: ReadyResult = await waitForReady(p.inspect, p.keys, ids, startEpoch, 60_000);
+  const cpuUsPerNode = cpuWindow(nodes.length);
   const closed = await ipc
     .request<{ afterAck: Record<string, number> }>('close', {}, 30_000)
     .catch(() => ({ afterAck: { close_failed: 1 } }));
@@ -235,12 +269,17 @@ export async function wsStormPhase(p: {
     allReadyS: ready.lost === 0 ? (ready.doneAt - start) / 1000 : null,
     lost: ready.lost,
     statuses: reply.statuses,
+    shed: reply.shed,
+    errorsBeforeAck: reply.errors,
     afterAck: closed.afterAck,
+    cpuUsPerNode,
   };
   progress(
     `WebSocket storm: ${JSON.stringify(reply.statuses)} in ${registerS.toFixed(1)} s, all ready ` +
-      `${storm.allReadyS?.toFixed(1) ?? '—'} s, lost ${storm.lost}; errors after the ack ` +
-      JSON.stringify(closed.afterAck),
+      `${storm.allReadyS?.toFixed(1) ?? '—'} s, lost ${storm.lost}; attempts shed (reconnected 5 s later) ` +
+      `${JSON.stringify(reply.shed)}, error frames before the ack ${JSON.stringify(reply.errors)}, after it ` +
+      `${JSON.stringify(closed.afterAck)}; CPU per node gateway ${fmt.int(cpuUsPerNode.gateway ?? NaN)} µs, ` +
+      `Redis ${fmt.int(cpuUsPerNode.redis ?? NaN)} µs`,
   );
   return storm;
 }

@@ -14,6 +14,12 @@ export interface StormResult {
   statuses: Record<string, number>;
   /** WebSocket: error frames after the ack (the heartbeat's answer), by code. */
   afterAck?: Record<string, number>;
+  /** Attempts shed and tried again (HTTP: 429/503 statuses; WebSocket: how each attempt ended). */
+  shed?: Record<string, number>;
+  /** WebSocket: error frames before the ack, by code (ignored, as the lingua client does). */
+  errorsBeforeAck?: Record<string, number>;
+  /** CPU µs per storming node from the storm's start until all ready (or the wait ended) */
+  cpuUsPerNode?: { gateway: number | null; redis: number | null };
 }
 
 export interface ScaleRun {
@@ -54,6 +60,11 @@ export interface ScaleRun {
   /** over WebSocket: the same nodes again, every socket opened at once */
   wsStorm: StormResult;
 }
+
+const stormCpu = (st: StormResult): string =>
+  st.cpuUsPerNode
+    ? `${fmt.int(st.cpuUsPerNode.gateway ?? NaN)} · ${fmt.int(st.cpuUsPerNode.redis ?? NaN)}`
+    : '—';
 
 export function printScale(runs: ScaleRun[]): void {
   const col = (f: (r: ScaleRun) => string) => runs.map(f);
@@ -120,6 +131,14 @@ export function printScale(runs: ScaleRun[]): void {
       [
         'WebSocket storm: all ready after, s (lost)',
         ...col((r) => `${r.wsStorm.allReadyS?.toFixed(1) ?? '—'} (${r.wsStorm.lost})`),
+      ],
+      [
+        'storm attempts shed and tried again: HTTP | WebSocket',
+        ...col((r) => `${JSON.stringify(r.storm.shed ?? {})} | ${JSON.stringify(r.wsStorm.shed ?? {})}`),
+      ],
+      [
+        'storm CPU per node, µs (gateway · Redis): HTTP | WebSocket',
+        ...col((r) => `${stormCpu(r.storm)} | ${stormCpu(r.wsStorm)}`),
       ],
       [
         'WebSocket storm: heartbeats refused after the ack',

@@ -23,6 +23,31 @@ export class TokenBucket {
   }
 }
 
+/**
+ * One socket's frames: a token bucket of `rate`/s (bursts up to 4x), and a leaky count of the
+ * frames it shed; past `4 x rate` of those the peer is flooding.
+ */
+export class FrameRate {
+  private readonly bucket: TokenBucket;
+  private flood = 0;
+  private floodAt = performance.now();
+
+  constructor(private readonly rate: number) {
+    this.bucket = new TokenBucket(rate, rate * 4);
+  }
+
+  take(now: number): boolean {
+    return this.bucket.take(now);
+  }
+
+  /** Counts a shed frame: true when the peer is flooding. */
+  flooding(now: number): boolean {
+    this.flood = Math.max(0, this.flood - ((now - this.floodAt) * this.rate) / 1000) + 1;
+    this.floodAt = now;
+    return this.flood > this.rate * 4;
+  }
+}
+
 /** Process-wide bound on Redis work in flight; beyond it requests are shed (429), not queued. */
 export class InflightLimiter {
   private inflight = 0;

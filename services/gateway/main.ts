@@ -39,7 +39,12 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const metricsRegistry = createMetricsRegistry('gateway');
   let server: GatewayServer | undefined;
   const reachability = new RedisReachability(config.redis, log.child({ component: 'redis' }));
-  const redis = createRedisClient(config, log, { name: 'gateway', mode: 'fail-fast', reachability });
+  const redis = createRedisClient(config, log, {
+    name: 'gateway',
+    mode: 'fail-fast',
+    reachability,
+    autoPipelining: true,
+  });
   const queueRedis = createRedisClient(config, log, {
     name: 'gateway-queues',
     mode: 'fail-fast',

@@ -6,9 +6,10 @@ import { parseNodeFrame } from '../../shared/protocol/node-frame.ts';
 import { errorFrame } from '../../shared/protocol/outbound-frames.ts';
 import type { AssignmentFeed } from './assignment-feed.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
+import { DeliveredJobs } from './delivered-jobs.ts';
 import { readTextFrames } from './frame-reader.ts';
 import { HeartbeatMemo } from './heartbeat-memo.ts';
-import { TokenBucket, type InflightLimiter } from './load-shedding.ts';
+import { FrameRate, type InflightLimiter } from './load-shedding.ts';
 import type { Principal } from './node-auth.ts';
 import { recordRegistrationFailure } from './registration-refusals.ts';
 import { notRegistered, type NodeService } from './node-service.ts';
@@ -22,12 +23,13 @@ import {
   CLOSE_REVOKED,
   CLOSE_REGISTER_TIMEOUT,
   CLOSE_NOT_REGISTERED,
+  CLOSE_TRY_AGAIN,
+  REGISTER_RECHECK_MS,
   REREGISTER_GRACE_MS,
+  TRY_AGAIN_CODES,
+  frameRefusal,
   type SocketLimits,
 } from './socket-limits.ts';
-
-/** Deliveries a socket remembers to send each assignment once (a node holds far fewer jobs). */
-const DELIVERED_MEMORY = 1024;
 
 /**
  * One node's WebSocket: frames handled strictly in order, one at a time; shed (RATE_LIMITED)
@@ -41,16 +43,15 @@ export class NodeSocket {
   private acksJobs = true;
   /** A node_register was received on this socket (refused or not). */
   private registerSeen = false;
-  /** job_assign "<job>|<attempt>" delivered on this socket to a node that does not ack (oldest first). */
-  private readonly delivered = new Set<string>();
+  /** A node_register is in flight: the register timeout waits for its outcome. */
+  private registering = false;
+  /** job_assign frames delivered on this socket to a node that does not ack. */
+  private readonly delivered = new DeliveredJobs();
   /** Frames accepted and not yet handled, and when each was received. */
   private readonly queue: RawData[] = [];
   private readonly queuedAt: number[] = [];
   private busy = false;
-  private readonly bucket: TokenBucket;
-  /** Leaky count of shed frames: past `4 x rate` the peer is flooding. */
-  private flood = 0;
-  private floodAt = performance.now();
+  private readonly rate: FrameRate;
   /** Set when this replica closes the socket while shutting down: the node is not offline, it moves. */
   private handover = false;
   /** Set while a registered node was answered NOT_REGISTERED (its record is gone). */
@@ -79,7 +80,7 @@ export class NodeSocket {
     /** The peer's address, for the log line of a refused registration. */
     private readonly remoteAddress = '',
   ) {
-    this.bucket = new TokenBucket(limits.rate, limits.rate * 4);
+    this.rate = new FrameRate(limits.rate);
     this.call = service.heartbeatCall(this.fastDone, this.fastFailed);
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     // the common text frames without ws's per-frame cost; the others still come as 'message'
@@ -87,13 +88,22 @@ export class NodeSocket {
     this.closed = new Promise((resolve) => ws.on('close', () => void this.onClose().finally(resolve)));
     ws.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     ws.on('pong', () => (this.alive = true));
-    this.registerTimer = setTimeout(() => {
-      if (this.nodeId !== null) return;
-      this.metrics.rejected.inc({ reason: 'register_timeout' });
-      this.ws.close(CLOSE_REGISTER_TIMEOUT, 'no node_register in time');
-    }, limits.registerTimeoutMs);
-    this.registerTimer.unref();
+    this.registerTimer = setTimeout(this.registerDue, limits.registerTimeoutMs).unref();
   }
+
+  /**
+   * SB_WS_REGISTER_TIMEOUT_MS passed: a socket without a node is closed with 4408, unless its
+   * node_register is in flight (thrown away, the client would only redo it): looked at again.
+   */
+  private readonly registerDue = (): void => {
+    if (this.nodeId !== null || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.registering) {
+      this.registerTimer = setTimeout(this.registerDue, REGISTER_RECHECK_MS).unref();
+      return;
+    }
+    this.metrics.rejected.inc({ reason: 'register_timeout' });
+    this.ws.close(CLOSE_REGISTER_TIMEOUT, 'no node_register in time');
+  };
 
   /**
    * Called every SB_WS_PING_INTERVAL_MS: a socket that has neither answered the previous ping
@@ -128,24 +138,14 @@ export class NodeSocket {
     this.alive = true;
     const at = performance.now();
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
-    if (size > this.limits.maxMessageBytes) {
-      this.metrics.rejected.inc({ reason: 'too_large' });
-      this.sendError(
-        new SwitchboardError(
-          'INVALID_MESSAGE',
-          `frame of ${size} bytes exceeds the limit of ${this.limits.maxMessageBytes} (SB_MAX_MESSAGE_BYTES)`,
-        ),
-      );
-      this.ws.close(CLOSE_TOO_BIG, 'message too big');
+    const refused = frameRefusal(size, isBinary, this.limits);
+    if (refused) {
+      if (refused.close) this.metrics.rejected.inc({ reason: 'too_large' });
+      this.sendError(refused.error);
+      if (refused.close) this.ws.close(CLOSE_TOO_BIG, 'message too big');
       return;
     }
-    if (isBinary) {
-      this.sendError(
-        new SwitchboardError('INVALID_MESSAGE', 'expected a JSON text frame, got a binary frame'),
-      );
-      return;
-    }
-    if (!this.bucket.take(at)) return this.shed('rate', at);
+    if (!this.rate.take(at)) return this.shed('rate', at);
     if (this.queue.length >= this.limits.maxQueued) return this.shed('queue_full', at);
     this.queue.push(data);
     this.queuedAt.push(at);
@@ -154,9 +154,7 @@ export class NodeSocket {
 
   private shed(reason: string, now: number): void {
     this.metrics.rejected.inc({ reason });
-    this.flood = Math.max(0, this.flood - ((now - this.floodAt) * this.limits.rate) / 1000) + 1;
-    this.floodAt = now;
-    if (this.flood > this.limits.rate * 4) {
+    if (this.rate.flooding(now)) {
       this.log.warn({ nodeId: this.nodeId }, 'persistent flooding: closing socket');
       this.ws.close(CLOSE_FLOODING, 'rate limit exceeded');
       return;
@@ -165,11 +163,9 @@ export class NodeSocket {
   }
 
   /**
-   * Handles the queued frames in order, one at a time. A heartbeat the fast path takes
-   * (matchHeartbeat) is followed with per-socket callbacks, not an async function: with two
-   * frames never in flight on one socket, its receive time and node live in fields and its write
-   * in the socket's reusable call, and no promise or closure is made per frame (bench/alloc.ts
-   * "WHOLE GATEWAY").
+   * Handles the queued frames in order, one at a time. A fast-path heartbeat (matchHeartbeat) is
+   * followed with per-socket callbacks and fields and the socket's reusable call: no promise or
+   * closure per frame (bench/alloc.ts "WHOLE GATEWAY").
    */
   private pump(): void {
     this.busy = true;
@@ -253,6 +249,9 @@ export class NodeSocket {
     if (type === 'node_heartbeat') this.observeHeartbeat(receivedAt, error.code);
     this.sendError(error);
     if (error.code === 'NOT_REGISTERED' && this.nodeId !== null) this.recordLost();
+    // shed, not absorbed: a client that ignores error frames (lingua) reconnects on the close
+    if (type === 'node_register' && this.nodeId === null && TRY_AGAIN_CODES.has(error.code))
+      this.ws.close(CLOSE_TRY_AGAIN, 'gateway at capacity: reconnect and register later');
   }
 
   /** The node registered on this socket, but Redis no longer knows it: see REREGISTER_GRACE_MS. */
@@ -273,8 +272,14 @@ export class NodeSocket {
   ): Promise<string | undefined> {
     if (type === 'node_register') {
       this.registerSeen = true;
+      this.registering = true;
       try {
         const { ack, epoch, acksJobs } = await this.service.register(body, this.principal, 'ws');
+        if (this.ws.readyState !== this.ws.OPEN) {
+          // the socket closed while registering: nothing holds the new epoch
+          await this.release(ack.node_id, epoch);
+          return;
+        }
         if (this.nodeId !== null && this.nodeId !== ack.node_id) this.feed.detach(this.nodeId, this.push);
         this.nodeId = ack.node_id;
         this.epoch = epoch;
@@ -298,6 +303,8 @@ export class NodeSocket {
           return;
         }
         throw err;
+      } finally {
+        this.registering = false;
       }
       return;
     }
@@ -341,25 +348,14 @@ export class NodeSocket {
   private readonly push = (frame: string): void => {
     if (this.ws.readyState !== this.ws.OPEN) return;
     const nodeId = this.nodeId;
-    if (this.acksJobs || nodeId === null || !frame.includes('"job_assign"')) {
-      this.ws.send(frame);
-      return;
-    }
-    const job = JSON.parse(frame) as { type?: unknown; job_id?: unknown; attempt_id?: unknown };
-    if (job.type !== 'job_assign' || typeof job.job_id !== 'string' || typeof job.attempt_id !== 'number') {
-      this.ws.send(frame);
-      return;
-    }
-    // at most once per socket: the client answers a second copy with a DUPLICATE_JOB_ID failure
-    const key = `${job.job_id}|${job.attempt_id}`;
-    if (this.delivered.has(key)) return;
-    if (this.delivered.size >= DELIVERED_MEMORY) this.delivered.delete(this.delivered.values().next().value!);
-    this.delivered.add(key);
+    const job = this.acksJobs || nodeId === null ? 'send' : this.delivered.first(frame);
+    if (job === 'again') return;
     this.ws.send(frame);
-    this.service.accept(nodeId, job.job_id, job.attempt_id).catch((err: unknown) => {
+    if (job === 'send') return;
+    this.service.accept(nodeId!, job.jobId, job.attemptId).catch((err: unknown) => {
       // the reservation then expires after SB_ACK_TIMEOUT_MS and the job fails over
       this.log.warn(
-        { nodeId, jobId: job.job_id, err: (err as Error).message },
+        { nodeId, jobId: job.jobId, err: (err as Error).message },
         'could not accept on delivery',
       );
     });
@@ -379,10 +375,14 @@ export class NodeSocket {
     this.queuedAt.length = 0;
     const nodeId = this.nodeId;
     if (nodeId !== null) this.feed.detach(nodeId, this.push);
-    if (nodeId === null) return;
+    if (nodeId !== null) await this.release(nodeId, this.epoch);
+  }
+
+  /** The socket holding `epoch` of the node is gone: offline, or handed over (closeForShutdown). */
+  private async release(nodeId: string, epoch: number): Promise<void> {
     try {
-      if (this.handover) await this.service.connectionHandedOver(nodeId, this.epoch);
-      else await this.service.connectionClosed(nodeId, this.epoch);
+      if (this.handover) await this.service.connectionHandedOver(nodeId, epoch);
+      else await this.service.connectionClosed(nodeId, epoch);
     } catch (err) {
       // The reaper marks the node offline after SB_NODE_TTL_MS anyway.
       this.log.warn({ nodeId, err: (err as Error).message }, 'could not mark node offline on close');
