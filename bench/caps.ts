@@ -96,7 +96,7 @@ const k = keys.forNode('caps-bench');
 /** The published entry, its languages attached from the shard's caps hash (as a selector does). */
 async function published(): Promise<SnapshotEntry | null> {
   const text = await redis.hget(k.checkpoint, 'caps-bench');
-  const decoded = text ? decodeEntry(JSON.parse(text)) : null;
+  const decoded = text ? decodeEntry(JSON.parse(text), 'caps-bench') : null;
   if (!decoded) return null;
   if (decoded.byDigest)
     attachLang(decoded.entry, decodeLangBlob((await redis.hget(k.caps, decoded.entry.langDigest)) ?? ''));

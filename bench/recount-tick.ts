@@ -29,7 +29,7 @@ const id = (i: number) => `rc-node-${i}`;
 let p = redis.pipeline();
 for (let i = 0; i < nodes; i++) {
   const k = keys.forNode(id(i));
-  p.sadd(k.nodes, id(i)).hset(k.node(id(i)), 'status', 'ready', 'reserved', 0, 'committed', 0);
+  p.zadd(k.live, i, id(i)).hset(k.node(id(i)), 'status', 'ready', 'reserved', 0, 'committed', 0);
   if (i % 5000 === 4999) {
     await p.exec();
     p = redis.pipeline();

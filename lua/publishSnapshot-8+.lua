@@ -12,7 +12,7 @@
   significance.lua), is put back in the dirty set: the next flush publishes its current state
   (the flush/heartbeat race, issue 13).
 
-  KEYS[1] checkpoint hash   {p:sK}:ckpt   (id -> entry JSON)
+  KEYS[1] checkpoint hash   {p:sK}:ckpt   (id -> entry JSON, its id written as 0: the field names it)
   KEYS[2] version           {p:sK}:ver
   KEYS[3] delta stream      {p:sK}:deltas
   KEYS[4] taken set         {p:sK}:dirty:taken
@@ -57,6 +57,13 @@ local ckptKey, verKey, deltasKey, takenKey, pubKey, dirtyKey, capsKey, refsKey =
 local function langDigest(entry)
   return entry and string.match(entry, '^%["([^"]*)"') or nil
 end
+-- the checkpoint's form of a compact entry: its id (the hash field names the node) as 0
+-- (shared/snapshot-entry.ts encodeEntry(e, 'checkpoint')); any other entry as it is
+local function checkpointForm(entry, digest, id)
+  local head = '["' .. (digest or '') .. '","' .. id .. '",'
+  if string.sub(entry, 1, #head) ~= head then return entry end
+  return '["' .. digest .. '",0,' .. string.sub(entry, #head + 1)
+end
 local threshold, keepFrom, upserts = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 
 local entries, removed, changed = {}, {}, {}
@@ -75,7 +82,7 @@ for i = 0, upserts - 1 do
   end
   if publish then
     if digest ~= old then capRelease(capsKey, refsKey, old) end
-    rcall('HSET', ckptKey, id, entry)
+    rcall('HSET', ckptKey, id, checkpointForm(entry, digest, id))
     rcall('HDEL', pubKey, id)
     entries[#entries + 1] = entry
     local nodeKey = KEYS[9 + i]

@@ -11,7 +11,8 @@ import { crc32 } from 'node:zlib';
  *   <tag>:node:<id>   hash   the node record (fields: see NodeField); capability parts by digest only
  *   <tag>:caps        hash   capability digest → blob (canonical JSON), once per shard (content-addressed)
  *   <tag>:caprefs     hash   capability digest → node-hash fields naming it (the last one gone deletes the blob)
- *   <tag>:nodes       set    ids of every node registered in the shard
+ *   <tag>:nodes       set    (before issue 13's fourth step; written no more) every node of the
+ *                            shard: the node list is `:live` ∪ `:offline` now
  *   <tag>:live        zset   online node id → server time (ms) of its last heartbeat
  *   <tag>:offline     zset   offline node id → server time (ms) it went offline
  *   <tag>:dirty       set    nodes whose snapshot entry must be republished

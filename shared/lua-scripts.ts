@@ -67,7 +67,6 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     registerNode(
       node: string,
-      nodes: string,
       live: string,
       offline: string,
       dirty: string,
@@ -232,7 +231,6 @@ declare module 'ioredis' {
     ): Result<[number, number], Context>;
     removeNode(
       node: string,
-      nodes: string,
       offline: string,
       dirty: string,
       caps: string,

@@ -70,7 +70,7 @@ export async function waitForReady(
           const chunk = ids.slice(c, c + 1000);
           const values = await redis.hmget(keys.shard(shard).checkpoint, ...chunk);
           chunk.forEach((id, j) => {
-            const e = values[j] ? (decodeEntry(JSON.parse(values[j]))?.entry ?? null) : null;
+            const e = values[j] ? (decodeEntry(JSON.parse(values[j]), chunk[j])?.entry ?? null) : null;
             if (!e || e.status !== 'ready' || e.hb < sinceEpochMs) still.push(id);
           });
         }

@@ -52,12 +52,13 @@ async function tree(root: string, name: string): Promise<Tree> {
     newIndex: () => new SnapshotIndex(),
     decode: (checkpoint, caps) => {
       const l = langs();
-      // this tree: HVALS ckpt; before checkpoint-load.ts: HGETALL ckpt and the loop of SnapshotReplica.load
-      if (decodeCheckpoint) return decodeCheckpoint(Object.values(checkpoint), caps, l).entries;
+      // this tree: HGETALL ckpt as its flat reply (a tree whose checkpoint-load.ts took HVALS wants
+      // the values alone); before checkpoint-load.ts: HGETALL ckpt and the loop of SnapshotReplica.load
+      if (decodeCheckpoint) return decodeCheckpoint(Object.entries(checkpoint).flat(), caps, l).entries;
       const blobs = hashEntries(caps);
       const out: SnapshotEntry[] = [];
-      for (const json of Object.values(checkpoint)) {
-        const { entry, byDigest } = parseEntry(json);
+      for (const [id, json] of Object.entries(checkpoint)) {
+        const { entry, byDigest } = parseEntry(json, id);
         if (byDigest && !l.has(entry.langDigest)) l.learn(entry.langDigest, blobs.get(entry.langDigest)!);
         if (byDigest) l.attach(entry);
         out.push(entry);

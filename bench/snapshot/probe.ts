@@ -63,9 +63,9 @@ interface Entry {
   hb: number;
 }
 
-function parseEntry(text: string | null): Entry | null {
+function parseEntry(text: string | null, id: string): Entry | null {
   if (text === null) return null;
-  const e = (decodeEntry(JSON.parse(text))?.entry ?? {}) as Partial<Entry>;
+  const e = (decodeEntry(JSON.parse(text), id)?.entry ?? {}) as Partial<Entry>;
   return typeof e.cpu === 'number' ? { cpu: e.cpu, at: Number(e.at), hb: Number(e.hb) } : null;
 }
 
@@ -153,7 +153,7 @@ export class StalenessProbe {
     const { jump, pollMs, timeoutMs } = this.options;
     const id = benchNodeId(index);
     const checkpoint = this.keys.forNode(id).checkpoint;
-    const before = parseEntry(await this.redis.hget(checkpoint, id));
+    const before = parseEntry(await this.redis.hget(checkpoint, id), id);
     if (!before) {
       this.skipped++;
       return;
@@ -164,7 +164,7 @@ export class StalenessProbe {
     try {
       await this.loadgen.request('probe', { index, cpu }, timeoutMs);
       for (let last = performance.now(); ;) {
-        const entry = parseEntry(await this.redis.hget(checkpoint, id));
+        const entry = parseEntry(await this.redis.hget(checkpoint, id), id);
         const now = performance.now();
         this.polls++;
         this.pollTime += now - last;

@@ -30,7 +30,7 @@ export class NodeRegistry {
 
   /**
    * Returns null when `generatedId` is set and the id already exists, `refused` when `proof`
-   * is a join-token policy and the id is held (registerNode-7.lua); nothing written then.
+   * is a join-token policy and the id is held (registerNode-6.lua); nothing written then.
    */
   async register(
     w: RegistrationWrite,

@@ -3,15 +3,16 @@ import type { LangBlobs } from './lang-blobs.ts';
 import { hashEntries, parseEntry } from './snapshot-delta.ts';
 
 /**
- * One shard's checkpoint as the SnapshotReplica loads it (snapshot-replica.ts): HVALS ckpt (the
- * entries carry their ids: the field names would double the bytes read, and ioredis turns an
- * HGETALL reply into an object, ~5 µs per entry at 100,000) parsed into entries, the language blobs of HGETALL caps learnt (once per digest,
+ * One shard's checkpoint as the SnapshotReplica loads it (snapshot-replica.ts): HGETALL ckpt as
+ * its flat [id, value, …] reply (issued through `call`: ioredis turns a plain HGETALL reply into
+ * an object, ~5 µs per entry at 100,000; the values name no id, the fields do) parsed into
+ * entries, the language blobs of HGETALL caps learnt (once per digest,
  * lang-blobs.ts) and attached. `malformed`: values that are not entries (skipped); `noLang`:
  * entries naming a blob the shard lacks (kept without languages: a bug to report, since the
  * checkpoint holds a reference to every blob its entries name). Pure but for `langs`.
  */
 export function decodeCheckpoint(
-  values: unknown,
+  flat: unknown,
   caps: unknown,
   langs: LangBlobs,
 ): { entries: SnapshotEntry[]; malformed: number; noLang: number } {
@@ -19,11 +20,12 @@ export function decodeCheckpoint(
   const entries: SnapshotEntry[] = [];
   let malformed = 0;
   let noLang = 0;
-  for (const value of Array.isArray(values) ? (values as unknown[]) : []) {
-    const json = String(value);
+  const pairs = Array.isArray(flat) ? (flat as unknown[]) : [];
+  for (let i = 0; i + 1 < pairs.length; i += 2) {
+    const json = String(pairs[i + 1]);
     let parsed: ReturnType<typeof parseEntry>;
     try {
-      parsed = parseEntry(json);
+      parsed = parseEntry(json, String(pairs[i]));
     } catch {
       malformed++;
       continue;

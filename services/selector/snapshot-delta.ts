@@ -37,17 +37,17 @@ export function versionOfStreamId(id: string): number {
 }
 
 /**
- * Parses a checkpoint value; throws MalformedSnapshotError when it is not an entry. `byDigest`:
- * its languages wait for their blob.
+ * Parses the checkpoint value of node `id`; throws MalformedSnapshotError when it is not an
+ * entry. `byDigest`: its languages wait for their blob.
  */
-export function parseEntry(json: string): { entry: SnapshotEntry; byDigest: boolean } {
+export function parseEntry(json: string, id: string): { entry: SnapshotEntry; byDigest: boolean } {
   let value: unknown;
   try {
     value = JSON.parse(json);
   } catch {
     throw new MalformedSnapshotError('checkpoint value is not JSON');
   }
-  const decoded = decodeEntry(value);
+  const decoded = decodeEntry(value, id);
   if (!decoded) throw new MalformedSnapshotError('checkpoint value is not a snapshot entry');
   return decoded;
 }

@@ -20,8 +20,8 @@ import type { SnapshotIndex } from './snapshot-index.ts';
 /**
  * The selector's replica of the published snapshot
  * (ARCHITECTURE.md "The snapshot: flush and replica"):
- * load every shard's version + checkpoint + capability blobs atomically (MULTI GET ver + HVALS
- * ckpt + HGETALL caps, one slot; decoded by checkpoint-load.ts), then tail the shards' delta streams with XREAD BLOCK after
+ * load every shard's version + checkpoint + capability blobs atomically (MULTI GET ver + HGETALL
+ * ckpt as a flat reply + HGETALL caps, one slot; decoded by checkpoint-load.ts), then tail the shards' delta streams with XREAD BLOCK after
  * `<version>-0`, applying each delta synchronously to the SnapshotIndex when its version is
  * exactly the shard's version + 1. Entries name their languages by digest (lang-blobs.ts): a
  * delta naming a digest not seen yet waits for one HMGET of the shard's caps hash; a blob gone
@@ -325,7 +325,8 @@ export class SnapshotReplica {
       Promise.all(
         shards.map((shard) => {
           const k = this.keys.shard(shard);
-          return reader.conn.multi().get(k.version).hvals(k.checkpoint).hgetall(k.caps).exec();
+          // HGETALL through `call`: the flat [id, value, …] reply, not ioredis' object (~5 µs per entry at 100,000)
+          return reader.conn.multi().get(k.version).call('HGETALL', k.checkpoint).hgetall(k.caps).exec();
         }),
       ),
     );

@@ -24,7 +24,8 @@ const NONE: Held = { reserved: 0, committed: 0 };
  *    when both are empty) and compared with what this process read at its previous check; the
  *    counters of the nodes whose holdings changed (new, different, or gone: those must now be 0)
  *    are checked;
- *  - backstop: an SSCAN step of about `nodes / sweepTicks` ids per shard (a cursor per shard) is
+ *  - backstop: a step of about `nodes / sweepTicks` ids per shard over its nodes (`:live`, then
+ *    `:offline`: SlotCountStore.scanNodes; a cursor per shard) is
  *    checked as well, whatever changed, so drift on a node whose holdings did not change (a
  *    counter raised with nothing held) is found within one pass; a pass starts at most once per
  *    `sweepTicks` ticks.
@@ -89,7 +90,7 @@ export class SlotRecount {
     return changed;
   }
 
-  /** The backstop's SSCAN step for this tick (none between passes). */
+  /** The backstop's step for this tick (none between passes). */
   private async sweepSlice(shard: number): Promise<string[]> {
     const { sweepTicks } = this.options;
     let state = this.cursors.get(shard);

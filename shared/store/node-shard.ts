@@ -168,7 +168,7 @@ export class NodeShardStore implements HeartbeatReplies {
     this.slots = Array.from({ length: keys.shards }, (_, s) => (cluster ? slotOf(keys.shard(s).tag) : null));
   }
 
-  /** registerNode-7.lua: a new connection epoch, or why not. */
+  /** registerNode-6.lua: a new connection epoch, or why not. */
   async register(
     w: RegistrationWrite,
     generatedId: boolean,
@@ -179,7 +179,6 @@ export class NodeShardStore implements HeartbeatReplies {
     // the second element (a capability part changed) asks for nothing since the flush derives pools
     const [epoch, , dirtyWasEmpty, isNew] = await this.redis.registerNode(
       k.node(w.nodeId),
-      k.nodes,
       k.live,
       k.offline,
       k.dirty,

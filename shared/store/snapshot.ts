@@ -263,15 +263,33 @@ export class SlotCountStore {
     private readonly keys: KeyBuilder,
   ) {}
 
-  /** The shard's registered nodes: SCARD of `:nodes`. */
-  nodeCount(shard: number): Promise<number> {
-    return this.redis.scard(this.keys.shard(shard).nodes);
+  /** The shard's registered nodes: each is in exactly one of `:live` and `:offline`. */
+  async nodeCount(shard: number): Promise<number> {
+    const k = this.keys.shard(shard);
+    const [live, offline] = await Promise.all([this.redis.zcard(k.live), this.redis.zcard(k.offline)]);
+    return live + offline;
   }
 
-  /** One SSCAN step over `:nodes`: the next cursor ('0' = the pass is over) and some ids. */
+  /**
+   * One step of a pass over the shard's nodes: ZSCAN of `:live`, then of `:offline` (the step
+   * that finishes `:live` goes on into `:offline`). Returns the next cursor ('0' = the pass is
+   * over; `L…` / `O…` say which set it continues in) and some ids (a node moving between the
+   * two meanwhile may be missed or seen twice by a pass).
+   */
   async scanNodes(shard: number, cursor: string, count: number): Promise<{ cursor: string; ids: string[] }> {
-    const [next, ids] = await this.redis.sscan(this.keys.shard(shard).nodes, cursor, 'COUNT', count);
-    return { cursor: next, ids };
+    const k = this.keys.shard(shard);
+    const step = async (key: string, from: string) => {
+      const [next, flat] = await this.redis.zscan(key, from, 'COUNT', count);
+      return { next, ids: flat.filter((_, i) => i % 2 === 0) };
+    };
+    if (!cursor.startsWith('O')) {
+      const live = await step(k.live, cursor === '0' ? '0' : cursor.slice(1));
+      if (live.next !== '0') return { cursor: `L${live.next}`, ids: live.ids };
+      const offline = await step(k.offline, '0');
+      return { cursor: offline.next === '0' ? '0' : `O${offline.next}`, ids: [...live.ids, ...offline.ids] };
+    }
+    const offline = await step(k.offline, cursor.slice(1));
+    return { cursor: offline.next === '0' ? '0' : `O${offline.next}`, ids: offline.ids };
   }
 
   /**
@@ -319,7 +337,7 @@ export class SlotCountStore {
   }
 }
 
-/** `removeNode-6.lua` (the liveness tick's retention), its arguments and reply named. */
+/** `removeNode-5.lua` (the liveness tick's retention), its arguments and reply named. */
 export class RetentionStore {
   constructor(
     private readonly redis: RedisClient,
@@ -338,7 +356,6 @@ export class RetentionStore {
     const k = this.keys.shard(shard);
     const [code, dirtyWasEmpty] = await this.redis.removeNode(
       k.node(nodeId),
-      k.nodes,
       k.offline,
       k.dirty,
       k.caps,

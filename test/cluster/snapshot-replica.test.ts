@@ -79,7 +79,8 @@ describe('SnapshotReplica (3-master Redis Cluster)', () => {
     for (const shard of shards) {
       const checkpoint = await redis.hgetall(keys.shard(shard).checkpoint);
       const mine: Record<string, string> = {};
-      for (const node of index.all()) if (node.shard === shard) mine[node.entry.id] = encodeEntry(node.entry);
+      for (const node of index.all())
+        if (node.shard === shard) mine[node.entry.id] = encodeEntry(node.entry, 'checkpoint');
       expect(mine, `shard ${shard}`).toEqual(checkpoint);
       total += Object.keys(checkpoint).length;
     }

@@ -131,7 +131,7 @@ describe('worker processes (npm run start:worker)', () => {
       await fleet.close(); // offline now
       await waitFor(async () => (await redis.hexists(k.checkpoint, id)) === 0, { timeoutMs: 10000 });
       await waitFor(async () => (await redis.exists(k.node(id))) === 0);
-      expect(await redis.sismember(k.nodes, id)).toBe(0);
+      expect(await redis.zscore(k.offline, id)).toBeNull();
       // its capability blobs went with it (the last reference)
       expect(await redis.hlen(k.caps)).toBe(0);
       const [last] = await redis.xrevrange(k.deltas, '+', '-', 'COUNT', 1);

@@ -29,7 +29,6 @@ describe('credential scripts', () => {
   const register = (proof: '' | 'offline' | 'refuse') =>
     redis.registerNode(
       k().node(id),
-      k().nodes,
       k().live,
       k().offline,
       k().dirty,

@@ -40,7 +40,7 @@ describe('pipeline lag stamp (chg_at → entry.changedAt)', () => {
     const lang = capabilityPart({ asr_languages: ['en'] });
     const s = k();
     return redis.registerNode(
-      s.node(id), s.nodes, s.live, s.offline, s.dirty, s.caps, s.capRefs, id, now, 1, 4,
+      s.node(id), s.live, s.offline, s.dirty, s.caps, s.capRefs, id, now, 1, 4,
       st.digest, st.blob, svc.digest, svc.blob, lang.digest, lang.blob, 0,
     ); // prettier-ignore
   }

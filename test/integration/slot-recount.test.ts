@@ -9,7 +9,7 @@ import { SlotCountStore } from '../../shared/store/snapshot.ts';
 import { redisUrl, uniquePrefix } from '../support/redis.ts';
 import { testConfig } from '../support/service-harness.ts';
 
-const NODES = 600; // above Redis's listpack limit (128): SSCAN walks the set a slice at a time
+const NODES = 600; // above Redis's listpack limit (128): ZSCAN walks each set a slice at a time
 
 /** The slot recount: O(changed) per tick, with a backstop pass spread over ticks (issue 13), against a real Redis. */
 describe('slot recount: the nodes whose holdings changed, and a backstop slice per tick', () => {
@@ -30,7 +30,8 @@ describe('slot recount: the nodes whose holdings changed, and a backstop slice p
   it('corrects every leaked counter within one pass, a slice per tick, and waits for the next pass', async () => {
     const k = keys.shard(0);
     const pipeline = redis.pipeline();
-    pipeline.sadd(k.nodes, ...ids);
+    // the node list is :live ∪ :offline: a pass walks both
+    ids.forEach((id, i) => pipeline.zadd(i % 3 === 0 ? k.offline : k.live, i, id));
     // every node leaked a reservation, except recount-0, which really holds one and runs one
     for (const id of ids) pipeline.hset(k.node(id), 'status', 'ready', 'reserved', 1, 'committed', 0);
     pipeline.hset(k.node('recount-0'), 'committed', 1);
@@ -50,7 +51,7 @@ describe('slot recount: the nodes whose holdings changed, and a backstop slice p
       slices.push(r.checked);
       corrected += r.corrected;
     }
-    // spread: no tick checked the whole shard; the pass covered it (SSCAN may repeat an id)
+    // spread: no tick checked the whole shard; the pass covered it (ZSCAN may repeat an id)
     expect(Math.max(...slices)).toBeLessThan(NODES / 2);
     expect(slices.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(NODES);
     expect(corrected).toBe(NODES - 1);
@@ -76,7 +77,7 @@ describe('slot recount: the nodes whose holdings changed, and a backstop slice p
     const other = new KeyBuilder(uniquePrefix('recount-b'), 1);
     const k = other.shard(0);
     const pipeline = redis.pipeline();
-    pipeline.sadd(k.nodes, ...ids);
+    ids.forEach((id, i) => pipeline.zadd(k.live, i, id)); // the shard's nodes: :live ∪ :offline
     for (const id of ids) pipeline.hset(k.node(id), 'status', 'ready', 'reserved', 0, 'committed', 0);
     const [a, b, c, d] = ids as [string, string, string, string];
     // a and b run a job each, and their counters say so
@@ -85,13 +86,13 @@ describe('slot recount: the nodes whose holdings changed, and a backstop slice p
     pipeline.zadd(k.running, due, `job-a|${a}|1`, due, `job-b|${b}|1`);
     await pipeline.exec();
     const metrics = createWorkerMetrics(createMetricsRegistry('t'));
-    // the backstop's slices are ~1 node (SSCAN COUNT 1): what a tick checks beyond that changed
+    // the backstop's slices are ~1 node (ZSCAN COUNT 1): what a tick checks beyond that changed
     const recount = new SlotRecount(new SlotCountStore(redis, other), metrics, { sweepTicks: 1000 });
     const tick = async () => {
       recount.nextTick();
       return recount.recountShard(0);
     };
-    const SLICE = 12; // SSCAN's COUNT is a hint: a step may return a few ids (of 600)
+    const SLICE = 12; // ZSCAN's COUNT is a hint: a step may return a few ids (of 600)
     expect((await tick()).checked).toBeLessThanOrEqual(2 + SLICE); // the first: everything held
     for (let i = 0; i < 3; i++) expect((await tick()).checked).toBeLessThanOrEqual(SLICE);
 

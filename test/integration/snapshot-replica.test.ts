@@ -152,7 +152,7 @@ describe('SnapshotReplica (standalone Redis)', () => {
     const { replica, index } = replicaFor(keys, undefined, { verifyMs: 60_000 });
     await replica.start();
     const k = keys.shard(1);
-    await redis.hset(k.checkpoint, 'm2', encodeEntry(entry('m2', 2)));
+    await redis.hset(k.checkpoint, 'm2', encodeEntry(entry('m2', 2))); // the form with its id, as before issue 13's fifth step
     await redis.incr(k.version);
     await redis.xadd(k.deltas, '2-0', 'v', '2', 'at', '1', 'up', '[{"id":', 'rm', '[]');
     await waitFor(() => replica.status().reloads === 1);

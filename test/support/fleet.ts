@@ -63,7 +63,7 @@ export async function checkpointEntry(
   const k = keys.forNode(id);
   const text = await redis.hget(k.checkpoint, id);
   if (!text) return null;
-  const decoded = decodeEntry(JSON.parse(text));
+  const decoded = decodeEntry(JSON.parse(text), id);
   if (!decoded) throw new Error(`checkpoint entry of ${id} is not an entry: ${text}`);
   const { entry, byDigest } = decoded;
   // its languages by digest: the blob from the shard's caps hash, as a selector reads it

@@ -7,12 +7,12 @@ describe('Lua loader', () => {
 
   it('reads the key count from the file name', () => {
     expect(Object.fromEntries(scripts.map((s) => [s.name, s.numberOfKeys]))).toMatchObject({
-      registerNode: 7,
+      registerNode: 6,
       recordHeartbeat: 7,
       markOffline: 4,
       recordNodeError: 1,
       takeDirty: 2,
-      removeNode: 6,
+      removeNode: 5,
     });
     expect(scripts.find((s) => s.name === 'applyPoolIndex')).toBeUndefined(); // gone with the pool sets (issue 13)
     expect(scripts.find((s) => s.name === 'publishSnapshot')?.numberOfKeys).toBeUndefined();

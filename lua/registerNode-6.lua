@@ -2,12 +2,13 @@
   registerNode: registers (or re-registers) a node and opens a new connection epoch.
 
   KEYS[1] node hash        {p:sK}:node:<id>
-  KEYS[2] shard node set   {p:sK}:nodes
-  KEYS[3] liveness zset    {p:sK}:live     (member id, score = server ms of last contact)
-  KEYS[4] offline zset     {p:sK}:offline  (member id, score = server ms it went offline)
-  KEYS[5] dirty set        {p:sK}:dirty
-  KEYS[6] capability blobs {p:sK}:caps     (digest -> canonical JSON, once per shard)
-  KEYS[7] blob references  {p:sK}:caprefs  (digest -> node-hash fields naming it)
+  KEYS[2] liveness zset    {p:sK}:live     (member id, score = server ms of last contact)
+  KEYS[3] offline zset     {p:sK}:offline  (member id, score = server ms it went offline)
+  KEYS[4] dirty set        {p:sK}:dirty
+  KEYS[5] capability blobs {p:sK}:caps     (digest -> canonical JSON, once per shard)
+  KEYS[6] blob references  {p:sK}:caprefs  (digest -> node-hash fields naming it)
+  A registered node is in exactly one of the liveness and offline zsets: they are the shard's
+  node list (the `:nodes` set of earlier layouts is written no more).
 
   ARGV[1]  node id
   ARGV[2]  server time, ms
@@ -46,8 +47,8 @@
 local rcall = redis.call
 -- @include "caps"
 -- @include "node-history"
-local nodeKey, nodesKey, liveKey, offlineKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local capsKey, refsKey = KEYS[6], KEYS[7]
+local nodeKey, liveKey, offlineKey, dirtyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local capsKey, refsKey = KEYS[5], KEYS[6]
 local nodeId, now = ARGV[1], ARGV[2]
 
 local isNew = rcall('EXISTS', nodeKey) == 0
@@ -85,7 +86,6 @@ rcall('HSET', nodeKey, 'status', 'registering', 'hb_at', now, 'hb_ts', 0, 'gpu',
 noteHistory(nodeKey, now, 'gR')
 local epoch = rcall('HINCRBY', nodeKey, 'epoch', 1)
 
-rcall('SADD', nodesKey, nodeId)
 rcall('ZADD', liveKey, now, nodeId)
 rcall('ZREM', offlineKey, nodeId)
 
