@@ -9,9 +9,11 @@ import type { Logger } from './logger.ts';
  * each queue lives in one Cluster slot and BullMQ's multi-key scripts never hit CROSSSLOT).
  *
  * `snapshot-flush` — job name `snapshot-flush`, data SnapshotFlushJob. Added when a script
- *   reports that the shard's dirty set went from empty to non-empty; delayed by
- *   SB_FLUSH_DELAY_MS to batch; deduplicated per shard with `keepLastIfActive`. The consumer
- *   takes the whole dirty set, so one job covers every node dirtied before it runs. A dirty set
+ *   reports that the shard's dirty set went from empty to non-empty; not delayed (the job waits
+ *   SB_FLUSH_DELAY_MS itself before its first round, to batch: a delayed BullMQ job is fetched
+ *   late by a worker whose other jobs run long, and flush jobs hold a busy shard for up to 1 s);
+ *   deduplicated per shard with `keepLastIfActive`. The consumer takes the dirty set in rounds,
+ *   so one job covers every node dirtied before and while it runs. A dirty set
  *   left non-empty without a job (the producer crashed between script and enqueue) is swept by
  *   the worker's periodic tick.
  *
@@ -55,12 +57,7 @@ export class DerivedWorkQueues {
   readonly snapshotFlush: Queue<SnapshotFlushJob>;
   readonly failover: Queue<FailoverJob>;
 
-  constructor(
-    connection: ConnectionOptions,
-    keys: KeyBuilder,
-    private readonly flushDelayMs: number,
-    log: Logger,
-  ) {
+  constructor(connection: ConnectionOptions, keys: KeyBuilder, log: Logger) {
     const opts = { connection, prefix: keys.queuePrefix };
     this.snapshotFlush = new Queue<SnapshotFlushJob>(QUEUE_SNAPSHOT_FLUSH, opts);
     this.failover = new Queue<FailoverJob>(QUEUE_FAILOVER, opts);
@@ -68,16 +65,12 @@ export class DerivedWorkQueues {
       logQueueErrors(queue, log, { queue: queue.name }, 'queue error');
   }
 
-  /** `delay` defaults to SB_FLUSH_DELAY_MS (batching); a flush with more left asks for 0. */
-  async requestFlush(shard: number, delay = this.flushDelayMs): Promise<void> {
+  /** A flush of the shard: waits behind an active one, never beside it. */
+  async requestFlush(shard: number): Promise<void> {
     await this.snapshotFlush.add(
       QUEUE_SNAPSHOT_FLUSH,
       { shard, seenAt: Date.now() },
-      {
-        ...JOB_OPTIONS,
-        delay,
-        deduplication: { id: `shard:${shard}`, keepLastIfActive: true },
-      },
+      { ...JOB_OPTIONS, deduplication: { id: `shard:${shard}`, keepLastIfActive: true } },
     );
   }
 

@@ -64,6 +64,14 @@ const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
  * `serve()`, every other request and every WebSocket upgrade gets 503
  * SCHEDULER_DEPENDENCY_DOWN with `Retry-After`. After `serve()` they go to the service.
  */
+/**
+ * Connections the kernel queues before the process accepts them (Node's default is 511; Linux
+ * caps it at net.core.somaxconn, 4096 on current kernels). A reconnect storm opens thousands of
+ * node sockets at once: past the queue the kernel drops their SYNs and each client waits out a
+ * retransmission (1 s, then 3 s, ...) or gives up.
+ */
+export const LISTEN_BACKLOG = 4096;
+
 export class ServiceHttp {
   readonly server: Server;
   private readonly serveOps: (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -97,13 +105,16 @@ export class ServiceHttp {
     });
   }
 
-  /** Listens on `port` (0: any free port) and answers as described above. */
+  /**
+   * Listens on `port` (0: any free port) and answers as described above, with a queue of
+   * LISTEN_BACKLOG connections not yet accepted.
+   */
   static async listen(port: number, host: string, ops: OpsDeps): Promise<ServiceHttp> {
     const http = new ServiceHttp(ops);
     const server = http.server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => {
+      server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });

@@ -62,7 +62,7 @@ export async function stages() {
   const redis = createRedisClient(config, log, { name: 'gateway', mode: 'fail-fast' });
   const queueRedis = createRedisClient(config, log, { name: 'gateway-queues', mode: 'fail-fast' });
   await waitForRedis([redis, queueRedis]);
-  const queues = new DerivedWorkQueues(queueRedis, keys, env.SB_FLUSH_DELAY_MS, log);
+  const queues = new DerivedWorkQueues(queueRedis, keys, log);
   const policy = {
     requireGpu: env.SB_REQUIRE_GPU,
     loadChangeThreshold: env.SB_LOAD_CHANGE_THRESHOLD,

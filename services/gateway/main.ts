@@ -69,7 +69,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     const feed = new AssignmentFeed(redis, feedRedis, keys, log.child({ component: 'assignment-feed' }));
     await feed.start();
 
-    const queues = new DerivedWorkQueues(queueRedis, keys, env.SB_FLUSH_DELAY_MS, log);
+    const queues = new DerivedWorkQueues(queueRedis, keys, log);
     const store = new NodeShardStore(
       redis,
       keys,

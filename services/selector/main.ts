@@ -110,7 +110,7 @@ export async function startSelector(config: Config, log: Logger): Promise<Select
     events = jobEvents;
     jobEvents.start();
 
-    const queues = new DerivedWorkQueues(queueRedis, keys, env.SB_FLUSH_DELAY_MS, log);
+    const queues = new DerivedWorkQueues(queueRedis, keys, log);
     // a live placement goes from claim (or re-point) to its reservation within two command
     // timeouts: past 4x + 1 s recovery settles it (placed, or dropped and the id retryable)
     const timeoutMs = env.SB_REDIS_COMMAND_TIMEOUT_MS > 0 ? env.SB_REDIS_COMMAND_TIMEOUT_MS : 10_000;

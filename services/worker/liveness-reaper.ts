@@ -18,7 +18,7 @@ export interface TickResult {
   removed: number;
   flushesRequested: number;
   timedOut: number;
-  /** Nodes whose slot counters this tick checked (a slice of each shard). */
+  /** Nodes whose slot counters this tick checked (those whose holdings changed + the backstop's slice). */
   recounted: number;
   reconciled: number;
 }
@@ -32,8 +32,9 @@ export interface TickResult {
  *    references released, the removal published by the next flush (one script);
  *  - job attempts past their ack or job timeout, or on a node gone offline, fail over
  *    (JobTimeouts);
- *  - a slice of each shard's nodes has its slot counters checked against the reservations and
- *    running jobs held (SlotRecount: every node once per pass, a pass spread over ticks);
+ *  - the slot counters of the nodes whose reservations or running jobs changed since the last
+ *    tick, and of a thin backstop slice of each shard, are checked against what is held
+ *    (SlotRecount: O(changed) per tick, every node once per backstop pass);
  *  - a dirty or taken set without a pending flush (a producer crashed between its script and
  *    its enqueue, or a flush crashed) gets a flush: no dirty node is stranded.
  */

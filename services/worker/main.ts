@@ -33,6 +33,9 @@ import { SlotRecount } from './slot-recount.ts';
 import { NodeQuarantine, quarantineCounter, quarantinePolicy } from '../../shared/quarantine.ts';
 import { createWorkerMetrics, registerQueueDepths } from './worker-metrics.ts';
 
+/** How long one snapshot-flush job keeps flushing a busy shard (snapshot-flusher.ts). */
+const FLUSH_HOLD_MS = 1_000;
+
 export interface WorkerService {
   port: number;
   /** Graceful stop: finish active jobs, close queues, quit Redis. */
@@ -77,10 +80,12 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
   try {
     await waitForRedis([redis, bull]);
     void checkRedisGuarantees(redis, log.child({ component: 'redis' })); // one warning line if not
-    const queues = new DerivedWorkQueues(bull, keys, env.SB_FLUSH_DELAY_MS, log);
+    const queues = new DerivedWorkQueues(bull, keys, log);
     const pauseMs = env.SB_FAULT_FLUSH_PAUSE_MS;
     const flusher = new SnapshotFlusher(new SnapshotStore(redis, keys), queues, metrics, {
       batchSize: env.SB_FLUSH_BATCH,
+      delayMs: env.SB_FLUSH_DELAY_MS,
+      holdMs: FLUSH_HOLD_MS,
       streamLength: env.SB_DELTA_STREAM_LEN,
       loadChangeThreshold: env.SB_LOAD_CHANGE_THRESHOLD,
       deltaWindowMs: env.SB_DELTA_WINDOW_MS,
@@ -119,7 +124,7 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       marginMs: sweepMarginMs(env.SB_REAPER_INTERVAL_MS),
       perTick: 1000,
     });
-    const recount = new SlotRecount(new SlotCountStore(redis, keys), metrics, { everyTicks: 12 });
+    const recount = new SlotRecount(new SlotCountStore(redis, keys), metrics, { sweepTicks: 120 });
     const reaper = new LivenessReaper(
       redis,
       keys,
@@ -156,8 +161,10 @@ export async function startWorker(config: Config, log: Logger): Promise<WorkerSe
       [
         queues.snapshotFlush,
         () =>
-          new Worker<SnapshotFlushJob>(QUEUE_SNAPSHOT_FLUSH, (job) => flusher.flush(job.data.shard), {
+          new Worker<SnapshotFlushJob>(QUEUE_SNAPSHOT_FLUSH, (job) => flusher.flushJob(job.data.shard), {
             ...common,
+            // a job holds its shard while busy (mostly waiting between rounds): one per shard at once
+            concurrency: Math.max(env.SB_WORKER_CONCURRENCY, keys.shards),
             lockDuration: 5_000,
             stalledInterval: 2_500,
           }),

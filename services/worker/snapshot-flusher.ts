@@ -11,14 +11,30 @@ export interface FlushResult {
   removals: number;
   /** The batch was left by a flush that crashed. */
   recovered: boolean;
-  /** Dirty nodes left for the next flush (already enqueued). */
+  /** Dirty nodes left for the next round. */
   remaining: number;
-  /** Nodes changed (a heartbeat) between the read and the publish: dirty again (already enqueued). */
+  /** Nodes changed (a heartbeat) between the read and the publish: dirty again for the next round. */
   redirtied: number;
+}
+
+/** What one snapshot-flush job did: its rounds (one delta each, at most) summed. */
+export interface FlushJobResult extends FlushResult {
+  /** Rounds run by this job (take → read → publish), each a FlushResult of its own. */
+  rounds: number;
 }
 
 export interface FlushOptions {
   batchSize: number;
+  /**
+   * SB_FLUSH_DELAY_MS: a job that published waits this long, then flushes its shard again if
+   * nodes were dirtied meanwhile (the coalescing window a new job's delay gives).
+   */
+  delayMs: number;
+  /**
+   * How long one job keeps flushing its shard before it hands over to a new job (one BullMQ job
+   * for many deltas while the shard stays busy; the queue's lock and stall checks still apply).
+   */
+  holdMs: number;
   streamLength: number;
   /** SB_LOAD_CHANGE_THRESHOLD (the heartbeat's significance filter) */
   loadChangeThreshold: number;
@@ -32,9 +48,18 @@ export interface FlushOptions {
 }
 
 /**
- * Publishes a shard's dirty nodes as ONE new snapshot version: take a batch of the dirty set
- * (crash-safe), read those nodes' current state, publish entries + delta in one script.
- * Costs O(dirty nodes), never O(fleet); a node that heartbeated 50 times appears once.
+ * Publishes a shard's dirty nodes as ONE new snapshot version per round: take a batch of the
+ * dirty set (crash-safe), read those nodes' current state, publish entries + delta in one
+ * script. Costs O(dirty nodes), never O(fleet); a node that heartbeated 50 times appears once.
+ *
+ * A job keeps its shard while the shard stays busy (issue 13: the BullMQ job per delta — its
+ * move to active and to finished, the delayed add, the wake-up — was a large part of the
+ * worker's CPU per delta): it waits SB_FLUSH_DELAY_MS before its first round and after each
+ * round that published, and runs another round if nodes were dirtied meanwhile,
+ * for up to `holdMs`; at once while nodes are left behind or were put back. A round that finds
+ * the dirty set empty ends the job; the gateway enqueues the next one when a node is dirtied
+ * (`keepLastIfActive`: it starts after this one, never beside it). A job that stops holding a
+ * non-empty dirty set asks for its successor itself.
  */
 export class SnapshotFlusher {
   constructor(
@@ -66,8 +91,46 @@ export class SnapshotFlusher {
     list.push({ version, at });
   }
 
+  /**
+   * One snapshot-flush job: waits SB_FLUSH_DELAY_MS (the job is not delayed in BullMQ), then
+   * rounds while the shard stays busy, up to `holdMs`.
+   */
+  async flushJob(shard: number): Promise<FlushJobResult> {
+    const started = performance.now();
+    await sleep(this.options.delayMs); // nodes dirtied meanwhile ride along
+    const total: FlushJobResult = {
+      version: 0,
+      upserts: 0,
+      removals: 0,
+      recovered: false,
+      remaining: 0,
+      redirtied: 0,
+      rounds: 0,
+    };
+    for (;;) {
+      const r = await this.flush(shard);
+      total.rounds++;
+      total.version = Math.max(total.version, r.version);
+      total.upserts += r.upserts;
+      total.removals += r.removals;
+      total.recovered ||= r.recovered;
+      total.redirtied += r.redirtied;
+      total.remaining = r.remaining;
+      const published = r.upserts + r.removals;
+      const more = r.remaining > 0 || r.redirtied > 0;
+      if (!more && published === 0) return total;
+      if (performance.now() - started + (more ? 0 : this.options.delayMs) > this.options.holdMs) {
+        // handing over: the dirty set may not go empty -> non-empty again, so nobody else asks
+        await this.queues.requestFlush(shard);
+        return total;
+      }
+      if (!more) await sleep(this.options.delayMs);
+    }
+  }
+
+  /** One round: take, read, publish (one delta at most). */
   flush(shard: number): Promise<FlushResult> {
-    // a snapshot-flush job taken from its queue: where the work enters this process
+    // a round of a snapshot-flush job taken from its queue: where the work enters this process
     return inSpan(
       'snapshot.flush',
       { 'sb.shard': shard },
@@ -126,8 +189,8 @@ export class SnapshotFlusher {
       removals,
     });
     if (upserts.length + removals.length > 0) this.remember(shard, version, now);
-    // nodes left behind, or changed since they were read (put back in the dirty set)
-    if (remaining > 0 || redirtied > 0) await this.queues.requestFlush(shard, 0);
+    // nodes left behind, or changed since they were read (put back in the dirty set): the job
+    // runs another round at once (flushJob)
     if (redirtied > 0) this.metrics.redirtied.inc(redirtied);
 
     const published = upserts.length + removals.length;
@@ -143,3 +206,5 @@ export class SnapshotFlusher {
     return { version, upserts: upserts.length, removals: removals.length, recovered, remaining, redirtied };
   }
 }
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

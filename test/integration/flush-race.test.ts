@@ -33,7 +33,7 @@ describe('snapshot flush vs a heartbeat between its read and its publish', () =>
       name: 't',
       mode: 'blocking',
     });
-    queues = new DerivedWorkQueues(redis, gw.keys, 0, log);
+    queues = new DerivedWorkQueues(redis, gw.keys, log);
     store = new SnapshotStore(redis, gw.keys);
   });
   afterAll(async () => {
@@ -48,6 +48,8 @@ describe('snapshot flush vs a heartbeat between its read and its publish', () =>
       streamLength: 1000,
       loadChangeThreshold: 5,
       deltaWindowMs: 10_000,
+      delayMs: 25,
+      holdMs: 1_000,
       ...(pauseAfterRead ? { pauseAfterRead } : {}),
     });
 

@@ -50,7 +50,7 @@ describe('node shard store', () => {
     redis = createRedisClient(config, log, { name: 'store-test', mode: 'fail-fast' });
     queueRedis = createRedisClient(config, log, { name: 'store-test-queues', mode: 'fail-fast' });
     await waitForRedis([redis, queueRedis]);
-    queues = new DerivedWorkQueues(queueRedis, keys, 0, log);
+    queues = new DerivedWorkQueues(queueRedis, keys, log);
     store = new NodeShardStore(redis, keys, queues, policy, log);
     inspect = new Redis(server.url);
   });

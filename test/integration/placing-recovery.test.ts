@@ -34,7 +34,7 @@ describe('PlacingRecovery', () => {
       placingWindowMs: window,
       openLookMs: 60_000,
     });
-    queues = new DerivedWorkQueues(redis, keys, 0, createLogger('test', 'silent'));
+    queues = new DerivedWorkQueues(redis, keys, createLogger('test', 'silent'));
     slots = new SlotStore(redis, keys, { ackTimeoutMs: 60_000, nodeTtlMs: 60_000, inboxLength: 100 }, queues);
     recovery = new PlacingRecovery(keys, jobs, slots, { fenceTtlMs: 60_000 });
     const k = keys.forNode(node);

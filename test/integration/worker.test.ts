@@ -135,7 +135,7 @@ describe('worker: a node dirtied while a flush is active is never stranded', () 
     const config = testConfig(prefix, { redisUrl: redisUrl() });
     const log = createLogger('test', 'silent');
     const redis = createRedisClient(config, log, { name: 'test', mode: 'blocking' });
-    const queues = new DerivedWorkQueues(redis, gw.keys, 0, log);
+    const queues = new DerivedWorkQueues(redis, gw.keys, log);
     const flusher = new SnapshotFlusher(
       new SnapshotStore(redis, gw.keys),
       queues,
@@ -145,6 +145,8 @@ describe('worker: a node dirtied while a flush is active is never stranded', () 
         streamLength: 1000,
         loadChangeThreshold: 5,
         deltaWindowMs: 10_000,
+        delayMs: 25,
+        holdMs: 1_000,
       },
     );
     // Both nodes on one shard, so they share the flush job's deduplication id.
