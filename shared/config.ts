@@ -71,6 +71,7 @@ export const envSchema = z.object({
   SB_MAX_INFLIGHT: int(1).default(4096),
   SB_WS_MAX_QUEUED: int(1).default(64),
   SB_WS_REGISTER_TIMEOUT_MS: int(100).default(10000),
+  SB_WS_REGISTER_WAIT_MS: int(0, 60000).default(5000),
   SB_WS_PING_INTERVAL_MS: int(0).default(30000),
   SB_HTTP_HEADERS_TIMEOUT_MS: int(100).default(10000),
   SB_HTTP_REQUEST_TIMEOUT_MS: int(100).default(30000),

@@ -48,9 +48,21 @@ export class FrameRate {
   }
 }
 
-/** Process-wide bound on Redis work in flight; beyond it requests are shed (429), not queued. */
+interface Waiter {
+  resolve(admitted: boolean): void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Process-wide bound on Redis work in flight; beyond it requests are shed (429), not queued —
+ * but for a node socket's registration, which may wait up to a deadline (`acquireWithin`): its
+ * socket is open already, and shedding it costs the node a reconnect delay (5 s for lingua) and
+ * the gateway the whole handshake again. Waiters are served in arrival order as slots free.
+ */
 export class InflightLimiter {
   private inflight = 0;
+  /** In arrival order (a Set keeps insertion order; a timed-out waiter leaves in O(1)). */
+  private readonly waiters = new Set<Waiter>();
 
   constructor(readonly max: number) {}
 
@@ -60,8 +72,37 @@ export class InflightLimiter {
     return true;
   }
 
+  /** A slot now, or the first one freed within `waitMs`; false past that (shed it). */
+  acquireWithin(waitMs: number): Promise<boolean> {
+    if (this.tryAcquire()) return Promise.resolve(true);
+    if (waitMs <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        resolve,
+        timer: setTimeout(() => {
+          this.waiters.delete(waiter);
+          resolve(false);
+        }, waitMs),
+      };
+      this.waiters.add(waiter);
+    });
+  }
+
   release(): void {
+    const next = this.waiters.values().next();
+    if (!next.done) {
+      // the slot passes to the first waiter: in flight stays the same
+      this.waiters.delete(next.value);
+      clearTimeout(next.value.timer);
+      next.value.resolve(true);
+      return;
+    }
     this.inflight--;
+  }
+
+  /** Registrations waiting for a slot. */
+  get waiting(): number {
+    return this.waiters.size;
   }
 
   get current(): number {

@@ -127,6 +127,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
         maxQueued: env.SB_WS_MAX_QUEUED,
         maxInflight: env.SB_MAX_INFLIGHT,
         registerTimeoutMs: env.SB_WS_REGISTER_TIMEOUT_MS,
+        registerWaitMs: env.SB_WS_REGISTER_WAIT_MS,
         pingIntervalMs: env.SB_WS_PING_INTERVAL_MS,
       },
       log: log.child({ component: 'gateway-server' }),

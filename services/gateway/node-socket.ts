@@ -226,9 +226,13 @@ export class NodeSocket {
         this.observeHeartbeat(receivedAt, 'before_register');
         return;
       }
-      if (!this.inflight.tryAcquire()) {
+      if (!(await this.admit(type))) {
         this.metrics.rejected.inc({ reason: 'inflight' });
         throw new SwitchboardError('RATE_LIMITED', 'gateway at capacity; retry shortly');
+      }
+      if (this.ws.readyState !== this.ws.OPEN) {
+        this.inflight.release(); // it left while its registration waited
+        return;
       }
       let outcome: string | undefined;
       try {
@@ -239,6 +243,23 @@ export class NodeSocket {
       if (type === 'node_heartbeat') this.observeHeartbeat(receivedAt, outcome ?? 'applied');
     } catch (err) {
       this.failed(err, type, receivedAt);
+    }
+  }
+
+  /**
+   * An in-flight slot for a frame: at once, or for a registration of a socket without a node,
+   * the first slot freed within SB_WS_REGISTER_WAIT_MS (a registration storm is worked through
+   * in arrival order instead of shed to come back seconds later; the register timeout does not
+   * close a socket whose registration waits).
+   */
+  private async admit(type: NodeFrameType): Promise<boolean> {
+    if (this.inflight.tryAcquire()) return true;
+    if (type !== 'node_register' || this.nodeId !== null || this.limits.registerWaitMs <= 0) return false;
+    this.registering = true;
+    try {
+      return await this.inflight.acquireWithin(this.limits.registerWaitMs);
+    } finally {
+      this.registering = false;
     }
   }
 

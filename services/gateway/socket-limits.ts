@@ -10,6 +10,8 @@ export interface SocketLimits {
   maxQueued: number;
   /** A socket not registered within this is closed with 4408. */
   registerTimeoutMs: number;
+  /** How long a node_register may wait for an in-flight slot before it is shed (0: not at all). */
+  registerWaitMs: number;
 }
 
 export const CLOSE_TOO_BIG = 1009;

@@ -22,4 +22,27 @@ describe('load shedding', () => {
     expect(limiter.tryAcquire()).toBe(true);
     expect(limiter.current).toBe(2);
   });
+
+  it('in-flight limiter: a registration waits for a freed slot, in arrival order, up to its deadline', async () => {
+    const limiter = new InflightLimiter(1);
+    expect(limiter.tryAcquire()).toBe(true);
+    const order: string[] = [];
+    const first = limiter.acquireWithin(5_000).then((ok) => order.push(`first ${ok}`));
+    const second = limiter.acquireWithin(5_000).then((ok) => order.push(`second ${ok}`));
+    const late = limiter.acquireWithin(30); // nobody frees a slot in 30 ms: shed
+    expect(await limiter.acquireWithin(0)).toBe(false); // no wait: shed at once
+    expect(limiter.waiting).toBe(3);
+    expect(await late).toBe(false);
+    expect(limiter.waiting).toBe(2);
+    // a frame that tries without waiting does not jump the queue
+    expect(limiter.tryAcquire()).toBe(false);
+    limiter.release(); // handed to the first waiter: still one in flight
+    await first;
+    expect([order, limiter.current, limiter.waiting]).toEqual([['first true'], 1, 1]);
+    limiter.release();
+    await second;
+    expect(order).toEqual(['first true', 'second true']);
+    limiter.release();
+    expect([limiter.current, limiter.waiting]).toEqual([0, 0]);
+  });
 });
