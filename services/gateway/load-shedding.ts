@@ -55,16 +55,23 @@ interface Waiter {
 
 /**
  * Process-wide bound on Redis work in flight; beyond it requests are shed (429), not queued —
- * but for a node socket's registration, which may wait up to a deadline (`acquireWithin`): its
- * socket is open already, and shedding it costs the node a reconnect delay (5 s for lingua) and
- * the gateway the whole handshake again. Waiters are served in arrival order as slots free.
+ * but for a node socket's registration, which may wait up to a deadline
+ * (`acquireRegistration`): its socket is open already, and shedding it costs the node a
+ * reconnect delay (5 s for lingua) and the gateway the whole handshake again. Registrations
+ * hold at most a quarter of the slots, so that in a storm the registered nodes' heartbeats
+ * (among them each new node's first, which makes it ready) still find room; waiters are
+ * admitted in arrival order as slots free.
  */
 export class InflightLimiter {
   private inflight = 0;
+  private registrations = 0;
+  readonly maxRegistrations: number;
   /** In arrival order (a Set keeps insertion order; a timed-out waiter leaves in O(1)). */
   private readonly waiters = new Set<Waiter>();
 
-  constructor(readonly max: number) {}
+  constructor(readonly max: number) {
+    this.maxRegistrations = Math.max(1, Math.floor(max / 4));
+  }
 
   tryAcquire(): boolean {
     if (this.inflight >= this.max) return false;
@@ -72,9 +79,20 @@ export class InflightLimiter {
     return true;
   }
 
-  /** A slot now, or the first one freed within `waitMs`; false past that (shed it). */
-  acquireWithin(waitMs: number): Promise<boolean> {
-    if (this.tryAcquire()) return Promise.resolve(true);
+  release(): void {
+    this.inflight--;
+    this.admitWaiters();
+  }
+
+  /**
+   * A slot for a registration: now, or the first one its share allows within `waitMs`; false
+   * past that (shed it). Give it back with releaseRegistration.
+   */
+  acquireRegistration(waitMs: number): Promise<boolean> {
+    if (this.waiters.size === 0 && this.registrationFits()) {
+      this.take();
+      return Promise.resolve(true);
+    }
     if (waitMs <= 0) return Promise.resolve(false);
     return new Promise((resolve) => {
       const waiter: Waiter = {
@@ -88,16 +106,28 @@ export class InflightLimiter {
     });
   }
 
-  release(): void {
-    const next = this.waiters.values().next();
-    if (!next.done) {
-      // the slot passes to the first waiter: in flight stays the same
-      this.waiters.delete(next.value);
-      clearTimeout(next.value.timer);
-      next.value.resolve(true);
-      return;
+  releaseRegistration(): void {
+    this.registrations--;
+    this.release();
+  }
+
+  private registrationFits(): boolean {
+    return this.inflight < this.max && this.registrations < this.maxRegistrations;
+  }
+
+  private take(): void {
+    this.inflight++;
+    this.registrations++;
+  }
+
+  private admitWaiters(): void {
+    while (this.waiters.size > 0 && this.registrationFits()) {
+      const waiter = this.waiters.values().next().value!;
+      this.waiters.delete(waiter);
+      clearTimeout(waiter.timer);
+      this.take();
+      waiter.resolve(true);
     }
-    this.inflight--;
   }
 
   /** Registrations waiting for a slot. */

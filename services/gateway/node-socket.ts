@@ -226,19 +226,18 @@ export class NodeSocket {
         this.observeHeartbeat(receivedAt, 'before_register');
         return;
       }
-      if (!(await this.admit(type))) {
+      const registration = type === 'node_register';
+      if (!(registration ? await this.admitRegistration() : this.inflight.tryAcquire())) {
         this.metrics.rejected.inc({ reason: 'inflight' });
         throw new SwitchboardError('RATE_LIMITED', 'gateway at capacity; retry shortly');
       }
-      if (this.ws.readyState !== this.ws.OPEN) {
-        this.inflight.release(); // it left while its registration waited
-        return;
-      }
       let outcome: string | undefined;
       try {
-        outcome = await this.dispatch(frame.type, frame.body, data);
+        // (a socket that left while its registration waited has nothing more to do)
+        if (this.ws.readyState === this.ws.OPEN) outcome = await this.dispatch(frame.type, frame.body, data);
       } finally {
-        this.inflight.release();
+        if (registration) this.inflight.releaseRegistration();
+        else this.inflight.release();
       }
       if (type === 'node_heartbeat') this.observeHeartbeat(receivedAt, outcome ?? 'applied');
     } catch (err) {
@@ -247,17 +246,15 @@ export class NodeSocket {
   }
 
   /**
-   * An in-flight slot for a frame: at once, or for a registration of a socket without a node,
-   * the first slot freed within SB_WS_REGISTER_WAIT_MS (a registration storm is worked through
-   * in arrival order instead of shed to come back seconds later; the register timeout does not
-   * close a socket whose registration waits).
+   * An in-flight slot for a node_register: at once, or the first one freed within
+   * SB_WS_REGISTER_WAIT_MS (a registration storm is worked through in arrival order instead of
+   * shed to come back seconds later; the register timeout does not close a socket whose
+   * registration waits). Registrations hold at most a quarter of SB_MAX_INFLIGHT.
    */
-  private async admit(type: NodeFrameType): Promise<boolean> {
-    if (this.inflight.tryAcquire()) return true;
-    if (type !== 'node_register' || this.nodeId !== null || this.limits.registerWaitMs <= 0) return false;
+  private async admitRegistration(): Promise<boolean> {
     this.registering = true;
     try {
-      return await this.inflight.acquireWithin(this.limits.registerWaitMs);
+      return await this.inflight.acquireRegistration(this.limits.registerWaitMs);
     } finally {
       this.registering = false;
     }

@@ -23,25 +23,35 @@ describe('load shedding', () => {
     expect(limiter.current).toBe(2);
   });
 
-  it('in-flight limiter: a registration waits for a freed slot, in arrival order, up to its deadline', async () => {
-    const limiter = new InflightLimiter(1);
-    expect(limiter.tryAcquire()).toBe(true);
+  it('in-flight limiter: registrations take a quarter of the slots, wait in arrival order up to their deadline', async () => {
+    const limiter = new InflightLimiter(4);
+    expect(limiter.maxRegistrations).toBe(1);
+    expect(await limiter.acquireRegistration(0)).toBe(true);
+    expect(await limiter.acquireRegistration(0)).toBe(false); // its share is full; no wait: shed
     const order: string[] = [];
-    const first = limiter.acquireWithin(5_000).then((ok) => order.push(`first ${ok}`));
-    const second = limiter.acquireWithin(5_000).then((ok) => order.push(`second ${ok}`));
-    const late = limiter.acquireWithin(30); // nobody frees a slot in 30 ms: shed
-    expect(await limiter.acquireWithin(0)).toBe(false); // no wait: shed at once
+    const second = limiter.acquireRegistration(5_000).then((ok) => order.push(`second ${ok}`));
+    const third = limiter.acquireRegistration(5_000).then((ok) => order.push(`third ${ok}`));
+    const late = limiter.acquireRegistration(30);
+    // the other frames (heartbeats) still find the other three slots
+    expect([limiter.tryAcquire(), limiter.tryAcquire(), limiter.tryAcquire(), limiter.tryAcquire()]).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
     expect(limiter.waiting).toBe(3);
-    expect(await late).toBe(false);
+    expect(await late).toBe(false); // nobody freed a registration's slot within 30 ms
     expect(limiter.waiting).toBe(2);
-    // a frame that tries without waiting does not jump the queue
-    expect(limiter.tryAcquire()).toBe(false);
-    limiter.release(); // handed to the first waiter: still one in flight
-    await first;
-    expect([order, limiter.current, limiter.waiting]).toEqual([['first true'], 1, 1]);
-    limiter.release();
+    limiter.release(); // a heartbeat's slot: the registrations' share is still full
+    expect(limiter.waiting).toBe(2);
+    limiter.releaseRegistration(); // handed to the first waiter
     await second;
-    expect(order).toEqual(['first true', 'second true']);
+    expect([order, limiter.current, limiter.waiting]).toEqual([['second true'], 3, 1]);
+    limiter.releaseRegistration();
+    await third;
+    expect(order).toEqual(['second true', 'third true']);
+    limiter.releaseRegistration();
+    limiter.release();
     limiter.release();
     expect([limiter.current, limiter.waiting]).toEqual([0, 0]);
   });
