@@ -233,8 +233,10 @@ export class NodeSocket {
       }
       let outcome: string | undefined;
       try {
-        // (a socket that left while its registration waited has nothing more to do)
-        if (this.ws.readyState === this.ws.OPEN) outcome = await this.dispatch(frame.type, frame.body, data);
+        // a socket that left while its registration waited has nothing to register; any other
+        // frame it sent before it closed (a job_result) is still handled
+        if (!registration || this.ws.readyState === this.ws.OPEN)
+          outcome = await this.dispatch(frame.type, frame.body, data);
       } finally {
         if (registration) this.inflight.releaseRegistration();
         else this.inflight.release();
