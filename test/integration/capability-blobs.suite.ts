@@ -17,6 +17,7 @@ import {
 import { RetentionStore, SnapshotStore } from '../../shared/store/snapshot.ts';
 import { uniquePrefix } from '../support/redis.ts';
 import { testConfig, type RedisTarget } from '../support/service-harness.ts';
+import { TEST_NODE_POLICY } from '../support/node-fixtures.ts';
 
 const PARTS = ['static', 'svc', 'lang'] as const;
 const svcOf = (types: string[]) =>
@@ -43,13 +44,7 @@ export function describeCapabilityBlobs(label: string, target: () => RedisTarget
     /** Fresh ids of one shard per test. */
     let ids: string[];
     const log = createLogger('test', 'silent');
-    const policy = {
-      requireGpu: false,
-      loadChangeThreshold: 5,
-      snapshotMaxAgeMs: 30_000,
-      unhealthyHeartbeats: 3,
-      reorderWindowMs: 2000,
-    };
+    const policy = TEST_NODE_POLICY;
 
     beforeAll(async () => {
       const config = testConfig(uniquePrefix('caps'), target());

@@ -13,7 +13,7 @@ import {
   type HeartbeatWrite,
   type RegistrationWrite,
 } from '../../shared/store/node-shard.ts';
-import { registrationWrite } from '../support/node-fixtures.ts';
+import { registrationWrite, TEST_NODE_POLICY } from '../support/node-fixtures.ts';
 import { uniquePrefix } from '../support/redis.ts';
 import { testConfig, type RedisTarget } from '../support/service-harness.ts';
 
@@ -28,13 +28,7 @@ export function describeNodeHistory(label: string, target: () => RedisTarget): v
     let store: NodeShardStore;
     let admin: NodeAdminStore;
     const noWork = { requestFlush: async () => {} };
-    const policy = {
-      requireGpu: false,
-      loadChangeThreshold: 5,
-      snapshotMaxAgeMs: 30_000,
-      unhealthyHeartbeats: 2,
-      reorderWindowMs: 2000,
-    };
+    const policy = { ...TEST_NODE_POLICY, unhealthyHeartbeats: 2 };
 
     beforeAll(async () => {
       const config = testConfig(uniquePrefix('hist'), target());

@@ -13,7 +13,7 @@ import {
   type RegistrationWrite,
 } from '../../shared/store/node-shard.ts';
 import { CommandDeadlines, encodeEvalsha, PrebuiltCommand } from '../../shared/store/script-command.ts';
-import { registrationWrite } from '../support/node-fixtures.ts';
+import { registrationWrite, TEST_NODE_POLICY } from '../support/node-fixtures.ts';
 import { uniquePrefix } from '../support/redis.ts';
 import { testConfig } from '../support/service-harness.ts';
 
@@ -31,13 +31,7 @@ describe('node shard store', () => {
   let keys: KeyBuilder;
   let inspect: Redis;
   const log = createLogger('store-test', 'silent');
-  const policy = {
-    requireGpu: false,
-    loadChangeThreshold: 5,
-    snapshotMaxAgeMs: 30_000,
-    unhealthyHeartbeats: 3,
-    reorderWindowMs: 2000,
-  };
+  const policy = TEST_NODE_POLICY;
 
   beforeAll(async () => {
     server = await startRedisServer();

@@ -1,6 +1,6 @@
 import { capabilityPart, servicesPart, staticPart } from '../../shared/capability-digest.ts';
 import { nodeRegisterSchema } from '../../shared/protocol/node-messages.ts';
-import type { RegistrationWrite } from '../../shared/store/node-shard.ts';
+import type { HeartbeatPolicy, RegistrationWrite } from '../../shared/store/node-shard.ts';
 /** Valid node protocol messages (PROTOCOL.md) to start tests from. */
 
 export function registerBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -83,4 +83,13 @@ export const FR_DE_NODE = {
     tts_languages: ['fr', 'de'],
     nmt_capabilities: [{ model_id: 'm', languages: ['fr', 'de'], rule: 'any_to_any' }],
   },
+};
+
+/** The heartbeat policy of the store and script tests (the services' defaults, but SB_REQUIRE_GPU off). */
+export const TEST_NODE_POLICY: HeartbeatPolicy = {
+  requireGpu: false,
+  loadChangeThreshold: 5,
+  snapshotMaxAgeMs: 30_000,
+  unhealthyHeartbeats: 3,
+  reorderWindowMs: 2000,
 };

@@ -4,6 +4,7 @@ import { KeyBuilder } from '../../shared/keys.ts';
 import { HeartbeatTemplate } from '../../shared/store/heartbeat-command.ts';
 import { heartbeatKeysAndArgs, type HeartbeatWrite } from '../../shared/store/node-shard.ts';
 import { encodeEvalsha } from '../../shared/store/script-command.ts';
+import { TEST_NODE_POLICY } from '../support/node-fixtures.ts';
 
 /**
  * The prebuilt heartbeat EVALSHA (shared/store/heartbeat-command.ts) must put on the wire
@@ -13,13 +14,7 @@ import { encodeEvalsha } from '../../shared/store/script-command.ts';
 
 const SHA = 'f'.repeat(40);
 const keys = new KeyBuilder('sb', 16);
-const policy = {
-  requireGpu: false,
-  loadChangeThreshold: 5,
-  snapshotMaxAgeMs: 30000,
-  unhealthyHeartbeats: 3,
-  reorderWindowMs: 2000,
-};
+const policy = TEST_NODE_POLICY;
 const part = (name: string) => ({ digest: `${name}-digest-ü`, blob: `{"${name}":1}` });
 const svc = part('svc');
 const lang = part('lang');
